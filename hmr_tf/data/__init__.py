@@ -1,0 +1,1 @@
+"""TFRecord schema, decoding, parsing and the tf.data input pipeline."""
