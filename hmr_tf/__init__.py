@@ -1,0 +1,1 @@
+"""hmr_tf: a TensorFlow 2 / Keras reproduction of HMR (Kanazawa et al. 2018)."""

@@ -1,0 +1,202 @@
+"""SMPL as pure TensorFlow functions, step by step as in the SMPL paper.
+
+Loper et al., "SMPL: A Skinned Multi-Person Linear Model", SIGGRAPH Asia 2015:
+
+  T_P(β, θ) = T̄ + B_S(β) + B_P(θ)                       (eq. 6)
+  B_S(β)    = Σ_n β_n S_n                                 (eq. 8, shapedirs)
+  B_P(θ)    = Σ_n (R_n(θ) − R_n(θ*)) P_n                  (eq. 9, posedirs)
+  J(β)      = 𝒥 (T̄ + B_S(β))                              (eq. 10, J_regressor)
+  t'_i      = Σ_k w_k,i G'_k(θ, J) t_i                     (eq. 2-4, skinning)
+
+The rest pose θ* is zero, so R_n(θ*) = I. Every function here takes and
+returns tensors; none reads global state, so they run eagerly, inside
+`tf.function` and under XLA alike.
+"""
+
+from typing import Sequence, Tuple
+
+import tensorflow as tf
+from tensorflow_graphics.geometry.transformation import rotation_matrix_3d
+
+from hmr_tf.smpl import joints as joints_lib
+
+
+def batch_rodrigues(axis_angle: tf.Tensor) -> tf.Tensor:
+  """Axis-angle vectors to rotation matrices (Rodrigues' formula).
+
+  Args:
+    axis_angle: [..., 3], rotation axis times angle in radians.
+
+  Returns:
+    [..., 3, 3] rotation matrices.
+  """
+  axis_angle = tf.convert_to_tensor(axis_angle)
+  # The tiny offset keeps the norm and its gradient finite at θ = 0, where the
+  # axis is undefined; sin and 1 − cos vanish there, so R = I regardless.
+  eps = tf.constant(1e-16, axis_angle.dtype)
+  angle = tf.sqrt(tf.reduce_sum(tf.square(axis_angle), -1, keepdims=True) + eps)
+  axis = axis_angle / angle
+  return rotation_matrix_3d.from_axis_angle(axis, angle)
+
+
+def blend_shapes(betas: tf.Tensor, shapedirs: tf.Tensor) -> tf.Tensor:
+  """Shape blend shapes B_S(β) (eq. 8).
+
+  Args:
+    betas: [B, K] shape coefficients, K <= the number of shape directions.
+    shapedirs: [N, 3, K_max] shape directions.
+
+  Returns:
+    [B, N, 3] per-vertex offsets.
+  """
+  num_betas = betas.shape[-1]
+  return tf.einsum('bk,nck->bnc', betas, shapedirs[:, :, :num_betas])
+
+
+def regress_joints(vertices: tf.Tensor, regressor: tf.Tensor) -> tf.Tensor:
+  """Joint locations as fixed linear combinations of vertices (eq. 10).
+
+  Args:
+    vertices: [B, N, 3].
+    regressor: [J, N].
+
+  Returns:
+    [B, J, 3].
+  """
+  return tf.einsum('jn,bnc->bjc', regressor, vertices)
+
+
+def pose_feature(rotmats: tf.Tensor) -> tf.Tensor:
+  """The pose-corrective input R_n(θ) − I of the 23 non-root joints.
+
+  Args:
+    rotmats: [B, 24, 3, 3].
+
+  Returns:
+    [B, 207], each joint's (R − I) flattened row-major, joints 1..23 in order
+    (the column order of SMPL's `posedirs`).
+  """
+  eye = tf.eye(3, dtype=rotmats.dtype)
+  num_rest = 9 * (rotmats.shape[1] - 1)
+  return tf.reshape(rotmats[:, 1:] - eye, [-1, num_rest])
+
+
+def pose_blend_shapes(rotmats: tf.Tensor, posedirs: tf.Tensor) -> tf.Tensor:
+  """Pose blend shapes B_P(θ) (eq. 9).
+
+  Args:
+    rotmats: [B, 24, 3, 3].
+    posedirs: [N, 3, 207].
+
+  Returns:
+    [B, N, 3] per-vertex corrective offsets.
+  """
+  return tf.einsum('bp,ncp->bnc', pose_feature(rotmats), posedirs)
+
+
+def rigid_transforms(rotmats: tf.Tensor, rest_joints: tf.Tensor,
+                     parents: Sequence[int]) -> Tuple[tf.Tensor, tf.Tensor]:
+  """World transforms of every joint along the kinematic tree (eq. 3-4).
+
+  G_k = Π_{j ∈ A(k)} [R_j | j_j − j_parent(j)], the product over the chain
+  from the root to k. The skinning transform G'_k = G_k · [I | −j_k] removes
+  the rest-pose location, so that it acts on rest-pose vertices.
+
+  Args:
+    rotmats: [B, J, 3, 3] local rotation of every joint.
+    rest_joints: [B, J, 3] joint locations in the rest pose.
+    parents: length-J sequence of Python ints, parent of each joint (-1 for
+      the root), every parent listed before its children.
+
+  Returns:
+    posed_joints: [B, J, 3], the joint locations after posing (G_k's
+      translation).
+    skinning: [B, J, 3, 4], the upper three rows of G'_k.
+  """
+  rel_joints = [rest_joints[:, 0]]
+  for k in range(1, len(parents)):
+    rel_joints.append(rest_joints[:, k] - rest_joints[:, parents[k]])
+
+  world_rot = [rotmats[:, 0]]
+  world_t = [rel_joints[0]]
+  for k in range(1, len(parents)):
+    p = parents[k]
+    world_rot.append(tf.matmul(world_rot[p], rotmats[:, k]))
+    world_t.append(world_t[p] +
+                   tf.linalg.matvec(world_rot[p], rel_joints[k]))
+  world_rot = tf.stack(world_rot, axis=1)  # [B, J, 3, 3]
+  posed_joints = tf.stack(world_t, axis=1)  # [B, J, 3]
+  # G'_k t = R_k t + (posed_k − R_k rest_k).
+  offset = posed_joints - tf.linalg.matvec(world_rot, rest_joints)
+  skinning = tf.concat([world_rot, offset[..., None]], axis=-1)
+  return posed_joints, skinning
+
+
+def skin(vertices: tf.Tensor, weights: tf.Tensor,
+         skinning: tf.Tensor) -> tf.Tensor:
+  """Linear blend skinning (eq. 2).
+
+  Args:
+    vertices: [B, N, 3] rest-pose vertices (with blend shapes applied).
+    weights: [N, J] skinning weights.
+    skinning: [B, J, 3, 4] per-joint transforms G'_k (upper rows).
+
+  Returns:
+    [B, N, 3] posed vertices.
+  """
+  num_joints = weights.shape[-1]
+  flat = tf.reshape(skinning, [-1, num_joints, 12])
+  # Blend the 3x4 transforms per vertex: one [N, J] x [B, J, 12] product.
+  per_vertex = tf.reshape(tf.einsum('nj,bjk->bnk', weights, flat),
+                          [-1, tf.shape(vertices)[1], 3, 4])
+  return (tf.linalg.matvec(per_vertex[..., :3], vertices) +
+          per_vertex[..., 3])
+
+
+def lbs(betas: tf.Tensor, rotmats: tf.Tensor, v_template: tf.Tensor,
+        shapedirs: tf.Tensor, posedirs: tf.Tensor, J_regressor: tf.Tensor,
+        parents: Sequence[int],
+        weights: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+  """The full SMPL function M(β, θ) (eq. 1).
+
+  Args:
+    betas: [B, K] shape coefficients.
+    rotmats: [B, 24, 3, 3] joint rotations (joint 0 = global rotation).
+    v_template: [N, 3] template T̄.
+    shapedirs: [N, 3, K_max].
+    posedirs: [N, 3, 207].
+    J_regressor: [24, N].
+    parents: 24 Python ints.
+    weights: [N, 24].
+
+  Returns:
+    vertices: [B, N, 3] posed mesh.
+    joints: [B, 24, 3] posed joints.
+  """
+  v_shaped = v_template + blend_shapes(betas, shapedirs)  # [B, N, 3]
+  rest_joints = regress_joints(v_shaped, J_regressor)  # [B, 24, 3]
+  v_posed = v_shaped + pose_blend_shapes(rotmats, posedirs)
+  joints, skinning = rigid_transforms(rotmats, rest_joints, parents)
+  return skin(v_posed, weights, skinning), joints
+
+
+def mirror_pose(theta: tf.Tensor) -> tf.Tensor:
+  """The pose of the left-right mirror image (reflection x -> -x).
+
+  Reflecting the body swaps every left joint with its right twin, and a
+  rotation R becomes M R M with M = diag(-1, 1, 1): for axis-angle that keeps
+  the x component and negates y and z.
+
+  Args:
+    theta: [..., 72] axis-angle pose (24 joints × 3).
+
+  Returns:
+    [..., 72] the mirrored pose.
+  """
+  theta = tf.convert_to_tensor(theta)
+  batch_shape = tf.shape(theta)[:-1]
+  per_joint = tf.reshape(
+      theta, tf.concat([batch_shape, [joints_lib.NUM_SMPL_JOINTS, 3]], 0))
+  swapped = tf.gather(per_joint, joints_lib.SMPL_FLIP_PERM, axis=-2)
+  flipped = swapped * tf.constant([1.0, -1.0, -1.0], theta.dtype)
+  return tf.reshape(flipped, tf.shape(theta))
