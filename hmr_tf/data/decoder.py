@@ -27,8 +27,8 @@ def decode_image_example(serialized: tf.Tensor) -> Dict[str, tf.Tensor]:
       'filename': tf.string []; 'dataset': tf.string [].
       'center': float32 [2], person centre (x, y) in pixels.
       'scale': float32 [], `image/scale` (1 when absent).
-      'keypoints2d': float32 [19, 3], (x px, y px, visibility) of the 14 LSP
-        joints then the 5 face points (cocoplus order).
+      'keypoints2d': float32 [19, 3], (x px, y px, visibility 0/1) of the
+        14 LSP joints then the 5 face points (cocoplus order).
       'pose': float32 [72]; 'shape': float32 [10].
       'joints3d': float32 [14, 3], metres.
       'has_smpl': float32 [], 1 when pose/shape are MoSh ground truth.
@@ -39,13 +39,16 @@ def decode_image_example(serialized: tf.Tensor) -> Dict[str, tf.Tensor]:
                              dtype=tf.uint8, expand_animations=False)
   image = tf.ensure_shape(image, [None, None, 3])
 
+  # Original COCO records kept COCO's raw visibility (2 = labelled and
+  # visible); every labelled point counts as visible (1) here.
   body = tf.stack([
       parsed[F.IMAGE_X], parsed[F.IMAGE_Y],
-      tf.cast(parsed[F.IMAGE_VISIBILITY], tf.float32)
+      tf.cast(parsed[F.IMAGE_VISIBILITY] > 0, tf.float32)
   ], axis=1)  # [14, 3]
   # Stored as the row-major [3, 5] (x row, y row, vis row) array.
-  face = tf.transpose(tf.reshape(parsed[F.IMAGE_FACE_PTS],
-                                 [3, F.NUM_FACE_POINTS]))  # [5, 3]
+  face = tf.reshape(parsed[F.IMAGE_FACE_PTS], [3, F.NUM_FACE_POINTS])
+  face = tf.transpose(tf.concat(
+      [face[:2], tf.cast(face[2:] > 0, tf.float32)], axis=0))  # [5, 3]
   keypoints = tf.concat([body, face], axis=0)  # [19, 3]
 
   gt3d = parsed[F.MOSH_GT3D]  # SparseTensor; empty for 2D records.

@@ -1,0 +1,1 @@
+"""Dataset converters: `python -m datasets.NAME --input_dir=... --output_dir=...`."""

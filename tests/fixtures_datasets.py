@@ -1,0 +1,125 @@
+"""Fixture builders shared by the dataset converter tests.
+
+Tiny images and annotation files in each dataset's real file format, a
+stick-figure skeleton to place people, and readers that decode converted
+shards back through `hmr_tf.data.decoder`.
+"""
+
+import io
+import os
+import pickle
+import struct
+
+import cv2
+import numpy as np
+import tensorflow as tf
+
+from datasets import writer as writer_lib
+from hmr_tf.data import decoder
+
+# A standing person in LSP order then the 5 face points, as fractions of the
+# person's height: (x from the body axis, y down from the head top).
+_SKELETON = np.array([
+    (-0.10, 1.00), (-0.10, 0.75), (-0.10, 0.50), (0.10, 0.50), (0.10, 0.75),
+    (0.10, 1.00), (-0.30, 0.50), (-0.25, 0.35), (-0.15, 0.20), (0.15, 0.20),
+    (0.25, 0.35), (0.30, 0.50), (0.00, 0.15), (0.00, 0.00),
+    (0.00, 0.07), (0.03, 0.05), (-0.03, 0.05), (0.06, 0.06), (-0.06, 0.06),
+])
+
+
+def skeleton(center_x: float, top_y: float, height: float) -> np.ndarray:
+  """[19, 2] pixel positions of a standing person (LSP order + face)."""
+  return _SKELETON * height + np.array([center_x, top_y])
+
+
+def background(height: int, width: int, seed: int = 0) -> np.ndarray:
+  """A dark, noisy BGR uint8 image (markers drawn on it stand out)."""
+  rng = np.random.default_rng(seed)
+  return rng.integers(0, 40, size=(height, width, 3), dtype=np.uint8)
+
+
+def draw_marker(image: np.ndarray, xy, radius: int = 2) -> np.ndarray:
+  """Draws a white disc centred on (x, y) (sub-pixel accurate)."""
+  shift = 4
+  center = tuple(int(round(v * (1 << shift))) for v in xy)
+  cv2.circle(image, center, radius << shift, (255, 255, 255), -1,
+             lineType=cv2.LINE_AA, shift=shift)
+  return image
+
+
+def marker_centroid(image: np.ndarray, threshold: int = 128) -> np.ndarray:
+  """(x, y) intensity-weighted centroid of the bright pixels of an image."""
+  gray = image.astype(np.float64).mean(axis=-1)
+  weights = np.where(gray > threshold, gray, 0.0)
+  if weights.sum() == 0:
+    raise AssertionError('no marker found in the image')
+  ys, xs = np.mgrid[:gray.shape[0], :gray.shape[1]]
+  return np.array([(xs * weights).sum(), (ys * weights).sum()]) / weights.sum()
+
+
+def write_image(path: str, image: np.ndarray) -> str:
+  """Writes a BGR image (format from the extension), creating folders."""
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  if not cv2.imwrite(path, image, [cv2.IMWRITE_JPEG_QUALITY, 100]):
+    raise OSError(f'cannot write {path}')
+  return path
+
+
+def write_garbage(path: str) -> str:
+  """Writes a file that no image decoder accepts."""
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path, 'wb') as f:
+    f.write(b'this is not an image')
+  return path
+
+
+def read_split(output_dir: str, dataset: str, split: str, mocap=False):
+  """Decodes every record of a converted split, in shard order.
+
+  Returns:
+    (list of dicts of NumPy values, the sidecar dict).
+  """
+  meta = writer_lib.read_sidecar(output_dir, dataset)
+  files = [os.path.join(output_dir, dataset, f)
+           for f in meta['splits'][split]['files']]
+  decode = (decoder.decode_mocap_example if mocap
+            else decoder.decode_image_example)
+  records = []
+  for serialized in tf.data.TFRecordDataset(files):
+    records.append({k: v.numpy() for k, v in decode(serialized).items()})
+  return records, meta
+
+
+def final_files(output_dir: str, dataset: str):
+  """Names of files under a dataset folder (temp files included)."""
+  folder = os.path.join(output_dir, dataset)
+  return sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+
+
+class Py2Pickler(pickle._Pickler):  # pylint: disable=protected-access
+  """Writes `bytes` with Python 2 `str` opcodes, as Python 2's cPickle did.
+
+  Loading such a pickle in Python 3 needs encoding='latin1' (NumPy array
+  data is a Python 2 str), which is what MoSh's pickles require.
+  """
+
+  dispatch = dict(pickle._Pickler.dispatch)  # pylint: disable=protected-access
+
+  def _save_str(self, obj):
+    if len(obj) < 256:
+      self.write(pickle.SHORT_BINSTRING + bytes([len(obj)]) + obj)
+    else:
+      self.write(pickle.BINSTRING + struct.pack('<i', len(obj)) + obj)
+    self.memoize(obj)
+
+  dispatch[bytes] = _save_str
+
+
+def write_py2_pickle(path: str, obj) -> str:
+  """Writes `obj` as a protocol-2 pickle with Python 2 strings."""
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  buffer = io.BytesIO()
+  Py2Pickler(buffer, protocol=2).dump(obj)
+  with open(path, 'wb') as f:
+    f.write(buffer.getvalue())
+  return path
