@@ -1,0 +1,1 @@
+"""HMR's networks: encoder, IEF regressor, camera, discriminator, the model."""

@@ -1,0 +1,391 @@
+"""HMRModel: encoder + IEF regressor + SMPL + camera, trained adversarially.
+
+One training step (see `train_step`) is two updates on one forward pass, as
+in the original, where both optimizers ran in the same session call:
+
+  1. generator: images -> ResNet50V2 (batch norm in training mode: its moving
+     statistics update here and only here) -> Θ_1..Θ_T -> SMPL on Θ_T ->
+     2D/3D losses; Θ_1..Θ_T -> discriminator -> adversarial loss. Updates
+     the encoder, the regressor and Θ_0 (never the discriminator).
+  2. discriminator: the same predictions (stop_gradient) against a mocap
+     batch of the same size. Updates only the discriminator.
+
+Because the generator step leaves the discriminator unchanged and the
+discriminator step reuses the generator step's predictions, this equals the
+original's simultaneous update.
+
+Distribution: each loss is a per-replica sum divided by a normaliser summed
+over all replicas (the number of visible keypoints, labelled examples,
+discriminator samples) and the weight decay is divided by the number of
+replicas, so the per-replica losses add up to the loss of the global batch;
+Keras' optimizers sum the replicas' gradients.
+"""
+
+import dataclasses
+from typing import Dict, List, Optional, Tuple
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from hmr_tf import losses
+from hmr_tf import metrics as metrics_lib
+from hmr_tf.modeling import camera
+from hmr_tf.modeling import discriminator as discriminator_lib
+from hmr_tf.modeling import encoder as encoder_lib
+from hmr_tf.modeling import mean_params
+from hmr_tf.modeling import regressor as regressor_lib
+from hmr_tf.smpl import joints as joints_lib
+from hmr_tf.smpl import lbs
+from hmr_tf.smpl.layer import SMPL
+from hmr_tf.smpl.model_io import BodyModel
+
+_NUM_LSP = joints_lib.NUM_LSP_JOINTS
+_NUM_SMPL_JOINTS = joints_lib.NUM_SMPL_JOINTS
+
+# Names of the training logs (each a keras.metrics.Mean tracker).
+GENERATOR_TERMS = ('loss_kp', 'loss_3d_joints', 'loss_3d_smpl', 'loss_adv',
+                   'loss_g_wd', 'g_loss')
+DISCRIMINATOR_TERMS = ('d_loss_real', 'd_loss_fake', 'loss_d_wd', 'd_loss',
+                       'd_out_real', 'd_out_fake')
+EVAL_TERMS = ('loss_kp', 'mpjpe_mm', 'pa_mpjpe_mm')
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  """Options of the model and its losses (defaults: the paper / original).
+
+  Attributes:
+    img_size: side S of the square input crops.
+    num_stage: IEF iterations T.
+    encoder_weights: 'none' | 'imagenet' | path of a Keras weights file.
+    dropout_rate: dropout in the regressor.
+    e_loss_weight: weight of the 2D keypoint loss (λ).
+    e_3d_weight: weight of both 3D losses.
+    d_loss_weight: weight of the adversarial losses (generator and
+      discriminator side).
+    weight_decay: L2 weight decay coefficient on the kernels of both networks
+      (the paper's 1e-4); 0 reproduces the original code, which never added
+      its regularizers to the loss.
+    use_3d_label: use the 3D losses where labels exist.
+    e_lr: generator (encoder + regressor) Adam learning rate.
+    d_lr: discriminator Adam learning rate.
+  """
+  img_size: int = 224
+  num_stage: int = 3
+  encoder_weights: str = 'none'
+  dropout_rate: float = 0.5
+  e_loss_weight: float = 60.0
+  e_3d_weight: float = 60.0
+  d_loss_weight: float = 1.0
+  weight_decay: float = 1e-4
+  use_3d_label: bool = True
+  e_lr: float = 1e-5
+  d_lr: float = 1e-4
+
+
+def build_optimizers(config: ModelConfig):
+  """(generator, discriminator) Adam optimizers with the config's rates."""
+  return (keras.optimizers.Adam(config.e_lr, name='g_optimizer'),
+          keras.optimizers.Adam(config.d_lr, name='d_optimizer'))
+
+
+def _kernels(variables):
+  # Weight decay on weight matrices/filters only (not biases, batch norm or
+  # Θ_0), as TF-Slim's weights_regularizer did.
+  return [v for v in variables if v.name == 'kernel']
+
+
+def _global_sum(x):
+  """Sums `x` over replicas (identity without a multi-replica strategy)."""
+  ctx = tf.distribute.get_replica_context()
+  if ctx is None or ctx.num_replicas_in_sync == 1:
+    return x
+  return ctx.all_reduce(tf.distribute.ReduceOp.SUM, x)
+
+
+def _num_replicas():
+  return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+class HMRModel(keras.Model):
+  """End-to-end human mesh recovery.
+
+  Args:
+    body_model: the SMPL-format body model (must have a cocoplus regressor).
+    mean_theta: [85] Θ_0 initial value (mean_params.load_mean_params).
+    config: ModelConfig.
+  """
+
+  def __init__(self, body_model: BodyModel, mean_theta,
+               config: ModelConfig = ModelConfig(), **kwargs):
+    kwargs.setdefault('name', 'hmr')
+    super().__init__(**kwargs)
+    if body_model.cocoplus_regressor is None:
+      raise ValueError('HMRModel needs a body model with a cocoplus_regressor '
+                       '(the 19 keypoints the losses compare)')
+    if body_model.num_betas < mean_params.NUM_SHAPE:
+      raise ValueError(f'HMRModel needs a body model with at least '
+                       f'{mean_params.NUM_SHAPE} shape directions, got '
+                       f'{body_model.num_betas}')
+    self.config = config
+    self.encoder = encoder_lib.build_encoder(config.img_size,
+                                             config.encoder_weights)
+    self.regressor = regressor_lib.IterativeRegressor(
+        mean_theta, num_stage=config.num_stage,
+        dropout_rate=config.dropout_rate, name='regressor')
+    self.smpl = SMPL(body_model, name='smpl')
+    self.discriminator = discriminator_lib.Discriminator(
+        num_betas=mean_params.NUM_SHAPE)
+    self.regressor.build((None, encoder_lib.NUM_FEATURES))
+    self.discriminator.build()
+    self.built = True
+    names = dict.fromkeys(GENERATOR_TERMS + DISCRIMINATOR_TERMS + EVAL_TERMS)
+    self._trackers = {n: keras.metrics.Mean(name=n) for n in names}
+    self.g_optimizer = None
+    self.d_optimizer = None
+
+  # -------------------------------------------------------------------------
+  # Setup.
+
+  def compile(self, g_optimizer=None, d_optimizer=None, **kwargs):
+    """Sets the two optimizers (defaults: Adam with the config's rates).
+
+    Extra keyword arguments (e.g. jit_compile, steps_per_execution) go to
+    keras.Model.compile; no loss is given there, train_step computes it.
+    """
+    super().compile(**kwargs)
+    default_g, default_d = build_optimizers(self.config)
+    self.g_optimizer = g_optimizer or default_g
+    self.d_optimizer = d_optimizer or default_d
+    # Built now so their slots exist before a checkpoint restore.
+    self.g_optimizer.build(self.generator_variables)
+    self.d_optimizer.build(self.discriminator_variables)
+
+  @property
+  def generator_variables(self) -> List[tf.Variable]:
+    """Encoder, regressor and Θ_0: what the generator optimizer updates."""
+    return (self.encoder.trainable_variables +
+            self.regressor.trainable_variables)
+
+  @property
+  def discriminator_variables(self) -> List[tf.Variable]:
+    return self.discriminator.trainable_variables
+
+  @property
+  def metrics(self):
+    return list(self._trackers.values())
+
+  # -------------------------------------------------------------------------
+  # Forward.
+
+  def _predict(self, images, training: bool) -> Dict[str, tf.Tensor]:
+    """Everything a step needs: all stages' Θ and rotations, last stage's body.
+
+    Returns:
+      dict with the `call` outputs plus 'thetas' (list of T [B, 85]),
+      'rotmats_all' [T*B, 24, 3, 3] and 'betas_all' [T*B, 10] (stage-major,
+      as the discriminator sees them), 'rotmats' [B, 24, 3, 3] (last stage).
+    """
+    features = self.encoder(images, training=training)
+    thetas = self.regressor(features, training=training)
+    batch = tf.shape(images)[0]
+    stacked = tf.concat(thetas, axis=0)  # [T*B, 85], stage-major
+    _, pose_all, betas_all = mean_params.split_theta(stacked)
+    rotmats_all = lbs.batch_rodrigues(
+        tf.reshape(pose_all, [-1, _NUM_SMPL_JOINTS, 3]))
+    cam, pose, betas = mean_params.split_theta(thetas[-1])
+    rotmats = rotmats_all[-batch:] if len(thetas) > 1 else rotmats_all
+    body = self.smpl(rotmats, betas)
+    return {
+        'cam': cam,
+        'pose': pose,
+        'shape': betas,
+        'vertices': body.vertices,
+        'joints3d': body.joints,
+        'keypoints3d': body.keypoints,
+        'keypoints2d': camera.project(body.keypoints, cam),
+        'theta_stages': tf.stack(thetas, axis=1),
+        'thetas': thetas,
+        'rotmats': rotmats,
+        'rotmats_all': rotmats_all,
+        'betas_all': betas_all,
+    }
+
+  def call(self, images, training=False) -> Dict[str, tf.Tensor]:
+    """Predicts the body in each crop.
+
+    Args:
+      images: [B, S, S, 3] float32 crops in [-1, 1].
+      training: enables dropout and batch-norm batch statistics.
+
+    Returns:
+      dict (all from the last IEF iteration except theta_stages):
+        cam [B, 3] (s, tx, ty); pose [B, 72]; shape [B, 10];
+        vertices [B, N, 3]; joints3d [B, 24, 3] (SMPL joints);
+        keypoints3d [B, 19, 3] (cocoplus); keypoints2d [B, 19, 2] (crop
+        coordinates in [-1, 1]); theta_stages [B, T, 85].
+    """
+    out = self._predict(images, training=training)
+    keys = ('cam', 'pose', 'shape', 'vertices', 'joints3d', 'keypoints3d',
+            'keypoints2d', 'theta_stages')
+    return {k: out[k] for k in keys}
+
+  # -------------------------------------------------------------------------
+  # Losses.
+
+  def _keypoint_loss(self, batch, pred):
+    kp_gt = tf.cast(batch['keypoints2d'], tf.float32)
+    return self.config.e_loss_weight * losses.keypoint_l1_loss(
+        kp_gt, pred['keypoints2d'],
+        normalizer=_global_sum(losses.keypoint_count(kp_gt)))
+
+  def _losses_3d(self, batch, pred):
+    """(joints loss, SMPL parameter loss), weighted; zeros without labels."""
+    zero = tf.constant(0.0)
+    if not self.config.use_3d_label or 'joints3d' not in batch:
+      return zero, zero
+    has_j = tf.cast(batch['has_joints3d'], tf.float32)
+    loss_joints = self.config.e_3d_weight * losses.joints3d_loss(
+        batch['joints3d'], pred['keypoints3d'][:, :_NUM_LSP], has_j,
+        normalizer=_global_sum(losses.label_count(has_j, _NUM_LSP * 3)))
+    has_smpl = tf.cast(batch['has_smpl'], tf.float32)
+    gt_rotmats = lbs.batch_rodrigues(
+        tf.reshape(tf.cast(batch['pose'], tf.float32),
+                   [-1, _NUM_SMPL_JOINTS, 3]))
+    size = _NUM_SMPL_JOINTS * 9 + mean_params.NUM_SHAPE
+    loss_smpl = self.config.e_3d_weight * losses.smpl_params_loss(
+        gt_rotmats, batch['shape'], pred['rotmats'], pred['shape'], has_smpl,
+        normalizer=_global_sum(losses.label_count(has_smpl, size)))
+    return loss_joints, loss_smpl
+
+  def _discriminate(self, rotmats, betas):
+    """[M, 24, 3, 3], [M, 10] -> [M, 25] scores (root rotation dropped)."""
+    return self.discriminator(rotmats[:, 1:], betas)
+
+  def _weight_decay(self, variables):
+    # Divided by the replica count: the replicas' gradients are summed.
+    return losses.l2_weight_decay(_kernels(variables),
+                                  self.config.weight_decay) / _num_replicas()
+
+  # -------------------------------------------------------------------------
+  # Training.
+
+  def _generator_step(self, batch) -> Tuple[Dict[str, tf.Tensor], tuple]:
+    """One update of encoder + regressor + Θ_0.
+
+    Args:
+      batch: parser outputs batched to [B, ...] (data contract).
+
+    Returns:
+      (terms, (fake_rotmats [T*B, 24, 3, 3], fake_betas [T*B, 10])): terms
+      maps GENERATOR_TERMS to this replica's share of each loss; the fakes
+      carry no gradient.
+    """
+    variables = self.generator_variables
+    with tf.GradientTape() as tape:
+      pred = self._predict(batch['image'], training=True)
+      loss_kp = self._keypoint_loss(batch, pred)
+      loss_3d_joints, loss_3d_smpl = self._losses_3d(batch, pred)
+      d_fake = self._discriminate(pred['rotmats_all'], pred['betas_all'])
+      num_fake = _global_sum(tf.cast(tf.shape(d_fake)[0], tf.float32))
+      loss_adv = self.config.d_loss_weight * losses.generator_adversarial_loss(
+          d_fake, normalizer=num_fake)
+      loss_wd = self._weight_decay(variables)
+      g_loss = loss_kp + loss_3d_joints + loss_3d_smpl + loss_adv + loss_wd
+    grads = tape.gradient(g_loss, variables)
+    self.g_optimizer.apply_gradients(zip(grads, variables))
+    terms = dict(loss_kp=loss_kp, loss_3d_joints=loss_3d_joints,
+                 loss_3d_smpl=loss_3d_smpl, loss_adv=loss_adv,
+                 loss_g_wd=loss_wd, g_loss=g_loss)
+    fakes = (tf.stop_gradient(pred['rotmats_all']),
+             tf.stop_gradient(pred['betas_all']))
+    return terms, fakes
+
+  def _discriminator_step(self, fake_rotmats, fake_betas,
+                          mocap) -> Dict[str, tf.Tensor]:
+    """One update of the discriminator.
+
+    Args:
+      fake_rotmats: [N, 24, 3, 3] predicted rotations (no gradient needed).
+      fake_betas: [N, 10] predicted shapes.
+      mocap: {'pose': [M, 72], 'shape': [M, 10]} real samples.
+
+    Returns:
+      DISCRIMINATOR_TERMS -> this replica's share.
+    """
+    real_rotmats = lbs.batch_rodrigues(
+        tf.reshape(tf.cast(mocap['pose'], tf.float32),
+                   [-1, _NUM_SMPL_JOINTS, 3]))
+    real_betas = tf.cast(mocap['shape'], tf.float32)
+    fake_rotmats = tf.stop_gradient(fake_rotmats)
+    fake_betas = tf.stop_gradient(fake_betas)
+    variables = self.discriminator_variables
+    with tf.GradientTape() as tape:
+      d_real = self._discriminate(real_rotmats, real_betas)
+      d_fake = self._discriminate(fake_rotmats, fake_betas)
+      num_real = _global_sum(tf.cast(tf.shape(d_real)[0], tf.float32))
+      num_fake = _global_sum(tf.cast(tf.shape(d_fake)[0], tf.float32))
+      loss_real, loss_fake = losses.discriminator_losses(
+          d_real, d_fake, real_normalizer=num_real, fake_normalizer=num_fake)
+      loss_real *= self.config.d_loss_weight
+      loss_fake *= self.config.d_loss_weight
+      loss_wd = self._weight_decay(variables)
+      d_loss = loss_real + loss_fake + loss_wd
+    grads = tape.gradient(d_loss, variables)
+    self.d_optimizer.apply_gradients(zip(grads, variables))
+    # Mean score per sample and output, as a share of the global mean.
+    out_real = tf.math.divide_no_nan(
+        tf.reduce_sum(d_real) / discriminator_lib.NUM_OUTPUTS, num_real)
+    out_fake = tf.math.divide_no_nan(
+        tf.reduce_sum(d_fake) / discriminator_lib.NUM_OUTPUTS, num_fake)
+    return dict(d_loss_real=loss_real, d_loss_fake=loss_fake,
+                loss_d_wd=loss_wd, d_loss=d_loss, d_out_real=out_real,
+                d_out_fake=out_fake)
+
+  def _log(self, terms):
+    # Each term is this replica's share of the global value; the trackers
+    # average over replicas, so log share * replicas.
+    replicas = float(_num_replicas())
+    for name, value in terms.items():
+      self._trackers[name].update_state(value * replicas)
+
+  def train_step(self, data):
+    """One generator and one discriminator update.
+
+    Args:
+      data: (batch, mocap) as yielded by input_pipeline.train_dataset.
+
+    Returns:
+      dict of the running means of every loss term and discriminator output.
+    """
+    if self.g_optimizer is None:
+      raise ValueError('HMRModel.compile(g_optimizer, d_optimizer) must be '
+                       'called before training')
+    batch, mocap = data
+    g_terms, (fake_rotmats, fake_betas) = self._generator_step(batch)
+    d_terms = self._discriminator_step(fake_rotmats, fake_betas, mocap)
+    self._log(g_terms)
+    self._log(d_terms)
+    return {n: self._trackers[n].result()
+            for n in GENERATOR_TERMS + DISCRIMINATOR_TERMS}
+
+  def test_step(self, data):
+    """2D loss and, where 3D joints exist, MPJPE / PA-MPJPE in mm.
+
+    Args:
+      data: an eval batch (dict of parser outputs) or (batch, ...) tuple.
+    """
+    batch = data[0] if isinstance(data, (tuple, list)) else data
+    pred = self._predict(batch['image'], training=False)
+    self._log({'loss_kp': self._keypoint_loss(batch, pred)})
+    if 'joints3d' in batch:
+      weight = tf.cast(batch['has_joints3d'], tf.float32)
+      pred_joints = pred['keypoints3d'][:, :_NUM_LSP]
+      self._trackers['mpjpe_mm'].update_state(
+          metrics_lib.tf_mpjpe(pred_joints, batch['joints3d']),
+          sample_weight=weight)
+      self._trackers['pa_mpjpe_mm'].update_state(
+          metrics_lib.tf_pa_mpjpe(pred_joints, batch['joints3d']),
+          sample_weight=weight)
+    return {n: self._trackers[n].result() for n in EVAL_TERMS}
