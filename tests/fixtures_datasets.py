@@ -12,6 +12,7 @@ import struct
 
 import cv2
 import numpy as np
+import scipy.io
 import tensorflow as tf
 
 from datasets import writer as writer_lib
@@ -123,3 +124,33 @@ def write_py2_pickle(path: str, obj) -> str:
   with open(path, 'wb') as f:
     f.write(buffer.getvalue())
   return path
+
+
+def write_lsp(input_dir: str, num: int, extended: bool, size: int = 64):
+  """An LSP (or LSP-extended) folder: joints.mat and numbered JPEGs.
+
+  Each image shows a white marker at the person's right ankle.
+
+  Returns:
+    [num, 14, 3] keypoints (x, y, visible 0/1) as written.
+  """
+  rng = np.random.default_rng(num + 7 * extended)
+  keypoints = np.zeros((num, 14, 3))
+  for i in range(num):
+    points = skeleton(size / 2 + rng.uniform(-5, 5), 6 + rng.uniform(0, 4),
+                      size * 0.75)[:14]
+    visible = rng.uniform(size=14) > 0.3
+    visible[0] = True  # The marked ankle.
+    keypoints[i, :, :2] = points
+    keypoints[i, :, 2] = visible
+    image = draw_marker(background(size, size, seed=i), points[0])
+    name = f'im{i + 1:05d}.jpg' if extended else f'im{i + 1:04d}.jpg'
+    write_image(os.path.join(input_dir, 'images', name), image)
+  if extended:
+    joints = np.transpose(keypoints, (1, 2, 0))  # [14, 3, N], 1 = visible.
+  else:
+    stored = keypoints.copy()
+    stored[..., 2] = 1 - stored[..., 2]  # LSP: 1 = occluded.
+    joints = np.transpose(stored, (2, 1, 0))  # [3, 14, N]
+  scipy.io.savemat(os.path.join(input_dir, 'joints.mat'), {'joints': joints})
+  return keypoints
