@@ -1,0 +1,487 @@
+"""The tf.data input pipeline: sharded readers, mixing, the mocap stream.
+
+Data flow (training):
+
+  per dataset: shard files (from the sidecar) -> shuffled, repeated ->
+    interleaved TFRecord readers (each shard checked for corruption) ->
+    shuffled records
+  datasets mixed by weight (`sample_from_datasets`, seeded) -> enumerate ->
+  decode + parse (per-element stateless seed = (config.seed, index)) ->
+  batch B -> zip with the mocap stream (batches of num_stage x B) -> prefetch
+
+Every random choice (shard order, shuffle buffers, mixing, augmentation)
+takes its seed from `DataConfig.seed`; with `deterministic=True` two runs
+with the same seed give the same batches.
+
+Corrupt or truncated shards. TensorFlow's TFRecord reader reports a bad
+record without naming the file and cannot read past it. Each shard is
+therefore read with errors caught, and at its end the bytes read (record
+lengths plus the 16 framing bytes per record) are compared with the file
+size: a shard that stopped early raises an error naming the file, or, with
+`skip_corrupt_records=True`, its remaining records are skipped, counted in
+`corrupt_record_counter()` and logged. (Uncompressed TFRecords only, which is
+what hmr_tf writes.)
+"""
+
+import dataclasses
+import glob
+import json
+import os
+import zlib
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import tensorflow as tf
+from absl import logging
+
+from hmr_tf.data import decoder
+from hmr_tf.data import features
+from hmr_tf.data import parser
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+# TFRecord framing around each record: uint64 length, uint32 length CRC,
+# then the data, then uint32 data CRC.
+_FRAMING_BYTES = 16
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+  """Options of the input pipeline (the paper's values by default).
+
+  Attributes:
+    data_dir: root holding `<dataset>/<split>_NNNNN.tfrecord` shards and the
+      `<dataset>/<dataset>_meta.json` sidecars.
+    datasets: 2D and 3D image datasets mixed for training (the paper's six).
+    dataset_weights: one sampling weight per dataset, or None for the
+      original's scheme: half of every batch from the 3D datasets and half
+      from the 2D ones, within each group proportional to the number of
+      examples (from the sidecars).
+    mocap_datasets: mocap (pose, shape) datasets for the discriminator,
+      sampled in proportion to their sizes.
+    train_split: split name used for training and for mocap.
+    batch_size: B, images per batch (the paper used 64).
+    num_stage: IEF iterations; the mocap batch has num_stage x B examples.
+    img_size: S, side of the network input.
+    base_crop_size: side of the crop window at scale 1 in stored pixels.
+    scale_min, scale_max: range of the random scale factor.
+    trans_max: range of the random centre jitter (+-, pixels at scale 1).
+    flip_prob: probability of the horizontal flip.
+    shuffle_buffer: records in each dataset's shuffle buffer.
+    seed: seed of every random choice.
+    deterministic: produce elements in a deterministic order (otherwise
+      tf.data may reorder parallel work for throughput).
+    num_parallel_calls: parallelism of decode + parse (-1 = autotune).
+    cycle_length: shards read at once per dataset (-1 = autotune).
+    skip_corrupt_records: skip (and count) corrupt or truncated shards'
+      unreadable records instead of stopping with an error.
+  """
+  data_dir: str = ''
+  datasets: Tuple[str, ...] = ('lsp', 'lsp_ext', 'mpii', 'h36m', 'coco',
+                               'mpi_inf_3dhp')
+  dataset_weights: Optional[Tuple[float, ...]] = None
+  mocap_datasets: Tuple[str, ...] = ('CMU', 'H3.6', 'jointLim')
+  train_split: str = 'train'
+  batch_size: int = 64
+  num_stage: int = 3
+  img_size: int = 224
+  base_crop_size: float = 224.0
+  scale_min: float = 0.8
+  scale_max: float = 1.23
+  trans_max: float = 20.0
+  flip_prob: float = 0.5
+  shuffle_buffer: int = 2000
+  seed: int = 0
+  deterministic: bool = True
+  num_parallel_calls: int = -1
+  cycle_length: int = -1
+  skip_corrupt_records: bool = False
+
+  def __post_init__(self):
+    # Tuples keep the dataclass hashable and immutable even when lists are
+    # passed in (e.g. from absl list flags).
+    object.__setattr__(self, 'datasets', tuple(self.datasets))
+    object.__setattr__(self, 'mocap_datasets', tuple(self.mocap_datasets))
+    if self.dataset_weights is not None:
+      weights = tuple(float(w) for w in self.dataset_weights)
+      object.__setattr__(self, 'dataset_weights', weights)
+      if len(weights) != len(self.datasets):
+        raise ValueError(
+            f'dataset_weights: expected {len(self.datasets)} weights (one '
+            f'per dataset {self.datasets}), got {len(weights)}')
+      if any(w < 0 for w in weights) or sum(weights) <= 0:
+        raise ValueError('dataset_weights: expected non-negative weights '
+                         f'with a positive sum, got {weights}')
+    if self.batch_size <= 0 or self.num_stage <= 0:
+      raise ValueError('batch_size and num_stage must be positive, got '
+                       f'{self.batch_size}, {self.num_stage}')
+    if self.shuffle_buffer <= 0:
+      raise ValueError(f'shuffle_buffer must be positive, got '
+                       f'{self.shuffle_buffer}')
+
+
+# ---------------------------------------------------------------------------
+# Finding shards.
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardList:
+  """The shards of one dataset split.
+
+  Attributes:
+    dataset: the dataset name.
+    files: shard paths, sorted.
+    sizes: file size of each shard in bytes.
+    num_examples: examples in the split (from the sidecar), or None.
+    kind: '2d', '3d' or 'mocap' (from the sidecar), or None.
+  """
+  dataset: str
+  files: Tuple[str, ...]
+  sizes: Tuple[int, ...]
+  num_examples: Optional[int]
+  kind: Optional[str]
+
+
+def list_shards(data_dir: str, dataset: str, split: str) -> ShardList:
+  """Lists a split's shards from the dataset's sidecar JSON.
+
+  Without a sidecar (records made by the original HMR code) the shards are
+  found by name: `<dataset>/<split>_*.tfrecord`, else
+  `<dataset>/<split>/*.tfrecord`; counts and kind are then unknown.
+
+  Args:
+    data_dir: the data root.
+    dataset: dataset directory name.
+    split: split name, e.g. 'train' or 'test'.
+
+  Returns:
+    A `ShardList`.
+
+  Raises:
+    FileNotFoundError: no shards, or a shard named in the sidecar is missing.
+    ValueError: a malformed sidecar (named).
+  """
+  dataset_dir = os.path.join(data_dir, dataset)
+  sidecar = os.path.join(dataset_dir, f'{dataset}_meta.json')
+  num_examples = kind = None
+  if tf.io.gfile.exists(sidecar):
+    with tf.io.gfile.GFile(sidecar, 'r') as f:
+      try:
+        meta = json.load(f)
+      except json.JSONDecodeError as e:
+        raise ValueError(f'{sidecar}: not valid JSON ({e})') from e
+    try:
+      kind = meta['kind']
+      split_meta = meta['splits'][split]
+      num_examples = int(split_meta['num_examples'])
+      names = list(split_meta['files'])
+    except (KeyError, TypeError, ValueError) as e:
+      raise ValueError(
+          f'{sidecar}: expected "kind" and "splits"/"{split}" with '
+          f'"num_examples" and "files" ({e!r})') from e
+    if kind not in features.KINDS:
+      raise ValueError(f'{sidecar}: "kind" must be one of {features.KINDS}, '
+                       f'got {kind!r}')
+    files = [n if os.path.isabs(n) else os.path.join(dataset_dir, n)
+             for n in names]
+    missing = [f for f in files if not tf.io.gfile.exists(f)]
+    if missing:
+      raise FileNotFoundError(f'{sidecar}: lists shard(s) that do not exist: '
+                              f'{missing[:3]}')
+  else:
+    files = sorted(glob.glob(os.path.join(dataset_dir, f'{split}_*.tfrecord')))
+    if not files:
+      files = sorted(glob.glob(os.path.join(dataset_dir, split, '*.tfrecord')))
+    if files:
+      logging.warning('%s: no sidecar %s; using %d shards found by name.',
+                      dataset, sidecar, len(files))
+  if not files:
+    raise FileNotFoundError(
+        f'no {split!r} shards for dataset {dataset!r} under {dataset_dir} '
+        f'(expected {sidecar} or {split}_*.tfrecord files)')
+  files = sorted(files)
+  sizes = tuple(int(tf.io.gfile.stat(f).length) for f in files)
+  return ShardList(dataset, tuple(files), sizes, num_examples, kind)
+
+
+# ---------------------------------------------------------------------------
+# Reading shards with corruption checks.
+
+_COUNTER: List[tf.Variable] = []
+
+
+def corrupt_record_counter() -> tf.Variable:
+  """The process-wide count of corrupt or truncated records skipped.
+
+  Only `skip_corrupt_records=True` pipelines add to it (one per damaged shard
+  read: the reader cannot resynchronise after a bad record, so the rest of
+  that shard is skipped). The trainer can log it as a metric.
+  """
+  if not _COUNTER:
+    with tf.init_scope():
+      _COUNTER.append(
+          tf.Variable(0, dtype=tf.int64, trainable=False,
+                      name='corrupt_records'))
+  return _COUNTER[0]
+
+
+def _log_skipped(path, read_bytes, size):
+  logging.warning(
+      'Skipping the rest of corrupt or truncated TFRecord file %s: read %d '
+      'of %d bytes.', path.numpy().decode('utf-8', 'replace'),
+      int(read_bytes), int(size))
+  return True
+
+
+def _read_shard(path: tf.Tensor, size: tf.Tensor, skip_corrupt: bool,
+                counter: Optional[tf.Variable]) -> tf.data.Dataset:
+  """Records of one shard; at its end checks the whole file was read."""
+  records = tf.data.TFRecordDataset(path).ignore_errors()
+  records = records.map(lambda r: (r, tf.constant(False)))
+  end_marker = tf.data.Dataset.from_tensors((tf.constant(b''),
+                                             tf.constant(True)))
+  records = records.concatenate(end_marker)
+
+  def count_bytes(read_bytes, element):
+    record, is_end = element
+    length = tf.cast(tf.strings.length(record), tf.int64) + _FRAMING_BYTES
+    read_bytes += tf.where(is_end, tf.constant(0, tf.int64), length)
+    return read_bytes, (record, is_end, read_bytes)
+
+  records = records.scan(tf.constant(0, tf.int64), count_bytes)
+
+  def check_end(record, is_end, read_bytes):
+    complete = tf.logical_or(tf.logical_not(is_end),
+                             tf.equal(read_bytes, size))
+    if skip_corrupt:
+      def count():
+        with tf.control_dependencies([
+            tf.py_function(_log_skipped, [path, read_bytes, size], tf.bool)]):
+          return counter.assign_add(1)
+      done = tf.cond(complete, lambda: counter.read_value(), count)
+      deps = [done]
+    else:
+      message = tf.strings.format(
+          'Corrupt, truncated or unreadable TFRecord file {}: read {} of {} '
+          'bytes before the first bad record (set skip_corrupt_records to '
+          'skip such records).', [path, read_bytes, size], summarize=-1)
+      deps = [tf.debugging.Assert(complete, [message])]
+    with tf.control_dependencies(deps):
+      return tf.identity(record), is_end
+
+  records = records.map(check_end)
+  return records.filter(lambda record, is_end: tf.logical_not(is_end)).map(
+      lambda record, is_end: record)
+
+
+def _sub_seed(seed: int, tag: str) -> int:
+  """A stable seed for one random choice, derived from config.seed."""
+  return (int(seed) * 1000003 + zlib.crc32(tag.encode('utf-8'))) % (2**31 - 1)
+
+
+def _records(config: DataConfig, shards: ShardList, training: bool,
+             counter: Optional[tf.Variable]) -> tf.data.Dataset:
+  """Serialised records of one dataset split (shuffled, repeated if training)."""
+  if config.skip_corrupt_records and counter is None:
+    counter = corrupt_record_counter()
+  files = tf.data.Dataset.from_tensor_slices(
+      (list(shards.files), tf.constant(shards.sizes, tf.int64)))
+  if training:
+    files = files.shuffle(len(shards.files),
+                          seed=_sub_seed(config.seed, 'files/' + shards.dataset),
+                          reshuffle_each_iteration=True).repeat()
+    cycle_length = config.cycle_length
+    if cycle_length < 0:
+      cycle_length = min(len(shards.files), 4)
+  else:
+    cycle_length = 1  # Keeps the stored order for evaluation.
+  records = files.interleave(
+      lambda path, size: _read_shard(path, size, config.skip_corrupt_records,
+                                     counter),
+      cycle_length=cycle_length,
+      num_parallel_calls=AUTOTUNE if cycle_length > 1 else None,
+      deterministic=config.deterministic)
+  if training:
+    records = records.shuffle(
+        config.shuffle_buffer,
+        seed=_sub_seed(config.seed, 'records/' + shards.dataset),
+        reshuffle_each_iteration=True)
+  return records
+
+
+def _mix(config: DataConfig, streams: Sequence[tf.data.Dataset],
+         weights: Sequence[float], tag: str) -> tf.data.Dataset:
+  if len(streams) == 1:
+    return streams[0]
+  total = float(sum(weights))
+  return tf.data.Dataset.sample_from_datasets(
+      list(streams), weights=[w / total for w in weights],
+      seed=_sub_seed(config.seed, tag), stop_on_empty_dataset=False)
+
+
+def mixing_weights(config: DataConfig,
+                   shard_lists: Sequence[ShardList]) -> List[float]:
+  """The sampling weight of each training dataset (sums to 1).
+
+  Args:
+    config: the data config (explicit `dataset_weights` win).
+    shard_lists: one `ShardList` per `config.datasets` entry.
+
+  Returns:
+    Weights in `config.datasets` order.
+
+  Raises:
+    ValueError: default weights requested but a dataset has no sidecar.
+  """
+  if config.dataset_weights is not None:
+    total = sum(config.dataset_weights)
+    return [w / total for w in config.dataset_weights]
+  for shards in shard_lists:
+    if shards.kind is None or shards.num_examples is None:
+      raise ValueError(
+          f'dataset {shards.dataset!r} has no sidecar with its kind and size; '
+          'give dataset_weights explicitly')
+  groups = [[s for s in shard_lists if s.kind == features.KIND_3D],
+            [s for s in shard_lists if s.kind == features.KIND_2D]]
+  groups = [g for g in groups if g]
+  weights = []
+  for shards in shard_lists:
+    group = next(g for g in groups if shards in g)
+    group_size = sum(s.num_examples for s in group)
+    share = shards.num_examples / group_size if group_size else 1.0 / len(group)
+    weights.append(share / len(groups))
+  return weights
+
+
+# ---------------------------------------------------------------------------
+# Public datasets.
+
+
+def _options(config: DataConfig) -> tf.data.Options:
+  options = tf.data.Options()
+  options.deterministic = config.deterministic
+  return options
+
+
+def image_dataset(config: DataConfig,
+                  counter: Optional[tf.Variable] = None) -> tf.data.Dataset:
+  """The mixed, augmented training image batches (without mocap).
+
+  Args:
+    config: the data config.
+    counter: where skipped corrupt records are counted (default
+      `corrupt_record_counter()`).
+
+  Returns:
+    A dataset of dicts of [B, ...] parser outputs (parser.TRAIN_KEYS).
+  """
+  shard_lists = [list_shards(config.data_dir, name, config.train_split)
+                 for name in config.datasets]
+  for shards in shard_lists:
+    if shards.kind == features.KIND_MOCAP:
+      raise ValueError(f'dataset {shards.dataset!r} is a mocap dataset; list '
+                       'it in mocap_datasets, not datasets')
+  weights = mixing_weights(config, shard_lists)
+  logging.info('Training datasets and weights: %s',
+               list(zip(config.datasets, [round(w, 4) for w in weights])))
+  streams = [_records(config, s, True, counter) for s in shard_lists]
+  records = _mix(config, streams, weights, 'mix/images')
+
+  parse = parser.parse_fn(config, is_training=True)
+  seed = tf.constant(config.seed, tf.int64)
+
+  def decode_and_parse(index, record):
+    return parse(decoder.decode_image_example(record),
+                 seed=tf.stack([seed, index]))
+
+  ds = records.enumerate().map(decode_and_parse,
+                               num_parallel_calls=config.num_parallel_calls,
+                               deterministic=config.deterministic)
+  return ds.batch(config.batch_size, drop_remainder=True)
+
+
+def mocap_dataset(config: DataConfig,
+                  counter: Optional[tf.Variable] = None) -> tf.data.Dataset:
+  """Batches of real SMPL parameters for the discriminator (endless).
+
+  Args:
+    config: the data config.
+    counter: where skipped corrupt records are counted.
+
+  Returns:
+    A dataset of {'pose': [num_stage * B, 72], 'shape': [num_stage * B, 10]}.
+  """
+  shard_lists = [list_shards(config.data_dir, name, config.train_split)
+                 for name in config.mocap_datasets]
+  if not shard_lists:
+    raise ValueError('mocap_datasets is empty')
+  for shards in shard_lists:
+    if shards.kind not in (None, features.KIND_MOCAP):
+      raise ValueError(f'mocap dataset {shards.dataset!r} has kind '
+                       f'{shards.kind!r}, expected {features.KIND_MOCAP!r}')
+  # In proportion to their sizes (the original read all files through one
+  # queue); shard counts stand in where a sidecar is missing.
+  weights = [s.num_examples if s.num_examples is not None else len(s.files)
+             for s in shard_lists]
+  streams = [_records(config, s, True, counter) for s in shard_lists]
+  records = _mix(config, streams, weights, 'mix/mocap')
+  ds = records.map(decoder.decode_mocap_example,
+                   num_parallel_calls=config.num_parallel_calls,
+                   deterministic=config.deterministic)
+  ds = ds.batch(config.num_stage * config.batch_size, drop_remainder=True)
+  return ds.with_options(_options(config))
+
+
+def train_dataset(config: DataConfig,
+                  counter: Optional[tf.Variable] = None) -> tf.data.Dataset:
+  """Training batches: (images and labels, mocap), endless.
+
+  Args:
+    config: the data config.
+    counter: where skipped corrupt records are counted.
+
+  Returns:
+    A dataset of (batch, mocap): batch is a dict of parser outputs
+    ('image' [B, S, S, 3], 'keypoints2d' [B, 19, 3], 'joints3d' [B, 14, 3],
+    'has_joints3d' [B], 'pose' [B, 72], 'shape' [B, 10], 'has_smpl' [B]);
+    mocap is {'pose': [num_stage * B, 72], 'shape': [num_stage * B, 10]}.
+  """
+  ds = tf.data.Dataset.zip((image_dataset(config, counter),
+                            mocap_dataset(config, counter)))
+  return ds.prefetch(AUTOTUNE).with_options(_options(config))
+
+
+def eval_dataset(config: DataConfig, dataset_name: str, split: str = 'test',
+                 counter: Optional[tf.Variable] = None) -> tf.data.Dataset:
+  """Evaluation batches of one dataset split, in stored order, one pass.
+
+  Args:
+    config: the data config (img_size, base_crop_size, batch_size used).
+    dataset_name: the dataset directory name.
+    split: the split name.
+    counter: where skipped corrupt records are counted.
+
+  Returns:
+    A dataset of dicts of eval parser outputs batched to [<=B, ...]
+    (parser.TRAIN_KEYS plus 'filename', 'center', 'crop_size').
+  """
+  shards = list_shards(config.data_dir, dataset_name, split)
+  parse = parser.parse_fn(config, is_training=False)
+  records = _records(config, shards, False, counter)
+  ds = records.map(lambda r: parse(decoder.decode_image_example(r)),
+                   num_parallel_calls=config.num_parallel_calls,
+                   deterministic=True)
+  ds = ds.batch(config.batch_size, drop_remainder=False)
+  return ds.prefetch(AUTOTUNE).with_options(_options(config))
+
+
+def num_examples(config: DataConfig, dataset_name: str,
+                 split: str) -> Optional[int]:
+  """Examples in a split according to its sidecar (None without one)."""
+  return list_shards(config.data_dir, dataset_name, split).num_examples
+
+
+def describe(config: DataConfig) -> Dict[str, float]:
+  """The training datasets' mixing weights by name (for logging)."""
+  shard_lists = [list_shards(config.data_dir, name, config.train_split)
+                 for name in config.datasets]
+  return dict(zip(config.datasets, mixing_weights(config, shard_lists)))

@@ -1,0 +1,212 @@
+"""Turns a decoded record into one model input: crop, jitter, flip, normalise.
+
+Follows the decoder -> parser split: `decoder.decode_image_example` gives the
+stored image and labels in stored pixels; `parse_fn(config, is_training)`
+returns a function that crops the person, applies HMR's augmentation when
+training, and normalises everything to the model's conventions.
+
+Geometry. Stored coordinates are pixels with integer values at pixel centres.
+The crop window is a square of side
+
+  window = base_crop_size / (record scale * scale factor)
+
+stored pixels around `center` (+ jitter when training), resampled to
+`img_size` x `img_size` with one bilinear affine warp (edge pixels repeat
+outside the image, as the original's edge padding did). A stored point p maps
+to crop coordinates (p - center) * 2 / window, so the centre goes to 0 and the
+window border to +-1; that equals the contract's (px / S) * 2 - 1 with px the
+point's position in the S-pixel crop. Output pixel u samples the stored point
+of crop coordinate (2 (u + 0.5) / S - 1), i.e. the crop grid is symmetric
+about the centre, so reversing the crop's columns is exactly x -> -x.
+"""
+
+from typing import Callable, Dict, Optional
+
+import tensorflow as tf
+
+from hmr_tf.smpl import joints as joints_lib
+from hmr_tf.smpl import lbs
+
+Example = Dict[str, tf.Tensor]
+
+# Keys every parsed example has (training and evaluation).
+TRAIN_KEYS = ('image', 'keypoints2d', 'joints3d', 'has_joints3d', 'pose',
+              'shape', 'has_smpl')
+# Keys only the evaluation parser adds, to map results back to the record.
+EVAL_KEYS = ('filename', 'center', 'crop_size')
+
+
+def crop_transform(center: tf.Tensor, window: tf.Tensor,
+                   img_size: int) -> tf.Tensor:
+  """The affine map from output crop pixels to stored-image pixels.
+
+  Args:
+    center: float32 [2], crop centre (x, y) in stored pixels.
+    window: float32 [], crop side in stored pixels.
+    img_size: S, the output side in pixels.
+
+  Returns:
+    float32 [8], the transform in `ImageProjectiveTransformV3`'s layout:
+    output pixel (u, v) samples stored point (a0 u + a2, b1 v + b2).
+  """
+  step = window / img_size  # Stored pixels per output pixel.
+  # Output pixel u's centre sits at crop coordinate 2 (u + 0.5) / S - 1.
+  offset = center + (0.5 - img_size / 2.0) * step
+  zero = tf.zeros_like(step)
+  return tf.stack([step, zero, offset[0], zero, step, offset[1], zero, zero])
+
+
+def warp_crop(image: tf.Tensor, center: tf.Tensor, window: tf.Tensor,
+              img_size: int) -> tf.Tensor:
+  """Crops a square window and resizes it with one bilinear warp.
+
+  Args:
+    image: float32 [H, W, 3].
+    center: float32 [2], window centre (x, y) in stored pixels.
+    window: float32 [], window side in stored pixels.
+    img_size: S.
+
+  Returns:
+    float32 [S, S, 3]; outside the stored image the edge pixels repeat.
+  """
+  transform = crop_transform(center, window, img_size)
+  crop = tf.raw_ops.ImageProjectiveTransformV3(
+      images=image[tf.newaxis],
+      transforms=transform[tf.newaxis],
+      output_shape=tf.constant([img_size, img_size], tf.int32),
+      fill_value=tf.constant(0.0, tf.float32),
+      interpolation='BILINEAR',
+      fill_mode='NEAREST')
+  return tf.ensure_shape(crop[0], [img_size, img_size, 3])
+
+
+def crop_keypoints(keypoints: tf.Tensor, center: tf.Tensor,
+                   window: tf.Tensor) -> tf.Tensor:
+  """Maps stored-pixel keypoints into [-1, 1] crop coordinates.
+
+  Args:
+    keypoints: float32 [K, 3], (x px, y px, visibility).
+    center: float32 [2], crop centre in stored pixels.
+    window: float32 [], crop side in stored pixels.
+
+  Returns:
+    float32 [K, 3], (x, y, visibility) with x, y in crop coordinates. A point
+    that was invisible or falls outside the crop is all zeros.
+  """
+  xy = (keypoints[:, :2] - center) * (2.0 / window)
+  inside = tf.reduce_all(tf.abs(xy) <= 1.0, axis=-1)
+  visible = tf.logical_and(keypoints[:, 2] > 0, inside)
+  visible = tf.cast(visible, tf.float32)[:, tf.newaxis]
+  return tf.concat([xy, tf.ones_like(visible)], axis=-1) * visible
+
+
+def flip_example(example: Example) -> Example:
+  """Mirrors a parsed example left-right (the image about its vertical axis).
+
+  The crop is reversed along its width; keypoints negate x and swap left and
+  right (COCOPLUS_FLIP_PERM); 3D joints negate x and swap (LSP_FLIP_PERM); the
+  SMPL pose becomes the mirrored pose (`lbs.mirror_pose`). Applying it twice
+  gives back the example.
+
+  Args:
+    example: a parser output ('image' [S, S, 3], 'keypoints2d' [19, 3],
+      'joints3d' [14, 3], 'pose' [72], other keys pass through).
+
+  Returns:
+    The mirrored example (same keys).
+  """
+  out = dict(example)
+  out['image'] = tf.reverse(example['image'], axis=[1])
+  keypoints = tf.gather(example['keypoints2d'], joints_lib.COCOPLUS_FLIP_PERM)
+  # Adding 0 turns the -0.0 of invisible points back into 0.0.
+  out['keypoints2d'] = keypoints * tf.constant([-1.0, 1.0, 1.0]) + 0.0
+  joints3d = tf.gather(example['joints3d'], joints_lib.LSP_FLIP_PERM)
+  out['joints3d'] = joints3d * tf.constant([-1.0, 1.0, 1.0]) + 0.0
+  out['pose'] = lbs.mirror_pose(example['pose']) + 0.0
+  return out
+
+
+def _check_config(config) -> None:
+  if config.img_size <= 0 or config.base_crop_size <= 0:
+    raise ValueError('img_size and base_crop_size must be positive, got '
+                     f'{config.img_size}, {config.base_crop_size}')
+  if not 0 < config.scale_min <= config.scale_max:
+    raise ValueError('expected 0 < scale_min <= scale_max, got '
+                     f'{config.scale_min}, {config.scale_max}')
+  if config.trans_max < 0:
+    raise ValueError(f'trans_max must be >= 0, got {config.trans_max}')
+  if not 0.0 <= config.flip_prob <= 1.0:
+    raise ValueError(f'flip_prob must be in [0, 1], got {config.flip_prob}')
+
+
+def parse_fn(config, is_training: bool
+            ) -> Callable[..., Example]:
+  """Builds the parser for training or evaluation.
+
+  Args:
+    config: an `input_pipeline.DataConfig` (uses img_size, base_crop_size,
+      scale_min, scale_max, trans_max, flip_prob, seed).
+    is_training: augment (random scale, centre jitter, flip) when True; a
+      deterministic centre crop at the record's scale when False.
+
+  Returns:
+    `parse(decoded, seed=None) -> example`: `decoded` is a
+    `decoder.decode_image_example` dict; `seed` an int [2] stateless seed
+    (the input pipeline passes one per element, derived from config.seed and
+    the element's index, so results do not depend on threading). Without a
+    seed a training parser draws one from a `tf.random.Generator` seeded with
+    config.seed (reproducible only when called sequentially). The example
+    has the keys in TRAIN_KEYS (float32), and when evaluating also
+    'filename' string [], 'center' [2] and 'crop_size' [] (stored pixels).
+  """
+  _check_config(config)
+  img_size = int(config.img_size)
+  generator = []  # Created on first seedless use, outside any tf.function.
+
+  def fallback_seed() -> tf.Tensor:
+    if not generator:
+      with tf.init_scope():
+        generator.append(tf.random.Generator.from_seed(config.seed))
+    return generator[0].make_seeds(1)[:, 0]
+
+  def parse(decoded: Example, seed: Optional[tf.Tensor] = None) -> Example:
+    image = tf.cast(decoded['image'], tf.float32)
+    center = tf.cast(decoded['center'], tf.float32)
+    scale = tf.cast(decoded['scale'], tf.float32)
+    tf.debugging.assert_positive(
+        scale, message='image/scale must be > 0 (see data_contract)')
+    if is_training:
+      if seed is None:
+        seed = fallback_seed()
+      draws = tf.random.stateless_uniform([4], seed=seed)
+      factor = config.scale_min + (config.scale_max - config.scale_min) * draws[0]
+      # trans_max is in pixels at HMR's normalisation (a record of scale 1);
+      # dividing by the record scale keeps it the same fraction of the person.
+      center = center + (2.0 * draws[1:3] - 1.0) * (config.trans_max / scale)
+      do_flip = draws[3] < config.flip_prob
+    else:
+      factor = tf.constant(1.0)
+    window = config.base_crop_size / (scale * factor)
+
+    crop = warp_crop(image, center, window, img_size)
+    example = {
+        # [0, 255] -> [-1, 1], the ResNet v2 convention.
+        'image': crop / 127.5 - 1.0,
+        'keypoints2d': crop_keypoints(
+            tf.cast(decoded['keypoints2d'], tf.float32), center, window),
+        'joints3d': tf.cast(decoded['joints3d'], tf.float32),
+        'has_joints3d': tf.cast(decoded['has_joints3d'], tf.float32),
+        'pose': tf.cast(decoded['pose'], tf.float32),
+        'shape': tf.cast(decoded['shape'], tf.float32),
+        'has_smpl': tf.cast(decoded['has_smpl'], tf.float32),
+    }
+    if is_training:
+      example = tf.cond(do_flip, lambda: flip_example(example),
+                        lambda: dict(example))
+    else:
+      example['filename'] = decoded['filename']
+      example['center'] = center
+      example['crop_size'] = tf.reshape(window, [])
+    return example
+
+  return parse
