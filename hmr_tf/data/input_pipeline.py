@@ -294,12 +294,14 @@ def _records(config: DataConfig, shards: ShardList, training: bool,
       cycle_length = min(len(shards.files), 4)
   else:
     cycle_length = 1  # Keeps the stored order for evaluation.
-  records = files.interleave(
-      lambda path, size: _read_shard(path, size, config.skip_corrupt_records,
-                                     counter),
-      cycle_length=cycle_length,
-      num_parallel_calls=AUTOTUNE if cycle_length > 1 else None,
-      deterministic=config.deterministic)
+  read = lambda path, size: _read_shard(path, size,
+                                        config.skip_corrupt_records, counter)
+  if cycle_length > 1:
+    records = files.interleave(read, cycle_length=cycle_length,
+                               num_parallel_calls=AUTOTUNE,
+                               deterministic=config.deterministic)
+  else:
+    records = files.interleave(read, cycle_length=1)
   if training:
     records = records.shuffle(
         config.shuffle_buffer,
