@@ -154,3 +154,69 @@ def write_lsp(input_dir: str, num: int, extended: bool, size: int = 64):
     joints = np.transpose(stored, (2, 1, 0))  # [3, 14, N]
   scipy.io.savemat(os.path.join(input_dir, 'joints.mat'), {'joints': joints})
   return keypoints
+
+
+def _struct_array(records, fields):
+  """A 1 x N MATLAB struct array (savemat writes structured arrays so)."""
+  array = np.empty((1, len(records)), dtype=[(f, 'O') for f in fields])
+  for i, record in enumerate(records):
+    for f in fields:
+      array[0, i][f] = record[f]
+  return array
+
+
+# MPII joint id of each LSP joint (the fixture's own copy of the mapping).
+_MPII_OF_LSP = {0: 0, 1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 10, 7: 11, 8: 12,
+                9: 13, 10: 14, 11: 15, 12: 8, 13: 9}
+
+
+def mpii_person(points_lsp: np.ndarray, annotated: np.ndarray,
+                extra_ids=(6, 7)):
+  """One MPII `annorect` entry from LSP-order points [14, 2].
+
+  Adds the pelvis (6) and thorax (7), which have no LSP joint, at made-up
+  places, and writes `is_visible` in the file's mixed forms ('1', 1, []).
+  """
+  points = []
+  forms = ['1', 1, np.zeros((0, 0))]
+  for lsp, mpii_id in _MPII_OF_LSP.items():
+    if annotated[lsp]:
+      points.append({'id': mpii_id, 'x': float(points_lsp[lsp, 0]),
+                     'y': float(points_lsp[lsp, 1]),
+                     'is_visible': forms[lsp % 3]})
+  for mpii_id in extra_ids:
+    points.append({'id': mpii_id, 'x': 1.0, 'y': 1.0, 'is_visible': 1})
+  return {
+      'x1': 0.0, 'y1': 0.0, 'x2': 1.0, 'y2': 1.0, 'scale': 1.0,
+      'objpos': {'x': 0.0, 'y': 0.0},
+      'annopoints': {'point': _struct_array(
+          points, ('id', 'x', 'y', 'is_visible'))},
+  }
+
+
+def write_mpii(path: str, images):
+  """Writes a `mpii_human_pose_v1_u12_1.mat`-style RELEASE struct.
+
+  Args:
+    path: the .mat path.
+    images: list of dicts: name, rects (list of annorect dicts), single
+      (list of 1-based rect ids), train (bool).
+  """
+  annolist = _struct_array(
+      [{'image': {'name': im['name']},
+        'annorect': _struct_array(im['rects'], (
+            'x1', 'y1', 'x2', 'y2', 'scale', 'objpos', 'annopoints')),
+        'frame_sec': np.zeros((0, 0)), 'vididx': np.zeros((0, 0))}
+       for im in images], ('image', 'annorect', 'frame_sec', 'vididx'))
+  single = np.empty((len(images), 1), dtype=object)
+  for i, im in enumerate(images):
+    single[i, 0] = np.array(im['single'], dtype=np.float64).reshape(-1, 1)
+  release = {
+      'annolist': annolist,
+      'img_train': np.array([[float(im['train']) for im in images]]),
+      'single_person': single,
+      'act': np.zeros((len(images), 1)),
+      'video_list': np.zeros((0, 0)),
+  }
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  scipy.io.savemat(path, {'RELEASE': release})
