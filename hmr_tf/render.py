@@ -97,11 +97,14 @@ def face_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
   Returns:
     [F, 3] float64 unit normals (zero for degenerate faces).
   """
-  tri = np.asarray(vertices, np.float64)[faces]
-  n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-  n *= np.where(n[:, 2:] > 0, -1.0, 1.0)
-  length = np.linalg.norm(n, axis=1, keepdims=True)
-  return n / np.where(length > 0, length, 1.0)
+  v = np.asarray(vertices, np.float64)
+  p0, p1, p2 = v[faces[:, 0]], v[faces[:, 1]], v[faces[:, 2]]
+  a, b = (p1 - p0).T, (p2 - p0).T  # [3, F] each
+  n = np.stack([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2],
+                a[0] * b[1] - a[1] * b[0]])
+  n *= np.where(n[2] > 0, -1.0, 1.0)
+  length = np.sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2])
+  return (n / np.where(length > 0, length, 1.0)).T
 
 
 def render_mesh(vertices: np.ndarray,

@@ -81,12 +81,18 @@ def _segments(tri: Triangles, height: int):
   right edge at the first row's centre, and their slopes dx/dy.
   """
   fid = np.nonzero(tri.valid)[0]
-  x, y = tri.x[fid], tri.y[fid]
-  order = np.argsort(y, axis=1)
-  xs = np.take_along_axis(x, order, axis=1)
-  ys = np.take_along_axis(y, order, axis=1)
-  xt, xm, xb = xs[:, 0], xs[:, 1], xs[:, 2]
-  yt, ym, yb = ys[:, 0], ys[:, 1], ys[:, 2]
+  # Sort each face's vertices by y with a three-swap sorting network (much
+  # faster than argsort along a length-3 axis).
+  xt, xm, xb = (tri.x[fid, i] for i in range(3))
+  yt, ym, yb = (tri.y[fid, i] for i in range(3))
+  for first, second in ((0, 1), (1, 2), (0, 1)):
+    xs, ys = [xt, xm, xb], [yt, ym, yb]
+    swap = ys[first] > ys[second]
+    xs[first], xs[second] = (np.where(swap, xs[second], xs[first]),
+                             np.where(swap, xs[first], xs[second]))
+    ys[first], ys[second] = (np.where(swap, ys[second], ys[first]),
+                             np.where(swap, ys[first], ys[second]))
+    (xt, xm, xb), (yt, ym, yb) = xs, ys
   with np.errstate(divide='ignore', invalid='ignore'):
     k_long = np.where(yb > yt, (xb - xt) / (yb - yt), 0.0)
     k_top = np.where(ym > yt, (xm - xt) / (ym - yt), 0.0)
@@ -276,10 +282,11 @@ def silhouette_coverage(tri: Triangles, face_index: np.ndarray,
     fid = np.nonzero(tri.valid & (tri.area2 * orientation > 0))[0]
   else:
     fid = np.nonzero(tri.valid)[0]
-  c0 = np.floor(tri.x[fid].min(axis=1) + 0.5)
-  c1 = np.floor(tri.x[fid].max(axis=1) + 0.5)
-  r0 = np.floor(tri.y[fid].min(axis=1) + 0.5)
-  r1 = np.floor(tri.y[fid].max(axis=1) + 0.5)
+  fx, fy = tri.x[fid], tri.y[fid]
+  c0 = np.floor(np.minimum(np.minimum(fx[:, 0], fx[:, 1]), fx[:, 2]) + 0.5)
+  c1 = np.floor(np.maximum(np.maximum(fx[:, 0], fx[:, 1]), fx[:, 2]) + 0.5)
+  r0 = np.floor(np.minimum(np.minimum(fy[:, 0], fy[:, 1]), fy[:, 2]) + 0.5)
+  r1 = np.floor(np.maximum(np.maximum(fy[:, 0], fy[:, 1]), fy[:, 2]) + 0.5)
   c0, c1 = np.maximum(c0, 0), np.minimum(c1, width - 1)
   r0, r1 = np.maximum(r0, 0), np.minimum(r1, height - 1)
   on_image = (c0 <= c1) & (r0 <= r1)
