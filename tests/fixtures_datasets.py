@@ -220,3 +220,35 @@ def write_mpii(path: str, images):
   }
   os.makedirs(os.path.dirname(path), exist_ok=True)
   scipy.io.savemat(path, {'RELEASE': release})
+
+
+# COCO keypoint index of each cocoplus point (none for neck and head top):
+# the fixture's own copy of the mapping.
+_COCO_OF_COCOPLUS = {0: 16, 1: 14, 2: 12, 3: 11, 4: 13, 5: 15, 6: 10, 7: 8,
+                     8: 6, 9: 5, 10: 7, 11: 9, 14: 0, 15: 1, 16: 2, 17: 3,
+                     18: 4}
+
+
+def coco_keypoints(points: np.ndarray, v) -> list:
+  """COCO's flat [51] keypoint list from cocoplus points [19, 2].
+
+  Args:
+    points: [19, 2] pixel positions in cocoplus order.
+    v: [17] COCO visibility (0 unlabelled, 1 occluded, 2 visible), indexed
+      by COCO keypoint.
+  """
+  flat = np.zeros((17, 3))
+  for plus, coco in _COCO_OF_COCOPLUS.items():
+    if v[coco] > 0:
+      flat[coco] = [points[plus, 0], points[plus, 1], v[coco]]
+  return [float(x) for x in flat.ravel()]
+
+
+def cocoplus_from_coco(flat) -> np.ndarray:
+  """[19, 3] (x, y, labelled) from a flat COCO keypoint list (reference)."""
+  flat = np.asarray(flat).reshape(17, 3)
+  out = np.zeros((19, 3))
+  for plus, coco in _COCO_OF_COCOPLUS.items():
+    if flat[coco, 2] > 0:
+      out[plus] = [flat[coco, 0], flat[coco, 1], 1]
+  return out
