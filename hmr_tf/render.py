@@ -459,7 +459,9 @@ def draw_keypoints(image: np.ndarray,
   # Non-finite points are treated as invisible: cv2 needs integers.
   vis &= np.isfinite(kp).all(axis=1)
   fixed = np.zeros((num, 2), np.int64)
-  fixed[vis] = np.round(kp[vis] * (1 << _SHIFT)).astype(np.int64)
+  # Clipped far outside the image so that cv2's int32 coordinates hold.
+  fixed[vis] = np.round(np.clip(kp[vis], -1e5, 1e5) *
+                        (1 << _SHIFT)).astype(np.int64)
   for a, b in skeleton:
     if not (0 <= a < num and 0 <= b < num):
       raise ValueError(f'skeleton: bone ({a}, {b}) out of range for {num} '

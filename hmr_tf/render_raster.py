@@ -218,18 +218,19 @@ def is_closed_and_oriented(faces: np.ndarray) -> bool:
   """
   faces = np.ascontiguousarray(faces, dtype=np.int64)
   key = (faces.shape, hash(faces.tobytes()))
-  if key not in _CLOSED_CACHE:
-    if len(_CLOSED_CACHE) >= 8:
-      _CLOSED_CACHE.clear()
+  closed = _CLOSED_CACHE.get(key)
+  if closed is None:
     n = int(faces.max()) + 1 if faces.size else 1
     a = faces.ravel()
     b = np.roll(faces, -1, axis=1).ravel()
     forward = np.sort(a * n + b)
     backward = np.sort(b * n + a)
-    _CLOSED_CACHE[key] = bool(
-        faces.size and np.all(forward[1:] != forward[:-1]) and
-        np.array_equal(forward, backward))
-  return _CLOSED_CACHE[key]
+    closed = bool(faces.size and np.all(forward[1:] != forward[:-1]) and
+                  np.array_equal(forward, backward))
+    if len(_CLOSED_CACHE) >= 8:
+      _CLOSED_CACHE.clear()
+    _CLOSED_CACHE[key] = closed
+  return closed
 
 
 def visible_orientation(tri: Triangles, face_index: np.ndarray) -> int:

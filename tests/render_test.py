@@ -373,3 +373,14 @@ def test_draw_keypoints_default_cocoplus_skeleton():
   np.testing.assert_array_equal(out, image)
   out = render.draw_keypoints(image, keypoints, np.ones(19))
   assert np.any(out != 0)
+
+
+def test_empty_and_non_finite_meshes_render_the_background():
+  background = np.full((8, 8, 3), 77, np.uint8)
+  empty = render.render_mesh(np.zeros((0, 3)), np.zeros((0, 3), np.int32), 8,
+                             8, background=background)
+  np.testing.assert_array_equal(empty.image, background)
+  assert np.all(empty.face_index == -1) and np.all(np.isinf(empty.depth))
+  nan = render.render_mesh([[0.0, 0, 1], [5, 0, 1], [0, 5, np.nan]],
+                           [[0, 1, 2]], 8, 8, background=background)
+  np.testing.assert_array_equal(nan.image, background)
