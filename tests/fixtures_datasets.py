@@ -252,3 +252,57 @@ def cocoplus_from_coco(flat) -> np.ndarray:
     if flat[coco, 2] > 0:
       out[plus] = [flat[coco, 0], flat[coco, 1], 1]
   return out
+
+
+# The 28 joints of MPI-INF-3DHP's training annotations, in file order.
+MPI_INF_3DHP_JOINTS28 = (
+    'spine3', 'spine4', 'spine2', 'spine', 'pelvis', 'neck', 'head',
+    'head_top', 'left_clavicle', 'left_shoulder', 'left_elbow', 'left_wrist',
+    'left_hand', 'right_clavicle', 'right_shoulder', 'right_elbow',
+    'right_wrist', 'right_hand', 'left_hip', 'left_knee', 'left_ankle',
+    'left_foot', 'left_toe', 'right_hip', 'right_knee', 'right_ankle',
+    'right_foot', 'right_toe')
+_LSP_AS_3DHP = ('right_ankle', 'right_knee', 'right_hip', 'left_hip',
+                'left_knee', 'left_ankle', 'right_wrist', 'right_elbow',
+                'right_shoulder', 'left_shoulder', 'left_elbow', 'left_wrist',
+                'neck', 'head_top')
+
+
+def lsp_to_3dhp28(lsp: np.ndarray, rng) -> np.ndarray:
+  """[..., 14, D] LSP-order values -> [..., 28, D] in 3DHP order (others
+  random)."""
+  out = rng.uniform(-5, 5, size=lsp.shape[:-2] + (28, lsp.shape[-1]))
+  for i, name in enumerate(_LSP_AS_3DHP):
+    out[..., MPI_INF_3DHP_JOINTS28.index(name), :] = lsp[..., i, :]
+  return out
+
+
+def write_3dhp_sequence(seq_dir: str, gt2d, gt3d, frame_numbers,
+                        size: int = 64, seed: int = 0):
+  """annot.mat + frames of one MPI-INF-3DHP sequence.
+
+  Args:
+    seq_dir: .../S<s>/Seq<q>.
+    gt2d: [C, N, 14, 2] pixels (LSP order), per camera.
+    gt3d: [C, N, 14, 3] millimetres (LSP order), per camera.
+    frame_numbers: [N] 0-based frame numbers (file names are 1-based).
+    size: image side; each frame shows a marker at the right ankle.
+    seed: noise seed.
+  """
+  rng = np.random.default_rng(seed)
+  cameras, num = gt2d.shape[:2]
+  annot2 = np.empty((cameras, 1), dtype=object)
+  annot3 = np.empty((cameras, 1), dtype=object)
+  for c in range(cameras):
+    annot2[c, 0] = lsp_to_3dhp28(gt2d[c], rng).reshape(num, 56)
+    annot3[c, 0] = lsp_to_3dhp28(gt3d[c], rng).reshape(num, 84)
+    for i in range(num):
+      image = draw_marker(background(size, size, seed=c * 100 + i),
+                          gt2d[c, i, 0])
+      write_image(os.path.join(seq_dir, 'imageFrames', f'video_{c}',
+                               f'frame_{frame_numbers[i] + 1:06d}.jpg'),
+                  image)
+  scipy.io.savemat(os.path.join(seq_dir, 'annot.mat'), {
+      'annot2': annot2, 'annot3': annot3,
+      'frames': np.asarray(frame_numbers, np.float64).reshape(-1, 1),
+      'cameras': np.arange(cameras, dtype=np.float64)})
