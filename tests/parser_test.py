@@ -325,3 +325,18 @@ def test_flipped_pose_matches_flipped_keypoints_through_smpl():
   np.testing.assert_array_equal(flipped['keypoints2d'].numpy()[:, 2], 1.0)
   np.testing.assert_allclose(flipped['joints3d'].numpy(), kp3d_flip[:14],
                              atol=1e-5)
+
+
+def test_seedless_training_parser_draws_from_config_seed():
+  image = np.random.default_rng(4).integers(0, 256, [40, 40, 3])
+  decoded = _decoded(image, (20, 20), _keypoints([(20, 20)]))
+
+  def run():
+    parse = parser.parse_fn(_config(), is_training=True)
+    return [parse(decoded)['image'].numpy() for _ in range(3)]
+
+  first, second = run(), run()
+  # Successive calls differ; a new parser with the same config repeats them.
+  assert not np.array_equal(first[0], first[1])
+  for a, b in zip(first, second):
+    np.testing.assert_array_equal(a, b)
