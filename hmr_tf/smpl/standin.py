@@ -286,7 +286,7 @@ def _skinning_weights(verts, faces, segments, mean_edge):
   # surfaces that are close in space only (the two thighs).
   w = _diffuse(w, faces, mean_edge, blend=0.035)
   # Thin out tiny influences (continuously: subtract, clip, renormalise).
-  w = np.maximum(w - 0.03, 0.0)
+  w = np.maximum(w - 0.04, 0.0)
   return w / w.sum(axis=1, keepdims=True)
 
 
@@ -313,14 +313,17 @@ def _shape_directions(verts, weights, offsets, joints_m, smoother):
   m_arm = mask('shoulder', 'elbow', 'wrist', 'hand')
   m_torso = mask('pelvis', 'spine1', 'spine2')
   m_head = mask('head') + 0.5 * mask('neck')
-  radial = np.einsum('nj,njk->nk', weights, offsets)
+  # Girth: away from the bones, except in the feet and hands, whose flat
+  # boxes sit obliquely on their bones (inflating them there folds faces).
+  radial = np.einsum('nj,njk->nk', weights, offsets) * (
+      1.0 - mask('ankle', 'foot', 'hand'))
   zeros = np.zeros_like(x)
   hip_y = joints_m[_smpl_index('left_hip'), 1]
   shoulder_x = joints_m[_smpl_index('left_shoulder'), 0]
   head_centre = np.array([0.0, 0.64, 0.0])
   fields = [
       0.035 * verts,  # stature: overall size
-      0.08 * radial,  # girth
+      0.07 * radial,  # girth
       0.035 * m_leg * np.stack([zeros, y - hip_y, zeros], 1),  # leg length
       np.stack([zeros, 0.02 * _smooth_ramp(y / 0.5), zeros], 1),  # torso
       0.04 * m_arm * np.stack(  # arm length
@@ -331,7 +334,7 @@ def _shape_directions(verts, weights, offsets, joints_m, smoother):
           [x * (1.0 - _smooth_ramp(y / 0.25)), zeros, zeros], 1),
       0.12 * m_torso * np.stack([zeros, zeros, z + 0.01], 1),  # belly depth
       0.06 * m_head * (verts - head_centre),  # head size
-      0.10 * (m_arm + m_leg) * radial,  # limb girth
+      0.06 * (m_arm + m_leg) * radial,  # limb girth
   ]
   basis = []
   for k, f in enumerate(fields):
@@ -365,7 +368,7 @@ def _pose_correctives(verts, faces, weights, joints_m, segments):
   out = np.zeros((n, 3, 23, 3, 3))
   parents = joints_lib.SMPL_PARENTS
   for j in range(1, joints_lib.NUM_SMPL_JOINTS):
-    sigma = 1.2 * segments[j][0][2]
+    sigma = min(1.2 * segments[j][0][2], 0.1)
     rel = verts - joints_m[j]
     local = np.clip(2.0 * (weights[:, j] + weights[:, parents[j]]), 0.0, 1.0)
     g = np.exp(-np.sum(rel**2, axis=1) / (2.0 * sigma**2)) * local
