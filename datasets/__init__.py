@@ -1,1 +1,4 @@
-"""Dataset converters: `python -m datasets.NAME --input_dir=... --output_dir=...`."""
+"""Dataset converters to TFRecords.
+
+Run as `python -m datasets.NAME --input_dir=... --output_dir=...`.
+"""

@@ -49,7 +49,8 @@ def define_flags(default_shard_size: int) -> None:
   flags.DEFINE_string('input_dir', None,
                       'Folder holding the dataset as its owners distribute it.')
   flags.DEFINE_string('output_dir', None,
-                      'Root output folder; shards go to <output_dir>/<dataset>.')
+                      'Root output folder; shards go to '
+                      '<output_dir>/<dataset>.')
   flags.DEFINE_integer('shard_size', default_shard_size,
                        'Records per TFRecord shard.', lower_bound=1)
   flags.DEFINE_bool('skip_bad', False,

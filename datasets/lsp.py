@@ -18,7 +18,6 @@ from typing import Optional
 
 from absl import app
 from absl import flags
-import cv2
 import numpy as np
 import scipy.io
 

@@ -189,8 +189,8 @@ def make_image_example(encoded_image: bytes,
     ValueError: on wrong shapes, non-finite values or visibility not in {0,1}.
   """
   keypoints = np.asarray(keypoints, dtype=np.float64)
-  if keypoints.ndim != 2 or keypoints.shape[1] != 3 or keypoints.shape[0] not in (
-      NUM_LSP_JOINTS, NUM_KEYPOINTS):
+  if (keypoints.ndim != 2 or keypoints.shape[1] != 3 or
+      keypoints.shape[0] not in (NUM_LSP_JOINTS, NUM_KEYPOINTS)):
     raise ValueError('keypoints: expected shape [14, 3] or [19, 3], got '
                      f'{keypoints.shape}')
   _check_shape('keypoints', keypoints, keypoints.shape)
