@@ -1,0 +1,260 @@
+"""Tests of the synthetic dataset (datasets.synthetic, synthetic_scene)."""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from datasets import pose_prior
+from datasets import synthetic
+from datasets import synthetic_scene
+from datasets import writer as writer_lib
+from hmr_tf.data import decoder
+from hmr_tf.smpl import joints as joints_lib
+from hmr_tf.smpl import layer as layer_lib
+from hmr_tf.smpl import standin
+
+import smpl_reference  # tests/ helper
+
+SIZE = 64
+COUNTS = dict(num_train=6, num_test=4, num_mocap=20)
+_J = {n: i for i, n in enumerate(joints_lib.SMPL_JOINT_NAMES)}
+_KP = {n: i for i, n in enumerate(joints_lib.COCOPLUS_JOINT_NAMES)}
+
+
+@pytest.fixture(scope='module')
+def body():
+  return standin.build(num_vertices=500)
+
+
+def _generate(out, body, **kwargs):
+  args = dict(COUNTS, img_size=SIZE, seed=0, shard_size=4)
+  args.update(kwargs)
+  return synthetic.generate(str(out), body_model=body, **args)
+
+
+@pytest.fixture(scope='module')
+def dataset(body, tmp_path_factory):
+  out = tmp_path_factory.mktemp('synthetic')
+  meta = _generate(out, body)
+  return str(out), meta
+
+
+def _records(out, dataset, split):
+  sidecar = writer_lib.read_sidecar(out, dataset)
+  files = [os.path.join(out, dataset, f)
+           for f in sidecar['splits'][split]['files']]
+  return [r.numpy() for r in tf.data.TFRecordDataset(files)]
+
+
+def _all_bytes(out):
+  paths = sorted(glob.glob(os.path.join(out, '*', '*.tfrecord')))
+  paths.append(os.path.join(out, synthetic.MEAN_PARAMS_FILE))
+  return {os.path.relpath(p, out): open(p, 'rb').read() for p in paths}
+
+
+def test_sidecar_counts_match_records(dataset):
+  out, meta = dataset
+  expected = {
+      synthetic.DATASET_2D: (6, 4), synthetic.DATASET_3D: (6, 4),
+      synthetic.DATASET_MOCAP: (20, 4)}
+  for name, (train, test) in expected.items():
+    sidecar = writer_lib.read_sidecar(out, name)
+    for split, n in (('train', train), ('test', test)):
+      assert sidecar['splits'][split]['num_examples'] == n
+      assert len(_records(out, name, split)) == n
+      assert meta['datasets'][name][split] == n
+    assert sidecar['standin'] is True
+  assert writer_lib.read_sidecar(out, synthetic.DATASET_2D)['kind'] == '2d'
+  assert writer_lib.read_sidecar(out, synthetic.DATASET_3D)['kind'] == '3d'
+
+
+def test_meta_says_it_is_a_standin(dataset):
+  out, _ = dataset
+  with open(os.path.join(out, synthetic.META_FILE)) as f:
+    meta = json.load(f)
+  assert meta['standin'] is True
+  assert meta['body_model'] == standin.NAME
+  assert 'STAND-IN' in meta['note'] and 'not real data' in meta['note']
+
+
+def test_same_seed_gives_identical_bytes_other_seed_differs(dataset, body,
+                                                            tmp_path):
+  out, _ = dataset
+  again = tmp_path / 'again'
+  _generate(again, body)
+  assert _all_bytes(out) == _all_bytes(str(again))
+  other = tmp_path / 'other'
+  _generate(other, body, seed=1, kinds=('3d',))
+  first = _records(out, synthetic.DATASET_3D, 'train')[0]
+  assert _records(str(other), synthetic.DATASET_3D, 'train')[0] != first
+
+
+def test_records_do_not_depend_on_batching_or_workers(dataset, body,
+                                                      tmp_path):
+  out, _ = dataset
+  small = tmp_path / 'small'
+  _generate(small, body, batch_size=3, kinds=('3d',))
+  a = [decoder.decode_image_example(r)
+       for r in _records(out, synthetic.DATASET_3D, 'train')]
+  b = [decoder.decode_image_example(r)
+       for r in _records(str(small), synthetic.DATASET_3D, 'train')]
+  for x, y in zip(a, b):
+    np.testing.assert_array_equal(x['pose'].numpy(), y['pose'].numpy())
+    np.testing.assert_array_equal(x['shape'].numpy(), y['shape'].numpy())
+    np.testing.assert_allclose(x['keypoints2d'].numpy(),
+                               y['keypoints2d'].numpy(), atol=1e-3)
+  workers = tmp_path / 'workers'
+  _generate(workers, body, num_workers=1, kinds=('2d',))
+  assert (_records(str(workers), synthetic.DATASET_2D, 'train') ==
+          _records(out, synthetic.DATASET_2D, 'train'))
+
+
+def test_keypoints_are_the_weak_perspective_projection_of_smpl(dataset, body):
+  out, _ = dataset
+  for record in _records(out, synthetic.DATASET_3D, 'train'):
+    ex = {k: v.numpy() for k, v in decoder.decode_image_example(record).items()}
+    assert ex['has_smpl'] == 1 and ex['has_joints3d'] == 1
+    assert np.all(np.abs(ex['shape']) <= 2.0)
+    # Independent float64 SMPL + the cocoplus regressor.
+    verts, _ = smpl_reference.smpl_forward(body, ex['pose'], ex['shape'])
+    kp3d = body.cocoplus_regressor @ verts  # [19, 3]
+    np.testing.assert_allclose(ex['joints3d'], kp3d[:14], atol=2e-4)
+    # Weak perspective: pixel = f * (X, Y) + offset. Fit f and the offset
+    # by least squares; the residual must be round-off only.
+    xy = ex['keypoints2d'][:, :2]
+    rows = np.zeros([38, 3])
+    rows[0::2, 0], rows[0::2, 1] = kp3d[:, 0], 1.0
+    rows[1::2, 0], rows[1::2, 2] = kp3d[:, 1], 1.0
+    params, *_ = np.linalg.lstsq(rows, xy.reshape(-1), rcond=None)
+    np.testing.assert_allclose(rows @ params, xy.reshape(-1), atol=2e-3)
+    # HMR's normalisation: the LSP box diagonal is ~150 px per 224.
+    box = kp3d[:14, :2].max(0) - kp3d[:14, :2].min(0)
+    diag_px = params[0] * np.linalg.norm(box)
+    assert 150 * SIZE / 224 * 0.84 < diag_px < 150 * SIZE / 224 * 1.41
+    # The stored crop is the image: centre S/2, scale 224/S.
+    np.testing.assert_array_equal(ex['center'], [SIZE // 2, SIZE // 2])
+    np.testing.assert_allclose(ex['scale'], 224 / SIZE)
+    assert ex['image'].shape == (SIZE, SIZE, 3)
+
+
+def test_2d_records_have_no_3d(dataset):
+  out, _ = dataset
+  for record in _records(out, synthetic.DATASET_2D, 'test'):
+    ex = decoder.decode_image_example(record)
+    assert ex['has_smpl'].numpy() == 0 and ex['has_joints3d'].numpy() == 0
+
+
+def test_mean_params_file(dataset):
+  out, _ = dataset
+  with np.load(os.path.join(out, synthetic.MEAN_PARAMS_FILE)) as z:
+    pose, shape = z['pose'], z['shape']
+  assert pose.shape == (72,) and shape.shape == (10,)
+  mocap = [decoder.decode_mocap_example(r)
+           for r in _records(out, synthetic.DATASET_MOCAP, 'train')]
+  poses = np.stack([m['pose'].numpy() for m in mocap]).astype(np.float64)
+  shapes = np.stack([m['shape'].numpy() for m in mocap]).astype(np.float64)
+  np.testing.assert_allclose(shape, shapes.mean(0), atol=1e-6)
+  np.testing.assert_allclose(pose[3:], poses[:, 3:].mean(0), atol=1e-6)
+  # The mean global rotation is upright: body up maps to image up (-y).
+  up = smpl_reference.rodrigues(pose[:3]) @ np.array([0.0, 1.0, 0.0])
+  assert -up[1] > 0.95
+
+
+def _scene(body, **config):
+  return synthetic_scene.SceneRenderer(
+      body.faces, body.weights, body.v_template, body.cocoplus_regressor,
+      SIZE, synthetic_scene.SceneConfig(**config))
+
+
+def _posed(body, pose):
+  out = layer_lib.SMPL(body, dtype='float64')(pose[None], np.zeros([1, 10]))
+  return out.vertices.numpy()[0], out.keypoints.numpy()[0]
+
+
+def test_visibility_rule_on_a_constructed_depth_map():
+  depth = np.full([10, 10], np.inf, np.float32)
+  depth[:, :5] = 5.0  # A surface at depth 5 on the left half.
+  keypoints = np.array([[2.0, 2.0], [7.0, 2.0], [2.0, 2.0], [-1.0, 3.0]])
+  support = np.array([
+      [[2, 2, 9.0], [3, 3, 8.0]],  # Both behind the surface: occluded.
+      [[7, 2, 9.0], [8, 2, 9.0]],  # Empty pixels: seen.
+      [[2, 2, 9.0], [3, 3, 5.01]],  # One within tolerance: seen.
+      [[0, 3, 1.0], [1, 3, 1.0]],  # Seen, but the keypoint is outside.
+  ])
+  vis = synthetic_scene.keypoint_visibility(keypoints, support, depth, 0.05)
+  np.testing.assert_array_equal(vis, [False, True, True, False])
+
+
+def test_profile_view_hides_the_far_arm(body):
+  # Turned 90 degrees (left side away from the camera), arms down.
+  angles = np.zeros([1, 24, 3])
+  angles[0, _J['left_shoulder'], 0] = np.radians(-80)
+  angles[0, _J['right_shoulder'], 0] = np.radians(80)
+  rots = pose_prior.euler_to_matrix(angles, pose_prior.ORDERS)
+  turn = pose_prior._axis_rotations('y', np.array(np.pi / 2))  # pylint: disable=protected-access
+  rots[0, 0] = pose_prior.UPRIGHT @ turn
+  pose = pose_prior.matrix_to_axis_angle(rots).reshape(72)
+  verts, kps = _posed(body, pose)
+  scene = _scene(body, truncation_fraction=0.0)
+  result, debug = scene.render(verts, kps, np.random.SeedSequence(3),
+                               return_debug=True)
+  vis = result.keypoints[:, 2]
+  for name in ('L_elbow', 'L_wrist'):
+    assert vis[_KP[name]] == 0, name
+  for name in ('R_elbow', 'R_wrist', 'R_knee', 'head_top'):
+    assert vis[_KP[name]] == 1, name
+  # Cross-check with the z-buffer: the far wrist's pixel shows a surface
+  # nearer the camera than the wrist itself.
+  col, row = np.round(result.keypoints[_KP['L_wrist'], :2]).astype(int)
+  wrist_depth = debug['f_px'] * kps[_KP['L_wrist'], 2]
+  assert debug['render'].depth[row, col] < wrist_depth - 0.05 * debug['f_px']
+
+
+def test_keypoints_outside_the_image_are_invisible(body):
+  scene = _scene(body, truncation_fraction=1.0)
+  rng = np.random.default_rng(0)
+  poses = pose_prior.sample_poses(rng, 6)
+  outside_seen = 0
+  for i, pose in enumerate(poses):
+    verts, kps = _posed(body, pose)
+    result = scene.render(verts, kps, np.random.SeedSequence(i))
+    assert result.truncated
+    xy, vis = result.keypoints[:, :2], result.keypoints[:, 2]
+    outside = np.any((xy < 0) | (xy > SIZE - 1), axis=1)
+    assert np.all(vis[outside] == 0)
+    outside_seen += outside.sum()
+  assert outside_seen > 0  # Truncation really pushed keypoints out.
+
+
+def test_images_show_the_person(body):
+  scene = _scene(body, truncation_fraction=0.0)
+  poses = pose_prior.sample_poses(np.random.default_rng(1), 3)
+  for i, pose in enumerate(poses):
+    verts, kps = _posed(body, pose)
+    result, debug = scene.render(verts, kps, np.random.SeedSequence(i),
+                                 return_debug=True)
+    rendered, background = debug['render'], debug['background']
+    image = tf.io.decode_jpeg(result.jpeg).numpy()
+    inner = rendered.mask >= 1.0
+    assert inner.sum() > 0.03 * SIZE * SIZE
+    diff = np.abs(image.astype(float) - background.astype(float)).mean(-1)
+    assert diff[inner].mean() > 20.0  # The body is drawn over the background.
+    assert diff[rendered.mask == 0].mean() < 10.0  # Elsewhere: background.
+
+
+def test_command_line(tmp_path):
+  out = tmp_path / 'cli'
+  cmd = [sys.executable, '-m', 'datasets.synthetic', f'--output_dir={out}',
+         '--num_train=2', '--num_test=1', '--num_mocap=3', '--img_size=32',
+         '--standin_num_vertices=300', '--num_workers=0']
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  subprocess.run(cmd, check=True, cwd=root, capture_output=True, timeout=300)
+  meta = synthetic.read_meta(str(out))
+  assert meta['datasets'][synthetic.DATASET_3D] == {'train': 2, 'test': 1}
+  assert meta['datasets'][synthetic.DATASET_MOCAP] == {'train': 3, 'test': 1}
