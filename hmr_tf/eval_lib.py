@@ -1,0 +1,427 @@
+"""Evaluation: runs a restored HMRModel over an eval split and reports metrics.
+
+What is measured (all from `hmr_tf.metrics`):
+  * 3D datasets (examples with `has_joints3d`): MPJPE and PA-MPJPE in mm
+    (mean and median over examples) on the 14 LSP joints after pelvis
+    alignment; PCK at 150 mm and AUC over 0..150 mm, without and with rigid
+    (Procrustes) alignment (the MPI-INF-3DHP protocol).
+  * Human3.6M (`EvalConfig.h36m_protocol`, used when the dataset name starts
+    with 'h36m'): frames are selected by the protocol from their
+    `image/filename` (see `hmr_tf.h36m_protocol`), and a per-action table and
+    the mean over actions are added.
+  * 2D (examples with visible keypoints, e.g. LSP): PCK@0.2 of the torso
+    diameter on the 14 LSP joints, and the mean keypoint error in pixels of
+    the stored image.
+
+Outputs: a table in the log, a JSON file with every number and what produced
+it (checkpoint, dataset files, protocol), written atomically, and the
+scalars in TensorBoard.
+"""
+
+import dataclasses
+import datetime
+import json
+import os
+import tempfile
+from typing import Dict, List, Optional
+
+from absl import logging
+import numpy as np
+import tensorflow as tf
+from tensorflow.core.framework import summary_pb2
+
+from hmr_tf import h36m_protocol
+from hmr_tf import metrics as metrics_lib
+from hmr_tf.data import input_pipeline
+from hmr_tf.smpl import joints as joints_lib
+
+_NUM_LSP = joints_lib.NUM_LSP_JOINTS
+# Torso diameter for 2D PCK: right shoulder to left hip (LSP indices).
+_TORSO = (joints_lib.LSP_JOINT_NAMES.index('R_shoulder'),
+          joints_lib.LSP_JOINT_NAMES.index('L_hip'))
+PCK_2D_TORSO_FRACTION = 0.2
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+  """Options of one evaluation.
+
+  Attributes:
+    dataset: dataset directory name under DataConfig.data_dir.
+    split: split name.
+    h36m_protocol: 'p1' | 'p2_original' | 'p2_all_cameras_pa' (see
+      hmr_tf.h36m_protocol); used when `dataset` starts with 'h36m'.
+    checkpoint: the evaluated checkpoint (recorded in the JSON only).
+    output_dir: where the JSON goes; '' writes no files.
+    summary_dir: TensorBoard log directory; '' writes no summaries.
+    step: the step the TensorBoard scalars are written at.
+    max_examples: stop after this many examples (0: the whole split).
+    tag: name part of the JSON file and the TensorBoard scalars; default
+      '<dataset>_<split>' (plus the protocol for Human3.6M).
+    include_mean_baseline: also report the mean-parameter baseline (Θ_0
+      alone, the same prediction for every image) under 'mean_baseline'.
+  """
+  dataset: str = 'h36m'
+  split: str = 'test'
+  h36m_protocol: str = 'p1'
+  checkpoint: str = ''
+  output_dir: str = ''
+  summary_dir: str = ''
+  step: int = 0
+  max_examples: int = 0
+  tag: str = ''
+  include_mean_baseline: bool = False
+
+  def __post_init__(self):
+    if self.h36m_protocol not in h36m_protocol.PROTOCOLS:
+      raise ValueError(f'h36m_protocol: expected one of '
+                       f'{h36m_protocol.PROTOCOLS}, got '
+                       f'{self.h36m_protocol!r}')
+    if self.max_examples < 0:
+      raise ValueError(f'max_examples: expected >= 0, got '
+                       f'{self.max_examples}')
+
+  @property
+  def is_h36m(self) -> bool:
+    return self.dataset.startswith('h36m')
+
+  @property
+  def name(self) -> str:
+    if self.tag:
+      return self.tag
+    name = f'{self.dataset}_{self.split}'
+    return f'{name}_{self.h36m_protocol}' if self.is_h36m else name
+
+
+# ---------------------------------------------------------------------------
+# Predictions.
+
+
+def collect_predictions(model, dataset: tf.data.Dataset,
+                        max_examples: int = 0) -> Dict[str, np.ndarray]:
+  """Runs the model over an eval dataset and gathers labels and predictions.
+
+  Args:
+    model: an HMRModel (or any callable with its `call` outputs).
+    dataset: batches of eval parser outputs (input_pipeline.eval_dataset).
+    max_examples: stop after this many examples (0: all).
+
+  Returns:
+    dict of numpy arrays over the N examples: 'filename' [N] bytes,
+    'pred_joints3d' [N, 14, 3], 'pred_keypoints2d' [N, 19, 2] (crop
+    coordinates), 'joints3d' [N, 14, 3], 'has_joints3d' [N],
+    'keypoints2d' [N, 19, 3], 'crop_size' [N].
+  """
+
+  @tf.function(reduce_retracing=True)
+  def predict(images):
+    out = model(images, training=False)
+    return out['keypoints3d'][:, :_NUM_LSP], out['keypoints2d']
+
+  parts: Dict[str, List[np.ndarray]] = {
+      k: [] for k in ('filename', 'pred_joints3d', 'pred_keypoints2d',
+                      'joints3d', 'has_joints3d', 'keypoints2d', 'crop_size')}
+  count = 0
+  for batch in dataset:
+    joints3d, keypoints2d = predict(batch['image'])
+    parts['pred_joints3d'].append(joints3d.numpy())
+    parts['pred_keypoints2d'].append(keypoints2d.numpy())
+    for key in ('filename', 'joints3d', 'has_joints3d', 'keypoints2d',
+                'crop_size'):
+      parts[key].append(batch[key].numpy())
+    count += len(parts['filename'][-1])
+    if max_examples and count >= max_examples:
+      break
+  if not count:
+    raise ValueError('evaluation dataset is empty')
+  out = {k: np.concatenate(v) for k, v in parts.items()}
+  if max_examples:
+    out = {k: v[:max_examples] for k, v in out.items()}
+  return out
+
+
+# ---------------------------------------------------------------------------
+# Metrics from arrays (no model: testable on constructed data).
+
+
+def metrics_3d(pred: np.ndarray, gt: np.ndarray) -> Dict[str, float]:
+  """3D metrics of [N, 14, 3] predictions against ground truth (metres).
+
+  Returns:
+    mpjpe / pa_mpjpe (mean), mpjpe_median / pa_mpjpe_median (mm);
+    pck150 / auc (fractions, no alignment beyond the pelvis) and
+    pa_pck150 / pa_auc (after Procrustes alignment); num_examples.
+  """
+  err = metrics_lib.joint_errors(pred, gt)
+  err_pa = metrics_lib.joint_errors(pred, gt, procrustes=True)
+  out = {'num_examples': int(len(err))}
+  for prefix, e in (('', err), ('pa_', err_pa)):
+    summary = metrics_lib.summarize(e.mean(-1))
+    out[f'{prefix}mpjpe'] = summary['mean']
+    out[f'{prefix}mpjpe_median'] = summary['median']
+    out[f'{prefix}pck150'] = metrics_lib.pck(e)
+    out[f'{prefix}auc'] = metrics_lib.auc(e)
+  return out
+
+
+def metrics_2d(pred: np.ndarray, gt: np.ndarray,
+               crop_size: np.ndarray) -> Dict[str, float]:
+  """2D metrics on the 14 LSP joints, in crop coordinates.
+
+  Args:
+    pred: [N, >=14, 2] predicted keypoints in [-1, 1] crop coordinates.
+    gt: [N, >=14, 3] true keypoints (x, y, visibility) in crop coordinates.
+    crop_size: [N] crop window side in stored pixels (one crop unit is
+      crop_size / 2 pixels).
+
+  Returns:
+    pck2d_torso0.2: fraction of visible joints within 0.2 torso diameters
+    (examples whose torso joints are both visible); kp2d_error_px: mean
+    distance over visible joints in stored-image pixels;
+    num_examples_2d: examples with a visible joint.
+  """
+  pred = np.asarray(pred, np.float64)[:, :_NUM_LSP]
+  gt = np.asarray(gt, np.float64)[:, :_NUM_LSP]
+  vis = gt[..., 2] > 0
+  dist = np.linalg.norm(pred - gt[..., :2], axis=-1)
+  dist_px = dist * np.asarray(crop_size, np.float64)[:, None] / 2.0
+  out = {'num_examples_2d': int(np.sum(vis.any(-1)))}
+  out['kp2d_error_px'] = float(dist_px[vis].mean()) if vis.any() else float(
+      'nan')
+  a, b = _TORSO
+  has_torso = vis[:, a] & vis[:, b]
+  if has_torso.any():
+    torso = np.linalg.norm(gt[has_torso, a, :2] - gt[has_torso, b, :2],
+                           axis=-1)
+    out['pck2d_torso0.2'] = metrics_lib.pck_2d(
+        pred[has_torso], gt[has_torso], PCK_2D_TORSO_FRACTION, scale=torso)
+  else:
+    out['pck2d_torso0.2'] = float('nan')
+  return out
+
+
+def h36m_metrics(pred: np.ndarray, gt: np.ndarray, filenames,
+                 protocol: str) -> Dict:
+  """Human3.6M numbers under one protocol.
+
+  Args:
+    pred, gt: [N, 14, 3] predicted and true joints (metres).
+    filenames: [N] the records' image/filename values.
+    protocol: one of h36m_protocol.PROTOCOLS.
+
+  Returns:
+    {'protocol', 'protocol_description', 'num_frames', 'num_skipped',
+    'overall': metrics_3d over the selected frames, 'per_action': the
+    h36m_protocol.action_table of mpjpe and pa_mpjpe}.
+  """
+  mask, keys = h36m_protocol.select(filenames, protocol)
+  if not mask.any():
+    raise ValueError(f'Human3.6M protocol {protocol}: none of the {len(mask)} '
+                     'frames belongs to it (subjects S9/S11'
+                     + (', camera 3, trial 0' if protocol == 'p2_original'
+                        else '') + ')')
+  pred, gt = pred[mask], gt[mask]
+  kept = [k for k, m in zip(keys, mask) if m]
+  errors = {
+      'mpjpe': metrics_lib.mpjpe(pred, gt),
+      'pa_mpjpe': metrics_lib.pa_mpjpe(pred, gt),
+  }
+  return {
+      'protocol': protocol,
+      'protocol_description': h36m_protocol.PROTOCOL_DESCRIPTIONS[protocol],
+      'num_frames': int(mask.sum()),
+      'num_skipped': int((~mask).sum()),
+      'overall': metrics_3d(pred, gt),
+      'per_action': h36m_protocol.action_table(kept, errors),
+  }
+
+
+def mean_baseline_predictions(model, num_examples: int
+                              ) -> Dict[str, np.ndarray]:
+  """Θ_0's joints and keypoints repeated for `num_examples` images.
+
+  Args:
+    model: an HMRModel (uses `regressor.theta0` and `smpl`).
+    num_examples: N.
+
+  Returns:
+    {'pred_joints3d': [N, 14, 3], 'pred_keypoints2d': [N, 19, 2]}.
+  """
+  # Imported here: only the baseline needs the model's pieces.
+  from hmr_tf.modeling import camera  # pylint: disable=g-import-not-at-top
+  from hmr_tf.modeling import mean_params  # pylint: disable=g-import-not-at-top
+  theta0 = tf.reshape(tf.convert_to_tensor(model.regressor.theta0), [1, -1])
+  cam, pose, betas = mean_params.split_theta(theta0)
+  body = model.smpl(pose, betas)
+  joints = body.keypoints[:, :_NUM_LSP].numpy()
+  keypoints = camera.project(body.keypoints, cam).numpy()
+  return {'pred_joints3d': np.repeat(joints, num_examples, axis=0),
+          'pred_keypoints2d': np.repeat(keypoints, num_examples, axis=0)}
+
+
+def compute_metrics(arrays: Dict[str, np.ndarray],
+                    config: EvalConfig) -> Dict:
+  """All metrics of one evaluation from `collect_predictions`' arrays."""
+  results: Dict = {}
+  has_3d = np.asarray(arrays['has_joints3d']) > 0
+  if config.is_h36m:
+    results['h36m'] = h36m_metrics(arrays['pred_joints3d'],
+                                   arrays['joints3d'], arrays['filename'],
+                                   config.h36m_protocol)
+    results['3d'] = results['h36m']['overall']
+  elif has_3d.any():
+    results['3d'] = metrics_3d(arrays['pred_joints3d'][has_3d],
+                               arrays['joints3d'][has_3d])
+  if np.any(np.asarray(arrays['keypoints2d'])[..., :_NUM_LSP, 2] > 0):
+    results['2d'] = metrics_2d(arrays['pred_keypoints2d'],
+                               arrays['keypoints2d'], arrays['crop_size'])
+  return results
+
+
+# ---------------------------------------------------------------------------
+# Reporting.
+
+
+def scalars(results: Dict) -> Dict[str, float]:
+  """The headline numbers, flattened: 'mpjpe', 'pa_mpjpe', ... ."""
+  out = {}
+  for group in ('3d', '2d'):
+    for key, value in results.get(group, {}).items():
+      if not key.startswith('num_'):
+        out[key] = value
+  h36m = results.get('h36m')
+  if h36m and 'mean_over_actions' in h36m['per_action']:
+    for key, value in h36m['per_action']['mean_over_actions'].items():
+      out[f'{key}_mean_over_actions'] = value
+  if 'mean_baseline' in results:
+    for key, value in scalars(results['mean_baseline']).items():
+      out[f'mean_baseline/{key}'] = value
+  return out
+
+
+def format_table(results: Dict, title: str) -> str:
+  """A plain-text table of the results for the console."""
+  lines = [f'== {title} ==']
+  h36m = results.get('h36m')
+  if h36m:
+    lines.append(f'protocol: {h36m["protocol"]} -- '
+                 f'{h36m["protocol_description"]}')
+    lines.append(f'frames: {h36m["num_frames"]} evaluated, '
+                 f'{h36m["num_skipped"]} outside the protocol')
+    lines.append(f'{"action":<20}{"MPJPE":>10}{"PA-MPJPE":>10}{"frames":>9}')
+    for action, row in h36m['per_action'].items():
+      frames = row.get('num_frames', '')
+      lines.append(f'{action:<20}{row["mpjpe"]:>10.2f}'
+                   f'{row["pa_mpjpe"]:>10.2f}{frames:>9}')
+  for key, value in scalars(results).items():
+    unit = '' if ('pck' in key or 'auc' in key) else ' mm'
+    unit = ' px' if key.endswith('_px') else unit
+    lines.append(f'{key:<32}{value:10.4f}{unit}')
+  return '\n'.join(lines)
+
+
+def write_json_atomic(path: str, obj) -> None:
+  """Writes JSON to a temp file in the same folder, then renames it."""
+  directory = os.path.dirname(os.path.abspath(path))
+  os.makedirs(directory, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(dir=directory, prefix='.tmp_', suffix='.json')
+  try:
+    with os.fdopen(fd, 'w') as f:
+      json.dump(obj, f, indent=2, sort_keys=True, allow_nan=True)
+      f.write('\n')
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
+
+
+def write_summaries(summary_dir: str, name: str, values: Dict[str, float],
+                    step: int) -> None:
+  """Writes scalars `eval/<name>/<key>` to TensorBoard."""
+  # tf.summary.scalar lives in the tensorboard package, which TensorFlow no
+  # longer installs; tf.summary.write with the scalar plugin's metadata writes
+  # the same event records with core TF only.
+  metadata = summary_pb2.SummaryMetadata()
+  metadata.plugin_data.plugin_name = 'scalars'
+  metadata.data_class = summary_pb2.DATA_CLASS_SCALAR
+  writer = tf.summary.create_file_writer(summary_dir)
+  with writer.as_default():
+    for key, value in values.items():
+      tf.summary.write(f'eval/{name}/{key}', tf.constant(value, tf.float32),
+                       step=step, metadata=metadata)
+  writer.flush()
+  writer.close()
+
+
+def report(results: Dict, config: EvalConfig, data_files: List[str],
+           extra: Optional[Dict] = None) -> Dict:
+  """Logs the table, writes the JSON and the TensorBoard scalars.
+
+  Args:
+    results: `compute_metrics` output.
+    config: the EvalConfig.
+    data_files: the evaluated TFRecord files.
+    extra: more facts for the JSON (e.g. the model config).
+
+  Returns:
+    The full JSON document (results plus provenance).
+  """
+  doc = {
+      'checkpoint': config.checkpoint,
+      'dataset': config.dataset,
+      'split': config.split,
+      'data_files': list(data_files),
+      'h36m_protocol': config.h36m_protocol if config.is_h36m else None,
+      'h36m_protocol_description': (
+          h36m_protocol.PROTOCOL_DESCRIPTIONS[config.h36m_protocol]
+          if config.is_h36m else None),
+      'units': 'errors in mm (3D) or stored-image pixels (2D); PCK and AUC '
+               'as fractions',
+      'created': datetime.datetime.now(datetime.timezone.utc).isoformat(),
+      'results': results,
+      'scalars': scalars(results),
+  }
+  doc.update(extra or {})
+  logging.info('\n%s', format_table(results, f'evaluation {config.name}'))
+  if config.output_dir:
+    path = os.path.join(config.output_dir, f'eval_{config.name}.json')
+    write_json_atomic(path, doc)
+    doc['json_path'] = path
+    logging.info('Wrote %s', path)
+  if config.summary_dir:
+    write_summaries(config.summary_dir, config.name, doc['scalars'],
+                    config.step)
+  return doc
+
+
+def evaluate(model, data_config: input_pipeline.DataConfig,
+             eval_config: EvalConfig) -> Dict:
+  """Evaluates a (restored) model on one dataset split.
+
+  Args:
+    model: an HMRModel with its weights restored.
+    data_config: the data config (data_dir, batch_size, img_size,
+      base_crop_size are used).
+    eval_config: what to evaluate and where to write.
+
+  Returns:
+    The JSON document of `report` (its 'results' and 'scalars' hold the
+    numbers).
+  """
+  model_size = getattr(getattr(model, 'config', None), 'img_size', None)
+  if model_size is not None and model_size != data_config.img_size:
+    raise ValueError(f'img_size: the model takes {model_size}-pixel crops but '
+                     f'the data config makes {data_config.img_size}')
+  shards = input_pipeline.list_shards(data_config.data_dir,
+                                      eval_config.dataset, eval_config.split)
+  dataset = input_pipeline.eval_dataset(data_config, eval_config.dataset,
+                                        eval_config.split)
+  arrays = collect_predictions(model, dataset, eval_config.max_examples)
+  results = compute_metrics(arrays, eval_config)
+  if eval_config.include_mean_baseline:
+    baseline = dict(arrays)
+    baseline.update(mean_baseline_predictions(model, len(arrays['filename'])))
+    results['mean_baseline'] = compute_metrics(baseline, eval_config)
+  return report(results, eval_config, list(shards.files),
+                extra={'num_examples': int(len(arrays['filename']))})
