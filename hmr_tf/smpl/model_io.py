@@ -320,6 +320,8 @@ def save_model(model: BodyModel, path: str, compress: bool = True) -> None:
   try:
     with os.fdopen(fd, 'wb') as f:
       f.write(buf.getvalue())
+    # mkstemp creates 0600 files; give the model the usual permissions.
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
   except BaseException:
     if os.path.exists(tmp):

@@ -1,0 +1,40 @@
+"""Choosing the body model: a user's SMPL file, or an embedded default."""
+
+import os
+
+from absl import logging
+
+from hmr_tf.smpl import model_io
+from hmr_tf.smpl import standin
+
+
+def resolve_body_model(smpl_model_path: str = '', body_model: str = 'standin',
+                       standin_num_vertices: int = 4000,
+                       seed: int = 0) -> model_io.BodyModel:
+  """Loads `smpl_model_path` if given, else builds the embedded default.
+
+  Args:
+    smpl_model_path: an SMPL-format file (.pkl or .npz) or ''.
+    body_model: the embedded model to use when no file is given: 'standin'.
+    standin_num_vertices: target vertex count of the procedural stand-in.
+    seed: seed of the stand-in builder.
+
+  Returns:
+    The BodyModel. Its `is_standin` says whether it is the licensed SMPL.
+  """
+  if smpl_model_path:
+    model = model_io.load_model(smpl_model_path)
+    logging.info('Body model: %s (%d vertices, %d shape directions).',
+                 os.path.basename(smpl_model_path), model.num_vertices,
+                 model.num_betas)
+    return model
+  if body_model == 'standin':
+    model = standin.build(num_vertices=standin_num_vertices, seed=seed)
+  else:
+    raise ValueError(f'--body_model: unknown embedded body model '
+                     f'{body_model!r}; expected one of: standin')
+  logging.warning(
+      'Body model: %s, a STAND-IN for the licensed SMPL model. Results on it '
+      'say nothing about SMPL; pass --smpl_model_path to use the real one.',
+      model.metadata.get('name', body_model))
+  return model
