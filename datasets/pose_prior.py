@@ -155,7 +155,7 @@ def triangular(u: np.ndarray, lower: np.ndarray, mode: np.ndarray,
   return np.where(u < split, low, high)
 
 
-def _axis_rotations(axis: str, angles: np.ndarray) -> np.ndarray:
+def axis_rotations(axis: str, angles: np.ndarray) -> np.ndarray:
   """[...] angles -> [..., 3, 3] rotations about one coordinate axis."""
   c, s = np.cos(angles), np.sin(angles)
   one, zero = np.ones_like(c), np.zeros_like(c)
@@ -183,7 +183,7 @@ def euler_to_matrix(angles: np.ndarray, orders: Sequence[str]) -> np.ndarray:
     cols = [j for j, o in enumerate(orders) if o == order]
     r = np.eye(3)
     for slot, axis in enumerate(order.lower()):
-      r = r @ _axis_rotations(axis, angles[:, cols, slot])
+      r = r @ axis_rotations(axis, angles[:, cols, slot])
     out[:, cols] = r
   return out
 
@@ -224,7 +224,7 @@ class PosePriorConfig:
 
 # The camera frame has y down and z away from the camera: a half turn about x
 # stands SMPL's y-up, +z-facing body upright, facing the camera.
-UPRIGHT = _axis_rotations('x', np.array(np.pi))
+UPRIGHT = axis_rotations('x', np.array(np.pi))
 
 
 def global_rotation(uniforms: np.ndarray,
@@ -243,8 +243,8 @@ def global_rotation(uniforms: np.ndarray,
   tilt = np.deg2rad(config.tilt_max_deg)
   lean_x = tilt * (2.0 * uniforms[:, 1] - 1.0)
   lean_z = tilt * (2.0 * uniforms[:, 2] - 1.0)
-  body = (_axis_rotations('y', yaw) @ _axis_rotations('x', lean_x) @
-          _axis_rotations('z', lean_z))
+  body = (axis_rotations('y', yaw) @ axis_rotations('x', lean_x) @
+          axis_rotations('z', lean_z))
   upright = UPRIGHT @ body
   # A uniformly random rotation from three uniforms (Shoemake's quaternion).
   u1, u2, u3 = uniforms[:, 4], uniforms[:, 5], uniforms[:, 6]

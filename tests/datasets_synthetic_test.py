@@ -197,7 +197,7 @@ def test_profile_view_hides_the_far_arm(body):
   angles[0, _J['left_shoulder'], 0] = np.radians(-80)
   angles[0, _J['right_shoulder'], 0] = np.radians(80)
   rots = pose_prior.euler_to_matrix(angles, pose_prior.ORDERS)
-  turn = pose_prior._axis_rotations('y', np.array(np.pi / 2))  # pylint: disable=protected-access
+  turn = pose_prior.axis_rotations('y', np.array(np.pi / 2))
   rots[0, 0] = pose_prior.UPRIGHT @ turn
   pose = pose_prior.matrix_to_axis_angle(rots).reshape(72)
   verts, kps = _posed(body, pose)
