@@ -137,8 +137,11 @@ class HMRModel(keras.Model):
     self.smpl = SMPL(body_model, name='smpl')
     self.discriminator = discriminator_lib.Discriminator(
         num_betas=mean_params.NUM_SHAPE)
+    # Everything is built here, so Keras never needs a symbolic build (which
+    # under tf.distribute would call the model on a whole data batch).
     self.regressor.build((None, encoder_lib.NUM_FEATURES))
     self.discriminator.build()
+    self.smpl.built = True  # holds constants only, no weights to create
     self.built = True
     names = dict.fromkeys(GENERATOR_TERMS + DISCRIMINATOR_TERMS + EVAL_TERMS)
     self._trackers = {n: keras.metrics.Mean(name=n) for n in names}
