@@ -26,7 +26,6 @@ plain NumPy so that importing this module needs neither.
 
 import json
 import os
-import sys
 from typing import Dict, List, Sequence, Tuple
 
 from absl import app
