@@ -1,0 +1,550 @@
+"""Keras callbacks of the HMR training loop (used by `hmr_tf.train_lib`).
+
+`train_lib.train` passes them to `model.fit` in this order, which matters
+because Keras calls callbacks in list order after every step:
+
+  1. `GlobalStepCounter`: advances the global step (the checkpointed count of
+     training steps; Keras' own batch index restarts every epoch and every
+     `fit` call).
+  2. `NonFiniteGuard`: looks at the step's losses; stops training after an
+     emergency checkpoint, or (skip mode) rolls the step back.
+  3. `SummaryWriter`: TensorBoard scalars and image summaries.
+  4. `PeriodicCheckpoint`: regular checkpoints every N steps, and the stop
+     after a Ctrl-C. It never saves once the guard has seen a non-finite
+     loss, so the regular checkpoints (what a resume picks) stay finite.
+  5. `EpochLogger`: one absl log line per epoch.
+
+They share a `TrainingStatus` (why training stopped).
+"""
+
+import dataclasses
+import threading
+import time
+from typing import Callable, Dict, List, Optional, Sequence
+
+import cv2
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from tensorflow.core.framework import summary_pb2
+
+from hmr_tf import render
+from hmr_tf.modeling import hmr_model
+
+# Order of the terms in log lines and messages: each loss component before
+# the totals that contain it, so the first term named is the likely culprit.
+TERM_ORDER = hmr_model.GENERATOR_TERMS + hmr_model.DISCRIMINATOR_TERMS
+# Terms in the one-line epoch summary.
+EPOCH_LINE_TERMS = ('g_loss', 'loss_kp', 'loss_3d_joints', 'loss_3d_smpl',
+                    'loss_adv', 'd_loss', 'd_out_real', 'd_out_fake')
+
+
+# ---------------------------------------------------------------------------
+# Summaries without the tensorboard package.
+#
+# tf.summary.scalar/image are implemented in the tensorboard pip package,
+# which TensorFlow no longer installs. These write the same event records
+# (the tensor plus the TensorBoard plugin's metadata) through core
+# tf.summary.write, so `tensorboard --logdir` reads them as scalars and
+# images; only viewing needs tensorboard installed.
+
+
+def _metadata(plugin: str, data_class: int,
+              description: str = '') -> summary_pb2.SummaryMetadata:
+  # The plugins' content protos are empty at their version 0.
+  return summary_pb2.SummaryMetadata(
+      plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name=plugin),
+      summary_description=description, data_class=data_class)
+
+
+def write_scalar(tag: str, value: float, step: int) -> None:
+  """A TensorBoard scalar (inside a writer's default context)."""
+  tf.summary.write(tag, tf.constant(value, tf.float32), step=step,
+                   metadata=_metadata('scalars',
+                                      summary_pb2.DATA_CLASS_SCALAR))
+
+
+def write_images(tag: str, images: np.ndarray, step: int,
+                 description: str = '') -> None:
+  """TensorBoard images from uint8 [K, H, W, 3] (PNG-encoded)."""
+  images = np.asarray(images)
+  if images.dtype != np.uint8 or images.ndim != 4 or images.shape[3] != 3:
+    raise ValueError(f'images: expected uint8 [K, H, W, 3], got '
+                     f'{images.dtype} {list(images.shape)}')
+  # The images plugin's layout: [width, height, png_1, ..., png_K].
+  encoded = [tf.io.encode_png(img).numpy() for img in images]
+  tensor = tf.constant([str(images.shape[2]).encode(),
+                        str(images.shape[1]).encode()] + encoded)
+  tf.summary.write(tag, tensor, step=step,
+                   metadata=_metadata('images',
+                                      summary_pb2.DATA_CLASS_BLOB_SEQUENCE,
+                                      description))
+
+
+# ---------------------------------------------------------------------------
+# Callbacks.
+
+
+class NonFiniteLossError(RuntimeError):
+  """Training stopped on a NaN or infinite loss.
+
+  Attributes:
+    step: the training step (1-based global step) whose loss was non-finite.
+    terms: {loss name: value} of every non-finite term, in TERM_ORDER.
+    checkpoint: path of the emergency checkpoint written before stopping
+      (or None where it could not be written).
+  """
+
+  def __init__(self, message: str, step: int, terms: Dict[str, float],
+               checkpoint: Optional[str]):
+    super().__init__(message)
+    self.step = step
+    self.terms = terms
+    self.checkpoint = checkpoint
+
+
+@dataclasses.dataclass
+class TrainingStatus:
+  """Why and where training stopped; shared by the callbacks.
+
+  Attributes:
+    error: set by NonFiniteGuard when training must stop on a bad loss.
+    interrupted: a Ctrl-C asked training to stop after the current step.
+    last_logs: the latest epoch's logs (floats).
+  """
+  error: Optional[NonFiniteLossError] = None
+  interrupted: bool = False
+  last_logs: Dict[str, float] = dataclasses.field(default_factory=dict)
+
+
+def _floats(logs) -> Dict[str, float]:
+  out = {}
+  for name, value in (logs or {}).items():
+    try:
+      out[name] = float(np.asarray(value))
+    except (TypeError, ValueError):
+      continue
+  return out
+
+
+def _ordered(names: Sequence[str]) -> List[str]:
+  known = [n for n in TERM_ORDER if n in names]
+  return known + sorted(n for n in names if n not in TERM_ORDER)
+
+
+class GlobalStepCounter(keras.callbacks.Callback):
+  """Keeps `global_step` = training steps done over all runs.
+
+  Keras' batch index restarts at 0 every epoch and every `fit` call, so the
+  step is the global step at the start of the epoch plus the batch index
+  (also right with steps_per_execution > 1).
+  """
+
+  def __init__(self, global_step: tf.Variable):
+    super().__init__()
+    self._global_step = global_step
+    self._epoch_start = 0
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self._epoch_start = int(self._global_step.numpy())
+
+  def on_train_batch_end(self, batch, logs=None):
+    self._global_step.assign(self._epoch_start + batch + 1)
+
+
+class StateSnapshot:
+  """An in-memory copy of variables, to roll back a bad step.
+
+  The copies live next to the originals (on the same devices, mirrored under
+  the same strategy) and both directions are one tf.function call, so a
+  snapshot per step costs a device memory copy, not a host round trip. It
+  doubles the memory of the variables given.
+
+  Create it inside the strategy scope of the model.
+  """
+
+  def __init__(self, variables: Sequence[tf.Variable]):
+    seen = set()
+    self._sources = []
+    for v in variables:
+      if id(v) not in seen:
+        seen.add(id(v))
+        self._sources.append(v)
+    self._copies = [
+        tf.Variable(tf.identity(v), trainable=False,
+                    name='snapshot_' + str(i))
+        for i, v in enumerate(self._sources)]
+
+    def copy(dst, src):
+      for d, s in zip(dst, src):
+        d.assign(tf.identity(s))
+
+    self._save = tf.function(lambda: copy(self._copies, self._sources))
+    self._restore = tf.function(lambda: copy(self._sources, self._copies))
+
+  def save(self):
+    self._save()
+
+  def restore(self):
+    self._restore()
+
+
+class NonFiniteGuard(keras.callbacks.Callback):
+  """Never keeps training on NaN: stop with an emergency checkpoint, or skip.
+
+  Keras' logs are running means since the epoch start (or the last metrics
+  reset), so one non-finite step makes them non-finite at once.
+
+  'stop': writes an emergency checkpoint of the current (non-finite) state
+  through `write_emergency(step)` — under a separate name, never through the
+  regular CheckpointManager, so a resume never picks it — and stops training
+  with a NonFiniteLossError (stored in `status.error`, raised by train_lib
+  after `fit` returns).
+
+  'skip': the update has already been applied by the time a callback sees
+  its loss, so this mode keeps a StateSnapshot of the model and both
+  optimizers after every good step and restores it after a bad one (weights,
+  batch-norm statistics, optimizer slots and iteration counts), counts the
+  step in `skipped_steps` and restarts the running means. More than
+  `max_consecutive` bad steps in a row stop training as in 'stop'.
+  """
+
+  def __init__(self, mode: str, global_step: tf.Variable,
+               status: TrainingStatus,
+               write_emergency: Callable[[int], Optional[str]],
+               latest_checkpoint: Callable[[], Optional[str]],
+               snapshot: Optional[StateSnapshot] = None,
+               skipped_steps: Optional[tf.Variable] = None,
+               max_consecutive: int = 10):
+    super().__init__()
+    if mode not in ('stop', 'skip'):
+      raise ValueError(f"on_nonfinite: expected 'stop' or 'skip', got {mode!r}")
+    if mode == 'skip' and (snapshot is None or skipped_steps is None):
+      raise ValueError("on_nonfinite='skip' needs a snapshot and a counter")
+    self._mode = mode
+    self._global_step = global_step
+    self._status = status
+    self._write_emergency = write_emergency
+    self._latest_checkpoint = latest_checkpoint
+    self._snapshot = snapshot
+    self._skipped = skipped_steps
+    self._max_consecutive = max_consecutive
+    self._consecutive = 0
+
+  def on_train_begin(self, logs=None):
+    if self._mode == 'skip':
+      self._snapshot.save()
+
+  def on_train_batch_end(self, batch, logs=None):
+    values = _floats(logs)
+    bad = {n: values[n] for n in _ordered(list(values))
+           if not np.isfinite(values[n])}
+    step = int(self._global_step.numpy())
+    if not bad:
+      self._consecutive = 0
+      if self._mode == 'skip':
+        self._snapshot.save()
+      return
+    described = ', '.join(f'{n}={v}' for n, v in bad.items())
+    if self._mode == 'skip':
+      self._consecutive += 1
+      self._snapshot.restore()
+      self._skipped.assign_add(1)
+      self.model.reset_metrics()
+      logging.warning('Non-finite loss at step %d (%s): update rolled back '
+                      'and skipped (%d skipped in total, %d in a row).', step,
+                      described, int(self._skipped.numpy()),
+                      self._consecutive)
+      if self._consecutive <= self._max_consecutive:
+        return
+      reason = (f'{self._consecutive} consecutive steps had non-finite losses '
+                f'(more than max_consecutive_nonfinite='
+                f'{self._max_consecutive}); the last one, step {step}: '
+                f'{described}')
+    else:
+      reason = f'non-finite loss at training step {step}: {described}'
+    path = self._write_emergency(step)
+    good = self._latest_checkpoint()
+    state = ('the rolled-back state' if self._mode == 'skip' else
+             'the state after the bad update')
+    message = (
+        f'Training stopped: {reason}. The first term named is the earliest '
+        f'in the loss (components before totals). Emergency checkpoint of '
+        f'{state}: {path} (kept apart from the regular checkpoints, so '
+        f'resuming starts from the latest good one: {good}). Check the input '
+        f'data, lower the learning rates, or set on_nonfinite=skip.')
+    logging.error(message)
+    self._status.error = NonFiniteLossError(message, step, bad, path)
+    self.model.stop_training = True
+
+
+class PeriodicCheckpoint(keras.callbacks.Callback):
+  """Saves every `every_steps` steps; stops after a Ctrl-C.
+
+  Args:
+    save: writes a regular checkpoint at a step, returns its path.
+    global_step: the step counter.
+    every_steps: save period in steps (0: only at the end, in train_lib).
+    status: the shared status; nothing is saved once `status.error` is set.
+    interrupt: set by the SIGINT handler; training stops after this step
+      (train_lib then saves).
+  """
+
+  def __init__(self, save: Callable[[int], str], global_step: tf.Variable,
+               every_steps: int, status: TrainingStatus,
+               interrupt: Optional[threading.Event] = None):
+    super().__init__()
+    self._save = save
+    self._global_step = global_step
+    self._every = every_steps
+    self._status = status
+    self._interrupt = interrupt
+
+  def on_train_batch_end(self, batch, logs=None):
+    if self._status.error is not None:
+      return
+    step = int(self._global_step.numpy())
+    if self._every > 0 and step % self._every == 0:
+      self._save(step)
+    if self._interrupt is not None and self._interrupt.is_set():
+      self._status.interrupted = True
+      self.model.stop_training = True
+
+
+class SummaryWriter(keras.callbacks.Callback):
+  """TensorBoard summaries under the training log directory.
+
+  Scalars every `every_steps` steps: each loss term and discriminator output
+  as its mean over the steps since the previous summary (computed from the
+  trackers' running totals and counts, so the progress bar keeps showing
+  epoch means), both learning rates, the skipped-step count, steps and
+  images per second. Every `image_every_steps` steps: `image_fn(step)`
+  writes the image summary.
+
+  Tags: 'generator/<term>', 'discriminator/<term>', 'learning_rate/generator',
+  'learning_rate/discriminator', 'train/skipped_steps',
+  'train/steps_per_second', 'train/images_per_second', 'images/examples'.
+  """
+
+  def __init__(self, writer, global_step: tf.Variable, status: TrainingStatus,
+               every_steps: int, image_every_steps: int = 0,
+               image_fn: Optional[Callable[[int], None]] = None,
+               skipped_steps: Optional[tf.Variable] = None,
+               batch_size: int = 0,
+               extra_scalars: Optional[Dict[str, Callable[[], float]]] = None):
+    super().__init__()
+    self._writer = writer
+    self._global_step = global_step
+    self._status = status
+    self._every = every_steps
+    self._image_every = image_every_steps
+    self._image_fn = image_fn
+    self._skipped = skipped_steps
+    self._batch_size = batch_size
+    self._extra = dict(extra_scalars or {})
+    self._previous: Dict[str, tuple] = {}
+    self._last_time = None
+    self._last_step = None
+
+  def _tracker_means(self) -> Dict[str, float]:
+    """Mean of each term over the steps since the previous call."""
+    means = {}
+    for tracker in self.model.metrics:
+      if not (hasattr(tracker, 'total') and hasattr(tracker, 'count')):
+        continue
+      total = float(np.asarray(tracker.total.numpy()))
+      count = float(np.asarray(tracker.count.numpy()))
+      prev_total, prev_count = self._previous.get(tracker.name, (0.0, 0.0))
+      if count < prev_count:  # Reset since (new epoch or skipped step).
+        prev_total, prev_count = 0.0, 0.0
+      self._previous[tracker.name] = (total, count)
+      if count > prev_count:
+        means[tracker.name] = (total - prev_total) / (count - prev_count)
+    return means
+
+  def on_epoch_begin(self, epoch, logs=None):
+    # Keras resets the trackers at every epoch start.
+    self._previous = {}
+
+  def on_train_begin(self, logs=None):
+    self._last_time = time.time()
+    self._last_step = int(self._global_step.numpy())
+
+  def on_train_batch_end(self, batch, logs=None):
+    step = int(self._global_step.numpy())
+    if self._status.error is not None:
+      return
+    if self._every > 0 and step % self._every == 0:
+      self._write_scalars(step)
+    if (self._image_fn is not None and self._image_every > 0 and
+        step % self._image_every == 0):
+      with self._writer.as_default(step=step):
+        self._image_fn(step)
+
+  def _write_scalars(self, step):
+    now = time.time()
+    with self._writer.as_default(step=step):
+      for name, value in self._tracker_means().items():
+        if name in hmr_model.GENERATOR_TERMS:
+          write_scalar('generator/' + name, value, step)
+        elif name in hmr_model.DISCRIMINATOR_TERMS:
+          write_scalar('discriminator/' + name, value, step)
+      model = self.model
+      for tag, opt in (('generator', model.g_optimizer),
+                       ('discriminator', model.d_optimizer)):
+        write_scalar('learning_rate/' + tag,
+                     float(np.asarray(opt.learning_rate)), step)
+      if self._skipped is not None:
+        write_scalar('train/skipped_steps', float(self._skipped.numpy()),
+                     step)
+      steps = step - self._last_step
+      if steps > 0 and now > self._last_time:
+        rate = steps / (now - self._last_time)
+        write_scalar('train/steps_per_second', rate, step)
+        if self._batch_size:
+          write_scalar('train/images_per_second', rate * self._batch_size,
+                       step)
+      for tag, fn in self._extra.items():
+        write_scalar(tag, float(fn()), step)
+    self._last_time = now
+    self._last_step = step
+
+  def on_train_end(self, logs=None):
+    self._writer.flush()
+
+
+class EpochLogger(keras.callbacks.Callback):
+  """One absl log line per epoch: step, time, throughput, main losses."""
+
+  def __init__(self, global_step: tf.Variable, status: TrainingStatus,
+               total_epochs: int, total_steps: int, batch_size: int,
+               skipped_steps: Optional[tf.Variable] = None):
+    super().__init__()
+    self._global_step = global_step
+    self._status = status
+    self._epochs = total_epochs
+    self._total_steps = total_steps
+    self._batch_size = batch_size
+    self._skipped = skipped_steps
+    self._start_time = 0.0
+    self._start_step = 0
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self._start_time = time.time()
+    self._start_step = int(self._global_step.numpy())
+
+  def on_epoch_end(self, epoch, logs=None):
+    values = _floats(logs)
+    self._status.last_logs = values
+    step = int(self._global_step.numpy())
+    steps = step - self._start_step
+    seconds = max(time.time() - self._start_time, 1e-9)
+    terms = ' '.join(f'{n}={values[n]:.4g}' for n in EPOCH_LINE_TERMS
+                     if n in values)
+    skipped = (f', skipped steps {int(self._skipped.numpy())}'
+               if self._skipped is not None else '')
+    stopped = ' (stopped early)' if self.model.stop_training else ''
+    logging.info('Epoch %d/%d%s: step %d/%d, %d steps in %.1f s (%.2f '
+                 'images/s)%s: %s', epoch + 1, self._epochs, stopped, step,
+                 self._total_steps, steps, seconds,
+                 steps * self._batch_size / seconds, skipped, terms)
+
+
+# ---------------------------------------------------------------------------
+# Image summaries.
+
+
+def _to_uint8(image: np.ndarray) -> np.ndarray:
+  """[S, S, 3] float in [-1, 1] -> uint8."""
+  return np.clip(np.round((image + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def _crop_to_pixels(points: np.ndarray, size: int) -> np.ndarray:
+  """[K, 2] crop coordinates in [-1, 1] -> pixels of a size x size image.
+
+  The same convention as render.weak_perspective_to_pixels: -1 maps to pixel
+  0, +1 to `size`.
+  """
+  return (np.asarray(points, np.float64) + 1.0) * size / 2.0
+
+
+def example_panels(images: np.ndarray, keypoints_gt: np.ndarray,
+                   keypoints_pred: np.ndarray, vertices: np.ndarray,
+                   cams: np.ndarray, faces: np.ndarray,
+                   display_size: int = 0) -> np.ndarray:
+  """Side-by-side pictures of inputs and predictions for TensorBoard.
+
+  Each row is [input + ground-truth keypoints | input + predicted keypoints |
+  input + predicted mesh], keypoints drawn with render.draw_keypoints and
+  the mesh rendered with render.render_mesh through HMR's weak-perspective
+  camera.
+
+  Args:
+    images: [K, S, S, 3] float crops in [-1, 1].
+    keypoints_gt: [K, 19, 3] ground truth (x, y in [-1, 1], visibility).
+    keypoints_pred: [K, 19, 2] predicted keypoints in [-1, 1].
+    vertices: [K, N, 3] predicted mesh (the model's frame, before the
+      camera).
+    cams: [K, 3] predicted (s, tx, ty).
+    faces: [F, 3] int mesh faces.
+    display_size: side D of each picture; 0 = max(S, 160) (small training
+      crops are enlarged so the drawings stay legible).
+
+  Returns:
+    [K, D, 3 * D, 3] uint8 RGB.
+  """
+  images = np.asarray(images)
+  size = images.shape[1]
+  d = int(display_size) or max(size, 160)
+  panels = []
+  for k in range(images.shape[0]):
+    base = cv2.resize(_to_uint8(images[k]), (d, d),
+                      interpolation=cv2.INTER_LINEAR)
+    gt = keypoints_gt[k]
+    with_gt = render.draw_keypoints(base, _crop_to_pixels(gt[:, :2], d),
+                                    gt[:, 2] > 0)
+    with_pred = render.draw_keypoints(base,
+                                      _crop_to_pixels(keypoints_pred[k], d))
+    verts = np.asarray(vertices[k], np.float64)
+    if np.all(np.isfinite(verts)) and np.all(np.isfinite(cams[k])):
+      projected = render.weak_perspective_to_pixels(verts, cams[k], d)
+      mesh = render.render_mesh(projected, faces, d, d, background=base,
+                                shading_vertices=verts).image
+    else:
+      mesh = base
+    panels.append(np.concatenate([with_gt, with_pred, mesh], axis=1))
+  return np.stack(panels)
+
+
+def make_image_summary_fn(model, batch: Dict[str, np.ndarray],
+                          faces: np.ndarray, num_images: int,
+                          tag: str = 'images/examples'):
+  """A function(step) writing example panels of a fixed batch.
+
+  Predicts eagerly (training=False) outside the training graph and renders
+  with NumPy/OpenCV; call it inside a summary writer's default context.
+
+  Args:
+    model: the HMRModel.
+    batch: a training batch (parser outputs) as NumPy arrays; its first
+      `num_images` examples are shown every time.
+    faces: [F, 3] mesh faces.
+    num_images: examples shown.
+    tag: the summary tag.
+  """
+  images = np.asarray(batch['image'][:num_images], np.float32)
+  keypoints = np.asarray(batch['keypoints2d'][:num_images], np.float32)
+
+  def write(step):
+    out = model(images, training=False)
+    panels = example_panels(images, keypoints,
+                            out['keypoints2d'].numpy(),
+                            out['vertices'].numpy(), out['cam'].numpy(),
+                            faces)
+    write_images(tag, panels, step,
+                 description='input + ground-truth keypoints | predicted '
+                 'keypoints | predicted mesh')
+
+  return write

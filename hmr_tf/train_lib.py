@@ -1,0 +1,682 @@
+"""The HMR training loop: `model.fit` with checkpoints, resume and summaries.
+
+`train(...)` builds HMRModel and both optimizers under a tf.distribute
+strategy scope, restores the latest checkpoint of `model_dir` (or the
+weights of `init_checkpoint`), and runs `model.fit` on the zipped
+(images, mocap) training stream until `epochs * steps_per_epoch` steps have
+been done in total, over any number of runs.
+
+Checkpoints. One `tf.train.Checkpoint` holds the model, both optimizers (Adam
+slots and iteration counts), the global step and the skipped-step count; a
+`tf.train.CheckpointManager` writes `model_dir/ckpt-<global step>` every
+`checkpoint_every_steps` steps, at the end, and after a Ctrl-C, keeping
+`max_to_keep`. TensorFlow updates the manager's `checkpoint` index file
+atomically after the checkpoint files are complete, so a run killed at any
+moment (SIGKILL included) resumes from the last complete checkpoint, losing
+at most `checkpoint_every_steps` steps.
+
+Resume. Rerunning with the same `model_dir` restores the latest checkpoint
+and continues at its global step g: the epoch g // steps_per_epoch is
+finished with a shorter `fit` (the remaining steps of that epoch), then the
+remaining whole epochs run, so the total number of steps and the epoch
+boundaries are those of an uninterrupted run. The learning rates of the
+current configuration replace the checkpointed ones.
+
+Data-iterator position. Keras' `fit` creates its dataset iterator
+internally and gives callbacks no handle on it, so the iterator state is not
+checkpointed. Instead a resumed run rebuilds the input pipeline with a seed
+derived from (data seed, global step): it sees fresh, still deterministic
+batches rather than repeating the first batches of the run. (The original
+HMR used TF1 queues, whose position was not saved either.)
+
+`init_checkpoint` (a checkpoint file prefix or a directory) starts a new run
+from the encoder, regressor and discriminator weights of another run,
+without its optimizer state or step. It is ignored when `model_dir` already
+has a checkpoint (resuming wins).
+
+Non-finite losses. See train_callbacks.NonFiniteGuard: 'stop' writes
+`model_dir/emergency/nonfinite-<step>` (outside the manager, so resume never
+picks it) and raises NonFiniteLossError naming the step and the terms;
+'skip' rolls the step back from an in-memory snapshot and counts it.
+
+Ctrl-C. The first SIGINT during training asks the loop to stop after the
+current step; a checkpoint is saved and `train` returns normally (result
+'interrupted': True, with the checkpoint path). A second Ctrl-C stops at
+once without saving (the last regular checkpoint stays).
+
+Multi-worker. Every worker takes part in saving (variables may need
+collective reads), but only the chief (task type 'chief', or worker 0
+without a chief, from the strategy's cluster resolver) writes into
+`model_dir` and `log_dir`; other workers save into a temporary folder under
+`model_dir` that is deleted after each save, and write no summaries.
+"""
+
+import contextlib
+import dataclasses
+import os
+import shutil
+import signal
+import sys
+import threading
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from hmr_tf import train_callbacks
+from hmr_tf.data import input_pipeline
+from hmr_tf.modeling import hmr_model
+from hmr_tf.smpl.model_io import BodyModel
+
+NonFiniteLossError = train_callbacks.NonFiniteLossError
+
+EMERGENCY_SUBDIR = 'emergency'
+PROGRESS_CHOICES = ('auto', 'bar', 'epoch', 'none')
+NONFINITE_CHOICES = ('stop', 'skip')
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  """Options of the training loop.
+
+  Attributes:
+    model_dir: where checkpoints are written and resumed from (required).
+    log_dir: TensorBoard root; summaries go to `<log_dir>/train`. Empty:
+      model_dir.
+    epochs: training epochs (the total over all resumed runs).
+    steps_per_epoch: steps per epoch; 0 = the training datasets' example
+      counts from their sidecars divided by the (global) batch size.
+    checkpoint_every_steps: save a checkpoint every N steps (0: only at the
+      end and on Ctrl-C); a killed run loses at most N steps.
+    max_to_keep: regular checkpoints kept.
+    init_checkpoint: checkpoint (file prefix or directory) whose network
+      weights start a new run, without optimizer state; ignored when
+      model_dir already holds a checkpoint.
+    summary_every_steps: TensorBoard scalar period in steps (0: none).
+    image_summary_every_steps: TensorBoard image period in steps (0: none).
+    num_summary_images: examples of the fixed batch shown in the images.
+    on_nonfinite: 'stop' (emergency checkpoint, then NonFiniteLossError) or
+      'skip' (roll the step back and count it; costs a copy of the model
+      and optimizer state in memory and one device copy per step).
+    max_consecutive_nonfinite: in 'skip' mode, stop after more than this
+      many non-finite steps in a row.
+    progress: 'auto' (a Keras progress bar on an interactive terminal,
+      nothing otherwise), 'bar', 'epoch' (Keras' one line per epoch) or
+      'none'. The absl epoch summary line is always logged.
+    jit_compile: compile the train step with XLA.
+    seed: seed of the weight initialisation and dropout.
+  """
+  model_dir: str = ''
+  log_dir: str = ''
+  epochs: int = 75
+  steps_per_epoch: int = 0
+  checkpoint_every_steps: int = 500
+  max_to_keep: int = 5
+  init_checkpoint: str = ''
+  summary_every_steps: int = 100
+  image_summary_every_steps: int = 1000
+  num_summary_images: int = 4
+  on_nonfinite: str = 'stop'
+  max_consecutive_nonfinite: int = 10
+  progress: str = 'auto'
+  jit_compile: bool = False
+  seed: int = 0
+
+  def __post_init__(self):
+    if not self.model_dir:
+      raise ValueError('model_dir: required (where checkpoints are written)')
+    for name in ('epochs', 'max_to_keep', 'num_summary_images'):
+      if getattr(self, name) < 1:
+        raise ValueError(f'{name}: expected >= 1, got {getattr(self, name)}')
+    for name in ('steps_per_epoch', 'checkpoint_every_steps',
+                 'summary_every_steps', 'image_summary_every_steps',
+                 'max_consecutive_nonfinite'):
+      if getattr(self, name) < 0:
+        raise ValueError(f'{name}: expected >= 0, got {getattr(self, name)}')
+    if self.on_nonfinite not in NONFINITE_CHOICES:
+      raise ValueError(f'on_nonfinite: expected one of {NONFINITE_CHOICES}, '
+                       f'got {self.on_nonfinite!r}')
+    if self.progress not in PROGRESS_CHOICES:
+      raise ValueError(f'progress: expected one of {PROGRESS_CHOICES}, got '
+                       f'{self.progress!r}')
+
+  @property
+  def train_log_dir(self) -> str:
+    return os.path.join(self.log_dir or self.model_dir, 'train')
+
+
+# ---------------------------------------------------------------------------
+# Step accounting.
+
+
+def steps_per_epoch(data_config: input_pipeline.DataConfig,
+                    train_config: TrainConfig) -> int:
+  """Training steps per epoch.
+
+  Args:
+    data_config: the data config (datasets, batch_size = the global batch).
+    train_config: an explicit `steps_per_epoch` > 0 wins.
+
+  Returns:
+    max(1, sum of the training datasets' sidecar counts // batch size).
+
+  Raises:
+    ValueError: a dataset has no sidecar count and none was configured.
+  """
+  if train_config.steps_per_epoch > 0:
+    return train_config.steps_per_epoch
+  total = 0
+  for name in data_config.datasets:
+    count = input_pipeline.num_examples(data_config, name,
+                                        data_config.train_split)
+    if count is None:
+      raise ValueError(
+          f'steps_per_epoch: dataset {name!r} under {data_config.data_dir} '
+          'has no sidecar with its example count; set steps_per_epoch')
+    total += count
+  return max(1, total // data_config.batch_size)
+
+
+class FitSegment(NamedTuple):
+  """Arguments of one `model.fit` call."""
+  initial_epoch: int
+  epochs: int
+  steps_per_epoch: int
+
+
+def plan_segments(start_step: int, steps_per_epoch_: int,
+                  epochs: int) -> List[FitSegment]:
+  """The `fit` calls that take a run from `start_step` to the end.
+
+  A start inside an epoch first finishes that epoch (a shorter fit), so the
+  total is epochs * steps_per_epoch and later epochs start on their usual
+  step boundaries.
+
+  Args:
+    start_step: global step restored (0 for a new run).
+    steps_per_epoch_: steps per epoch.
+    epochs: total epochs.
+
+  Returns:
+    The segments in order (empty when training is already complete).
+  """
+  total = epochs * steps_per_epoch_
+  if start_step >= total:
+    return []
+  epoch, offset = divmod(start_step, steps_per_epoch_)
+  segments = []
+  if offset:
+    segments.append(FitSegment(epoch, epoch + 1, steps_per_epoch_ - offset))
+    epoch += 1
+  if epoch < epochs:
+    segments.append(FitSegment(epoch, epochs, steps_per_epoch_))
+  return segments
+
+
+def data_config_for_step(data_config: input_pipeline.DataConfig,
+                         step: int) -> input_pipeline.DataConfig:
+  """The data config of a (re)started run: reseeded unless at step 0.
+
+  See the module docstring (data-iterator position).
+  """
+  if step == 0:
+    return data_config
+  seed = (int(data_config.seed) * 1000003 + int(step) * 7919 + 1) % (2**31 - 1)
+  return dataclasses.replace(data_config, seed=seed)
+
+
+# ---------------------------------------------------------------------------
+# Workers and checkpoint files.
+
+
+def worker_role(strategy: tf.distribute.Strategy) -> Tuple[bool, str, int]:
+  """(is_chief, task_type, task_id) from the strategy's cluster resolver.
+
+  Single-machine strategies (no resolver, or no task type) are the chief.
+  """
+  resolver = getattr(strategy, 'cluster_resolver', None)
+  task_type = getattr(resolver, 'task_type', None) if resolver else None
+  task_id = getattr(resolver, 'task_id', None) if resolver else None
+  if not task_type:
+    return True, '', 0
+  task_id = int(task_id or 0)
+  if task_type == 'chief':
+    return True, task_type, task_id
+  cluster = resolver.cluster_spec().as_dict() if resolver else {}
+  is_chief = task_type == 'worker' and task_id == 0 and 'chief' not in cluster
+  return is_chief, task_type, task_id
+
+
+class CheckpointSaver:
+  """Regular and emergency checkpoint writing, chief-aware.
+
+  Args:
+    checkpoint: the tf.train.Checkpoint.
+    model_dir: the run's directory.
+    max_to_keep: regular checkpoints kept.
+    is_chief: write into model_dir; otherwise into a temporary folder that is
+      deleted after each save.
+    task: a name for the temporary folder of a non-chief worker.
+  """
+
+  def __init__(self, checkpoint: tf.train.Checkpoint, model_dir: str,
+               max_to_keep: int, is_chief: bool = True, task: str = ''):
+    self.checkpoint = checkpoint
+    self.model_dir = model_dir
+    self.is_chief = is_chief
+    self._directory = (model_dir if is_chief else
+                       os.path.join(model_dir, f'.worker_tmp_{task}'))
+    self.manager = tf.train.CheckpointManager(
+        checkpoint, self._directory, max_to_keep=max_to_keep if is_chief
+        else 1)
+
+  @property
+  def latest(self) -> Optional[str]:
+    """The latest regular checkpoint of model_dir."""
+    return tf.train.latest_checkpoint(self.model_dir)
+
+  def _cleanup(self):
+    if not self.is_chief:
+      shutil.rmtree(self._directory, ignore_errors=True)
+
+  def save(self, step: int) -> str:
+    """Writes the regular checkpoint `ckpt-<step>`; returns its path."""
+    path = self.manager.save(checkpoint_number=step)
+    self._cleanup()
+    if self.is_chief:
+      logging.info('Saved checkpoint %s', path)
+    return path if self.is_chief else os.path.join(
+        self.model_dir, os.path.basename(path))
+
+  def write_emergency(self, step: int) -> Optional[str]:
+    """Writes `emergency/nonfinite-<step>` outside the manager's index."""
+    directory = (os.path.join(self.model_dir, EMERGENCY_SUBDIR)
+                 if self.is_chief else self._directory)
+    try:
+      path = self.checkpoint.write(
+          os.path.join(directory, f'nonfinite-{step}'))
+    except (OSError, tf.errors.OpError) as e:
+      logging.error('Could not write the emergency checkpoint under %s: %s',
+                    directory, e)
+      return None
+    self._cleanup()
+    return path if self.is_chief else os.path.join(
+        self.model_dir, EMERGENCY_SUBDIR, f'nonfinite-{step}')
+
+
+# ---------------------------------------------------------------------------
+# Model and state.
+
+
+@dataclasses.dataclass
+class TrainState:
+  """The model and everything checkpointed with it.
+
+  Attributes:
+    model: the compiled HMRModel.
+    checkpoint: tf.train.Checkpoint(model, g_optimizer, d_optimizer,
+      global_step, skipped_steps).
+    saver: CheckpointSaver for model_dir.
+    global_step: int64 variable, training steps done.
+    skipped_steps: int64 variable, steps rolled back ('skip' mode).
+    strategy: the distribution strategy.
+    resumed_from: the checkpoint restored from model_dir, or None.
+    initialized_from: the init_checkpoint whose weights were loaded, or None.
+  """
+  model: hmr_model.HMRModel
+  checkpoint: tf.train.Checkpoint
+  saver: CheckpointSaver
+  global_step: tf.Variable
+  skipped_steps: tf.Variable
+  strategy: tf.distribute.Strategy
+  resumed_from: Optional[str] = None
+  initialized_from: Optional[str] = None
+
+
+def _counter(name: str) -> tf.Variable:
+  # ONLY_FIRST_REPLICA: assignable from any context under a strategy.
+  return tf.Variable(0, dtype=tf.int64, trainable=False, name=name,
+                     aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+
+
+def _resolve_checkpoint(path: str) -> str:
+  if tf.io.gfile.isdir(path):
+    latest = tf.train.latest_checkpoint(path)
+    if latest is None:
+      raise FileNotFoundError(f'init_checkpoint: no checkpoint in directory '
+                              f'{path}')
+    return latest
+  if not tf.io.gfile.exists(path + '.index'):
+    raise FileNotFoundError(f'init_checkpoint: {path} is neither a directory '
+                            f'with checkpoints nor a checkpoint prefix '
+                            f'(no {path}.index)')
+  return path
+
+
+def restore_weights(model: hmr_model.HMRModel, path: str) -> str:
+  """Loads the network weights of a training checkpoint, nothing else.
+
+  Only the encoder, regressor (with Θ_0) and discriminator are matched
+  (their batch-norm statistics included); optimizer slots, iteration counts
+  and the global step of the checkpoint are not read.
+
+  Args:
+    model: a built HMRModel.
+    path: a checkpoint prefix or a directory (its latest checkpoint).
+
+  Returns:
+    The checkpoint prefix read.
+
+  Raises:
+    FileNotFoundError: no such checkpoint.
+    AssertionError: the checkpoint lacks some of the networks' variables.
+  """
+  path = _resolve_checkpoint(path)
+  # The same object-graph names as the training checkpoint ('model/encoder',
+  # ...), without the optimizers hanging off the model.
+  networks = tf.train.Checkpoint(encoder=model.encoder,
+                                 regressor=model.regressor,
+                                 discriminator=model.discriminator)
+  status = tf.train.Checkpoint(model=networks).read(path)
+  status.expect_partial()
+  status.assert_existing_objects_matched()
+  return path
+
+
+def _set_learning_rate(optimizer, value: float, name: str):
+  current = optimizer.learning_rate
+  if not isinstance(current, keras.Variable):
+    return  # A schedule: nothing to override.
+  if not np.isclose(float(np.asarray(current)), value, rtol=1e-6):
+    logging.info('%s learning rate: %g from the configuration replaces %g '
+                 'from the checkpoint.', name, value,
+                 float(np.asarray(current)))
+  optimizer.learning_rate = value
+
+
+def build_state(model_config: hmr_model.ModelConfig,
+                train_config: TrainConfig,
+                body_model: BodyModel,
+                mean_theta,
+                strategy: Optional[tf.distribute.Strategy] = None
+                ) -> TrainState:
+  """Builds the model and optimizers and restores model_dir or init weights.
+
+  Args:
+    model_config: the model config.
+    train_config: the training config.
+    body_model: the SMPL-format body model.
+    mean_theta: [85] Θ_0.
+    strategy: the tf.distribute strategy (default: the current one).
+
+  Returns:
+    A TrainState.
+  """
+  strategy = strategy or tf.distribute.get_strategy()
+  keras.utils.set_random_seed(train_config.seed)
+  with strategy.scope():
+    model = hmr_model.HMRModel(body_model, mean_theta, model_config)
+    g_optimizer, d_optimizer = hmr_model.build_optimizers(model_config)
+    model.compile(g_optimizer=g_optimizer, d_optimizer=d_optimizer,
+                  jit_compile=train_config.jit_compile)
+    global_step = _counter('global_step')
+    skipped_steps = _counter('skipped_steps')
+  checkpoint = tf.train.Checkpoint(
+      model=model, g_optimizer=g_optimizer, d_optimizer=d_optimizer,
+      global_step=global_step, skipped_steps=skipped_steps)
+  is_chief, task_type, task_id = worker_role(strategy)
+  saver = CheckpointSaver(checkpoint, train_config.model_dir,
+                          train_config.max_to_keep, is_chief,
+                          f'{task_type}_{task_id}')
+  state = TrainState(model, checkpoint, saver, global_step, skipped_steps,
+                     strategy)
+  latest = saver.latest
+  if latest:
+    checkpoint.restore(latest).assert_existing_objects_matched()
+    state.resumed_from = latest
+    logging.info('Resuming from %s (global step %d).', latest,
+                 int(global_step.numpy()))
+    if train_config.init_checkpoint:
+      logging.info('init_checkpoint %s ignored: resuming %s.',
+                   train_config.init_checkpoint, latest)
+  elif train_config.init_checkpoint:
+    state.initialized_from = restore_weights(model,
+                                             train_config.init_checkpoint)
+    logging.info('Initialised the network weights from %s (optimizer state '
+                 'not loaded).', state.initialized_from)
+  _set_learning_rate(g_optimizer, model_config.e_lr, 'Generator')
+  _set_learning_rate(d_optimizer, model_config.d_lr, 'Discriminator')
+  return state
+
+
+# ---------------------------------------------------------------------------
+# Ctrl-C.
+
+
+@contextlib.contextmanager
+def _deferred_interrupt():
+  """Turns the first SIGINT into a flag checked after each step.
+
+  A second SIGINT raises KeyboardInterrupt at once. Outside the main thread
+  (where Python cannot install signal handlers) the flag is never set and a
+  KeyboardInterrupt behaves as usual.
+  """
+  event = threading.Event()
+  if threading.current_thread() is not threading.main_thread():
+    yield event
+    return
+
+  def handler(signum, frame):
+    del signum, frame
+    if event.is_set():
+      raise KeyboardInterrupt
+    event.set()
+    logging.warning('Interrupted: stopping after the current step and '
+                    'writing a checkpoint (interrupt again to stop at once, '
+                    'without one).')
+
+  previous = signal.signal(signal.SIGINT, handler)
+  try:
+    yield event
+  finally:
+    signal.signal(signal.SIGINT, previous)
+
+
+# ---------------------------------------------------------------------------
+# Training.
+
+
+def _verbose(progress: str) -> int:
+  if progress == 'auto':
+    # Keras redraws its bar in place with control characters, which would
+    # fill a redirected log with one line per update.
+    stdout = sys.stdout
+    return 1 if stdout is not None and stdout.isatty() else 0
+  return {'bar': 1, 'epoch': 2, 'none': 0}[progress]
+
+
+def _check_configs(model_config, data_config):
+  if model_config.img_size != data_config.img_size:
+    raise ValueError(f'img_size: the model expects {model_config.img_size} '
+                     f'px crops but the data config makes '
+                     f'{data_config.img_size} px')
+  if model_config.num_stage != data_config.num_stage:
+    raise ValueError(f'num_stage: model {model_config.num_stage} != data '
+                     f'{data_config.num_stage} (the mocap batch holds '
+                     'num_stage x batch_size samples)')
+
+
+def _fixed_batch(data_config: input_pipeline.DataConfig,
+                 num: int) -> Dict[str, np.ndarray]:
+  """The first `num` examples of one training batch, for image summaries."""
+  batch = next(iter(input_pipeline.image_dataset(data_config).take(1)))
+  return {k: v.numpy()[:num] for k, v in batch.items()}
+
+
+def train(model_config: hmr_model.ModelConfig,
+          data_config: input_pipeline.DataConfig,
+          train_config: TrainConfig,
+          body_model: BodyModel,
+          mean_theta,
+          strategy: Optional[tf.distribute.Strategy] = None,
+          callbacks: Sequence[keras.callbacks.Callback] = ()
+          ) -> Dict[str, Any]:
+  """Trains HMR (or continues training) as configured.
+
+  Args:
+    model_config: the model config (img_size and num_stage must match
+      data_config's).
+    data_config: the input pipeline config; batch_size is the global batch.
+    train_config: the loop config.
+    body_model: the SMPL-format body model.
+    mean_theta: [85] Θ_0 (mean_params.load_mean_params).
+    strategy: a tf.distribute strategy (default: the current one).
+    callbacks: more Keras callbacks, called after the loop's own.
+
+  Returns:
+    dict: 'model' (the trained HMRModel), 'global_step', 'start_step', 'steps_run', 'total_steps',
+    'steps_per_epoch', 'checkpoint' (latest regular checkpoint path),
+    'model_dir', 'log_dir' (the TensorBoard folder), 'logs' (last epoch's
+    means, floats), 'interrupted', 'skipped_steps', 'resumed_from',
+    'initialized_from'.
+
+  Raises:
+    NonFiniteLossError: a non-finite loss stopped training (its message
+      names the step, the terms and the emergency checkpoint).
+  """
+  _check_configs(model_config, data_config)
+  spe = steps_per_epoch(data_config, train_config)
+  total = train_config.epochs * spe
+  state = build_state(model_config, train_config, body_model, mean_theta,
+                      strategy)
+  model, saver = state.model, state.saver
+  start = int(state.global_step.numpy())
+  status = train_callbacks.TrainingStatus()
+  segments = plan_segments(start, spe, train_config.epochs)
+  logging.info('Training: %d epochs x %d steps = %d steps (batch %d); '
+               'starting at step %d; checkpoints in %s, summaries in %s.',
+               train_config.epochs, spe, total, data_config.batch_size, start,
+               train_config.model_dir, train_config.train_log_dir)
+
+  if saver.is_chief:
+    writer = tf.summary.create_file_writer(train_config.train_log_dir)
+  else:
+    writer = tf.summary.create_noop_writer()
+
+  forced = False
+  with _deferred_interrupt() as interrupt:
+    all_callbacks = _callbacks(state, train_config, data_config, body_model,
+                               status, writer, interrupt, spe, total)
+    all_callbacks += list(callbacks)
+    try:
+      for segment in segments:
+        step = int(state.global_step.numpy())
+        dataset = input_pipeline.train_dataset(
+            data_config_for_step(data_config, step))
+        model.fit(dataset, epochs=segment.epochs,
+                  initial_epoch=segment.initial_epoch,
+                  steps_per_epoch=segment.steps_per_epoch,
+                  callbacks=all_callbacks, shuffle=False,
+                  verbose=_verbose(train_config.progress))
+        if status.error is not None or status.interrupted:
+          break
+        if interrupt.is_set():  # Between segments.
+          status.interrupted = True
+          break
+    except KeyboardInterrupt:
+      forced = True
+      status.interrupted = True
+  writer.flush()
+  if status.error is not None:
+    raise status.error
+
+  step = int(state.global_step.numpy())
+  latest = saver.latest
+  if forced:
+    logging.warning('Interrupted twice at step %d: no checkpoint written; '
+                    'the latest is %s.', step, latest)
+  elif latest is None or _checkpoint_step(latest) != step:
+    latest = saver.save(step)
+  if status.interrupted and not forced:
+    logging.warning('Training interrupted at step %d/%d; saved checkpoint %s. '
+                    'Rerun the same command to resume.', step, total, latest)
+  elif not status.interrupted:
+    logging.info('Training done: step %d/%d; final checkpoint %s.', step,
+                 total, latest)
+  return {
+      'model': model,
+      'global_step': step,
+      'start_step': start,
+      'steps_run': step - start,
+      'total_steps': total,
+      'steps_per_epoch': spe,
+      'checkpoint': latest,
+      'model_dir': train_config.model_dir,
+      'log_dir': train_config.train_log_dir,
+      'logs': dict(status.last_logs),
+      'interrupted': status.interrupted,
+      'skipped_steps': int(state.skipped_steps.numpy()),
+      'resumed_from': state.resumed_from,
+      'initialized_from': state.initialized_from,
+  }
+
+
+def _checkpoint_step(path: str) -> int:
+  """The number N of a `.../ckpt-N` prefix (-1 if there is none)."""
+  tail = os.path.basename(path).rsplit('-', 1)
+  return int(tail[1]) if len(tail) == 2 and tail[1].isdigit() else -1
+
+
+def _callbacks(state: TrainState, train_config: TrainConfig,
+               data_config: input_pipeline.DataConfig, body_model: BodyModel,
+               status: train_callbacks.TrainingStatus, writer,
+               interrupt: threading.Event, spe: int,
+               total: int) -> List[keras.callbacks.Callback]:
+  """The callbacks in the order train_callbacks' docstring explains."""
+  model = state.model
+  snapshot = None
+  if train_config.on_nonfinite == 'skip':
+    with state.strategy.scope():
+      snapshot = train_callbacks.StateSnapshot(
+          _rollback_variables(model))
+  guard = train_callbacks.NonFiniteGuard(
+      train_config.on_nonfinite, state.global_step, status,
+      state.saver.write_emergency, lambda: state.saver.latest,
+      snapshot=snapshot, skipped_steps=state.skipped_steps,
+      max_consecutive=train_config.max_consecutive_nonfinite)
+  image_fn = None
+  if state.saver.is_chief and train_config.image_summary_every_steps > 0:
+    batch = _fixed_batch(data_config, train_config.num_summary_images)
+    image_fn = train_callbacks.make_image_summary_fn(
+        model, batch, body_model.faces, train_config.num_summary_images)
+  extra = {}
+  if data_config.skip_corrupt_records:
+    counter = input_pipeline.corrupt_record_counter()
+    extra['data/corrupt_records_skipped'] = lambda: counter.numpy()
+  summaries = train_callbacks.SummaryWriter(
+      writer, state.global_step, status, train_config.summary_every_steps,
+      train_config.image_summary_every_steps, image_fn,
+      skipped_steps=state.skipped_steps, batch_size=data_config.batch_size,
+      extra_scalars=extra)
+  return [
+      train_callbacks.GlobalStepCounter(state.global_step),
+      guard,
+      summaries,
+      train_callbacks.PeriodicCheckpoint(
+          state.saver.save, state.global_step,
+          train_config.checkpoint_every_steps, status, interrupt),
+      train_callbacks.EpochLogger(state.global_step, status,
+                                  train_config.epochs, total,
+                                  data_config.batch_size,
+                                  state.skipped_steps),
+  ]
+
+
+def _rollback_variables(model: hmr_model.HMRModel) -> List[tf.Variable]:
+  """What a skipped step restores: all model state but the loss trackers."""
+  tracker_vars = {id(v) for m in model.metrics for v in m.variables}
+  variables = [v for v in model.variables if id(v) not in tracker_vars]
+  return (variables + list(model.g_optimizer.variables) +
+          list(model.d_optimizer.variables))
