@@ -169,7 +169,9 @@ def l2_weight_decay(variables: Iterable[tf.Variable],
   added the regularization losses to the objective, so it effectively trained
   without weight decay; set weight_decay=0 to reproduce that.
   """
-  terms = [tf.reduce_sum(tf.square(tf.cast(v, tf.float32))) for v in variables]
-  if not terms or weight_decay == 0:
+  variables = list(variables)
+  if not variables or weight_decay == 0:
     return tf.constant(0.0)
-  return weight_decay * 0.5 * tf.add_n(terms)
+  # tf.nn.l2_loss is ½ Σ w², one fused reduction per variable.
+  return weight_decay * tf.add_n(
+      [tf.nn.l2_loss(tf.cast(v, tf.float32)) for v in variables])

@@ -393,3 +393,28 @@ def test_discriminator_step_two_replicas_equals_one():
 @pytest.mark.slow
 def test_fit_under_mirrored_strategy():
   _run_distributed('fit')
+
+
+def test_weight_decay_gradient_equals_differentiating_the_l2_term():
+  import keras  # pylint: disable=g-import-not-at-top
+  model = _model(dataclasses.replace(CONFIG, weight_decay=0.05))
+  model.compile(d_optimizer=keras.optimizers.SGD(1.0))
+  rng = np.random.default_rng(8)
+  fake_r = tf.constant(smpl_reference_rotmats(rng.normal(size=(4, 24, 3))))
+  fake_b = tf.constant(rng.normal(size=(4, 10)), tf.float32)
+  mocap = _mocap(4, seed=9)
+  real_r = tf.constant(smpl_reference_rotmats(mocap['pose'].reshape(4, 24, 3)))
+  variables = model.discriminator_variables
+  before = _snapshot(variables)
+  with tf.GradientTape() as tape:
+    d_real = model.discriminator(real_r[:, 1:], mocap['shape'])
+    d_fake = model.discriminator(fake_r[:, 1:], fake_b)
+    total = (tf.reduce_sum((d_real - 1)**2) / 4 +
+             tf.reduce_sum(d_fake**2) / 4 +
+             0.05 * 0.5 * tf.add_n([tf.reduce_sum(v**2) for v in variables
+                                    if v.name == 'kernel']))
+  grads = tape.gradient(total, variables)
+  model._discriminator_step(fake_r, fake_b, mocap)
+  for b, g, v in zip(before, grads, variables):
+    np.testing.assert_allclose(v.numpy(), b - g.numpy(), rtol=1e-4,
+                               atol=1e-6, err_msg=v.path)

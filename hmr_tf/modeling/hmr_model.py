@@ -266,6 +266,19 @@ class HMRModel(keras.Model):
     """[M, 24, 3, 3], [M, 10] -> [M, 25] scores (root rotation dropped)."""
     return self.discriminator(rotmats[:, 1:], betas)
 
+  def _add_weight_decay(self, grads, variables):
+    """Adds d/dW of the weight decay term (wd * W / replicas) to the grads.
+
+    The same gradient as putting `_weight_decay` inside the tape, without
+    differentiating a sum over every kernel (about a quarter of the step's
+    time at small batch sizes on CPU).
+    """
+    wd = self.config.weight_decay / _num_replicas()
+    if wd == 0:
+      return grads
+    return [g + wd * v if (g is not None and v.name == 'kernel') else g
+            for g, v in zip(grads, variables)]
+
   def _weight_decay(self, variables):
     # Divided by the replica count: the replicas' gradients are summed.
     return losses.l2_weight_decay(_kernels(variables),
@@ -294,9 +307,11 @@ class HMRModel(keras.Model):
       num_fake = _global_sum(tf.cast(tf.shape(d_fake)[0], tf.float32))
       loss_adv = self.config.d_loss_weight * losses.generator_adversarial_loss(
           d_fake, normalizer=num_fake)
-      loss_wd = self._weight_decay(variables)
-      g_loss = loss_kp + loss_3d_joints + loss_3d_smpl + loss_adv + loss_wd
-    grads = tape.gradient(g_loss, variables)
+      data_loss = loss_kp + loss_3d_joints + loss_3d_smpl + loss_adv
+    grads = self._add_weight_decay(tape.gradient(data_loss, variables),
+                                   variables)
+    loss_wd = self._weight_decay(variables)
+    g_loss = data_loss + loss_wd
     self.g_optimizer.apply_gradients(zip(grads, variables))
     terms = dict(loss_kp=loss_kp, loss_3d_joints=loss_3d_joints,
                  loss_3d_smpl=loss_3d_smpl, loss_adv=loss_adv,
@@ -333,9 +348,11 @@ class HMRModel(keras.Model):
           d_real, d_fake, real_normalizer=num_real, fake_normalizer=num_fake)
       loss_real *= self.config.d_loss_weight
       loss_fake *= self.config.d_loss_weight
-      loss_wd = self._weight_decay(variables)
-      d_loss = loss_real + loss_fake + loss_wd
-    grads = tape.gradient(d_loss, variables)
+      data_loss = loss_real + loss_fake
+    grads = self._add_weight_decay(tape.gradient(data_loss, variables),
+                                   variables)
+    loss_wd = self._weight_decay(variables)
+    d_loss = data_loss + loss_wd
     self.d_optimizer.apply_gradients(zip(grads, variables))
     # Mean score per sample and output, as a share of the global mean.
     out_real = tf.math.divide_no_nan(

@@ -52,6 +52,7 @@ _BODY = flags.DEFINE_string(
 _ROUNDS = flags.DEFINE_integer(
     'rounds', 3, 'Alternating timed rounds of both; the fastest round of '
     'each counts (robust to other load on the machine).')
+_WD = flags.DEFINE_float('weight_decay', 1e-4, 'HMR weight decay (0: off).')
 _JIT = flags.DEFINE_bool('jit_compile', False, 'Compile both steps with XLA.')
 
 
@@ -96,7 +97,7 @@ def _hmr_step(images, body):
   rng = np.random.default_rng(0)
   model = hmr_model.HMRModel(
       body, mean_params.mean_theta(np.zeros(72), np.zeros(10)),
-      hmr_model.ModelConfig(img_size=_IMG.value))
+      hmr_model.ModelConfig(img_size=_IMG.value, weight_decay=_WD.value))
   model.compile()
   kp = np.concatenate([rng.uniform(-1, 1, (b, 19, 2)),
                        np.ones((b, 19, 1))], -1).astype(np.float32)
@@ -143,7 +144,8 @@ def main(argv):
   print(f'setting: batch {_BATCH.value}, image {_IMG.value}x{_IMG.value}, '
         f'best of {_ROUNDS.value} alternating rounds of {_STEPS.value} steps '
         f'after {_WARMUP.value} warm-up, '
-        f'device {device}, jit_compile={_JIT.value}, body {body_name} '
+        f'device {device}, jit_compile={_JIT.value}, weight_decay='
+        f'{_WD.value}, body {body_name} '
         f'({body.num_vertices} vertices)')
   print(f'{"measured":44s} {"s/step":>8s} {"images/s":>9s} {"ratio":>6s}')
   print(f'{"bare ResNet50V2 forward+backward (Adam)":44s} {bare:8.3f} '
