@@ -1,0 +1,154 @@
+"""HMR demo: `python -m hmr_tf.demo --checkpoint=DIR --image=photo.jpg`.
+
+  python -m hmr_tf.demo --checkpoint=runs/quickstart/checkpoints \
+      --smpl_model_path=runs/quickstart/body_model/body_model.npz \
+      --image=photo.jpg [--bbox=x,y,w,h | --openpose_json=photo.json] \
+      --output_dir=demo_out
+
+`--image_dir=DIR` runs on every image in a folder and `--video=FILE` on every
+frame of a video, in batches with a progress bar. For each image it writes
+`<name>_overlay.png` (the mesh over the image), `<name>_side.png`,
+`<name>_keypoints.png`, `<name>_mesh.obj` and `<name>_params.json` (see
+hmr_tf.demo_lib for the crop and camera conventions).
+
+Inputs are checked before the model is built: a bad one stops the demo with
+one line on stderr, exit status 1, and no files written.
+"""
+
+import os
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from hmr_tf import demo_lib
+
+flags.DEFINE_string('checkpoint', None, 'Checkpoint folder, prefix or '
+                    '.weights.h5 file; model_config.json must sit beside it '
+                    'unless --img_size is given.')
+flags.DEFINE_string('image', None, 'One input image.')
+flags.DEFINE_string('image_dir', None, 'A folder of input images.')
+flags.DEFINE_string('video', None, 'A video file (every frame is used).')
+flags.DEFINE_string('bbox', None, 'Person box x,y,w,h in pixels (--image '
+                    'only, or every frame of --video).')
+flags.DEFINE_string('openpose_json', None, 'OpenPose keypoints of --image.')
+flags.DEFINE_integer('person_index', None, 'Which OpenPose person to use '
+                     '(default: the most confident).', lower_bound=0)
+flags.DEFINE_string('output_dir', 'demo_output', 'Where outputs go.')
+flags.DEFINE_integer('batch_size', 8, 'Images per forward pass.',
+                     lower_bound=1)
+flags.DEFINE_string('smpl_model_path', '', 'The body model the checkpoint was '
+                    'trained with (.pkl or .npz); default: the stand-in.')
+flags.DEFINE_integer('standin_num_vertices', 4000, 'Stand-in size, when no '
+                     '--smpl_model_path is given.', lower_bound=100)
+flags.DEFINE_integer('img_size', None, 'Model input size, only needed when '
+                     'the checkpoint has no model_config.json.',
+                     lower_bound=32)
+
+FLAGS = flags.FLAGS
+
+
+def _inputs():
+  """[(stem, image loader or frame, crop chooser)] from the flags, validated."""
+  given = [n for n in ('image', 'image_dir', 'video') if FLAGS[n].value]
+  if len(given) != 1:
+    raise demo_lib.DemoInputError('give exactly one of --image, --image_dir, '
+                                  f'--video (got {given or "none"})')
+  if FLAGS.bbox and FLAGS.openpose_json:
+    raise demo_lib.DemoInputError('give at most one of --bbox and '
+                                  '--openpose_json')
+  if FLAGS.openpose_json and not FLAGS.image:
+    raise demo_lib.DemoInputError('--openpose_json needs --image')
+  if FLAGS.image:
+    image = demo_lib.load_image(FLAGS.image)
+    stem = os.path.splitext(os.path.basename(FLAGS.image))[0]
+    return [(stem, image, _crop(image, FLAGS.image))]
+  if FLAGS.image_dir:
+    if not os.path.isdir(FLAGS.image_dir):
+      raise demo_lib.DemoInputError(f'--image_dir {FLAGS.image_dir}: no such '
+                                    'folder')
+    names = sorted(n for n in os.listdir(FLAGS.image_dir)
+                   if n.lower().endswith(demo_lib.IMAGE_EXTENSIONS))
+    if not names:
+      raise demo_lib.DemoInputError(f'--image_dir {FLAGS.image_dir}: no '
+                                    'images in it')
+    items = []
+    for name in names:
+      path = os.path.join(FLAGS.image_dir, name)
+      image = demo_lib.load_image(path)
+      items.append((os.path.splitext(name)[0], image, _crop(image, path)))
+    return items
+  return [(f'frame_{i:06d}', frame, _crop(frame, FLAGS.video))
+          for i, frame in enumerate(_read_video(FLAGS.video))]
+
+
+def _crop(image, path):
+  if FLAGS.bbox:
+    return demo_lib.crop_from_bbox(demo_lib.parse_bbox(FLAGS.bbox),
+                                   image.shape)
+  if FLAGS.openpose_json:
+    return demo_lib.crop_from_openpose(FLAGS.openpose_json, image.shape,
+                                       FLAGS.person_index)
+  del path
+  return demo_lib.crop_whole_image(image.shape)
+
+
+def _read_video(path):
+  import cv2  # pylint: disable=g-import-not-at-top
+  if not os.path.isfile(path):
+    raise demo_lib.DemoInputError(f'--video {path}: no such file')
+  capture = cv2.VideoCapture(path)
+  frames = []
+  try:
+    while True:
+      ok, frame = capture.read()
+      if not ok:
+        break
+      frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+  finally:
+    capture.release()
+  if not frames:
+    raise demo_lib.DemoInputError(f'--video {path}: no readable frames')
+  return frames
+
+
+def _run():
+  if not FLAGS.checkpoint:
+    raise demo_lib.DemoInputError('--checkpoint is required')
+  items = _inputs()
+  # Imported after the inputs are checked: TensorFlow takes seconds to load.
+  import keras  # pylint: disable=g-import-not-at-top
+  from hmr_tf import model_restore  # pylint: disable=g-import-not-at-top
+  from hmr_tf.modeling import hmr_model  # pylint: disable=g-import-not-at-top
+  from hmr_tf.smpl import registry  # pylint: disable=g-import-not-at-top
+  body_model = registry.resolve_body_model(
+      FLAGS.smpl_model_path, 'standin', FLAGS.standin_num_vertices)
+  fallback = (hmr_model.ModelConfig(img_size=FLAGS.img_size)
+              if FLAGS.img_size else None)
+  config = model_restore.read_model_config(
+      model_restore.resolve_checkpoint(FLAGS.checkpoint), fallback)
+  model = model_restore.restore_model(FLAGS.checkpoint, body_model, config)
+  bar = keras.utils.Progbar(len(items), unit_name='image')
+  results = demo_lib.run_on_images(
+      model, [im for _, im, _ in items], [c for _, _, c in items],
+      batch_size=FLAGS.batch_size, progress=bar.update)
+  source = FLAGS.image or FLAGS.image_dir or FLAGS.video
+  for (stem, image, _), result in zip(items, results):
+    paths = demo_lib.write_outputs(FLAGS.output_dir, stem, image, result,
+                                   body_model.faces, source=source)
+  logging.info('Wrote %d result(s) to %s (last: %s)', len(results),
+               FLAGS.output_dir, paths['overlay'])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
+  try:
+    _run()
+  except (demo_lib.DemoInputError, FileNotFoundError) as e:
+    sys.exit(f'hmr_tf.demo: error: {e}')
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,403 @@
+"""The demo's library: crops, inference, and outputs in the image's pixels.
+
+Cropping follows the original HMR demo's rule: the network works best on a
+person about 150 px tall in a 224-px crop. A crop is a square window of side
+`window = 224 / scale` image pixels around `center`, resized to the model's
+S x S input (one bilinear warp with edge pixels repeated outside the image,
+the same affine map as `hmr_tf.data.parser.crop_transform`):
+
+  * a person box (x, y, w, h): centre of the box, scale = 150 / max(w, h);
+  * an OpenPose json: the most confident person (mean confidence of the
+    keypoints above 0.2) or `person_index`; the box of their keypoints above
+    0.2; scale = 150 / the box's diagonal; centre = the box's centre (the
+    original's rule);
+  * neither: the whole image, centred, scale = 224 / max(H, W) (the original
+    demo's rule: the image is assumed to show one person, tightly framed).
+
+Coordinates: image pixels with integer values at pixel centres (OpenCV's
+convention, also `hmr_tf.render`'s); a box's (x, y, w, h) are continuous
+edges, the image spanning [0, W] x [0, H]. A crop coordinate x_n in [-1, 1]
+(the model's output space) maps to the image point center + x_n * window / 2.
+
+Camera. HMR predicts a weak-perspective camera (s, tx, ty):
+x_n = s * (X + tx). To render the mesh into the whole image with perspective
+it becomes a pinhole camera of focal length f = 500 px for a 224-px crop
+(the original renderer's `flength`), i.e. f_n = 500 / 112 in crop units and
+f_img = f_n * window / 2 = 500 / scale image pixels; principal point =
+`center`; the mesh is moved by (tx, ty, tz) with tz = f_n / s, which makes
+the perspective projection of the body's centre match the weak-perspective
+one (farther parts project a little smaller, nearer ones a little larger).
+"""
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+from typing import Dict, List, Optional, Sequence
+
+import cv2
+import numpy as np
+
+from hmr_tf import render
+
+BASE_CROP_SIZE = 224.0  # The crop size the 150-px rule refers to.
+PERSON_HEIGHT_PX = 150.0  # Person height in a BASE_CROP_SIZE crop.
+FOCAL_LENGTH_PX = 500.0  # Focal length for a BASE_CROP_SIZE crop.
+OPENPOSE_THRESHOLD = 0.2
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff',
+                    '.webp')
+
+
+class DemoInputError(ValueError):
+  """Bad demo input; the message is one line naming the file or flag."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Crop:
+  """Where the network's input comes from in the image.
+
+  Attributes:
+    center: (x, y) window centre in image pixels.
+    scale: 224 / window: how much the image is scaled so the person is about
+      150 px tall in a 224-px crop.
+    source: how the crop was chosen ('bbox', 'openpose', 'whole_image').
+  """
+  center: tuple
+  scale: float
+  source: str
+
+  @property
+  def window(self) -> float:
+    """Window side in image pixels."""
+    return BASE_CROP_SIZE / self.scale
+
+
+# ---------------------------------------------------------------------------
+# Inputs.
+
+
+def load_image(path: str) -> np.ndarray:
+  """Reads an image file as uint8 RGB [H, W, 3].
+
+  Raises:
+    DemoInputError: missing, empty or unreadable file, or not an image.
+  """
+  if not os.path.isfile(path):
+    raise DemoInputError(f'--image {path}: no such file')
+  if os.path.getsize(path) == 0:
+    raise DemoInputError(f'--image {path}: the file is empty')
+  data = np.fromfile(path, dtype=np.uint8)
+  image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+  if image is None or image.size == 0:
+    raise DemoInputError(f'--image {path}: not a readable image (expected '
+                         'JPEG, PNG, BMP, TIFF or WebP)')
+  return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _check_shape(image_shape) -> tuple:
+  height, width = int(image_shape[0]), int(image_shape[1])
+  if height <= 0 or width <= 0:
+    raise DemoInputError(f'image: empty ({height}x{width} pixels)')
+  return height, width
+
+
+def crop_whole_image(image_shape) -> Crop:
+  """The whole image, centred: the window is the image's longer side."""
+  height, width = _check_shape(image_shape)
+  return Crop(center=((width - 1) / 2.0, (height - 1) / 2.0),
+              scale=BASE_CROP_SIZE / max(height, width),
+              source='whole_image')
+
+
+def parse_bbox(text: str) -> tuple:
+  """Parses '--bbox=x,y,w,h' into four floats."""
+  try:
+    values = tuple(float(t) for t in text.split(','))
+  except ValueError:
+    values = ()
+  if len(values) != 4 or not all(np.isfinite(values)):
+    raise DemoInputError(f'--bbox {text!r}: expected four numbers x,y,w,h')
+  return values
+
+
+def crop_from_bbox(bbox: Sequence[float], image_shape) -> Crop:
+  """Crop around a person box.
+
+  Args:
+    bbox: (x, y, w, h): left and top edges, width and height in pixels.
+    image_shape: (H, W, ...).
+
+  Raises:
+    DemoInputError: a box with no area or outside the image.
+  """
+  height, width = _check_shape(image_shape)
+  x, y, w, h = (float(v) for v in bbox)
+  if not (np.isfinite([x, y, w, h]).all() and w > 0 and h > 0):
+    raise DemoInputError(f'--bbox {x:g},{y:g},{w:g},{h:g}: width and height '
+                         'must be positive')
+  if x >= width or y >= height or x + w <= 0 or y + h <= 0:
+    raise DemoInputError(
+        f'--bbox {x:g},{y:g},{w:g},{h:g}: the box lies outside the '
+        f'{width}x{height} image')
+  return Crop(center=(x + w / 2.0 - 0.5, y + h / 2.0 - 0.5),
+              scale=PERSON_HEIGHT_PX / max(w, h), source='bbox')
+
+
+def read_openpose_people(json_path: str) -> List[np.ndarray]:
+  """Each person's body keypoints [K, 3] (x, y, confidence) from OpenPose.
+
+  Reads the current key `pose_keypoints_2d` or the old `pose_keypoints`.
+  """
+  try:
+    with open(json_path) as f:
+      data = json.load(f)
+  except FileNotFoundError as e:
+    raise DemoInputError(f'--openpose_json {json_path}: no such file') from e
+  except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    raise DemoInputError(f'--openpose_json {json_path}: not valid JSON '
+                         f'({e})') from e
+  people = data.get('people') if isinstance(data, dict) else None
+  if not isinstance(people, list):
+    raise DemoInputError(f'--openpose_json {json_path}: expected an OpenPose '
+                         'file with a "people" list')
+  out = []
+  for i, person in enumerate(people):
+    values = None
+    if isinstance(person, dict):
+      values = person.get('pose_keypoints_2d', person.get('pose_keypoints'))
+    try:
+      kp = np.asarray(values, np.float64).reshape(-1, 3)
+    except (TypeError, ValueError) as e:
+      raise DemoInputError(
+          f'--openpose_json {json_path}: person {i} has no '
+          '"pose_keypoints_2d" (or "pose_keypoints") list of x, y, '
+          'confidence triples') from e
+    out.append(kp)
+  return out
+
+
+def crop_from_openpose(json_path: str, image_shape,
+                       person_index: Optional[int] = None,
+                       threshold: float = OPENPOSE_THRESHOLD) -> Crop:
+  """Crop around an OpenPose detection (rule in the module docstring).
+
+  Raises:
+    DemoInputError: no person with a keypoint above the threshold, a bad
+      person_index, or a detection outside the image.
+  """
+  height, width = _check_shape(image_shape)
+  people = read_openpose_people(json_path)
+  confident = [kp[kp[:, 2] > threshold] for kp in people]
+  if person_index is not None:
+    if not 0 <= person_index < len(people):
+      raise DemoInputError(f'--person_index {person_index}: the file has '
+                           f'{len(people)} people ({json_path})')
+    chosen = person_index
+    if not len(confident[chosen]):
+      raise DemoInputError(f'--openpose_json {json_path}: person '
+                           f'{person_index} has no keypoint with confidence '
+                           f'above {threshold}')
+  else:
+    scores = [kp[:, 2].mean() if len(kp) else -np.inf for kp in confident]
+    if not scores or max(scores) == -np.inf:
+      raise DemoInputError(f'--openpose_json {json_path}: no person with a '
+                           f'keypoint confidence above {threshold}')
+    chosen = int(np.argmax(scores))
+  points = confident[chosen][:, :2]
+  lo, hi = points.min(0), points.max(0)
+  size = float(np.linalg.norm(hi - lo))
+  if size <= 0:
+    raise DemoInputError(f'--openpose_json {json_path}: person {chosen} has '
+                         'a single confident keypoint; cannot size the crop')
+  center = (lo + hi) / 2.0
+  if not (0 <= center[0] < width and 0 <= center[1] < height):
+    raise DemoInputError(f'--openpose_json {json_path}: person {chosen} '
+                         f'lies outside the {width}x{height} image')
+  return Crop(center=(float(center[0]), float(center[1])),
+              scale=PERSON_HEIGHT_PX / size, source='openpose')
+
+
+def crop_image(image: np.ndarray, crop: Crop, img_size: int) -> np.ndarray:
+  """The network input: float32 [S, S, 3] in [-1, 1].
+
+  Output pixel (u, v) samples the image at center + (u + 0.5 - S / 2) *
+  window / S (bilinear, edge pixels repeated), as the data parser does.
+  """
+  step = crop.window / img_size
+  offset = np.asarray(crop.center) + (0.5 - img_size / 2.0) * step
+  affine = np.array([[step, 0.0, offset[0]], [0.0, step, offset[1]]])
+  out = cv2.warpAffine(image.astype(np.float32), affine, (img_size, img_size),
+                       flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                       borderMode=cv2.BORDER_REPLICATE)
+  return out / 127.5 - 1.0
+
+
+# ---------------------------------------------------------------------------
+# Inference.
+
+
+def to_image_coordinates(prediction: Dict[str, np.ndarray],
+                         crop: Crop) -> Dict:
+  """Adds image-pixel quantities to one example's prediction.
+
+  Args:
+    prediction: numpy arrays of one example: cam [3], pose [72], shape [10],
+      vertices [N, 3], joints3d [24, 3], keypoints3d [19, 3], keypoints2d
+      [19, 2] (crop coordinates).
+    crop: where the crop came from.
+
+  Returns:
+    The prediction plus 'keypoints2d_image' [19, 2] (image pixels),
+    'camera_image' (the weak-perspective camera in image pixels: x_px =
+    scale_px * (X + tx) + center), 'perspective' (focal_px, principal_point,
+    translation [3]: the pinhole camera of the module docstring) and 'crop'.
+  """
+  out = dict(prediction)
+  center = np.asarray(crop.center, np.float64)
+  half = crop.window / 2.0
+  s, tx, ty = (float(v) for v in prediction['cam'])
+  out['keypoints2d_image'] = center + np.asarray(
+      prediction['keypoints2d'], np.float64) * half
+  focal_n = FOCAL_LENGTH_PX / (BASE_CROP_SIZE / 2.0)
+  # A degenerate (non-positive) scale would put the body behind the camera.
+  tz = focal_n / max(s, 1e-6)
+  out['camera_image'] = {'scale_px': s * half, 'tx': tx, 'ty': ty,
+                         'center_px': center.tolist()}
+  out['perspective'] = {'focal_px': focal_n * half,
+                        'principal_point': center.tolist(),
+                        'translation': [tx, ty, tz]}
+  out['crop'] = {'center': list(crop.center), 'scale': crop.scale,
+                 'window_px': crop.window, 'source': crop.source}
+  return out
+
+
+def run_on_images(model, images: Sequence[np.ndarray], crops: Sequence[Crop],
+                  batch_size: int = 8, progress=None) -> List[Dict]:
+  """Runs the model on crops of several images, batched.
+
+  Args:
+    model: an HMRModel (`model.config.img_size` gives S).
+    images: uint8 RGB [H, W, 3] images.
+    crops: one Crop per image.
+    batch_size: images per forward pass.
+    progress: optional callable(num_done) called after each batch.
+
+  Returns:
+    One dict per image (see `to_image_coordinates`).
+  """
+  size = model.config.img_size
+  results = []
+  for start in range(0, len(images), batch_size):
+    batch = np.stack([crop_image(im, c, size) for im, c in zip(
+        images[start:start + batch_size], crops[start:start + batch_size])])
+    out = model(batch, training=False)
+    out = {k: np.asarray(v) for k, v in out.items()}
+    for i in range(len(batch)):
+      one = {k: v[i] for k, v in out.items()}
+      results.append(to_image_coordinates(one, crops[start + i]))
+    if progress is not None:
+      progress(len(results))
+  return results
+
+
+def run_on_image(model, image: np.ndarray, crop: Crop) -> Dict:
+  """One image (see `run_on_images`)."""
+  return run_on_images(model, [image], [crop], batch_size=1)[0]
+
+
+# ---------------------------------------------------------------------------
+# Outputs.
+
+
+def camera_frame_vertices(result: Dict) -> np.ndarray:
+  """The mesh [N, 3] in the perspective camera's frame (metres)."""
+  return (np.asarray(result['vertices'], np.float64) +
+          np.asarray(result['perspective']['translation']))
+
+
+def render_outputs(image: np.ndarray, result: Dict,
+                   faces: np.ndarray) -> Dict[str, np.ndarray]:
+  """The pictures: mesh overlay, side view and keypoints, [H, W, 3] uint8."""
+  height, width = image.shape[:2]
+  verts = camera_frame_vertices(result)
+  persp = result['perspective']
+  projected = render.perspective_project(verts, persp['focal_px'],
+                                         persp['principal_point'])
+  overlay = render.render_mesh(projected, faces, height, width,
+                               background=image, shading_vertices=verts)
+  side = render.side_view(verts, faces, height, width, background=(1, 1, 1))
+  keypoints = render.draw_keypoints(image, result['keypoints2d_image'])
+  return {'overlay': overlay.image, 'side': side.image,
+          'keypoints': keypoints}
+
+
+def _json_ready(result: Dict, image_shape, source: str) -> Dict:
+  def lst(key):
+    return np.asarray(result[key], np.float64).tolist()
+  return {
+      'image': source,
+      'image_size': {'height': int(image_shape[0]),
+                     'width': int(image_shape[1])},
+      'pose': lst('pose'),
+      'shape': lst('shape'),
+      'camera_crop': {'s': float(result['cam'][0]),
+                      'tx': float(result['cam'][1]),
+                      'ty': float(result['cam'][2]),
+                      'convention': 'x_crop = s * (X + tx), in [-1, 1] crop '
+                                    'coordinates'},
+      'camera_image': result['camera_image'],
+      'perspective_camera': dict(
+          result['perspective'],
+          note=f'focal length {FOCAL_LENGTH_PX:g} px for a '
+               f'{BASE_CROP_SIZE:g}-px crop, scaled to image pixels'),
+      'crop': result['crop'],
+      'joints3d': lst('joints3d'),
+      'keypoints3d': lst('keypoints3d'),
+      'keypoints2d_crop': lst('keypoints2d'),
+      'keypoints2d_image': lst('keypoints2d_image'),
+  }
+
+
+def output_paths(output_dir: str, stem: str) -> Dict[str, str]:
+  """Where `write_outputs` puts each file."""
+  names = {'overlay': f'{stem}_overlay.png', 'side': f'{stem}_side.png',
+           'keypoints': f'{stem}_keypoints.png', 'mesh': f'{stem}_mesh.obj',
+           'params': f'{stem}_params.json'}
+  return {k: os.path.join(output_dir, v) for k, v in names.items()}
+
+
+def write_outputs(output_dir: str, stem: str, image: np.ndarray, result: Dict,
+                  faces: np.ndarray, source: str = '') -> Dict[str, str]:
+  """Writes the overlay, side view, keypoints, .obj and .json of one image.
+
+  Everything is written into a temporary folder inside `output_dir` first
+  and moved into place at the end, so a failure leaves no partial outputs.
+
+  Args:
+    output_dir: the output folder (created if needed).
+    stem: the file name prefix, e.g. the input image's name.
+    image: uint8 RGB [H, W, 3], the original image.
+    result: `run_on_image`'s output for it.
+    faces: [F, 3] the body model's faces.
+    source: the input's path, recorded in the JSON.
+
+  Returns:
+    {'overlay', 'side', 'keypoints', 'mesh', 'params'} -> path.
+  """
+  os.makedirs(output_dir, exist_ok=True)
+  final = output_paths(output_dir, stem)
+  tmp_dir = tempfile.mkdtemp(dir=output_dir, prefix='.tmp_demo_')
+  try:
+    tmp = output_paths(tmp_dir, stem)
+    for key, picture in render_outputs(image, result, faces).items():
+      if not cv2.imwrite(tmp[key], cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)):
+        raise OSError(f'{final[key]}: could not write the image')
+    render.write_obj(tmp['mesh'], camera_frame_vertices(result), faces)
+    with open(tmp['params'], 'w') as f:
+      json.dump(_json_ready(result, image.shape, source), f, indent=1)
+    for key in final:
+      os.replace(tmp[key], final[key])
+  finally:
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+  return final

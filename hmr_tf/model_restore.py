@@ -1,0 +1,166 @@
+"""Rebuilding a trained HMRModel for inference (eval, demo, export).
+
+A checkpoint holds the variables but not the options the model was built
+with, so the trainer also writes the ModelConfig as JSON
+(`MODEL_CONFIG_FILENAME`) in the checkpoint folder. The body model is not in
+the checkpoint either (the SMPL layer keeps its arrays as constants, so the
+licensed data never ends up in checkpoints); the caller passes the one the
+model was trained with.
+
+Only the encoder and the regressor (with Θ_0) are restored: inference needs
+nothing else, and a checkpoint written with or without optimizer slots,
+discriminator or metric state restores the same way.
+"""
+
+import dataclasses
+import json
+import os
+import tempfile
+from typing import Optional
+
+from absl import logging
+import numpy as np
+import tensorflow as tf
+
+from hmr_tf.modeling import hmr_model
+from hmr_tf.modeling import mean_params
+from hmr_tf.smpl.model_io import BodyModel
+
+MODEL_CONFIG_FILENAME = 'model_config.json'
+
+
+def save_model_config(directory: str, config: hmr_model.ModelConfig) -> str:
+  """Writes the ModelConfig as JSON into `directory` (atomically)."""
+  os.makedirs(directory, exist_ok=True)
+  path = os.path.join(directory, MODEL_CONFIG_FILENAME)
+  fd, tmp = tempfile.mkstemp(dir=directory, prefix='.tmp_', suffix='.json')
+  try:
+    with os.fdopen(fd, 'w') as f:
+      json.dump(dataclasses.asdict(config), f, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
+  return path
+
+
+def resolve_checkpoint(path: str) -> str:
+  """The checkpoint to load: a folder's latest checkpoint, a prefix, or .h5.
+
+  Args:
+    path: a checkpoint folder (with a `checkpoint` index file), a checkpoint
+      prefix such as `ckpt-1000` (with `ckpt-1000.index` beside it), or a
+      Keras `.weights.h5` file.
+
+  Returns:
+    The checkpoint prefix or weights file.
+
+  Raises:
+    FileNotFoundError: naming `path` and what was expected.
+  """
+  if os.path.isdir(path):
+    latest = tf.train.latest_checkpoint(path)
+    if latest is None:
+      raise FileNotFoundError(f'--checkpoint {path}: a folder without a '
+                              'TensorFlow checkpoint in it')
+    return latest
+  if path.endswith('.h5') and os.path.isfile(path):
+    return path
+  if os.path.isfile(path + '.index'):
+    return path
+  raise FileNotFoundError(
+      f'--checkpoint {path}: no such checkpoint (expected a folder, a prefix '
+      'with a .index file, or a .weights.h5 file)')
+
+
+def read_model_config(checkpoint: str,
+                      fallback: Optional[hmr_model.ModelConfig] = None
+                     ) -> hmr_model.ModelConfig:
+  """The ModelConfig saved next to a checkpoint.
+
+  Looks for MODEL_CONFIG_FILENAME in the checkpoint's folder and its parent.
+
+  Args:
+    checkpoint: a path `resolve_checkpoint` accepts (or its result).
+    fallback: returned when no JSON is found; None raises instead.
+
+  Raises:
+    FileNotFoundError: no JSON and no fallback.
+    ValueError: a malformed JSON (named).
+  """
+  folder = checkpoint if os.path.isdir(checkpoint) else os.path.dirname(
+      os.path.abspath(checkpoint))
+  for directory in (folder, os.path.dirname(folder)):
+    path = os.path.join(directory, MODEL_CONFIG_FILENAME)
+    if os.path.isfile(path):
+      try:
+        with open(path) as f:
+          values = json.load(f)
+        known = {f.name for f in dataclasses.fields(hmr_model.ModelConfig)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+          logging.warning('%s: ignoring unknown fields %s', path, unknown)
+        return hmr_model.ModelConfig(
+            **{k: v for k, v in values.items() if k in known})
+      except (json.JSONDecodeError, TypeError, AttributeError) as e:
+        raise ValueError(f'{path}: not a valid model config JSON ({e})') from e
+  if fallback is None:
+    raise FileNotFoundError(
+        f'no {MODEL_CONFIG_FILENAME} next to checkpoint {checkpoint}; pass '
+        'the model config explicitly')
+  logging.warning('No %s next to %s; using the given model config.',
+                  MODEL_CONFIG_FILENAME, checkpoint)
+  return fallback
+
+
+def _checkpoint_root(prefix: str) -> str:
+  """The name under which a tf.train.Checkpoint stored the HMRModel."""
+  roots = {name.split('/')[0] for name, _ in tf.train.list_variables(prefix)
+           if '/regressor/' in name}
+  if len(roots) != 1:
+    raise ValueError(f'checkpoint {prefix}: expected the variables of one '
+                     f'HMRModel (".../regressor/..."), found roots '
+                     f'{sorted(roots)}')
+  return roots.pop()
+
+
+def restore_model(checkpoint: str, body_model: BodyModel,
+                  config: Optional[hmr_model.ModelConfig] = None
+                 ) -> hmr_model.HMRModel:
+  """Builds an HMRModel and restores its encoder and regressor.
+
+  Args:
+    checkpoint: checkpoint folder, prefix or `.weights.h5` file.
+    body_model: the body model the model was trained with.
+    config: the ModelConfig; default: the JSON next to the checkpoint.
+
+  Returns:
+    The model, ready for `model(images, training=False)`.
+
+  Raises:
+    FileNotFoundError, ValueError: naming the checkpoint.
+  """
+  path = resolve_checkpoint(checkpoint)
+  if config is None:
+    config = read_model_config(path)
+  # Θ_0's value comes from the checkpoint; the initial value is a placeholder.
+  theta0 = mean_params.mean_theta(np.zeros(mean_params.NUM_POSE),
+                                  np.zeros(mean_params.NUM_SHAPE))
+  # No ImageNet download for a model whose weights are restored anyway.
+  config = dataclasses.replace(config, encoder_weights='none')
+  model = hmr_model.HMRModel(body_model, theta0, config)
+  if path.endswith('.h5'):
+    model.load_weights(path)
+  else:
+    inner = tf.train.Checkpoint(encoder=model.encoder,
+                                regressor=model.regressor)
+    status = tf.train.Checkpoint(**{_checkpoint_root(path): inner}).restore(
+        path)
+    try:
+      status.expect_partial().assert_existing_objects_matched()
+    except AssertionError as e:
+      raise ValueError(f'checkpoint {path}: does not match the model built '
+                       f'from its config ({str(e).splitlines()[0]})') from e
+  logging.info('Restored %s (img_size %d).', path, config.img_size)
+  return model

@@ -1,0 +1,250 @@
+"""Demo: crops, camera conversion, outputs on a real photo, bad inputs."""
+
+import json
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from hmr_tf import demo_lib
+from hmr_tf import model_restore
+from hmr_tf import render
+from hmr_tf.modeling import hmr_model
+from hmr_tf.modeling import mean_params
+from hmr_tf.smpl import model_io
+from hmr_tf.smpl import standin
+
+IMG = 64
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _photo():
+  """A public-domain photograph: NASA's astronaut (scikit-image)."""
+  try:
+    from skimage import data  # pylint: disable=g-import-not-at-top
+    return data.astronaut()
+  except ImportError:
+    import matplotlib.cbook  # pylint: disable=g-import-not-at-top
+    path = matplotlib.cbook.get_sample_data('grace_hopper.jpg',
+                                            asfileobj=False)
+    return cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB)
+
+
+# ---------------------------------------------------------------------------
+# Crops and cameras (no model).
+
+
+def test_crop_from_bbox():
+  crop = demo_lib.crop_from_bbox((10, 20, 100, 300), (400, 200, 3))
+  assert crop.center == (59.5, 169.5)
+  assert crop.scale == pytest.approx(0.5)  # 300 px tall -> 150 px
+  assert crop.window == pytest.approx(448)
+  with pytest.raises(demo_lib.DemoInputError, match='outside'):
+    demo_lib.crop_from_bbox((250, 20, 100, 300), (400, 200, 3))
+  with pytest.raises(demo_lib.DemoInputError, match='positive'):
+    demo_lib.crop_from_bbox((0, 0, 0, 10), (400, 200, 3))
+
+
+def test_crop_whole_image():
+  crop = demo_lib.crop_whole_image((100, 300, 3))
+  assert crop.center == (149.5, 49.5)
+  assert crop.window == pytest.approx(300)
+
+
+def _openpose(tmp_path, people, key='pose_keypoints_2d'):
+  path = tmp_path / 'op.json'
+  path.write_text(json.dumps(
+      {'version': 1.3, 'people': [{key: list(np.ravel(p))} for p in people]}))
+  return str(path)
+
+
+def test_crop_from_openpose_picks_most_confident(tmp_path):
+  weak = [[10, 10, 0.3], [20, 40, 0.3]]
+  # Confident points span (100, 50)..(130, 90): diagonal 50 px; the 0.1 one
+  # is below the threshold and ignored.
+  strong = [[100, 50, 0.9], [130, 90, 0.8], [500, 500, 0.1]]
+  for key in ('pose_keypoints_2d', 'pose_keypoints'):
+    path = _openpose(tmp_path, [weak, strong], key)
+    crop = demo_lib.crop_from_openpose(path, (200, 200, 3))
+    assert crop.center == (115.0, 70.0)
+    assert crop.scale == pytest.approx(150 / 50)
+  crop = demo_lib.crop_from_openpose(path, (200, 200, 3), person_index=0)
+  assert crop.center == (15.0, 25.0)
+  with pytest.raises(demo_lib.DemoInputError, match='person_index 5'):
+    demo_lib.crop_from_openpose(path, (200, 200, 3), person_index=5)
+  nobody = _openpose(tmp_path, [[[1, 2, 0.1], [3, 4, 0.2]]])
+  with pytest.raises(demo_lib.DemoInputError, match='above 0.2'):
+    demo_lib.crop_from_openpose(nobody, (200, 200, 3))
+
+
+def test_crop_image_geometry():
+  # A bright pixel at (x, y) = (70, 30) in a 100x100 image; window 50 around
+  # (60, 40) into a 25-px crop: crop coordinate (70 - 60) / 25 = 0.4,
+  # (30 - 40) / 25 = -0.4 -> crop pixel (0.4 + 1) * 12.5 - 0.5 = 17, 7.
+  image = np.zeros((100, 100, 3), np.uint8)
+  image[30, 70] = 255
+  crop = demo_lib.Crop(center=(60.0, 40.0), scale=224 / 50, source='bbox')
+  out = demo_lib.crop_image(image, crop, 25)
+  assert out.shape == (25, 25, 3)
+  row, col = np.unravel_index(np.argmax(out[..., 0]), (25, 25))
+  assert (row, col) == (7, 17)
+  assert out.min() == pytest.approx(-1.0)
+
+
+def test_image_coordinates_and_perspective_camera():
+  crop = demo_lib.Crop(center=(100.0, 50.0), scale=0.5, source='bbox')
+  rng = np.random.default_rng(0)
+  points = np.concatenate([rng.normal(size=(19, 2)) * 0.3,
+                           np.zeros((19, 1))], 1)  # depth 0
+  cam = np.array([0.9, 0.1, -0.2])
+  pred = {'cam': cam, 'keypoints2d': cam[0] * (points[:, :2] + cam[1:]),
+          'vertices': points}
+  out = demo_lib.to_image_coordinates(pred, crop)
+  # Image pixel = centre + crop coordinate * window / 2, window 448.
+  np.testing.assert_allclose(out['keypoints2d_image'],
+                             [100, 50] + pred['keypoints2d'] * 224)
+  persp = out['perspective']
+  assert persp['focal_px'] == pytest.approx(1000.0)  # 500 / scale
+  # Points at the body's depth project identically with both cameras.
+  projected = render.perspective_project(
+      demo_lib.camera_frame_vertices(out), persp['focal_px'],
+      persp['principal_point'])
+  np.testing.assert_allclose(projected[:, :2], out['keypoints2d_image'],
+                             atol=1e-9)
+
+
+# ---------------------------------------------------------------------------
+# The demo on a photograph, with a briefly trained checkpoint.
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+  tmp = tmp_path_factory.mktemp('demo')
+  body_model = standin.build(num_vertices=300)
+  config = hmr_model.ModelConfig(img_size=IMG)
+  tf.keras.utils.set_random_seed(0)
+  model = hmr_model.HMRModel(
+      body_model, mean_params.mean_theta(np.zeros(72), np.zeros(10)), config)
+  model.compile()
+  rng = np.random.default_rng(0)
+  kp = np.concatenate([rng.uniform(-1, 1, (2, 19, 2)), np.ones((2, 19, 1))],
+                      -1).astype(np.float32)
+  batch = dict(image=rng.uniform(-1, 1, (2, IMG, IMG, 3)).astype(np.float32),
+               keypoints2d=kp,
+               joints3d=np.zeros((2, 14, 3), np.float32),
+               has_joints3d=np.zeros(2, np.float32),
+               pose=np.zeros((2, 72), np.float32),
+               shape=np.zeros((2, 10), np.float32),
+               has_smpl=np.zeros(2, np.float32))
+  mocap = dict(pose=(rng.normal(size=(6, 72)) * 0.2).astype(np.float32),
+               shape=rng.normal(size=(6, 10)).astype(np.float32))
+  theta0 = model.regressor.theta0.numpy().copy()
+  step = tf.function(model.train_step)
+  for _ in range(2):
+    step((batch, mocap))
+  assert not np.allclose(theta0, model.regressor.theta0.numpy())
+  ckpt_dir = str(tmp / 'ckpt')
+  tf.train.Checkpoint(model=model).save(os.path.join(ckpt_dir, 'ckpt'))
+  model_restore.save_model_config(ckpt_dir, config)
+  body_path = str(tmp / 'body_model.npz')
+  model_io.save_model(body_model, body_path)
+  photo_path = str(tmp / 'astronaut.png')
+  cv2.imwrite(photo_path, cv2.cvtColor(_photo(), cv2.COLOR_RGB2BGR))
+  return dict(tmp=tmp, model=model, body_model=body_model, ckpt=ckpt_dir,
+              body_path=body_path, photo=photo_path)
+
+
+def test_restore_gives_the_trained_model(trained):
+  restored = model_restore.restore_model(trained['ckpt'],
+                                         trained['body_model'])
+  assert restored.config.img_size == IMG
+  x = np.random.default_rng(1).uniform(-1, 1, (1, IMG, IMG, 3)).astype(
+      np.float32)
+  np.testing.assert_allclose(restored(x)['pose'].numpy(),
+                             trained['model'](x)['pose'].numpy(), atol=1e-5)
+
+
+def _run_demo(*args, timeout=300):
+  env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL='2')
+  return subprocess.run([sys.executable, '-m', 'hmr_tf.demo', *args],
+                        capture_output=True, text=True, cwd=ROOT, env=env,
+                        timeout=timeout, check=False)
+
+
+def test_demo_on_a_photograph(trained):
+  out_dir = str(trained['tmp'] / 'out')
+  proc = _run_demo(f'--checkpoint={trained["ckpt"]}',
+                   f'--smpl_model_path={trained["body_path"]}',
+                   f'--image={trained["photo"]}', '--bbox=140,20,240,490',
+                   f'--output_dir={out_dir}')
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  paths = demo_lib.output_paths(out_dir, 'astronaut')
+  assert sorted(os.listdir(out_dir)) == sorted(
+      os.path.basename(p) for p in paths.values())
+  photo = cv2.imread(trained['photo'])
+  for key in ('overlay', 'side', 'keypoints'):
+    picture = cv2.imread(paths[key])
+    assert picture.shape == photo.shape, key
+  overlay = cv2.imread(paths['overlay'])
+  assert np.any(overlay != photo)  # the mesh is drawn on it
+  verts, faces = render.read_obj(paths['mesh'])
+  body = trained['body_model']
+  assert verts.shape == (body.num_vertices, 3)
+  assert faces.shape == body.faces.shape
+  np.testing.assert_array_equal(faces, body.faces)
+  with open(paths['params']) as f:
+    params = json.load(f)
+  assert len(params['pose']) == 72 and len(params['shape']) == 10
+  assert np.asarray(params['keypoints2d_image']).shape == (19, 2)
+  assert np.asarray(params['joints3d']).shape == (24, 3)
+  assert params['crop']['source'] == 'bbox'
+  assert params['crop']['scale'] == pytest.approx(150 / 490)
+  assert params['image_size'] == {'height': 512, 'width': 512}
+
+
+def test_library_path_with_openpose(trained, tmp_path):
+  image = demo_lib.load_image(trained['photo'])
+  path = _openpose(tmp_path, [[[250, 60, 0.9], [260, 500, 0.9]]])
+  crop = demo_lib.crop_from_openpose(path, image.shape)
+  result = demo_lib.run_on_image(trained['model'], image, crop)
+  x = demo_lib.crop_image(image, crop, IMG)[None]
+  np.testing.assert_allclose(result['cam'],
+                             trained['model'](x)['cam'].numpy()[0], atol=1e-5)
+  paths = demo_lib.write_outputs(str(tmp_path / 'o'), 'a', image, result,
+                                 trained['body_model'].faces)
+  assert all(os.path.isfile(p) for p in paths.values())
+
+
+@pytest.mark.parametrize('case', ['missing', 'empty', 'not_image', 'nobody',
+                                  'bbox_outside'])
+def test_bad_input_one_line_error_no_files(trained, tmp_path, case):
+  photo = trained['photo']
+  args = [f'--checkpoint={trained["ckpt"]}']
+  if case == 'missing':
+    args.append(f'--image={tmp_path / "nope.jpg"}')
+  elif case == 'empty':
+    (tmp_path / 'empty.jpg').write_bytes(b'')
+    args.append(f'--image={tmp_path / "empty.jpg"}')
+  elif case == 'not_image':
+    (tmp_path / 'text.jpg').write_text('hello, not a picture\n')
+    args.append(f'--image={tmp_path / "text.jpg"}')
+  elif case == 'nobody':
+    args += [f'--image={photo}',
+             f'--openpose_json={_openpose(tmp_path, [[[5, 5, 0.1]]])}']
+  else:
+    args += [f'--image={photo}', '--bbox=600,10,50,50']
+  out_dir = tmp_path / 'out'
+  proc = _run_demo(*args, f'--output_dir={out_dir}', timeout=120)
+  assert proc.returncode != 0
+  last = proc.stderr.strip().splitlines()[-1]
+  assert last.startswith('hmr_tf.demo: error: '), proc.stderr[-2000:]
+  expected = {'missing': 'no such file', 'empty': 'empty',
+              'not_image': 'not a readable image', 'nobody': 'no person',
+              'bbox_outside': 'outside'}[case]
+  assert expected in last
+  assert 'Traceback' not in proc.stderr
+  assert not out_dir.exists() or not os.listdir(out_dir)
