@@ -269,12 +269,13 @@ class NonFiniteGuard(keras.callbacks.Callback):
     good = self._latest_checkpoint()
     state = ('the rolled-back state' if self._mode == 'skip' else
              'the state after the bad update')
+    hint = '' if self._mode == 'skip' else ', or set on_nonfinite=skip'
     message = (
         f'Training stopped: {reason}. The first term named is the earliest '
         f'in the loss (components before totals). Emergency checkpoint of '
         f'{state}: {path} (kept apart from the regular checkpoints, so '
         f'resuming starts from the latest good one: {good}). Check the input '
-        f'data, lower the learning rates, or set on_nonfinite=skip.')
+        f'data or lower the learning rates{hint}.')
     logging.error(message)
     self._status.error = NonFiniteLossError(message, step, bad, path)
     self.model.stop_training = True
