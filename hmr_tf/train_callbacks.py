@@ -20,7 +20,7 @@ They share a `TrainingStatus` (why training stopped).
 import dataclasses
 import threading
 import time
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import keras
@@ -154,6 +154,15 @@ class GlobalStepCounter(keras.callbacks.Callback):
     self._global_step.assign(self._epoch_start + batch + 1)
 
 
+def _unique(variables):
+  seen, out = set(), []
+  for v in variables:
+    if id(v) not in seen:
+      seen.add(id(v))
+      out.append(v)
+  return out
+
+
 class StateSnapshot:
   """An in-memory copy of variables, to roll back a bad step.
 
@@ -166,12 +175,7 @@ class StateSnapshot:
   """
 
   def __init__(self, variables: Sequence[tf.Variable]):
-    seen = set()
-    self._sources = []
-    for v in variables:
-      if id(v) not in seen:
-        seen.add(id(v))
-        self._sources.append(v)
+    self._sources = _unique(variables)
     self._copies = [
         tf.Variable(tf.identity(v), trainable=False,
                     name='snapshot_' + str(i))
@@ -191,11 +195,40 @@ class StateSnapshot:
     self._restore()
 
 
+class FiniteCheck:
+  """Finds floating-point variables holding NaN or Inf (one tf.function call).
+
+  Needed besides the loss check: a loss can be finite while its gradient is
+  not (e.g. through a masked or clamped branch), which puts NaN into the
+  weights without any logged term showing it until the next step.
+  """
+
+  def __init__(self, variables: Sequence[tf.Variable]):
+    self._variables = [v for v in _unique(variables)
+                       if tf.as_dtype(v.dtype).is_floating]
+    self._names = [getattr(v, 'path', None) or v.name
+                   for v in self._variables]
+    self._check = tf.function(lambda: tf.stack(
+        [tf.reduce_all(tf.math.is_finite(v)) for v in self._variables]))
+
+  def bad_variables(self) -> List[str]:
+    """Names of the variables with a non-finite value."""
+    if not self._variables:
+      return []
+    finite = self._check().numpy()
+    return [n for n, ok in zip(self._names, finite) if not ok]
+
+
 class NonFiniteGuard(keras.callbacks.Callback):
   """Never keeps training on NaN: stop with an emergency checkpoint, or skip.
 
-  Keras' logs are running means since the epoch start (or the last metrics
-  reset), so one non-finite step makes them non-finite at once.
+  Every step the logged losses are checked (Keras' logs are running means
+  since the epoch start or the last metrics reset, so one non-finite step
+  makes them non-finite at once). The variables themselves (`state_check`)
+  are checked at every step in 'skip' mode and, in 'stop' mode, at the steps
+  where a regular checkpoint is written (`checkpoint_every_steps`) and
+  through `check_state` before any other save, so a regular checkpoint never
+  holds a non-finite state.
 
   'stop': writes an emergency checkpoint of the current (non-finite) state
   through `write_emergency(step)` — under a separate name, never through the
@@ -217,7 +250,9 @@ class NonFiniteGuard(keras.callbacks.Callback):
                latest_checkpoint: Callable[[], Optional[str]],
                snapshot: Optional[StateSnapshot] = None,
                skipped_steps: Optional[tf.Variable] = None,
-               max_consecutive: int = 10):
+               max_consecutive: int = 10,
+               state_check: Optional[FiniteCheck] = None,
+               checkpoint_every_steps: int = 0):
     super().__init__()
     if mode not in ('stop', 'skip'):
       raise ValueError(f"on_nonfinite: expected 'stop' or 'skip', got {mode!r}")
@@ -231,23 +266,38 @@ class NonFiniteGuard(keras.callbacks.Callback):
     self._snapshot = snapshot
     self._skipped = skipped_steps
     self._max_consecutive = max_consecutive
+    self._state_check = state_check
+    self._checkpoint_every = checkpoint_every_steps
     self._consecutive = 0
 
   def on_train_begin(self, logs=None):
     if self._mode == 'skip':
       self._snapshot.save()
 
+  def _bad_state(self) -> Tuple[Dict[str, float], str]:
+    """({'variable <name>': nan, ...}, description) or ({}, '')."""
+    names = self._state_check.bad_variables() if self._state_check else []
+    if not names:
+      return {}, ''
+    shown = ', '.join(names[:5]) + (', ...' if len(names) > 5 else '')
+    return ({f'variable {n}': float('nan') for n in names[:5]},
+            f'{len(names)} variable(s) became non-finite although the logged '
+            f'losses were finite (the gradients were not): {shown}')
+
   def on_train_batch_end(self, batch, logs=None):
     values = _floats(logs)
     bad = {n: values[n] for n in _ordered(list(values))
            if not np.isfinite(values[n])}
     step = int(self._global_step.numpy())
+    described = ', '.join(f'{n}={v}' for n, v in bad.items())
+    if not bad and (self._mode == 'skip' or (
+        self._checkpoint_every > 0 and step % self._checkpoint_every == 0)):
+      bad, described = self._bad_state()
     if not bad:
       self._consecutive = 0
       if self._mode == 'skip':
         self._snapshot.save()
       return
-    described = ', '.join(f'{n}={v}' for n, v in bad.items())
     if self._mode == 'skip':
       self._consecutive += 1
       self._snapshot.restore()
@@ -265,6 +315,20 @@ class NonFiniteGuard(keras.callbacks.Callback):
                 f'{described}')
     else:
       reason = f'non-finite loss at training step {step}: {described}'
+    self._stop(step, reason, bad)
+
+  def check_state(self, step: int) -> bool:
+    """Checks the variables before a save; on NaN stops as for a bad loss."""
+    if self._status.error is not None:
+      return False
+    bad, described = self._bad_state()
+    if not bad:
+      return True
+    self._stop(step, f'non-finite state at training step {step}: '
+               f'{described}', bad)
+    return False
+
+  def _stop(self, step: int, reason: str, bad: Dict[str, float]):
     path = self._write_emergency(step)
     good = self._latest_checkpoint()
     state = ('the rolled-back state' if self._mode == 'skip' else
@@ -278,7 +342,8 @@ class NonFiniteGuard(keras.callbacks.Callback):
         f'data or lower the learning rates{hint}.')
     logging.error(message)
     self._status.error = NonFiniteLossError(message, step, bad, path)
-    self.model.stop_training = True
+    if self.model is not None:
+      self.model.stop_training = True
 
 
 class PeriodicCheckpoint(keras.callbacks.Callback):

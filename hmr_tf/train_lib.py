@@ -594,6 +594,10 @@ def train(model_config: hmr_model.ModelConfig,
 
   step = int(state.global_step.numpy())
   latest = saver.latest
+  guard = next(c for c in all_callbacks
+               if isinstance(c, train_callbacks.NonFiniteGuard))
+  if not forced and not guard.check_state(step):
+    raise status.error
   if forced:
     logging.warning('Interrupted twice at step %d: no checkpoint written; '
                     'the latest is %s.', step, latest)
@@ -645,7 +649,9 @@ def _callbacks(state: TrainState, train_config: TrainConfig,
       train_config.on_nonfinite, state.global_step, status,
       state.saver.write_emergency, lambda: state.saver.latest,
       snapshot=snapshot, skipped_steps=state.skipped_steps,
-      max_consecutive=train_config.max_consecutive_nonfinite)
+      max_consecutive=train_config.max_consecutive_nonfinite,
+      state_check=train_callbacks.FiniteCheck(_rollback_variables(model)),
+      checkpoint_every_steps=train_config.checkpoint_every_steps)
   image_fn = None
   if state.saver.is_chief and train_config.image_summary_every_steps > 0:
     batch = _fixed_batch(data_config, train_config.num_summary_images)

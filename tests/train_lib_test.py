@@ -459,3 +459,41 @@ def test_example_panels():
   assert np.any(mesh_panel[66, 80] != grey)  # inside the triangle
   assert np.all(mesh_panel[5, 5] == grey) and np.all(
       mesh_panel[150, 80] == grey)
+
+
+def test_nonfinite_guard_checks_variables_when_losses_look_finite():
+  # A finite loss can hide a non-finite gradient (oneDNN's ReLU maps a NaN
+  # input to 0 in the forward pass), so the guard also checks the variables:
+  # at checkpoint steps in 'stop' mode, so no regular checkpoint is non-finite.
+  weights = tf.Variable([1.0, 2.0], name='kernel')
+  status = train_callbacks.TrainingStatus()
+  step = tf.Variable(0, dtype=tf.int64)
+  written = []
+  guard = train_callbacks.NonFiniteGuard(
+      'stop', step, status, lambda s: written.append(s) or f'/e/{s}',
+      lambda: None, state_check=train_callbacks.FiniteCheck([weights]),
+      checkpoint_every_steps=2)
+  guard.set_model(_FakeModel())
+  assert train_callbacks.FiniteCheck([weights]).bad_variables() == []
+  weights.assign([np.nan, 2.0])
+  step.assign(3)
+  guard.on_train_batch_end(2, {'g_loss': 1.0})  # not a checkpoint step
+  assert status.error is None
+  step.assign(4)
+  guard.on_train_batch_end(3, {'g_loss': 1.0})
+  assert status.error is not None and status.error.step == 4
+  assert written == [4] and 'kernel' in str(status.error)
+  assert 'although the logged losses were finite' in str(status.error)
+  # check_state (used before the final save) reports the same way.
+  status2 = train_callbacks.TrainingStatus()
+  guard2 = train_callbacks.NonFiniteGuard(
+      'stop', step, status2, lambda s: None, lambda: None,
+      state_check=train_callbacks.FiniteCheck([weights]))
+  assert not guard2.check_state(9) and status2.error.step == 9
+  weights.assign([1.0, 2.0])
+  assert guard.check_state(10) is False  # already stopped: stays stopped
+  status3 = train_callbacks.TrainingStatus()
+  guard3 = train_callbacks.NonFiniteGuard(
+      'stop', step, status3, lambda s: None, lambda: None,
+      state_check=train_callbacks.FiniteCheck([weights]))
+  assert guard3.check_state(10) and status3.error is None
