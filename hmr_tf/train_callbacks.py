@@ -36,6 +36,8 @@ from hmr_tf.modeling import hmr_model
 # Order of the terms in log lines and messages: each loss component before
 # the totals that contain it, so the first term named is the likely culprit.
 TERM_ORDER = hmr_model.GENERATOR_TERMS + hmr_model.DISCRIMINATOR_TERMS
+# Terms on the console progress bar.
+PROGBAR_TERMS = ('g_loss', 'loss_kp', 'loss_3d_joints', 'loss_adv', 'd_loss')
 # Terms in the one-line epoch summary.
 EPOCH_LINE_TERMS = ('g_loss', 'loss_kp', 'loss_3d_joints', 'loss_3d_smpl',
                     'loss_adv', 'd_loss', 'd_out_real', 'd_out_fake')
@@ -516,6 +518,32 @@ class EpochLogger(keras.callbacks.Callback):
                  'images/s)%s: %s', epoch + 1, self._epochs, stopped, step,
                  self._total_steps, steps, seconds,
                  steps * self._batch_size / seconds, skipped, terms)
+
+
+class MainLossProgbar(keras.callbacks.ProgbarLogger):
+  """Keras' progress bar showing only the main losses, with the run's epochs.
+
+  Keras shows every log (12 terms here) and numbers epochs by the current
+  `fit` call; a resumed run's first `fit` only finishes one epoch.
+  """
+
+  def __init__(self, total_epochs: int, terms: Sequence[str] = PROGBAR_TERMS):
+    super().__init__()
+    self._total_epochs = total_epochs
+    self._terms = tuple(terms)
+
+  def set_params(self, params):
+    super().set_params(params)
+    self.epochs = self._total_epochs
+
+  def _main(self, logs):
+    return {k: logs[k] for k in self._terms if logs and k in logs}
+
+  def on_train_batch_end(self, batch, logs=None):
+    super().on_train_batch_end(batch, self._main(logs))
+
+  def on_epoch_end(self, epoch, logs=None):
+    super().on_epoch_end(epoch, self._main(logs))
 
 
 # ---------------------------------------------------------------------------

@@ -570,6 +570,10 @@ def train(model_config: hmr_model.ModelConfig,
     all_callbacks = _callbacks(state, train_config, data_config, body_model,
                                status, writer, interrupt, spe, total)
     all_callbacks += list(callbacks)
+    verbose = _verbose(train_config.progress)
+    if verbose:
+      all_callbacks.append(
+          train_callbacks.MainLossProgbar(train_config.epochs))
     try:
       for segment in segments:
         step = int(state.global_step.numpy())
@@ -579,7 +583,7 @@ def train(model_config: hmr_model.ModelConfig,
                   initial_epoch=segment.initial_epoch,
                   steps_per_epoch=segment.steps_per_epoch,
                   callbacks=all_callbacks, shuffle=False,
-                  verbose=_verbose(train_config.progress))
+                  verbose=verbose)
         if status.error is not None or status.interrupted:
           break
         if interrupt.is_set():  # Between segments.

@@ -497,3 +497,20 @@ def test_nonfinite_guard_checks_variables_when_losses_look_finite():
       'stop', step, status3, lambda s: None, lambda: None,
       state_check=train_callbacks.FiniteCheck([weights]))
   assert guard3.check_state(10) and status3.error is None
+
+
+def test_progress_bar_shows_main_losses(capsys):
+  bar = train_callbacks.MainLossProgbar(total_epochs=75)
+  bar.set_params({'verbose': 2, 'epochs': 3, 'steps': 2})
+  assert bar.epochs == 75
+  logs = {'g_loss': 1.5, 'loss_kp': 0.25, 'loss_g_wd': 9.0, 'd_out_real': 7.0}
+  bar.on_train_begin()
+  bar.on_epoch_begin(2)
+  bar.on_train_batch_end(0, logs)
+  bar.on_train_batch_end(1, logs)
+  bar.on_epoch_end(2, logs)
+  out = capsys.readouterr().out
+  assert 'Epoch 3/75' in out
+  assert 'g_loss: 1.5' in out and 'loss_kp: 0.25' in out
+  assert 'loss_g_wd' not in out and 'd_out_real' not in out
+  assert out.count('\n') == 2  # verbose=2: the epoch title and one line
