@@ -536,8 +536,8 @@ def train(model_config: hmr_model.ModelConfig,
     callbacks: more Keras callbacks, called after the loop's own.
 
   Returns:
-    dict: 'model' (the trained HMRModel), 'global_step', 'start_step', 'steps_run', 'total_steps',
-    'steps_per_epoch', 'checkpoint' (latest regular checkpoint path),
+    dict: 'model' (the trained HMRModel), 'global_step', 'start_step',
+    'steps_run', 'total_steps', 'steps_per_epoch', 'checkpoint' (latest regular checkpoint path),
     'model_dir', 'log_dir' (the TensorBoard folder), 'logs' (last epoch's
     means, floats), 'interrupted', 'skipped_steps', 'resumed_from',
     'initialized_from'.

@@ -6,7 +6,6 @@ configurations the tests train with.
 """
 
 import dataclasses
-import os
 
 import numpy as np
 import tensorflow as tf

@@ -357,7 +357,8 @@ def test_checkpoint_saver_chief_and_worker(tmp_path):
 
 
 def test_deferred_interrupt():
-  with train_lib._deferred_interrupt() as interrupt:  # pylint: disable=protected-access
+  # pylint: disable-next=protected-access
+  with train_lib._deferred_interrupt() as interrupt:
     os.kill(os.getpid(), signal.SIGINT)
     assert interrupt.is_set()  # The first Ctrl-C only sets the flag.
     with pytest.raises(KeyboardInterrupt):
