@@ -65,6 +65,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from hmr_tf import model_restore
 from hmr_tf import train_callbacks
 from hmr_tf.data import input_pipeline
 from hmr_tf.modeling import hmr_model
@@ -552,6 +553,9 @@ def train(model_config: hmr_model.ModelConfig,
   state = build_state(model_config, train_config, body_model, mean_theta,
                       strategy)
   model, saver = state.model, state.saver
+  if saver.is_chief:
+    # Eval, export and the demo rebuild the model from this file.
+    model_restore.save_model_config(train_config.model_dir, model_config)
   start = int(state.global_step.numpy())
   status = train_callbacks.TrainingStatus()
   segments = plan_segments(start, spe, train_config.epochs)
