@@ -1,6 +1,18 @@
-"""Typed, frozen run configuration, built once from the parsed flags."""
+"""Typed, frozen run configuration, built once from the parsed flags.
+
+`from_flags` is the only reader of FLAGS (called in `main`). Each stage's own
+options live in its library as a frozen dataclass (DataConfig, ModelConfig,
+TrainConfig, EvalConfig); this module groups them with the run's paths.
+"""
 
 import dataclasses
+import os
+from typing import Optional
+
+from hmr_tf import eval_lib
+from hmr_tf import train_lib
+from hmr_tf.data import input_pipeline
+from hmr_tf.modeling import hmr_model
 
 
 @dataclasses.dataclass(frozen=True)
@@ -14,26 +26,164 @@ class BodyModelConfig:
     seed: seed of the stand-in builder.
   """
   smpl_model_path: str = ''
-  body_model: str = 'standin'
+  body_model: str = 'makehuman'
   standin_num_vertices: int = 4000
   seed: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class SyntheticConfig:
+  """Size of the synthetic dataset (`datasets.synthetic.generate`).
+
+  Attributes:
+    num_train: training images of each image dataset (2D and 3D).
+    num_test: held-out images of each dataset.
+    num_mocap: mocap training poses; None: the generator's default.
+    img_size: side of the rendered images.
+    workers: rendering processes.
+    seed: the dataset seed.
+  """
+  num_train: int = 2000
+  num_test: int = 200
+  num_mocap: Optional[int] = None
+  img_size: int = 224
+  workers: int = 2
+  seed: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportConfig:
+  """SavedModel export options (see hmr_tf.export)."""
+  export_dir: str
+  version: int = 1
+  include_vertices: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class Paths:
+  """Where a run reads and writes; all derived from --output_dir by default."""
+  output_dir: str
+  body_model_file: str
+  data_dir: str
+  model_dir: str
+  log_dir: str
+  eval_dir: str
+  export_dir: str
+  demo_dir: str
 
 
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
   """Everything `main` needs, grouped by stage."""
   mode: str
-  output_dir: str
+  paths: Paths
   body: BodyModelConfig
+  synthetic: SyntheticConfig
+  data: input_pipeline.DataConfig
+  model: hmr_model.ModelConfig
+  train: train_lib.TrainConfig
+  eval: eval_lib.EvalConfig
+  export: ExportConfig
+  mean_params_path: str
+  checkpoint: str
 
 
-def from_flags(flag_values) -> RunConfig:
+def _paths(f) -> Paths:
+  out = f.output_dir
+  return Paths(
+      output_dir=out,
+      body_model_file=os.path.join(out, 'body_model', 'body_model.npz'),
+      data_dir=f.data_dir or os.path.join(out, 'data'),
+      model_dir=f.model_dir or os.path.join(out, 'model'),
+      log_dir=f.tensorboard_dir or os.path.join(out, 'logs'),
+      eval_dir=os.path.join(out, 'eval'),
+      export_dir=f.export_dir or os.path.join(out, 'export'),
+      demo_dir=os.path.join(out, 'demo'))
+
+
+def from_flags(f) -> RunConfig:
   """Builds the RunConfig from parsed absl flags (called once, in main)."""
-  f = flag_values
+  paths = _paths(f)
+  weights = ([float(w) for w in f.dataset_weights]
+             if f.dataset_weights else None)
+  data = input_pipeline.DataConfig(
+      data_dir=paths.data_dir,
+      datasets=tuple(f.datasets),
+      dataset_weights=weights,
+      mocap_datasets=tuple(f.mocap_datasets),
+      train_split=f.train_split,
+      batch_size=f.batch_size,
+      num_stage=f.num_stage,
+      img_size=f.img_size,
+      base_crop_size=f.base_crop_size,
+      scale_min=f.scale_min,
+      scale_max=f.scale_max,
+      trans_max=f.trans_max,
+      flip_prob=f.flip_prob,
+      shuffle_buffer=f.shuffle_buffer,
+      seed=f.seed,
+      deterministic=f.deterministic,
+      num_parallel_calls=f.num_parallel_calls,
+      cycle_length=f.cycle_length,
+      skip_corrupt_records=f.skip_corrupt_records)
+  model = hmr_model.ModelConfig(
+      img_size=f.img_size,
+      num_stage=f.num_stage,
+      encoder_weights=f.encoder_weights,
+      dropout_rate=f.dropout_rate,
+      e_loss_weight=f.e_loss_weight,
+      e_3d_weight=f.e_3d_weight,
+      d_loss_weight=f.d_loss_weight,
+      weight_decay=f.weight_decay,
+      use_3d_label=f.use_3d_label,
+      e_lr=f.e_lr,
+      d_lr=f.d_lr)
+  train = train_lib.TrainConfig(
+      model_dir=paths.model_dir,
+      log_dir=paths.log_dir,
+      epochs=f.epochs,
+      steps_per_epoch=f.steps_per_epoch,
+      checkpoint_every_steps=f.checkpoint_every_steps,
+      max_to_keep=f.max_to_keep,
+      init_checkpoint=f.init_checkpoint,
+      summary_every_steps=f.summary_every_steps,
+      image_summary_every_steps=f.image_summary_every_steps,
+      num_summary_images=f.num_summary_images,
+      on_nonfinite=f.on_nonfinite,
+      max_consecutive_nonfinite=f.max_consecutive_nonfinite,
+      progress=f.progress,
+      jit_compile=f.jit_compile,
+      seed=f.seed)
+  checkpoint = f.checkpoint or paths.model_dir
+  evaluation = eval_lib.EvalConfig(
+      dataset=f.eval_dataset,
+      split=f.eval_split,
+      h36m_protocol=f.h36m_protocol,
+      checkpoint=checkpoint,
+      output_dir=paths.eval_dir,
+      summary_dir=os.path.join(paths.log_dir, 'eval'),
+      max_examples=f.eval_max_examples,
+      include_mean_baseline=f.eval_mean_baseline)
   return RunConfig(
       mode=f.mode,
-      output_dir=f.output_dir,
+      paths=paths,
       body=BodyModelConfig(smpl_model_path=f.smpl_model_path,
                            body_model=f.body_model,
                            standin_num_vertices=f.standin_num_vertices,
-                           seed=f.seed))
+                           seed=f.seed),
+      synthetic=SyntheticConfig(num_train=f.synthetic_num_train,
+                                num_test=f.synthetic_num_test,
+                                num_mocap=f.synthetic_num_mocap or None,
+                                img_size=f.synthetic_img_size,
+                                workers=f.synthetic_workers,
+                                seed=f.seed),
+      data=data,
+      model=model,
+      train=train,
+      eval=evaluation,
+      export=ExportConfig(export_dir=paths.export_dir,
+                          version=f.export_version,
+                          include_vertices=f.export_vertices),
+      mean_params_path=(f.mean_params_path or
+                        os.path.join(paths.data_dir, 'mean_params.npz')),
+      checkpoint=checkpoint)

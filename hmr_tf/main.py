@@ -4,21 +4,44 @@ Parses flags, builds the typed config once, and hands it to the library
 function of the chosen mode. The logic lives in the libraries.
 """
 
+import sys
+
 from absl import app
 from absl import flags
 
-from hmr_tf import config as config_lib
 from hmr_tf import flags as _  # pylint: disable=unused-import  (defines flags)
-from hmr_tf import run_modes
 
 FLAGS = flags.FLAGS
+
+# Exit status of a bad flag value or a bad combination of flags.
+USAGE_ERROR = 2
+
+
+def _usage_error(message: str):
+  sys.stderr.write(f'hmr_tf.main: error: {message}\n')
+  sys.exit(USAGE_ERROR)
+
+
+def parse_flags(argv):
+  """absl's parsing, but one clear line and exit status 2 on bad input."""
+  try:
+    return FLAGS(argv)
+  except flags.Error as e:
+    _usage_error(str(e).splitlines()[0])
 
 
 def main(argv):
   if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
-  run_modes.run(config_lib.from_flags(FLAGS))
+    _usage_error(f'unexpected arguments: {" ".join(argv[1:])}')
+  # Imported after parsing: TensorFlow loads only for a valid command line.
+  from hmr_tf import config as config_lib  # pylint: disable=g-import-not-at-top
+  from hmr_tf import run_modes  # pylint: disable=g-import-not-at-top
+  try:
+    cfg = config_lib.from_flags(FLAGS)
+  except ValueError as e:
+    _usage_error(str(e))
+  run_modes.run(cfg)
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

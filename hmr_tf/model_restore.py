@@ -21,6 +21,7 @@ from typing import Optional
 from absl import logging
 import numpy as np
 import tensorflow as tf
+from tensorflow.core.protobuf import trackable_object_graph_pb2
 
 from hmr_tf.modeling import hmr_model
 from hmr_tf.modeling import mean_params
@@ -115,14 +116,22 @@ def read_model_config(checkpoint: str,
 
 
 def _checkpoint_root(prefix: str) -> str:
-  """The name under which a tf.train.Checkpoint stored the HMRModel."""
-  roots = {name.split('/')[0] for name, _ in tf.train.list_variables(prefix)
-           if '/regressor/' in name}
+  """The name under which a tf.train.Checkpoint stored the HMRModel.
+
+  Read from the checkpoint's object graph, not from variable names: a
+  variable is listed under one path only (often an optimizer's), so the
+  model's own path may not appear in any name.
+  """
+  graph = trackable_object_graph_pb2.TrackableObjectGraph()
+  graph.ParseFromString(
+      tf.train.load_checkpoint(prefix).get_tensor('_CHECKPOINTABLE_OBJECT_GRAPH'))
+  roots = [child.local_name for child in graph.nodes[0].children
+           if {'encoder', 'regressor'} <= {
+               c.local_name for c in graph.nodes[child.node_id].children}]
   if len(roots) != 1:
-    raise ValueError(f'checkpoint {prefix}: expected the variables of one '
-                     f'HMRModel (".../regressor/..."), found roots '
-                     f'{sorted(roots)}')
-  return roots.pop()
+    raise ValueError(f'checkpoint {prefix}: expected one HMRModel (an object '
+                     f'with an encoder and a regressor), found {roots}')
+  return roots[0]
 
 
 def restore_model(checkpoint: str, body_model: BodyModel,

@@ -1,33 +1,245 @@
-"""What each `--mode` of hmr_tf.main does, given the typed config."""
+"""What each `--mode` of hmr_tf.main does, given the typed config.
 
+Stages (each also runnable alone with --mode=NAME):
+  body_model  resolve the body model and write it into the run folder;
+  data        write the synthetic dataset unless a matching one is there;
+  train       train (or resume) HMR;
+  eval        evaluate the latest checkpoint, with the mean baseline;
+  export      write the SavedModel for TF Serving;
+  demo        run the demo on one held-out synthetic image.
+`quickstart` runs them in order and prints a summary. Every stage reuses
+what an earlier run left (the body model file, the dataset, checkpoints).
+"""
+
+import dataclasses
 import os
+import time
+from typing import Any, Dict
 
 from absl import logging
+import numpy as np
+import tensorflow as tf
 
 from hmr_tf import config as config_lib
+from hmr_tf import demo_lib
+from hmr_tf import eval_lib
+from hmr_tf import export as export_lib
+from hmr_tf import model_restore
 from hmr_tf import render
+from hmr_tf import train_lib
+from hmr_tf.data import decoder
+from hmr_tf.data import input_pipeline
+from hmr_tf.modeling import mean_params
 from hmr_tf.smpl import model_io
 from hmr_tf.smpl import registry
 
+# Datasets the quickstart writes and reads (datasets/synthetic.py).
+SYNTHETIC_DATASETS = ('synthetic_2d', 'synthetic_3d')
 
-def write_body_model(cfg: config_lib.RunConfig) -> str:
-  """Writes the configured body model as .npz and its template as .obj."""
+
+def _check_writable(path: str) -> None:
+  """Creates `path` or stops with an error naming it."""
+  try:
+    os.makedirs(path, exist_ok=True)
+  except OSError as e:
+    raise OSError(f'{path}: cannot create the output folder ({e.strerror})'
+                  ) from e
+  if not os.access(path, os.W_OK):
+    raise OSError(f'{path}: the output folder is not writable')
+
+
+def body_model(cfg: config_lib.RunConfig) -> model_io.BodyModel:
+  """Resolves the configured body model and writes it as the run's file."""
   b = cfg.body
   model = registry.resolve_body_model(b.smpl_model_path, b.body_model,
                                       b.standin_num_vertices, b.seed)
-  out_dir = os.path.join(cfg.output_dir, 'body_model')
-  os.makedirs(out_dir, exist_ok=True)
-  npz = os.path.join(out_dir, 'body_model.npz')
-  obj = os.path.join(out_dir, 'template.obj')
-  model_io.save_model(model, npz)
+  path = cfg.paths.body_model_file
+  _check_writable(os.path.dirname(path))
+  model_io.save_model(model, path)
+  obj = os.path.join(os.path.dirname(path), 'template.obj')
   render.write_obj(obj, model.v_template, model.faces)
-  logging.info('Wrote %s (%d vertices, %d faces) and %s', npz,
+  logging.info('Body model: %s (%d vertices, %d faces) and %s', path,
                model.num_vertices, len(model.faces), obj)
-  return npz
+  return model
+
+
+def _run_body_model(cfg: config_lib.RunConfig) -> model_io.BodyModel:
+  """The body model of this run: its file if written, else resolved now.
+
+  Checkpoints do not hold the body model, so every stage after the first
+  must use the one the run was trained with: the run folder's copy.
+  """
+  if os.path.isfile(cfg.paths.body_model_file) and not cfg.body.smpl_model_path:
+    return model_io.load_model(cfg.paths.body_model_file)
+  return body_model(cfg)
+
+
+def _synthetic_matches(meta, cfg: config_lib.RunConfig,
+                       body: model_io.BodyModel) -> bool:
+  if meta is None:
+    return False
+  s = cfg.synthetic
+  counts = meta.get('datasets', {}).get('synthetic_3d', {})
+  return (meta.get('img_size') == s.img_size and meta.get('seed') == s.seed
+          and counts.get('train') == s.num_train and
+          counts.get('test') == s.num_test and
+          meta.get('num_vertices') == body.num_vertices and
+          meta.get('body_model') == body.metadata.get('name', ''))
+
+
+def data(cfg: config_lib.RunConfig) -> Dict[str, Any]:
+  """Writes the synthetic dataset, unless a matching one is there."""
+  # Imported here: the converters package is only needed by this stage.
+  from datasets import synthetic  # pylint: disable=g-import-not-at-top
+  body = _run_body_model(cfg)
+  data_dir = cfg.paths.data_dir
+  meta = synthetic.read_meta(data_dir)
+  if _synthetic_matches(meta, cfg, body):
+    logging.info('Synthetic dataset: reusing %s.', data_dir)
+    return meta
+  _check_writable(data_dir)
+  s = cfg.synthetic
+  start = time.time()
+  meta = synthetic.generate(data_dir, s.num_train, s.num_test, s.num_mocap,
+                            body, img_size=s.img_size, seed=s.seed,
+                            num_workers=s.workers)
+  logging.info('Synthetic dataset written to %s in %.0f s.', data_dir,
+               time.time() - start)
+  return meta
+
+
+def _mean_theta(cfg: config_lib.RunConfig) -> np.ndarray:
+  if not os.path.isfile(cfg.mean_params_path):
+    raise FileNotFoundError(
+        f'--mean_params_path: {cfg.mean_params_path} does not exist (the '
+        'synthetic dataset writes DATA_DIR/mean_params.npz; for the real '
+        'datasets pass the original neutral_smpl_mean_params.h5)')
+  return mean_params.load_mean_params(cfg.mean_params_path)
+
+
+def train(cfg: config_lib.RunConfig) -> Dict[str, Any]:
+  """Trains HMR, resuming from the latest checkpoint in the model folder."""
+  body = _run_body_model(cfg)
+  _check_writable(cfg.paths.model_dir)
+  _check_writable(cfg.paths.log_dir)
+  return train_lib.train(cfg.model, cfg.data, cfg.train, body,
+                         _mean_theta(cfg))
+
+
+def _restored(cfg: config_lib.RunConfig):
+  return model_restore.restore_model(cfg.checkpoint, _run_body_model(cfg))
+
+
+def evaluate(cfg: config_lib.RunConfig, model=None) -> Dict[str, Any]:
+  """Evaluates the checkpoint (and the mean baseline) on the eval split."""
+  model = model or _restored(cfg)
+  ckpt = model_restore.resolve_checkpoint(cfg.checkpoint)
+  eval_cfg = dataclasses.replace(cfg.eval, checkpoint=ckpt)
+  data_cfg = dataclasses.replace(cfg.data, img_size=model.config.img_size)
+  _check_writable(cfg.paths.eval_dir)
+  return eval_lib.evaluate(model, data_cfg, eval_cfg)
+
+
+def export(cfg: config_lib.RunConfig, model=None) -> str:
+  """Writes the SavedModel (replacing an older export of the same version)."""
+  model = model or _restored(cfg)
+  e = cfg.export
+  _check_writable(e.export_dir)
+  path = export_lib.export_saved_model(model, e.export_dir, e.version,
+                                       include_vertices=e.include_vertices,
+                                       overwrite=True)
+  logging.info('SavedModel written to %s', path)
+  return path
+
+
+def _held_out_image(cfg: config_lib.RunConfig):
+  """(image uint8 [H, W, 3], filename) of the first held-out test record."""
+  shards = input_pipeline.list_shards(cfg.paths.data_dir,
+                                      cfg.eval.dataset, cfg.eval.split)
+  for record in tf.data.TFRecordDataset(list(shards.files)).take(1):
+    example = decoder.decode_image_example(record)
+    name = example['filename'].numpy().decode('utf-8')
+    return example['image'].numpy(), name
+  raise ValueError(f'{cfg.eval.dataset}/{cfg.eval.split}: no records')
+
+
+def demo(cfg: config_lib.RunConfig, model=None) -> Dict[str, str]:
+  """Runs the demo on one held-out image; writes overlay, .obj and .json."""
+  model = model or _restored(cfg)
+  image, name = _held_out_image(cfg)
+  crop = demo_lib.crop_whole_image(image.shape)
+  result = demo_lib.run_on_image(model, image, crop)
+  stem = os.path.splitext(os.path.basename(name))[0]
+  paths = demo_lib.write_outputs(cfg.paths.demo_dir, stem, image, result,
+                                 model.smpl.body_model.faces,
+                                 source=f'{cfg.eval.dataset}/{name}')
+  logging.info('Demo outputs: %s', ', '.join(sorted(paths.values())))
+  return paths
+
+
+def summarize(cfg: config_lib.RunConfig, trained: Dict, report: Dict,
+              export_path: str, demo_paths: Dict[str, str],
+              seconds: float) -> str:
+  """The closing summary: outputs, metrics, and how to continue."""
+  s = report['scalars']
+  model_mp, model_pa = s['mpjpe'], s['pa_mpjpe']
+  base_mp, base_pa = s['mean_baseline/mpjpe'], s['mean_baseline/pa_mpjpe']
+  p = cfg.paths
+  lines = [
+      '',
+      f'hmr_tf quickstart done in {seconds / 60:.1f} min.',
+      f'  trained {trained["global_step"]} steps; checkpoints: {p.model_dir}',
+      f'  held-out {cfg.eval.dataset}/{cfg.eval.split}, '
+      f'{report.get("num_examples", "?")} images:',
+      f'    {"":24}{"MPJPE mm":>10}{"PA-MPJPE mm":>13}',
+      f'    {"trained model":24}{model_mp:10.1f}{model_pa:13.1f}',
+      f'    {"mean-parameter baseline":24}{base_mp:10.1f}{base_pa:13.1f}',
+      f'    PA-MPJPE {100 * (1 - model_pa / base_pa):.0f}% lower than the '
+      'baseline.',
+      f'  evaluation JSON: {p.eval_dir}',
+      f'  SavedModel (TF Serving): {export_path}',
+      f'  demo: {demo_paths["overlay"]}, {demo_paths["mesh"]}, '
+      f'{demo_paths["params"]}',
+      'Next:',
+      f'  tensorboard --logdir {p.log_dir}',
+      '  the paper\'s configuration: python -m hmr_tf.main '
+      '--flagfile=src/flags/hmr_paper.flags (needs the SMPL file and the '
+      'converted datasets; see README)',
+      '  real SMPL: --smpl_model_path=neutral_smpl_with_cocoplus_reg.pkl; '
+      'datasets: python -m datasets.NAME --input_dir=... --output_dir=...',
+      'Numbers on the embedded body and synthetic images are a pipeline '
+      'check, not results on SMPL or real data.',
+  ]
+  return '\n'.join(lines)
+
+
+def quickstart(cfg: config_lib.RunConfig) -> Dict[str, Any]:
+  """Every stage in order, reusing what is already there; prints a summary."""
+  start = time.time()
+  _check_writable(cfg.paths.output_dir)
+  body_model(cfg)
+  data(cfg)
+  trained = train(cfg)
+  model = model_restore.restore_model(trained['checkpoint'],
+                                      _run_body_model(cfg))
+  report = evaluate(cfg, model)
+  export_path = export(cfg, model)
+  demo_paths = demo(cfg, model)
+  text = summarize(cfg, trained, report, export_path, demo_paths,
+                   time.time() - start)
+  logging.info('%s', text)
+  return {'train': trained, 'eval': report, 'export': export_path,
+          'demo': demo_paths, 'summary': text}
 
 
 _MODES = {
-    'body_model': write_body_model,
+    'quickstart': quickstart,
+    'body_model': body_model,
+    'data': data,
+    'train': train,
+    'eval': evaluate,
+    'export': export,
+    'demo': demo,
 }
 
 
