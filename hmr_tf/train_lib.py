@@ -48,7 +48,12 @@ Multi-worker. Every worker takes part in saving (variables may need
 collective reads), but only the chief (task type 'chief', or worker 0
 without a chief, from the strategy's cluster resolver) writes into
 `model_dir` and `log_dir`; other workers save into a temporary folder under
-`model_dir` that is deleted after each save, and write no summaries.
+`model_dir` that is deleted after each save, and write no summaries. Each
+worker reads its own part of the data (hmr_tf.distribute.train_dataset).
+When a worker dies the others fail (collective timeout or TensorFlow's
+health check) with WorkerFailureError; rerunning every worker resumes from
+the chief's latest checkpoint. Checkpoints hold one copy of each variable,
+so a run may resume with a different number of replicas or workers.
 """
 
 import contextlib
@@ -65,6 +70,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from hmr_tf import distribute
 from hmr_tf import model_restore
 from hmr_tf import train_callbacks
 from hmr_tf.data import input_pipeline
@@ -72,6 +78,17 @@ from hmr_tf.modeling import hmr_model
 from hmr_tf.smpl.model_io import BodyModel
 
 NonFiniteLossError = train_callbacks.NonFiniteLossError
+
+
+class WorkerFailureError(RuntimeError):
+  """A multi-worker run lost contact with another worker."""
+
+
+# What a collective op raises when a peer is gone: aborted by the health
+# check (Unavailable), past CommunicationOptions.timeout_seconds
+# (DeadlineExceeded), or cancelled/aborted as a consequence.
+_PEER_ERRORS = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
+                tf.errors.CancelledError, tf.errors.AbortedError)
 
 EMERGENCY_SUBDIR = 'emergency'
 PROGRESS_CHOICES = ('auto', 'bar', 'epoch', 'none')
@@ -106,7 +123,8 @@ class TrainConfig:
     progress: 'auto' (a Keras progress bar on an interactive terminal,
       nothing otherwise), 'bar', 'epoch' (Keras' one line per epoch) or
       'none'. The absl epoch summary line is always logged.
-    jit_compile: compile the train step with XLA.
+    jit_compile: compile the train step (and predict/evaluate) with XLA;
+      ignored, with a warning, under a strategy with several replicas.
     seed: seed of the weight initialisation and dropout.
   """
   model_dir: str = ''
@@ -417,11 +435,19 @@ def build_state(model_config: hmr_model.ModelConfig,
   """
   strategy = strategy or tf.distribute.get_strategy()
   keras.utils.set_random_seed(train_config.seed)
+  jit_compile = train_config.jit_compile
+  if jit_compile and strategy.num_replicas_in_sync > 1:
+    # Keras' TensorFlow trainer compiles the whole `strategy.run` into one
+    # XLA function, which cannot reach variables on several devices.
+    logging.warning('jit_compile ignored: XLA compilation of the train step '
+                    'needs a single replica (this strategy has %d); training '
+                    'runs without it.', strategy.num_replicas_in_sync)
+    jit_compile = False
   with strategy.scope():
     model = hmr_model.HMRModel(body_model, mean_theta, model_config)
     g_optimizer, d_optimizer = hmr_model.build_optimizers(model_config)
     model.compile(g_optimizer=g_optimizer, d_optimizer=d_optimizer,
-                  jit_compile=train_config.jit_compile)
+                  jit_compile=jit_compile)
     global_step = _counter('global_step')
     skipped_steps = _counter('skipped_steps')
   checkpoint = tf.train.Checkpoint(
@@ -546,8 +572,12 @@ def train(model_config: hmr_model.ModelConfig,
   Raises:
     NonFiniteLossError: a non-finite loss stopped training (its message
       names the step, the terms and the emergency checkpoint).
+    WorkerFailureError: multi-worker: another worker died or hung.
+    ValueError: the global batch does not split over the replicas.
   """
   _check_configs(model_config, data_config)
+  distribute.check_global_batch(data_config.batch_size,
+                                strategy or tf.distribute.get_strategy())
   spe = steps_per_epoch(data_config, train_config)
   total = train_config.epochs * spe
   state = build_state(model_config, train_config, body_model, mean_theta,
@@ -581,8 +611,8 @@ def train(model_config: hmr_model.ModelConfig,
     try:
       for segment in segments:
         step = int(state.global_step.numpy())
-        dataset = input_pipeline.train_dataset(
-            data_config_for_step(data_config, step))
+        dataset = distribute.train_dataset(
+            data_config_for_step(data_config, step), state.strategy)
         model.fit(dataset, epochs=segment.epochs,
                   initial_epoch=segment.initial_epoch,
                   steps_per_epoch=segment.steps_per_epoch,
@@ -596,6 +626,18 @@ def train(model_config: hmr_model.ModelConfig,
     except KeyboardInterrupt:
       forced = True
       status.interrupted = True
+    except _PEER_ERRORS as e:
+      num_workers, index = distribute.input_worker(state.strategy)
+      if num_workers == 1:
+        raise
+      message = (
+          f'Multi-worker training (worker {index} of {num_workers}) failed at '
+          f'step {int(state.global_step.numpy())}: another worker stopped '
+          f'responding ({type(e).__name__}: {str(e).splitlines()[0][:300]}). '
+          f'Restart every worker with the same command and TF_CONFIG to '
+          f'resume from the latest checkpoint ({saver.latest}).')
+      logging.error(message)
+      raise WorkerFailureError(message) from e
   writer.flush()
   if status.error is not None:
     raise status.error

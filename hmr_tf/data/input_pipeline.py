@@ -279,19 +279,35 @@ def _sub_seed(seed: int, tag: str) -> int:
 
 
 def _records(config: DataConfig, shards: ShardList, training: bool,
-             counter: Optional[tf.Variable]) -> tf.data.Dataset:
-  """Serialised records of one dataset split (shuffled, repeated if training)."""
+             counter: Optional[tf.Variable],
+             worker_shard: Optional[Tuple[int, int]] = None
+             ) -> tf.data.Dataset:
+  """Serialised records of one dataset split (shuffled, repeated if training).
+
+  `worker_shard` = (num_workers, index): read only the shard files
+  index, index + num_workers, ... (see train_dataset).
+  """
   if config.skip_corrupt_records and counter is None:
     counter = corrupt_record_counter()
+  files_list, sizes = list(shards.files), list(shards.sizes)
+  if worker_shard is not None:
+    num_workers, index = worker_shard
+    if len(files_list) < num_workers:
+      raise ValueError(
+          f'dataset {shards.dataset!r}: {len(files_list)} shard file(s) '
+          f'cannot be split over {num_workers} input workers (use data '
+          f'sharding, or write at least {num_workers} shards)')
+    files_list = files_list[index::num_workers]
+    sizes = sizes[index::num_workers]
   files = tf.data.Dataset.from_tensor_slices(
-      (list(shards.files), tf.constant(shards.sizes, tf.int64)))
+      (files_list, tf.constant(sizes, tf.int64)))
   if training:
-    files = files.shuffle(len(shards.files),
+    files = files.shuffle(len(files_list),
                           seed=_sub_seed(config.seed, 'files/' + shards.dataset),
                           reshuffle_each_iteration=True).repeat()
     cycle_length = config.cycle_length
     if cycle_length < 0:
-      cycle_length = min(len(shards.files), 4)
+      cycle_length = min(len(files_list), 4)
   else:
     cycle_length = 1  # Keeps the stored order for evaluation.
   read = lambda path, size: _read_shard(path, size,
@@ -365,13 +381,17 @@ def _options(config: DataConfig) -> tf.data.Options:
 
 
 def image_dataset(config: DataConfig,
-                  counter: Optional[tf.Variable] = None) -> tf.data.Dataset:
+                  counter: Optional[tf.Variable] = None,
+                  worker_shard: Optional[Tuple[int, int]] = None
+                  ) -> tf.data.Dataset:
   """The mixed, augmented training image batches (without mocap).
 
   Args:
     config: the data config.
     counter: where skipped corrupt records are counted (default
       `corrupt_record_counter()`).
+    worker_shard: (num_workers, index) to read only this worker's shard
+      files (see train_dataset); None reads all.
 
   Returns:
     A dataset of dicts of [B, ...] parser outputs (parser.TRAIN_KEYS).
@@ -385,7 +405,8 @@ def image_dataset(config: DataConfig,
   weights = mixing_weights(config, shard_lists)
   logging.info('Training datasets and weights: %s',
                list(zip(config.datasets, [round(w, 4) for w in weights])))
-  streams = [_records(config, s, True, counter) for s in shard_lists]
+  streams = [_records(config, s, True, counter, worker_shard)
+             for s in shard_lists]
   records = _mix(config, streams, weights, 'mix/images')
 
   parse = parser.parse_fn(config, is_training=True)
@@ -402,12 +423,15 @@ def image_dataset(config: DataConfig,
 
 
 def mocap_dataset(config: DataConfig,
-                  counter: Optional[tf.Variable] = None) -> tf.data.Dataset:
+                  counter: Optional[tf.Variable] = None,
+                  worker_shard: Optional[Tuple[int, int]] = None
+                  ) -> tf.data.Dataset:
   """Batches of real SMPL parameters for the discriminator (endless).
 
   Args:
     config: the data config.
     counter: where skipped corrupt records are counted.
+    worker_shard: (num_workers, index), as for train_dataset.
 
   Returns:
     A dataset of {'pose': [num_stage * B, 72], 'shape': [num_stage * B, 10]}.
@@ -424,7 +448,8 @@ def mocap_dataset(config: DataConfig,
   # queue); shard counts stand in where a sidecar is missing.
   weights = [s.num_examples if s.num_examples is not None else len(s.files)
              for s in shard_lists]
-  streams = [_records(config, s, True, counter) for s in shard_lists]
+  streams = [_records(config, s, True, counter, worker_shard)
+             for s in shard_lists]
   records = _mix(config, streams, weights, 'mix/mocap')
   ds = records.map(decoder.decode_mocap_example,
                    num_parallel_calls=config.num_parallel_calls,
@@ -434,12 +459,21 @@ def mocap_dataset(config: DataConfig,
 
 
 def train_dataset(config: DataConfig,
-                  counter: Optional[tf.Variable] = None) -> tf.data.Dataset:
+                  counter: Optional[tf.Variable] = None,
+                  worker_shard: Optional[Tuple[int, int]] = None
+                  ) -> tf.data.Dataset:
   """Training batches: (images and labels, mocap), endless.
 
   Args:
     config: the data config.
     counter: where skipped corrupt records are counted.
+    worker_shard: (num_workers, index) for multi-worker training: this
+      worker reads only the shard files index, index + num_workers, ... of
+      every dataset (its own disjoint part of the data; each dataset needs
+      at least num_workers shards). tf.data's FILE auto-sharding cannot do
+      this itself here: its graph rewrite stops at the mixing and indexing
+      sources (sample_from_datasets, enumerate). See hmr_tf.distribute.
+      None: read every shard.
 
   Returns:
     A dataset of (batch, mocap): batch is a dict of parser outputs
@@ -447,8 +481,8 @@ def train_dataset(config: DataConfig,
     'has_joints3d' [B], 'pose' [B, 72], 'shape' [B, 10], 'has_smpl' [B]);
     mocap is {'pose': [num_stage * B, 72], 'shape': [num_stage * B, 10]}.
   """
-  ds = tf.data.Dataset.zip((image_dataset(config, counter),
-                            mocap_dataset(config, counter)))
+  ds = tf.data.Dataset.zip((image_dataset(config, counter, worker_shard),
+                            mocap_dataset(config, counter, worker_shard)))
   return ds.prefetch(AUTOTUNE).with_options(_options(config))
 
 

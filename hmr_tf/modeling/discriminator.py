@@ -25,6 +25,14 @@ NUM_JOINTS = joints_lib.NUM_SMPL_JOINTS - 1  # 23
 NUM_OUTPUTS = NUM_JOINTS + 2  # 25
 
 
+def _output_dtype():
+  """float32 under a mixed (16-bit) Keras policy, else the policy's dtype."""
+  policy = keras.mixed_precision.global_policy()
+  if policy.compute_dtype in ('float16', 'bfloat16'):
+    return 'float32'
+  return None
+
+
 class _PerJointHeads(keras.layers.Layer):
   """23 independent linear heads 32 -> 1, one per joint, as one einsum."""
 
@@ -53,13 +61,17 @@ class Discriminator(keras.Model):
     self.num_betas = num_betas
     self.conv1 = keras.layers.Conv2D(32, 1, activation='relu', name='conv1')
     self.conv2 = keras.layers.Conv2D(32, 1, activation='relu', name='conv2')
-    self.joint_heads = _PerJointHeads(name='joint_heads')
+    # The three output layers compute in float32 under mixed precision: the
+    # least-squares losses square these scores (a float16 score of ~1 has a
+    # step of 1e-3, and its square feeds both players' gradients).
+    out = _output_dtype()
+    self.joint_heads = _PerJointHeads(dtype=out, name='joint_heads')
     self.pose_fc1 = keras.layers.Dense(1024, activation='relu', name='pose_fc1')
     self.pose_fc2 = keras.layers.Dense(1024, activation='relu', name='pose_fc2')
-    self.pose_out = keras.layers.Dense(1, name='pose_out')
+    self.pose_out = keras.layers.Dense(1, dtype=out, name='pose_out')
     self.shape_fc1 = keras.layers.Dense(10, activation='relu', name='shape_fc1')
     self.shape_fc2 = keras.layers.Dense(5, activation='relu', name='shape_fc2')
-    self.shape_out = keras.layers.Dense(1, name='shape_out')
+    self.shape_out = keras.layers.Dense(1, dtype=out, name='shape_out')
 
   def build(self, rotmats_shape=None, betas_shape=None):
     self.conv1.build((None, NUM_JOINTS, 1, 9))
@@ -81,7 +93,8 @@ class Discriminator(keras.Model):
       betas: [B, num_betas] shape coefficients.
 
     Returns:
-      [B, 25] scores ordered [23 joints, whole pose, shape].
+      [B, 25] scores ordered [23 joints, whole pose, shape] (float32
+      under a mixed policy).
     """
     x = tf.reshape(tf.cast(rotmats, self.compute_dtype), [-1, NUM_JOINTS, 1, 9])
     x = self.conv2(self.conv1(x))  # [B, 23, 1, 32]

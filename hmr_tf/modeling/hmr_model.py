@@ -18,7 +18,19 @@ Distribution: each loss is a per-replica sum divided by a normaliser summed
 over all replicas (the number of visible keypoints, labelled examples,
 discriminator samples) and the weight decay is divided by the number of
 replicas, so the per-replica losses add up to the loss of the global batch;
-Keras' optimizers sum the replicas' gradients.
+Keras' optimizers sum the replicas' gradients. Batch-norm statistics are
+per replica (as with one GPU per replica in TF-Slim) unless
+`sync_batch_norm`, where they are all-reduced over the global batch; then a
+step on R replicas equals a step on one device with the same global batch.
+
+Mixed precision (see hmr_tf.distribute.set_precision_policy): build the
+model under a Keras mixed policy. The encoder and the hidden layers compute
+in float16/bfloat16; Θ, the discriminator's scores, SMPL and the losses stay
+float32. Under mixed_float16 `compile` wraps both optimizers in
+keras.optimizers.LossScaleOptimizer and each step multiplies its loss by
+the current loss scale before differentiating; the optimizer divides the
+gradients by it and skips (and lowers the scale on) steps whose gradients
+overflowed.
 """
 
 import dataclasses
@@ -70,6 +82,9 @@ class ModelConfig:
     use_3d_label: use the 3D losses where labels exist.
     e_lr: generator (encoder + regressor) Adam learning rate.
     d_lr: discriminator Adam learning rate.
+    sync_batch_norm: under a multi-replica strategy, compute the encoder's
+      batch-norm statistics over the global batch (one all-reduce per
+      batch-norm layer) instead of per replica.
   """
   img_size: int = 224
   num_stage: int = 3
@@ -82,6 +97,7 @@ class ModelConfig:
   use_3d_label: bool = True
   e_lr: float = 1e-5
   d_lr: float = 1e-4
+  sync_batch_norm: bool = False
 
 
 def build_optimizers(config: ModelConfig):
@@ -108,6 +124,22 @@ def _num_replicas():
   return tf.distribute.get_strategy().num_replicas_in_sync
 
 
+def _loss_scaled(optimizer, policy_name: str):
+  """Wraps `optimizer` in a LossScaleOptimizer under mixed_float16."""
+  if (policy_name == 'mixed_float16' and
+      not isinstance(optimizer, keras.optimizers.LossScaleOptimizer)):
+    return keras.optimizers.LossScaleOptimizer(
+        optimizer, name=optimizer.name + '_loss_scale')
+  return optimizer
+
+
+def _loss_scale(optimizer) -> Optional[tf.Tensor]:
+  """The current loss scale of a LossScaleOptimizer, else None."""
+  if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+    return tf.convert_to_tensor(optimizer.scale_loss(1.0), tf.float32)
+  return None
+
+
 class HMRModel(keras.Model):
   """End-to-end human mesh recovery.
 
@@ -131,6 +163,10 @@ class HMRModel(keras.Model):
     self.config = config
     self.encoder = encoder_lib.build_encoder(config.img_size,
                                              config.encoder_weights)
+    if config.sync_batch_norm:
+      for layer in self.encoder.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+          layer.synchronized = True  # read by the layer at call time
     self.regressor = regressor_lib.IterativeRegressor(
         mean_theta, num_stage=config.num_stage,
         dropout_rate=config.dropout_rate, name='regressor')
@@ -156,11 +192,17 @@ class HMRModel(keras.Model):
 
     Extra keyword arguments (e.g. jit_compile, steps_per_execution) go to
     keras.Model.compile; no loss is given there, train_step computes it.
+    Under the mixed_float16 policy the optimizers are wrapped in
+    keras.optimizers.LossScaleOptimizer (the given ones become their
+    `inner_optimizer`: checkpoint those, so float32 and float16 runs share
+    checkpoints; the loss scale restarts at its initial value on resume).
     """
     super().compile(**kwargs)
     default_g, default_d = build_optimizers(self.config)
-    self.g_optimizer = g_optimizer or default_g
-    self.d_optimizer = d_optimizer or default_d
+    self.g_optimizer = _loss_scaled(g_optimizer or default_g,
+                                    self.dtype_policy.name)
+    self.d_optimizer = _loss_scaled(d_optimizer or default_d,
+                                    self.dtype_policy.name)
     # Built now so their slots exist before a checkpoint restore.
     self.g_optimizer.build(self.generator_variables)
     self.d_optimizer.build(self.discriminator_variables)
@@ -263,19 +305,22 @@ class HMRModel(keras.Model):
     return loss_joints, loss_smpl
 
   def _discriminate(self, rotmats, betas):
-    """[M, 24, 3, 3], [M, 10] -> [M, 25] scores (root rotation dropped)."""
-    return self.discriminator(rotmats[:, 1:], betas)
+    """[M, 24, 3, 3], [M, 10] -> [M, 25] float32 scores (root dropped)."""
+    return tf.cast(self.discriminator(rotmats[:, 1:], betas), tf.float32)
 
-  def _add_weight_decay(self, grads, variables):
+  def _add_weight_decay(self, grads, variables, loss_scale=None):
     """Adds d/dW of the weight decay term (wd * W / replicas) to the grads.
 
     The same gradient as putting `_weight_decay` inside the tape, without
     differentiating a sum over every kernel (about a quarter of the step's
-    time at small batch sizes on CPU).
+    time at small batch sizes on CPU). With a loss scale the gradients are
+    still scaled, so the decay term is scaled too.
     """
     wd = self.config.weight_decay / _num_replicas()
     if wd == 0:
       return grads
+    if loss_scale is not None:
+      wd = wd * loss_scale
     return [g + wd * v if (g is not None and v.name == 'kernel') else g
             for g, v in zip(grads, variables)]
 
@@ -308,8 +353,10 @@ class HMRModel(keras.Model):
       loss_adv = self.config.d_loss_weight * losses.generator_adversarial_loss(
           d_fake, normalizer=num_fake)
       data_loss = loss_kp + loss_3d_joints + loss_3d_smpl + loss_adv
-    grads = self._add_weight_decay(tape.gradient(data_loss, variables),
-                                   variables)
+      scale = _loss_scale(self.g_optimizer)
+      scaled = data_loss if scale is None else data_loss * scale
+    grads = self._add_weight_decay(tape.gradient(scaled, variables),
+                                   variables, scale)
     loss_wd = self._weight_decay(variables)
     g_loss = data_loss + loss_wd
     self.g_optimizer.apply_gradients(zip(grads, variables))
@@ -349,8 +396,10 @@ class HMRModel(keras.Model):
       loss_real *= self.config.d_loss_weight
       loss_fake *= self.config.d_loss_weight
       data_loss = loss_real + loss_fake
-    grads = self._add_weight_decay(tape.gradient(data_loss, variables),
-                                   variables)
+      scale = _loss_scale(self.d_optimizer)
+      scaled = data_loss if scale is None else data_loss * scale
+    grads = self._add_weight_decay(tape.gradient(scaled, variables),
+                                   variables, scale)
     loss_wd = self._weight_decay(variables)
     d_loss = data_loss + loss_wd
     self.d_optimizer.apply_gradients(zip(grads, variables))

@@ -22,6 +22,14 @@ import tensorflow as tf
 from hmr_tf.modeling import mean_params
 
 
+def _theta_dtype() -> str:
+  """float32 under a mixed (16-bit) Keras policy, else the policy's dtype."""
+  policy = keras.mixed_precision.global_policy()
+  if policy.compute_dtype in ('float16', 'bfloat16'):
+    return 'float32'
+  return policy.compute_dtype
+
+
 class IterativeRegressor(keras.layers.Layer):
   """The IEF loop with weights shared across iterations.
 
@@ -47,11 +55,15 @@ class IterativeRegressor(keras.layers.Layer):
     self.drop1 = keras.layers.Dropout(dropout_rate, name='dropout1')
     self.fc2 = keras.layers.Dense(hidden_units, activation='relu', name='fc2')
     self.drop2 = keras.layers.Dropout(dropout_rate, name='dropout2')
+    # float32 under mixed precision: ΔΘ is added to Θ many times and Θ feeds
+    # SMPL and the losses, so it is kept at full precision (a 1024 x 85
+    # layer: no measurable cost).
+    self._theta_dtype = _theta_dtype()
     self.fc3 = keras.layers.Dense(
         mean_params.NUM_THETA,
         kernel_initializer=keras.initializers.VarianceScaling(
             scale=0.01, mode='fan_avg', distribution='uniform'),
-        name='fc3')
+        dtype=self._theta_dtype, name='fc3')
 
   def build(self, feature_shape):
     # Θ_0 is one row, tiled over the batch; trainable like the original's.
@@ -72,20 +84,21 @@ class IterativeRegressor(keras.layers.Layer):
       training: enables dropout.
 
     Returns:
-      A list of T tensors [B, 85], Θ_1 ... Θ_T.
+      A list of T tensors [B, 85], Θ_1 ... Θ_T; float32 under a mixed
+      policy (the hidden layers compute in float16/bfloat16).
     """
     batch = tf.shape(features)[0]
-    theta = tf.tile(tf.cast(self.theta0, features.dtype), [batch, 1])
+    theta = tf.tile(tf.cast(self.theta0, self._theta_dtype), [batch, 1])
     thetas = []
     for _ in range(self.num_stage):
-      x = tf.concat([features, theta], axis=1)
+      x = tf.concat([features, tf.cast(theta, features.dtype)], axis=1)
       x = self.drop1(self.fc1(x), training=training)
       x = self.drop2(self.fc2(x), training=training)
-      theta = theta + self.fc3(x)
+      theta = theta + tf.cast(self.fc3(x), self._theta_dtype)
       thetas.append(theta)
     return thetas
 
   def compute_output_spec(self, features, training=False):
     spec = keras.KerasTensor((features.shape[0], mean_params.NUM_THETA),
-                             dtype=self.compute_dtype)
+                             dtype=self._theta_dtype)
     return [spec] * self.num_stage
