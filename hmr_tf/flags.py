@@ -257,3 +257,18 @@ flags.register_multi_flags_validator(
     ['datasets', 'dataset_weights'], _weights_ok,
     message='--dataset_weights: expected one non-negative number per '
     '--datasets entry, with a positive sum')
+
+
+def _checkpoint_ok(path):
+  return (not path or os.path.isdir(path) or os.path.isfile(path + '.index')
+          or (path.endswith('.h5') and os.path.isfile(path)))
+
+
+flags.register_validator(
+    'checkpoint', _checkpoint_ok,
+    message='--checkpoint: expected a folder with checkpoints, a checkpoint '
+    'prefix (with a .index file beside it) or a .weights.h5 file')
+flags.register_validator(
+    'init_checkpoint', _checkpoint_ok,
+    message='--init_checkpoint: expected a folder with checkpoints or a '
+    'checkpoint prefix (with a .index file beside it)')

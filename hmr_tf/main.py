@@ -40,7 +40,13 @@ def main(argv):
     cfg = config_lib.from_flags(FLAGS)
   except ValueError as e:
     _usage_error(str(e))
-  run_modes.run(cfg)
+  try:
+    run_modes.run(cfg)
+  except OSError as e:
+    # A missing input, an unwritable folder, a full disk: the message names
+    # the path; a traceback would only bury it.
+    sys.stderr.write(f'hmr_tf.main: error: {e}\n')
+    sys.exit(1)
 
 
 if __name__ == '__main__':

@@ -1,0 +1,156 @@
+"""The main job end to end, its reuse of earlier work, and its bad input.
+
+The default run uses a tiny configuration (the small stand-in body, a few
+64-px images, two training steps) to check the mechanics: every stage runs,
+every output is written, a rerun reuses data and checkpoints. The slow test
+runs the reduced quickstart and checks that learning is real.
+"""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+TINY = [
+    '--body_model=standin', '--standin_num_vertices=1000',
+    '--synthetic_num_train=12', '--synthetic_num_test=6',
+    '--synthetic_num_mocap=48', '--synthetic_img_size=64',
+    '--synthetic_workers=0', '--img_size=32', '--batch_size=4',
+    '--datasets=synthetic_2d,synthetic_3d', '--mocap_datasets=synthetic_mocap',
+    '--eval_dataset=synthetic_3d', '--epochs=1', '--steps_per_epoch=2',
+    '--shuffle_buffer=8', '--summary_every_steps=1',
+    '--image_summary_every_steps=0', '--progress=none',
+]
+
+
+def _main(*args, timeout=600):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
+  return subprocess.run([sys.executable, '-m', 'hmr_tf.main', *args],
+                        cwd=ROOT, env=env, capture_output=True, text=True,
+                        timeout=timeout)
+
+
+def _mtimes(folder):
+  return {p: os.path.getmtime(p)
+          for p in glob.glob(os.path.join(folder, '**', '*.tfrecord'),
+                             recursive=True)}
+
+
+def test_quickstart_writes_every_output_and_reuses_them(tmp_path):
+  out = str(tmp_path / 'run')
+  first = _main('--mode=quickstart', f'--output_dir={out}', *TINY)
+  assert first.returncode == 0, first.stderr[-3000:]
+  summary = first.stderr
+  assert 'hmr_tf quickstart done' in summary
+  assert 'mean-parameter baseline' in summary
+  # Every stage's output.
+  assert os.path.isfile(os.path.join(out, 'body_model', 'body_model.npz'))
+  assert os.path.isfile(os.path.join(out, 'data', 'synthetic_meta.json'))
+  assert glob.glob(os.path.join(out, 'model', 'ckpt-2.index'))
+  assert glob.glob(os.path.join(out, 'logs', 'train', 'events.out.*'))
+  report = json.load(open(os.path.join(out, 'eval',
+                                       'eval_synthetic_3d_test.json')))
+  scalars = report['scalars']
+  assert np.isfinite(scalars['pa_mpjpe'])
+  assert np.isfinite(scalars['mean_baseline/pa_mpjpe'])
+  assert report['num_examples'] == 6
+  assert os.path.isfile(os.path.join(out, 'export', '1', 'saved_model.pb'))
+  demo = os.listdir(os.path.join(out, 'demo'))
+  for suffix in ('_overlay.png', '_side.png', '_mesh.obj', '_params.json'):
+    assert any(name.endswith(suffix) for name in demo), (suffix, demo)
+
+  # A rerun reuses the dataset and the finished training.
+  records = _mtimes(os.path.join(out, 'data'))
+  second = _main('--mode=quickstart', f'--output_dir={out}', *TINY)
+  assert second.returncode == 0, second.stderr[-3000:]
+  assert 'Synthetic dataset: reusing' in second.stderr
+  assert _mtimes(os.path.join(out, 'data')) == records
+  assert not glob.glob(os.path.join(out, 'model', 'ckpt-3.index'))
+
+  # Each stage alone: the eval mode rewrites the JSON from the checkpoint.
+  os.remove(os.path.join(out, 'eval', 'eval_synthetic_3d_test.json'))
+  alone = _main('--mode=eval', f'--output_dir={out}', *TINY)
+  assert alone.returncode == 0, alone.stderr[-3000:]
+  again = json.load(open(os.path.join(out, 'eval',
+                                      'eval_synthetic_3d_test.json')))
+  assert again['scalars']['pa_mpjpe'] == pytest.approx(scalars['pa_mpjpe'],
+                                                       rel=1e-5)
+
+
+@pytest.mark.parametrize('flag,named', [
+    ('--batch_size=-1', '--batch_size'),
+    ('--mode=fly', '--mode'),
+    ('--smpl_model_path=/no/such/model.pkl', '--smpl_model_path'),
+    ('--datasets=lsp,coco', '--dataset_weights'),
+    ('--checkpoint=/no/such/ckpt', '--checkpoint'),
+    ('--scale_min=2', '--scale_min'),
+])
+def test_bad_flag_is_one_line_and_exit_2(tmp_path, flag, named):
+  extra = ['--dataset_weights=1'] if named == '--dataset_weights' else []
+  result = _main(flag, *extra, f'--output_dir={tmp_path / "run"}', timeout=120)
+  assert result.returncode == 2, result.stderr
+  lines = [l for l in result.stderr.splitlines() if l.strip()]
+  assert len(lines) == 1, result.stderr
+  assert named in lines[0]
+  assert not os.path.exists(tmp_path / 'run')  # no work started
+
+
+def test_unwritable_output_folder_is_reported_by_path(tmp_path):
+  blocker = tmp_path / 'a_file'
+  blocker.write_text('not a folder')
+  out = blocker / 'run'
+  result = _main('--mode=body_model', '--body_model=standin',
+                 '--standin_num_vertices=1000', f'--output_dir={out}',
+                 timeout=300)
+  assert result.returncode == 1
+  last = result.stderr.strip().splitlines()[-1]
+  assert last.startswith('hmr_tf.main: error:') and str(out) in last
+
+
+def test_missing_mean_params_is_reported_by_path(tmp_path):
+  out = tmp_path / 'run'
+  result = _main('--mode=train', '--body_model=standin',
+                 '--standin_num_vertices=1000', f'--output_dir={out}',
+                 f'--data_dir={tmp_path / "empty"}', timeout=300)
+  assert result.returncode == 1
+  last = result.stderr.strip().splitlines()[-1]
+  assert 'mean_params' in last and str(tmp_path / 'empty') in last
+
+
+@pytest.mark.slow
+def test_reduced_quickstart_learns(tmp_path):
+  """Issue 6 §2: PA-MPJPE clearly below the mean baseline; 2D error falls."""
+  out = str(tmp_path / 'run')
+  result = _main('--flagfile=src/flags/quickstart.flags',
+                 f'--output_dir={out}', timeout=1500)
+  assert result.returncode == 0, result.stderr[-3000:]
+  report = json.load(open(os.path.join(out, 'eval',
+                                       'eval_synthetic_3d_test.json')))
+  model = report['scalars']['pa_mpjpe']
+  baseline = report['scalars']['mean_baseline/pa_mpjpe']
+  assert model <= 0.75 * baseline, (model, baseline)
+  assert (report['scalars']['kp2d_error_px'] <
+          report['scalars']['mean_baseline/kp2d_error_px'])
+  kp = _scalar_series(os.path.join(out, 'logs', 'train'), 'generator/loss_kp')
+  first, last = np.mean(kp[:3]), np.mean(kp[-3:])
+  assert last < 0.8 * first, kp
+
+
+def _scalar_series(folder, tag):
+  """The values of one scalar summary, in step order."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from tensorflow.core.util import event_pb2  # pylint: disable=g-import-not-at-top
+  values = []
+  for path in sorted(glob.glob(os.path.join(folder, 'events.out.*'))):
+    for record in tf.data.TFRecordDataset(path):
+      event = event_pb2.Event.FromString(record.numpy())
+      for v in event.summary.value:
+        if v.tag == tag:
+          values.append((event.step, float(tf.make_ndarray(v.tensor))))
+  return [v for _, v in sorted(values)]
