@@ -1,6 +1,6 @@
 """HMR demo: `python -m hmr_tf.demo --checkpoint=DIR --image=photo.jpg`.
 
-  python -m hmr_tf.demo --checkpoint=runs/quickstart/checkpoints \
+  python -m hmr_tf.demo --checkpoint=runs/quickstart/model \
       --smpl_model_path=runs/quickstart/body_model/body_model.npz \
       --image=photo.jpg [--bbox=x,y,w,h | --openpose_json=photo.json] \
       --output_dir=demo_out
@@ -39,9 +39,14 @@ flags.DEFINE_string('output_dir', 'demo_output', 'Where outputs go.')
 flags.DEFINE_integer('batch_size', 8, 'Images per forward pass.',
                      lower_bound=1)
 flags.DEFINE_string('smpl_model_path', '', 'The body model the checkpoint was '
-                    'trained with (.pkl or .npz); default: the stand-in.')
-flags.DEFINE_integer('standin_num_vertices', 4000, 'Stand-in size, when no '
-                     '--smpl_model_path is given.', lower_bound=100)
+                    'trained with (.pkl or .npz); default: the run\'s '
+                    'body_model/body_model.npz next to the checkpoint folder '
+                    'if there is one, else --body_model.')
+flags.DEFINE_enum('body_model', 'makehuman', ('makehuman', 'standin'),
+                  'Embedded body model used when there is neither '
+                  '--smpl_model_path nor a run body model file.')
+flags.DEFINE_integer('standin_num_vertices', 4000, 'Stand-in size, with '
+                     '--body_model=standin.', lower_bound=100)
 flags.DEFINE_integer('img_size', None, 'Model input size, only needed when '
                      'the checkpoint has no model_config.json.',
                      lower_bound=32)
@@ -113,6 +118,19 @@ def _read_video(path):
   return frames
 
 
+def _run_body_model_file(checkpoint: str) -> str:
+  """The quickstart/run layout's body model beside the checkpoint, or ''.
+
+  hmr_tf.main writes OUTPUT_DIR/model/ (checkpoints) next to
+  OUTPUT_DIR/body_model/body_model.npz (the body the model was trained with).
+  """
+  folder = checkpoint if os.path.isdir(checkpoint) else os.path.dirname(
+      checkpoint)
+  path = os.path.join(os.path.dirname(os.path.abspath(folder)), 'body_model',
+                      'body_model.npz')
+  return path if os.path.isfile(path) else ''
+
+
 def _run():
   if not FLAGS.checkpoint:
     raise demo_lib.DemoInputError('--checkpoint is required')
@@ -123,7 +141,8 @@ def _run():
   from hmr_tf.modeling import hmr_model  # pylint: disable=g-import-not-at-top
   from hmr_tf.smpl import registry  # pylint: disable=g-import-not-at-top
   body_model = registry.resolve_body_model(
-      FLAGS.smpl_model_path, 'standin', FLAGS.standin_num_vertices)
+      FLAGS.smpl_model_path or _run_body_model_file(FLAGS.checkpoint),
+      FLAGS.body_model, FLAGS.standin_num_vertices)
   fallback = (hmr_model.ModelConfig(img_size=FLAGS.img_size)
               if FLAGS.img_size else None)
   config = model_restore.read_model_config(
