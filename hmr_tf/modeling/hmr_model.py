@@ -124,6 +124,19 @@ def _num_replicas():
   return tf.distribute.get_strategy().num_replicas_in_sync
 
 
+def _step_outputs(logs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+  """The step's logs as Keras' fit can reduce them under the strategy.
+
+  Under MultiWorkerMirroredStrategy Keras reduces each output with
+  strategy.reduce(MEAN, value, axis=0), which needs a batch axis: the
+  scalars become [1] (the reduced logs are scalars again).
+  """
+  if isinstance(tf.distribute.get_strategy(),
+                tf.distribute.MultiWorkerMirroredStrategy):
+    return {k: tf.reshape(v, [1]) for k, v in logs.items()}
+  return logs
+
+
 def _loss_scaled(optimizer, policy_name: str):
   """Wraps `optimizer` in a LossScaleOptimizer under mixed_float16."""
   if (policy_name == 'mixed_float16' and
@@ -206,6 +219,15 @@ class HMRModel(keras.Model):
     # Built now so their slots exist before a checkpoint restore.
     self.g_optimizer.build(self.generator_variables)
     self.d_optimizer.build(self.discriminator_variables)
+
+  def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+    # Everything is built in __init__ and compile. Under a strategy Keras'
+    # version takes one batch from the training iterator (which fit then
+    # never trains on) and reduces it across replicas, which fails for
+    # nested batches under MultiWorkerMirroredStrategy.
+    if all(layer.built for layer in self._flatten_layers()):
+      return
+    super()._maybe_symbolic_build(iterator, data_batch)
 
   @property
   def generator_variables(self) -> List[tf.Variable]:
@@ -360,12 +382,35 @@ class HMRModel(keras.Model):
     loss_wd = self._weight_decay(variables)
     g_loss = data_loss + loss_wd
     self.g_optimizer.apply_gradients(zip(grads, variables))
+    self._average_bn_statistics()
     terms = dict(loss_kp=loss_kp, loss_3d_joints=loss_3d_joints,
                  loss_3d_smpl=loss_3d_smpl, loss_adv=loss_adv,
                  loss_g_wd=loss_wd, g_loss=g_loss)
     fakes = (tf.stop_gradient(pred['rotmats_all']),
              tf.stop_gradient(pred['betas_all']))
     return terms, fakes
+
+  def _average_bn_statistics(self):
+    """Makes the replicas' batch-norm moving statistics equal (their mean).
+
+    Keras 3 creates them without a cross-replica aggregation, so under a
+    strategy each replica's copy would follow its own examples and the
+    workers of a multi-worker run would disagree (the checkpoint keeps the
+    first replica's). Keras 2 averaged them when read; one batched
+    all-reduce per step does the same here. Not needed with
+    sync_batch_norm, where every replica sees the global statistics.
+    """
+    ctx = tf.distribute.get_replica_context()
+    if (ctx is None or ctx.num_replicas_in_sync == 1 or
+        self.config.sync_batch_norm):
+      return
+    stats = [v for layer in self.encoder.layers
+             if isinstance(layer, keras.layers.BatchNormalization)
+             for v in (layer.moving_mean, layer.moving_variance)]
+    means = ctx.all_reduce(tf.distribute.ReduceOp.MEAN,
+                           [tf.identity(v) for v in stats])
+    for variable, mean in zip(stats, means):
+      variable.assign(mean)
 
   def _discriminator_step(self, fake_rotmats, fake_betas,
                           mocap) -> Dict[str, tf.Tensor]:
@@ -436,8 +481,8 @@ class HMRModel(keras.Model):
     d_terms = self._discriminator_step(fake_rotmats, fake_betas, mocap)
     self._log(g_terms)
     self._log(d_terms)
-    return {n: self._trackers[n].result()
-            for n in GENERATOR_TERMS + DISCRIMINATOR_TERMS}
+    return _step_outputs({n: self._trackers[n].result()
+                          for n in GENERATOR_TERMS + DISCRIMINATOR_TERMS})
 
   def test_step(self, data):
     """2D loss and, where 3D joints exist, MPJPE / PA-MPJPE in mm.
@@ -457,4 +502,4 @@ class HMRModel(keras.Model):
       self._trackers['pa_mpjpe_mm'].update_state(
           metrics_lib.tf_pa_mpjpe(pred_joints, batch['joints3d']),
           sample_weight=weight)
-    return {n: self._trackers[n].result() for n in EVAL_TERMS}
+    return _step_outputs({n: self._trackers[n].result() for n in EVAL_TERMS})
