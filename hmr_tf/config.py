@@ -60,6 +60,15 @@ class ExportConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ScaleConfig:
+  """Distribution and precision (see hmr_tf.distribute)."""
+  strategy: str = 'default'
+  tpu_address: str = ''
+  collective_timeout_s: float = 0.0
+  mixed_precision: str = 'none'
+
+
+@dataclasses.dataclass(frozen=True)
 class Paths:
   """Where a run reads and writes; all derived from --output_dir by default."""
   output_dir: str
@@ -86,6 +95,7 @@ class RunConfig:
   export: ExportConfig
   mean_params_path: str
   checkpoint: str
+  scale: 'ScaleConfig'
 
 
 def _paths(f) -> Paths:
@@ -137,7 +147,8 @@ def from_flags(f) -> RunConfig:
       weight_decay=f.weight_decay,
       use_3d_label=f.use_3d_label,
       e_lr=f.e_lr,
-      d_lr=f.d_lr)
+      d_lr=f.d_lr,
+      sync_batch_norm=f.sync_batch_norm)
   train = train_lib.TrainConfig(
       model_dir=paths.model_dir,
       log_dir=paths.log_dir,
@@ -186,4 +197,7 @@ def from_flags(f) -> RunConfig:
                           include_vertices=f.export_vertices),
       mean_params_path=(f.mean_params_path or
                         os.path.join(paths.data_dir, 'mean_params.npz')),
-      checkpoint=checkpoint)
+      checkpoint=checkpoint,
+      scale=ScaleConfig(strategy=f.strategy, tpu_address=f.tpu_address,
+                        collective_timeout_s=f.collective_timeout_s,
+                        mixed_precision=f.mixed_precision))

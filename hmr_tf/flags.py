@@ -188,6 +188,29 @@ flags.DEFINE_enum('progress', 'auto', ('auto', 'bar', 'epoch', 'none'),
 flags.DEFINE_boolean('jit_compile', False,
                      'Compile the train step and inference with XLA.')
 
+# --- Scale: distribution and precision --------------------------------------
+flags.DEFINE_enum(
+    'strategy', 'default', ('default', 'mirrored', 'multi_worker', 'tpu'),
+    'tf.distribute strategy. default: one device. mirrored: the GPUs of this '
+    'machine. multi_worker: several machines, cluster from the TF_CONFIG '
+    'environment variable. tpu: a TPU (--tpu_address).')
+flags.DEFINE_string('tpu_address', '',
+                    'TPU name or grpc:// address for --strategy=tpu.')
+flags.DEFINE_float(
+    'collective_timeout_s', 0.0,
+    'multi_worker: fail a collective that waits longer than this (a dead '
+    'worker then stops the run with an error instead of a hang); 0: wait '
+    'forever.', lower_bound=0.0)
+flags.DEFINE_enum('mixed_precision', 'none',
+                  ('none', 'mixed_float16', 'mixed_bfloat16'),
+                  'Keras mixed-precision policy (SMPL, losses and the '
+                  'discriminator outputs stay float32; float16 uses loss '
+                  'scaling).')
+flags.DEFINE_boolean(
+    'sync_batch_norm', False,
+    'With several replicas, compute the encoder\'s batch-norm statistics '
+    'over the global batch instead of per replica.')
+
 # --- Evaluation ---------------------------------------------------------------
 flags.DEFINE_string(
     'checkpoint', '',

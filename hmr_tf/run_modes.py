@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from hmr_tf import config as config_lib
 from hmr_tf import demo_lib
+from hmr_tf import distribute
 from hmr_tf import eval_lib
 from hmr_tf import export as export_lib
 from hmr_tf import model_restore
@@ -122,8 +123,13 @@ def train(cfg: config_lib.RunConfig) -> Dict[str, Any]:
   body = _run_body_model(cfg)
   _check_writable(cfg.paths.model_dir)
   _check_writable(cfg.paths.log_dir)
+  sc = cfg.scale
+  # The policy must be in force before the model is built.
+  distribute.set_precision_policy(sc.mixed_precision)
+  strategy = distribute.make_strategy(
+      sc.strategy, sc.tpu_address, collective_timeout_s=sc.collective_timeout_s)
   return train_lib.train(cfg.model, cfg.data, cfg.train, body,
-                         _mean_theta(cfg))
+                         _mean_theta(cfg), strategy=strategy)
 
 
 def _restored(cfg: config_lib.RunConfig):
