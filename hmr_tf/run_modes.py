@@ -120,14 +120,15 @@ def _mean_theta(cfg: config_lib.RunConfig) -> np.ndarray:
 
 def train(cfg: config_lib.RunConfig) -> Dict[str, Any]:
   """Trains HMR, resuming from the latest checkpoint in the model folder."""
+  sc = cfg.scale
+  # MultiWorkerMirroredStrategy must exist before other TensorFlow work, and
+  # the precision policy before the model is built.
+  strategy = distribute.make_strategy(
+      sc.strategy, sc.tpu_address, collective_timeout_s=sc.collective_timeout_s)
+  distribute.set_precision_policy(sc.mixed_precision)
   body = _run_body_model(cfg)
   _check_writable(cfg.paths.model_dir)
   _check_writable(cfg.paths.log_dir)
-  sc = cfg.scale
-  # The policy must be in force before the model is built.
-  distribute.set_precision_policy(sc.mixed_precision)
-  strategy = distribute.make_strategy(
-      sc.strategy, sc.tpu_address, collective_timeout_s=sc.collective_timeout_s)
   return train_lib.train(cfg.model, cfg.data, cfg.train, body,
                          _mean_theta(cfg), strategy=strategy)
 
