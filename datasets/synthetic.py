@@ -440,7 +440,10 @@ def _define_flags() -> None:
                        lower_bound=8)
   flags.DEFINE_string('smpl_model_path', '',
                       'An SMPL-format model file with a cocoplus regressor; '
-                      'default: the embedded stand-in body.')
+                      'default: the embedded --body_model.')
+  flags.DEFINE_enum('body_model', 'makehuman', ('makehuman', 'standin'),
+                    'Embedded body when no --smpl_model_path is given: the '
+                    'MakeHuman-derived body or the procedural stand-in.')
   flags.DEFINE_integer('standin_num_vertices', 4000,
                        'Target vertex count of the stand-in body.',
                        lower_bound=100)
@@ -462,7 +465,7 @@ def main(argv: Sequence[str]) -> None:
   from hmr_tf.smpl import registry  # pylint: disable=g-import-not-at-top
   f = flags.FLAGS
   body_model = registry.resolve_body_model(
-      f.smpl_model_path, 'standin', f.standin_num_vertices)
+      f.smpl_model_path, f.body_model, f.standin_num_vertices)
   start = time.perf_counter()
   meta = generate(f.output_dir, f.num_train, f.num_test, f.num_mocap,
                   body_model, img_size=f.img_size, seed=f.seed,

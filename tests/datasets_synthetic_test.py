@@ -252,7 +252,8 @@ def test_command_line(tmp_path):
   out = tmp_path / 'cli'
   cmd = [sys.executable, '-m', 'datasets.synthetic', f'--output_dir={out}',
          '--num_train=2', '--num_test=1', '--num_mocap=3', '--img_size=32',
-         '--standin_num_vertices=300', '--num_workers=0']
+         '--body_model=standin', '--standin_num_vertices=300',
+         '--num_workers=0']
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   subprocess.run(cmd, check=True, cwd=root, capture_output=True, timeout=300)
   meta = synthetic.read_meta(str(out))
