@@ -46,33 +46,37 @@ def save_model_config(directory: str, config: hmr_model.ModelConfig) -> str:
   return path
 
 
-def resolve_checkpoint(path: str) -> str:
+def resolve_checkpoint(path: str, flag: str = '--checkpoint',
+                       allow_h5: bool = True) -> str:
   """The checkpoint to load: a folder's latest checkpoint, a prefix, or .h5.
 
   Args:
     path: a checkpoint folder (with a `checkpoint` index file), a checkpoint
-      prefix such as `ckpt-1000` (with `ckpt-1000.index` beside it), or a
-      Keras `.weights.h5` file.
+      prefix such as `ckpt-1000` (with `ckpt-1000.index` beside it), or (with
+      `allow_h5`) a Keras `.weights.h5` file.
+    flag: the flag named in error messages.
+    allow_h5: accept Keras weights files.
 
   Returns:
     The checkpoint prefix or weights file.
 
   Raises:
-    FileNotFoundError: naming `path` and what was expected.
+    FileNotFoundError: naming the flag, `path` and what was expected.
   """
   if os.path.isdir(path):
     latest = tf.train.latest_checkpoint(path)
     if latest is None:
-      raise FileNotFoundError(f'--checkpoint {path}: a folder without a '
+      raise FileNotFoundError(f'{flag} {path}: a folder without a '
                               'TensorFlow checkpoint in it')
     return latest
-  if path.endswith('.h5') and os.path.isfile(path):
+  if allow_h5 and path.endswith('.h5') and os.path.isfile(path):
     return path
   if os.path.isfile(path + '.index'):
     return path
+  expected = ('a folder, a prefix with a .index file, or a .weights.h5 file'
+              if allow_h5 else 'a folder or a prefix with a .index file')
   raise FileNotFoundError(
-      f'--checkpoint {path}: no such checkpoint (expected a folder, a prefix '
-      'with a .index file, or a .weights.h5 file)')
+      f'{flag} {path}: no such checkpoint (expected {expected})')
 
 
 def read_model_config(checkpoint: str,

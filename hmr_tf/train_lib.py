@@ -360,20 +360,6 @@ def _counter(name: str) -> tf.Variable:
                      aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
 
 
-def _resolve_checkpoint(path: str) -> str:
-  if tf.io.gfile.isdir(path):
-    latest = tf.train.latest_checkpoint(path)
-    if latest is None:
-      raise FileNotFoundError(f'init_checkpoint: no checkpoint in directory '
-                              f'{path}')
-    return latest
-  if not tf.io.gfile.exists(path + '.index'):
-    raise FileNotFoundError(f'init_checkpoint: {path} is neither a directory '
-                            f'with checkpoints nor a checkpoint prefix '
-                            f'(no {path}.index)')
-  return path
-
-
 def restore_weights(model: hmr_model.HMRModel, path: str) -> str:
   """Loads the network weights of a training checkpoint, nothing else.
 
@@ -392,7 +378,8 @@ def restore_weights(model: hmr_model.HMRModel, path: str) -> str:
     FileNotFoundError: no such checkpoint.
     AssertionError: the checkpoint lacks some of the networks' variables.
   """
-  path = _resolve_checkpoint(path)
+  path = model_restore.resolve_checkpoint(path, flag='init_checkpoint',
+                                         allow_h5=False)
   # The same object-graph names as the training checkpoint ('model/encoder',
   # ...), without the optimizers hanging off the model.
   networks = tf.train.Checkpoint(encoder=model.encoder,
