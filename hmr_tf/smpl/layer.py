@@ -55,7 +55,8 @@ class SMPL(keras.layers.Layer):
 
     self.v_template = const(body_model.v_template)
     self.shapedirs = const(body_model.shapedirs)
-    self.posedirs = const(body_model.posedirs)
+    # Stored as [207, N * 3]: the pose blend shapes are then one matmul.
+    self.posedirs = lbs.flat_posedirs(const(body_model.posedirs))
     self.J_regressor = const(body_model.J_regressor)
     self.weights_lbs = const(body_model.weights)
     self.faces = tf.constant(body_model.faces, dtype=tf.int32)

@@ -86,12 +86,23 @@ def pose_blend_shapes(rotmats: tf.Tensor, posedirs: tf.Tensor) -> tf.Tensor:
 
   Args:
     rotmats: [B, 24, 3, 3].
-    posedirs: [N, 3, 207].
+    posedirs: [N, 3, 207] as in the SMPL files, or the same basis laid out
+      as [207, N * 3] (`flat_posedirs`), which makes this one matrix product
+      without a transpose of the largest array in the model.
 
   Returns:
     [B, N, 3] per-vertex corrective offsets.
   """
-  return tf.einsum('bp,ncp->bnc', pose_feature(rotmats), posedirs)
+  feature = pose_feature(rotmats)
+  if posedirs.shape.rank == 2:
+    return tf.reshape(tf.matmul(feature, posedirs), [tf.shape(feature)[0], -1, 3])
+  return tf.einsum('bp,ncp->bnc', feature, posedirs)
+
+
+def flat_posedirs(posedirs: tf.Tensor) -> tf.Tensor:
+  """[N, 3, 207] -> [207, N * 3], the layout `pose_blend_shapes` multiplies."""
+  return tf.reshape(tf.transpose(posedirs, [2, 0, 1]),
+                    [posedirs.shape[2], -1])
 
 
 def rigid_transforms(rotmats: tf.Tensor, rest_joints: tf.Tensor,
@@ -144,13 +155,18 @@ def skin(vertices: tf.Tensor, weights: tf.Tensor,
   Returns:
     [B, N, 3] posed vertices.
   """
+  batch = tf.shape(skinning)[0]
   num_joints = weights.shape[-1]
-  flat = tf.reshape(skinning, [-1, num_joints, 12])
-  # Blend the 3x4 transforms per vertex: one [N, J] x [B, J, 12] product.
-  per_vertex = tf.reshape(tf.einsum('nj,bjk->bnk', weights, flat),
-                          [-1, tf.shape(vertices)[1], 3, 4])
-  return (tf.linalg.matvec(per_vertex[..., :3], vertices) +
-          per_vertex[..., 3])
+  # Blend the 3x4 transforms per vertex as one [N, J] x [J, B * 12] product
+  # (one large matrix product instead of B small ones).
+  flat = tf.reshape(tf.transpose(tf.reshape(skinning, [batch, num_joints, 12]),
+                                 [1, 0, 2]), [num_joints, -1])
+  per_vertex = tf.reshape(tf.matmul(weights, flat), [-1, batch, 3, 4])
+  # Apply them vertex-major ([N, B, ...]) and transpose only the [N, B, 3]
+  # result, not the four times larger transforms.
+  rest = tf.transpose(vertices, [1, 0, 2])[:, :, None, :]  # [N, B, 1, 3]
+  posed = tf.reduce_sum(per_vertex[..., :3] * rest, -1) + per_vertex[..., 3]
+  return tf.transpose(posed, [1, 0, 2])
 
 
 def lbs(betas: tf.Tensor, rotmats: tf.Tensor, v_template: tf.Tensor,
@@ -164,7 +180,7 @@ def lbs(betas: tf.Tensor, rotmats: tf.Tensor, v_template: tf.Tensor,
     rotmats: [B, 24, 3, 3] joint rotations (joint 0 = global rotation).
     v_template: [N, 3] template T̄.
     shapedirs: [N, 3, K_max].
-    posedirs: [N, 3, 207].
+    posedirs: [N, 3, 207] or [207, N * 3] (see `pose_blend_shapes`).
     J_regressor: [24, N].
     parents: 24 Python ints.
     weights: [N, 24].
@@ -174,7 +190,12 @@ def lbs(betas: tf.Tensor, rotmats: tf.Tensor, v_template: tf.Tensor,
     joints: [B, 24, 3] posed joints.
   """
   v_shaped = v_template + blend_shapes(betas, shapedirs)  # [B, N, 3]
-  rest_joints = regress_joints(v_shaped, J_regressor)  # [B, 24, 3]
+  # J(β) = 𝒥 T̄ + (𝒥 S) β: the same joints as regressing v_shaped, but the
+  # regressor meets the [N, 3, K] basis once instead of B meshes.
+  num_betas = betas.shape[-1]
+  rest_joints = (regress_joints(v_template[None], J_regressor) + tf.einsum(
+      'bk,jck->bjc', betas,
+      tf.einsum('jn,nck->jck', J_regressor, shapedirs[:, :, :num_betas])))
   v_posed = v_shaped + pose_blend_shapes(rotmats, posedirs)
   joints, skinning = rigid_transforms(rotmats, rest_joints, parents)
   return skin(v_posed, weights, skinning), joints
