@@ -139,6 +139,7 @@ def from_flags(f) -> RunConfig:
   model = hmr_model.ModelConfig(
       img_size=f.img_size,
       num_stage=f.num_stage,
+      encoder=f.encoder,
       encoder_weights=f.encoder_weights,
       dropout_rate=f.dropout_rate,
       e_loss_weight=f.e_loss_weight,

@@ -12,6 +12,7 @@ from absl import flags
 
 MODES = ('quickstart', 'body_model', 'data', 'train', 'eval', 'export', 'demo')
 BODY_MODELS = ('makehuman', 'standin')
+ENCODERS = ('resnet50v2', 'resnet_v2_small')  # hmr_tf.modeling.encoder's
 H36M_PROTOCOLS = ('p1', 'p2_original', 'p2_all_cameras_pa')
 ON_NONFINITE = ('stop', 'skip')
 
@@ -109,10 +110,16 @@ flags.DEFINE_boolean(
 # --- Model and losses -------------------------------------------------------
 flags.DEFINE_integer('num_stage', 3, 'Iterative error feedback iterations.',
                      lower_bound=1)
+flags.DEFINE_enum(
+    'encoder', 'resnet50v2', ENCODERS,
+    'Image encoder. resnet50v2: the paper\'s ResNet-50 v2 (2048 features). '
+    'resnet_v2_small: a small pre-activation ResNet (2 bottlenecks per stage, '
+    'quarter width, 512 features; not in the paper) for training from '
+    'scratch on a CPU; no ImageNet weights.')
 flags.DEFINE_string(
     'encoder_weights', 'none',
-    'ResNet50V2 initial weights: none, imagenet (downloaded by Keras; needs '
-    'the network) or the path of a local Keras weights file.')
+    'Encoder initial weights: none, imagenet (resnet50v2 only; downloaded by '
+    'Keras, needs the network) or the path of a local Keras weights file.')
 flags.DEFINE_float('dropout_rate', 0.5, 'Dropout rate of the regressor.',
                    lower_bound=0.0, upper_bound=0.99)
 flags.DEFINE_float('e_loss_weight', 60.0, 'Weight of the 2D keypoint loss.',
@@ -260,6 +267,11 @@ flags.register_validator(
     lambda v: v in ('none', 'imagenet') or os.path.isfile(v),
     message='--encoder_weights: expected none, imagenet or the path of an '
     'existing Keras weights file')
+flags.register_multi_flags_validator(
+    ['encoder', 'encoder_weights'],
+    lambda f: f['encoder'] == 'resnet50v2' or f['encoder_weights'] != 'imagenet',
+    message='--encoder_weights=imagenet: only --encoder=resnet50v2 has '
+    'ImageNet weights')
 flags.register_multi_flags_validator(
     ['scale_min', 'scale_max'], lambda f: f['scale_min'] <= f['scale_max'],
     message='--scale_min must not exceed --scale_max')

@@ -1,5 +1,8 @@
 """Tests for the ResNet50V2 encoder and its weight options."""
 
+import os
+import subprocess
+import sys
 import urllib.error
 
 import keras
@@ -77,3 +80,47 @@ def test_legacy_h5_weights_file(tmp_path):
   second = encoder.build_encoder(32, weights=path)
   x = _images(32, seed=1)
   np.testing.assert_array_equal(second(x).numpy(), first(x).numpy())
+
+
+def test_small_encoder_is_a_preactivation_resnet_with_512_features():
+  model = encoder.build_encoder(64, name=encoder.RESNET_V2_SMALL)
+  out = model(_images(64), training=False)
+  assert out.shape == (2, 512)
+  assert np.all(out.numpy() >= 0)  # pooled after the final BN + ReLU
+  # 2 bottlenecks in each of 4 stages; every block starts with BN + ReLU.
+  blocks = {l.name.split('_')[0] + '_' + l.name.split('_')[1]
+            for l in model.layers if l.name.endswith('_preact_bn')}
+  assert len(blocks) == 8, sorted(blocks)
+  assert 0.5e6 < model.count_params() < 1.5e6, model.count_params()
+  # 64 px in, stride 32 out: the last stage works on a 2 x 2 map.
+  assert model.get_layer('post_relu').output.shape[1:3] == (2, 2)
+
+
+def test_small_encoder_weights_round_trip_and_no_imagenet(tmp_path):
+  first = encoder.build_encoder(32, name=encoder.RESNET_V2_SMALL)
+  path = str(tmp_path / 'small.weights.h5')
+  first.save_weights(path)
+  second = encoder.build_encoder(32, weights=path,
+                                 name=encoder.RESNET_V2_SMALL)
+  x = _images(32, seed=2)
+  np.testing.assert_array_equal(second(x).numpy(), first(x).numpy())
+  with pytest.raises(ValueError, match='only --encoder=resnet50v2'):
+    encoder.build_encoder(32, weights='imagenet',
+                          name=encoder.RESNET_V2_SMALL)
+  with pytest.raises(ValueError, match='--encoder=nope'):
+    encoder.build_encoder(32, name='nope')
+  # ResNet50V2 weights do not fit the small encoder: a clear error.
+  big = str(tmp_path / 'big.weights.h5')
+  encoder.build_encoder(32).save_weights(big)
+  with pytest.raises(ValueError, match='cannot load'):
+    encoder.build_encoder(32, weights=big, name=encoder.RESNET_V2_SMALL)
+
+
+def test_flag_choices_match_the_encoders():
+  # In a fresh process: hmr_tf.flags defines absl flags globally, which
+  # other entry points imported by the test run (hmr_tf.demo) define too.
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  out = subprocess.run(
+      [sys.executable, '-c', 'from hmr_tf import flags; print(flags.ENCODERS)'],
+      cwd=root, capture_output=True, text=True, timeout=120, check=True)
+  assert out.stdout.strip() == str(encoder.ENCODERS)

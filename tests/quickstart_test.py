@@ -90,9 +90,12 @@ def test_quickstart_writes_every_output_and_reuses_them(tmp_path):
     ('--datasets=lsp,coco', '--dataset_weights'),
     ('--checkpoint=/no/such/ckpt', '--checkpoint'),
     ('--scale_min=2', '--scale_min'),
+    ('--encoder=resnet_v2_small', '--encoder_weights'),
+    ('--encoder=resnet18', '--encoder'),
 ])
 def test_bad_flag_is_one_line_and_exit_2(tmp_path, flag, named):
-  extra = ['--dataset_weights=1'] if named == '--dataset_weights' else []
+  extra = {'--dataset_weights': ['--dataset_weights=1'],
+           '--encoder_weights': ['--encoder_weights=imagenet']}.get(named, [])
   result = _main(flag, *extra, f'--output_dir={tmp_path / "run"}', timeout=120)
   assert result.returncode == 2, result.stderr
   lines = [l for l in result.stderr.splitlines() if l.strip()]

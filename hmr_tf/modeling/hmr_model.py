@@ -70,6 +70,7 @@ class ModelConfig:
   Attributes:
     img_size: side S of the square input crops.
     num_stage: IEF iterations T.
+    encoder: encoder_lib.ENCODERS name ('resnet50v2': the paper's).
     encoder_weights: 'none' | 'imagenet' | path of a Keras weights file.
     dropout_rate: dropout in the regressor.
     e_loss_weight: weight of the 2D keypoint loss (λ).
@@ -88,6 +89,7 @@ class ModelConfig:
   """
   img_size: int = 224
   num_stage: int = 3
+  encoder: str = encoder_lib.RESNET50_V2
   encoder_weights: str = 'none'
   dropout_rate: float = 0.5
   e_loss_weight: float = 60.0
@@ -175,7 +177,8 @@ class HMRModel(keras.Model):
                        f'{body_model.num_betas}')
     self.config = config
     self.encoder = encoder_lib.build_encoder(config.img_size,
-                                             config.encoder_weights)
+                                             config.encoder_weights,
+                                             config.encoder)
     if config.sync_batch_norm:
       for layer in self.encoder.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
@@ -188,7 +191,7 @@ class HMRModel(keras.Model):
         num_betas=mean_params.NUM_SHAPE)
     # Everything is built here, so Keras never needs a symbolic build (which
     # under tf.distribute would call the model on a whole data batch).
-    self.regressor.build((None, encoder_lib.NUM_FEATURES))
+    self.regressor.build((None, int(self.encoder.output.shape[-1])))
     self.discriminator.build()
     self.smpl.built = True  # holds constants only, no weights to create
     self.built = True
