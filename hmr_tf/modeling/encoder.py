@@ -15,8 +15,6 @@ import os
 
 import keras
 
-NUM_FEATURES = 2048  # φ of ResNet50V2, the paper's encoder.
-
 # Encoder names (--encoder): the paper's, and a small CPU-friendly variant.
 RESNET50_V2 = 'resnet50v2'
 RESNET_V2_SMALL = 'resnet_v2_small'
@@ -113,10 +111,10 @@ def build_encoder(img_size: int = 224, weights: str = 'none',
   choice = (weights or 'none').strip()
   if choice.lower() == 'none':
     return _resnet(img_size, None, name)
-  if choice.lower() == 'imagenet' and name != RESNET50_V2:
-    raise ValueError(f'--encoder_weights=imagenet: only --encoder='
-                     f'{RESNET50_V2} has ImageNet weights, not {name}')
   if choice.lower() == 'imagenet':
+    if name != RESNET50_V2:
+      raise ValueError(f'--encoder_weights=imagenet: only --encoder='
+                       f'{RESNET50_V2} has ImageNet weights, not {name}')
     try:
       return _resnet(img_size, 'imagenet')
     except Exception as e:  # Keras raises a bare Exception on URL failures.

@@ -448,6 +448,11 @@ def fit_joint_regressor(vertices: np.ndarray, joints: np.ndarray,
   return out
 
 
+def shape_design(betas: np.ndarray) -> np.ndarray:
+  """[S, B + 1] rows [1, betas[s]]: a body of the shape space is row @ basis."""
+  return np.concatenate([np.ones((len(betas), 1)), betas], axis=1)
+
+
 def shape_basis(template: np.ndarray, shapedirs: np.ndarray) -> np.ndarray:
   """Stacks [N, 3] template and [N, 3, B] shapedirs into a [B + 1, N, 3] basis.
 
@@ -486,7 +491,7 @@ def fit_shape_space_regressor(basis: np.ndarray, betas: np.ndarray,
     [N] weights, zero off the candidates, non-negative, summing to 1.
   """
   s, k = len(betas), len(candidates)
-  design = np.concatenate([np.ones((s, 1)), betas], axis=1)  # [S, B + 1]
+  design = shape_design(betas)  # [S, B + 1]
   cand_basis = basis[:, candidates, :]  # [B + 1, K, 3]
   body_weight = np.full(s, 1.0 / s)
   best, best_max = None, np.inf
@@ -528,7 +533,7 @@ def convex_error_lower_bound(basis: np.ndarray, betas: np.ndarray,
     candidates: [K] vertex indices allowed to carry weight.
   """
   s, k = len(betas), len(candidates)
-  design = np.concatenate([np.ones((s, 1)), betas], axis=1)  # [S, B + 1]
+  design = shape_design(betas)  # [S, B + 1]
   nb = design.shape[1]
   # Variables: w [K], g = the regressed basis points [B + 1, 3] (flattened),
   # t. Going through g keeps the S * 6 error rows short (B + 2 entries).
@@ -585,7 +590,7 @@ def fit_shape_space_joint_regressor(
   out = np.zeros((joints.shape[1], template.shape[0]))
   bound = np.zeros(joints.shape[1])
   every_vertex = np.arange(template.shape[0])
-  design = np.concatenate([np.ones((len(betas), 1)), betas], axis=1)
+  design = shape_design(betas)
   for j in range(joints.shape[1]):
     dist = np.linalg.norm(template - joints[:, j].mean(axis=0), axis=1)
     cand = np.flatnonzero(dist < radius)
@@ -769,13 +774,11 @@ def convert(assets, num_samples: int, num_test_samples: int, seed: int,
   recon_err = np.linalg.norm(recon - test_v, axis=-1) * 1000
   # The best any linear function of the 10 betas does (no convexity): the
   # part of the error that belongs to the shape space, not the regressor.
-  design = np.concatenate([np.ones((num_samples, 1)), train_betas], axis=1)
-  linear = np.linalg.lstsq(design, joints.reshape(num_samples, -1),
-                           rcond=None)[0]
-  test_design = np.concatenate([np.ones((num_test_samples, 1)), test_betas],
-                               axis=1)
+  linear = np.linalg.lstsq(shape_design(train_betas),
+                           joints.reshape(num_samples, -1), rcond=None)[0]
   err_linear = np.linalg.norm(
-      (test_design @ linear).reshape(test_j.shape) - test_j, axis=-1) * 1000
+      (shape_design(test_betas) @ linear).reshape(test_j.shape) - test_j,
+      axis=-1) * 1000
 
   weights = merge_weights(assets['bone_weights'], bodies.joint_of_bone)
   weights = 0.5 * (weights + weights[mirror][:, list(joints_lib.SMPL_FLIP_PERM)])
