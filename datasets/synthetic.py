@@ -1,7 +1,9 @@
 """The synthetic dataset: rendered bodies with exact labels, plus mocap.
 
   python -m datasets.synthetic --output_dir=DIR --num_train=N --num_test=M \
-      [--num_mocap=K] [--img_size=224] [--smpl_model_path=FILE] [--seed=0]
+      [--num_train_3d=N3] [--num_mocap=K] [--img_size=224] \
+      [--part_colors=random|fixed] [--background=clutter|plain] \
+      [--yaw_max=45] [--smpl_model_path=FILE] [--seed=0]
 
 Writes, in the layout of the real converters (see datasets/writer.py):
   DIR/synthetic_2d/     2D records (keypoints only), train and test splits
@@ -27,8 +29,11 @@ Labels are exact: the 19 cocoplus keypoints projected by the same weak-
 perspective camera as the mesh, the 14 LSP keypoints in metres in the camera
 frame (the SMPL output frame after the global rotation; weak perspective has
 no depth translation) as `mosh/gt3d`, and the pose and betas that made the
-mesh. 2D and 3D datasets hold independent examples; each gets `num_train`
-and `num_test` examples.
+mesh. 2D and 3D datasets hold independent examples: `num_train` training
+examples (the 3D set `num_train_3d` when given) and `num_test` test examples
+each. The scene options (part colours, background; see
+datasets.synthetic_scene) and the pose prior's yaw range are recorded in
+synthetic_meta.json.
 
 Determinism: example i of a dataset and split draws everything from its own
 seeds, `SeedSequence([seed, dataset id, split id, i])`, so records do not
@@ -302,7 +307,8 @@ def generate(output_dir: str,
              kinds: Sequence[str] = KINDS,
              prior: pose_prior.PosePriorConfig = pose_prior.PosePriorConfig(),
              scene: synthetic_scene.SceneConfig = synthetic_scene.SceneConfig(),
-             timings: Optional[Dict[str, float]] = None) -> dict:
+             timings: Optional[Dict[str, float]] = None,
+             num_train_3d: Optional[int] = None) -> dict:
   """Writes the synthetic dataset (see the module docstring).
 
   Args:
@@ -325,11 +331,15 @@ def generate(output_dir: str,
     timings: optional dict that receives seconds per stage ('posing',
       'rendering', 'jpeg', 'writing', and 'startup' of the worker pool);
       rendering and JPEG times are summed over worker processes.
+    num_train_3d: training examples of the 3D dataset; None: `num_train`.
 
   Returns:
     The content written to synthetic_meta.json.
   """
-  for name, value in (('num_train', num_train), ('num_test', num_test)):
+  if num_train_3d is None:
+    num_train_3d = num_train
+  for name, value in (('num_train', num_train), ('num_test', num_test),
+                      ('num_train_3d', num_train_3d)):
     if value < 0:
       raise ValueError(f'{name}: expected >= 0, got {value}')
   if num_mocap is None:
@@ -353,7 +363,8 @@ def generate(output_dir: str,
            'seed': int(seed)}
   timer = _Timer()
   poser = _Poser(body_model)
-  counts = {'train': int(num_train), 'test': int(num_test)}
+  counts = {DATASET_2D: {'train': int(num_train), 'test': int(num_test)},
+            DATASET_3D: {'train': int(num_train_3d), 'test': int(num_test)}}
   sidecars = {}
 
   image_sets = [d for k, d in (('2d', DATASET_2D), ('3d', DATASET_3D))
@@ -377,7 +388,7 @@ def generate(output_dir: str,
     try:
       for dataset in image_sets:
         sidecars[dataset] = _write_images(
-            output_dir, dataset, counts, poser, renderer, pool, seed,
+            output_dir, dataset, counts[dataset], poser, renderer, pool, seed,
             img_size, shard_size, batch_size, prior, extra, timer)
     finally:
       if pool is not None:
@@ -409,11 +420,19 @@ def generate(output_dir: str,
                    for d, sc in sidecars.items()},
       'mean_params': MEAN_PARAMS_FILE if mean_params else None,
       'image_scale': synthetic_scene.BASE_CROP_SIZE / img_size,
+      'scene': scene_options(scene, prior),
   }
   _write_json(meta_path, meta)
   if timings is not None:
     timings.update(timer.seconds)
   return meta
+
+
+def scene_options(scene: synthetic_scene.SceneConfig,
+                  prior: pose_prior.PosePriorConfig) -> dict:
+  """The options that change what the images show, as recorded in the meta."""
+  return {'part_colors': scene.part_colors, 'background': scene.background,
+          'yaw_max_deg': float(prior.yaw_max_deg)}
 
 
 def read_meta(output_dir: str) -> Optional[dict]:
@@ -433,6 +452,19 @@ def _define_flags() -> None:
   flags.DEFINE_integer('num_test', 200,
                        'Test examples of each image dataset and of mocap.',
                        lower_bound=0)
+  flags.DEFINE_integer('num_train_3d', None,
+                       'Training examples of the 3D dataset (default '
+                       '--num_train).', lower_bound=0)
+  flags.DEFINE_enum('part_colors', 'random', synthetic_scene.PART_COLORS,
+                    'random: each image draws the body parts\' colours; '
+                    'fixed: the same colour per part in every image.')
+  flags.DEFINE_enum('background', 'clutter', synthetic_scene.BACKGROUNDS,
+                    'clutter: gradient, blotches and random shapes; plain: '
+                    'without the shapes.')
+  flags.DEFINE_float('yaw_max', pose_prior.PosePriorConfig.yaw_max_deg,
+                     'Bodies turn about their vertical axis by up to this '
+                     'many degrees (0: facing the camera).', lower_bound=0,
+                     upper_bound=180)
   flags.DEFINE_integer('num_mocap', None,
                        'Mocap training examples (default max(1000, '
                        '4 * num_train)).', lower_bound=0)
@@ -470,7 +502,11 @@ def main(argv: Sequence[str]) -> None:
   meta = generate(f.output_dir, f.num_train, f.num_test, f.num_mocap,
                   body_model, img_size=f.img_size, seed=f.seed,
                   num_workers=f.num_workers, shard_size=f.shard_size,
-                  mocap_shard_size=f.mocap_shard_size)
+                  mocap_shard_size=f.mocap_shard_size,
+                  prior=pose_prior.PosePriorConfig(yaw_max_deg=f.yaw_max),
+                  scene=synthetic_scene.SceneConfig(
+                      part_colors=f.part_colors, background=f.background),
+                  num_train_3d=f.num_train_3d)
   logging.info('Synthetic dataset written to %s in %.1f s: %s', f.output_dir,
                time.perf_counter() - start, meta['datasets'])
 

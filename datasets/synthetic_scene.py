@@ -20,6 +20,16 @@ the body relative to) and `image/scale` = 224 / S, so the parser's window
 224 / scale = S covers the stored image exactly, and its crop coordinates
 (p - center) * 2 / S equal HMR's (px / S) * 2 - 1.
 
+Scene options (`SceneConfig.part_colors`, `.background`): by default every
+example draws its own colour for each of the 24 body parts (like clothing)
+and a cluttered background (gradient, blotches and random shapes).
+'fixed' part colours give every part the same colour in every image (left
+and right parts differ; see `fixed_part_palette`), and a 'plain' background
+keeps the gradient and blotches without the shapes: an easier scene, where
+a small network learns the parts' layout within minutes on a CPU (the
+quickstart's choice). The example's random draws are the same either way, so
+one seed gives the same body, camera and light under every option.
+
 Visibility rule: a keypoint is visible when it lies inside the image (pixel
 centres 0..S-1) and at least one of its support vertices is seen. The
 support vertices are the `num_support` template vertices nearest to the
@@ -46,6 +56,9 @@ BASE_CROP_SIZE = 224
 PERSON_SIZE_PX = 150.0
 JPEG_QUALITY = 95  # As the converters (tf.io.encode_jpeg's default).
 NUM_LSP = 14
+# Scene options (SceneConfig.part_colors, SceneConfig.background).
+PART_COLORS = ('random', 'fixed')
+BACKGROUNDS = ('clutter', 'plain')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +76,10 @@ class SceneConfig:
     noise_max: max standard deviation of the pixel noise (0..255 levels).
     num_support: support vertices per keypoint (visibility rule).
     depth_tolerance: metres a support vertex may lie behind the z-buffer.
+    part_colors: 'random' (each example draws the 24 parts' colours) or
+      'fixed' (`fixed_part_palette` in every example).
+    background: 'clutter' (gradient, blotches and random shapes) or 'plain'
+      (gradient and blotches only).
   """
   scale_min: float = 0.85
   scale_max: float = 1.15
@@ -75,6 +92,16 @@ class SceneConfig:
   noise_max: float = 6.0
   num_support: int = 16
   depth_tolerance: float = 0.02
+  part_colors: str = 'random'
+  background: str = 'clutter'
+
+  def __post_init__(self):
+    if self.part_colors not in PART_COLORS:
+      raise ValueError(f'part_colors: expected one of {PART_COLORS}, got '
+                       f'{self.part_colors!r}')
+    if self.background not in BACKGROUNDS:
+      raise ValueError(f'background: expected one of {BACKGROUNDS}, got '
+                       f'{self.background!r}')
 
 
 class SceneResult(NamedTuple):
@@ -140,8 +167,41 @@ def keypoint_visibility(keypoints_px: np.ndarray, support_px: np.ndarray,
   return inside & np.any(seen, axis=1)
 
 
-def random_background(rng: np.random.Generator, size: int) -> np.ndarray:
+def fixed_part_palette(num_parts: int) -> np.ndarray:
+  """[num_parts, 3] RGB in [0, 1]: one distinct colour per body part.
+
+  Hues step by the golden ratio around the colour wheel (neighbouring part
+  indices, e.g. a left and a right joint, get far-apart hues), with
+  alternating brightness so parts of similar hue still differ.
+  """
+  k = np.arange(num_parts)
+  hue = (k * 0.6180339887498949) % 1.0
+  value = np.where(k % 2 == 0, 0.95, 0.6)
+  saturation = np.where(k % 3 == 0, 0.55, 0.85)
+  # HSV -> RGB, written out (colorsys is per colour).
+  sector = np.floor(hue * 6.0)
+  f = hue * 6.0 - sector
+  p = value * (1 - saturation)
+  q = value * (1 - f * saturation)
+  t = value * (1 - (1 - f) * saturation)
+  table = [(value, t, p), (q, value, p), (p, value, t), (p, q, value),
+           (t, p, value), (value, p, q)]
+  rgb = np.zeros([num_parts, 3])
+  for i, (r, g, b) in enumerate(table):
+    on = sector % 6 == i
+    rgb[on] = np.stack([r, g, b], -1)[on]
+  return rgb
+
+
+def random_background(rng: np.random.Generator, size: int,
+                      shapes: bool = True) -> np.ndarray:
   """A smooth random gradient, low-frequency blotches and random shapes.
+
+  Args:
+    rng: the example's generator.
+    size: image side.
+    shapes: draw the random shapes; without them the generator still draws
+      the shapes' numbers, so what it draws next is the same either way.
 
   Returns:
     [size, size, 3] uint8 RGB.
@@ -163,6 +223,9 @@ def random_background(rng: np.random.Generator, size: int) -> np.ndarray:
     color = tuple(int(c) for c in rng.integers(0, 256, 3))
     kind = int(rng.integers(0, 3))
     p = rng.random(4) * size
+    width = int(1 + rng.integers(0, 1 + size // 32)) if kind == 2 else 0
+    if not shapes:
+      continue
     if kind == 0:
       cv2.circle(image, (int(p[0]), int(p[1])), int(3 + p[2] / 5), color, -1,
                  cv2.LINE_AA)
@@ -171,7 +234,7 @@ def random_background(rng: np.random.Generator, size: int) -> np.ndarray:
                     color, -1)
     else:
       cv2.line(image, (int(p[0]), int(p[1])), (int(p[2]), int(p[3])), color,
-               int(1 + rng.integers(0, 1 + size // 32)), cv2.LINE_AA)
+               width, cv2.LINE_AA)
   return image
 
 
@@ -238,6 +301,7 @@ class SceneRenderer:
                                     config.num_support)
     self.img_size = int(img_size)
     self.config = config
+    self.fixed_palette = fixed_part_palette(self.num_parts)
 
   def render(self, vertices: np.ndarray, keypoints: np.ndarray,
              seed: np.random.SeedSequence,
@@ -261,8 +325,11 @@ class SceneRenderer:
     vertices = np.asarray(vertices, np.float64)
     keypoints = np.asarray(keypoints, np.float64)
     f_px, offset, truncated = _camera(rng, keypoints, size, cfg)
-    background = random_background(rng, size)
+    background = random_background(rng, size,
+                                   shapes=cfg.background == 'clutter')
     palette = 0.15 + 0.8 * rng.random((self.num_parts, 3))
+    if cfg.part_colors == 'fixed':
+      palette = self.fixed_palette
     light = np.array([2 * rng.random() - 1, 2 * rng.random() - 1,
                       -1.0 - rng.random()])
     ambient = rng.uniform(cfg.ambient_min, cfg.ambient_max)

@@ -42,6 +42,10 @@ class SyntheticConfig:
     img_size: side of the rendered images.
     workers: rendering processes.
     seed: the dataset seed.
+    num_train_3d: training images of the 3D dataset; None: num_train.
+    part_colors: 'random' or 'fixed' (datasets.synthetic_scene).
+    background: 'clutter' or 'plain' (datasets.synthetic_scene).
+    yaw_max_deg: the pose prior's yaw range (datasets.pose_prior).
   """
   num_train: int = 2000
   num_test: int = 200
@@ -49,6 +53,10 @@ class SyntheticConfig:
   img_size: int = 224
   workers: int = 2
   seed: int = 0
+  num_train_3d: Optional[int] = None
+  part_colors: str = 'random'
+  background: str = 'clutter'
+  yaw_max_deg: float = 45.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,6 +152,7 @@ def from_flags(f) -> RunConfig:
       dropout_rate=f.dropout_rate,
       e_loss_weight=f.e_loss_weight,
       e_3d_weight=f.e_3d_weight,
+      e_smpl_weight=f.e_smpl_weight,
       d_loss_weight=f.d_loss_weight,
       weight_decay=f.weight_decay,
       use_3d_label=f.use_3d_label,
@@ -188,6 +197,10 @@ def from_flags(f) -> RunConfig:
                                 num_mocap=f.synthetic_num_mocap or None,
                                 img_size=f.synthetic_img_size,
                                 workers=f.synthetic_workers,
+                                num_train_3d=f.synthetic_num_train_3d or None,
+                                part_colors=f.synthetic_part_colors,
+                                background=f.synthetic_background,
+                                yaw_max_deg=f.synthetic_yaw_max,
                                 seed=f.seed),
       data=data,
       model=model,

@@ -50,6 +50,9 @@ flags.DEFINE_integer('standin_num_vertices', 4000,
 flags.DEFINE_integer('synthetic_num_train', 2000,
                      'Training images of each synthetic image dataset.',
                      lower_bound=1)
+flags.DEFINE_integer('synthetic_num_train_3d', 0,
+                     'Training images of the synthetic 3D dataset; 0: '
+                     '--synthetic_num_train.', lower_bound=0)
 flags.DEFINE_integer('synthetic_num_test', 200,
                      'Held-out test images of each synthetic dataset.',
                      lower_bound=1)
@@ -61,6 +64,24 @@ flags.DEFINE_integer('synthetic_img_size', 224,
                      lower_bound=32)
 flags.DEFINE_integer('synthetic_workers', 2,
                      'Processes rendering the synthetic images.', lower_bound=0)
+# Repeats datasets.synthetic_scene.PART_COLORS / BACKGROUNDS (that module
+# imports OpenCV; a test ties them).
+SYNTHETIC_PART_COLORS = ('random', 'fixed')
+SYNTHETIC_BACKGROUNDS = ('clutter', 'plain')
+flags.DEFINE_enum(
+    'synthetic_part_colors', 'random', SYNTHETIC_PART_COLORS,
+    'Colours of the synthetic bodies\' 24 parts. random: each image draws '
+    'its own (like clothing); fixed: the same colour per part in every image '
+    '(an easier scene, the quickstart\'s).')
+flags.DEFINE_enum(
+    'synthetic_background', 'clutter', SYNTHETIC_BACKGROUNDS,
+    'Synthetic backgrounds. clutter: gradient, blotches and random shapes; '
+    'plain: gradient and blotches only.')
+flags.DEFINE_float(
+    'synthetic_yaw_max', 45.0,
+    'Synthetic bodies turn about their vertical axis by a uniform angle of '
+    'up to this many degrees (0: all face the camera).', lower_bound=0.0,
+    upper_bound=180.0)
 
 # --- Input pipeline ---------------------------------------------------------
 flags.DEFINE_string(
@@ -124,8 +145,13 @@ flags.DEFINE_float('dropout_rate', 0.5, 'Dropout rate of the regressor.',
                    lower_bound=0.0, upper_bound=0.99)
 flags.DEFINE_float('e_loss_weight', 60.0, 'Weight of the 2D keypoint loss.',
                    lower_bound=0.0)
-flags.DEFINE_float('e_3d_weight', 60.0, 'Weight of the 3D losses.',
-                   lower_bound=0.0)
+flags.DEFINE_float('e_3d_weight', 60.0,
+                   'Weight of the 3D joint loss, and of the SMPL parameter '
+                   'loss unless --e_smpl_weight is given.', lower_bound=0.0)
+flags.DEFINE_float('e_smpl_weight', None,
+                   'Weight of the SMPL parameter loss (rotation matrices and '
+                   'betas); default: --e_3d_weight (the original uses one '
+                   'weight for both 3D losses).', lower_bound=0.0)
 flags.DEFINE_float('d_loss_weight', 1.0, 'Weight of the adversarial losses.',
                    lower_bound=0.0)
 flags.DEFINE_float(

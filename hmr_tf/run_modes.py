@@ -75,15 +75,31 @@ def _run_body_model(cfg: config_lib.RunConfig) -> model_io.BodyModel:
   return body_model(cfg)
 
 
+def _scene_and_prior(s: config_lib.SyntheticConfig):
+  """(SceneConfig, PosePriorConfig) of the synthetic options."""
+  # pylint: disable=g-import-not-at-top
+  from datasets import pose_prior
+  from datasets import synthetic_scene
+  return (synthetic_scene.SceneConfig(part_colors=s.part_colors,
+                                      background=s.background),
+          pose_prior.PosePriorConfig(yaw_max_deg=s.yaw_max_deg))
+
+
 def _synthetic_matches(meta, cfg: config_lib.RunConfig,
                        body: model_io.BodyModel) -> bool:
   if meta is None:
     return False
+  from datasets import synthetic  # pylint: disable=g-import-not-at-top
   s = cfg.synthetic
-  counts = meta.get('datasets', {}).get('synthetic_3d', {})
+  sets = meta.get('datasets', {})
+  counts_2d = sets.get('synthetic_2d', {})
+  counts_3d = sets.get('synthetic_3d', {})
+  num_train_3d = s.num_train if s.num_train_3d is None else s.num_train_3d
   return (meta.get('img_size') == s.img_size and meta.get('seed') == s.seed
-          and counts.get('train') == s.num_train and
-          counts.get('test') == s.num_test and
+          and counts_2d.get('train') == s.num_train and
+          counts_3d.get('train') == num_train_3d and
+          counts_3d.get('test') == s.num_test and
+          meta.get('scene') == synthetic.scene_options(*_scene_and_prior(s)) and
           meta.get('num_vertices') == body.num_vertices and
           meta.get('body_model') == body.metadata.get('name', ''))
 
@@ -100,10 +116,12 @@ def data(cfg: config_lib.RunConfig) -> Dict[str, Any]:
     return meta
   _check_writable(data_dir)
   s = cfg.synthetic
+  scene, prior = _scene_and_prior(s)
   start = time.time()
   meta = synthetic.generate(data_dir, s.num_train, s.num_test, s.num_mocap,
                             body, img_size=s.img_size, seed=s.seed,
-                            num_workers=s.workers)
+                            num_workers=s.workers, scene=scene, prior=prior,
+                            num_train_3d=s.num_train_3d)
   logging.info('Synthetic dataset written to %s in %.0f s.', data_dir,
                time.time() - start)
   return meta

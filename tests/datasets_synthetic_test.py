@@ -259,3 +259,99 @@ def test_command_line(tmp_path):
   meta = synthetic.read_meta(str(out))
   assert meta['datasets'][synthetic.DATASET_3D] == {'train': 2, 'test': 1}
   assert meta['datasets'][synthetic.DATASET_MOCAP] == {'train': 3, 'test': 1}
+
+
+def test_scene_options_keep_body_camera_and_labels(body):
+  # Fixed colours and a plain background change nothing but the pixels.
+  pose = pose_prior.sample_poses(np.random.default_rng(4), 1)[0]
+  verts, kps = _posed(body, pose)
+  seed = np.random.SeedSequence(11)
+  default, d0 = _scene(body).render(verts, kps, seed, return_debug=True)
+  easy, d1 = _scene(body, part_colors='fixed', background='plain').render(
+      verts, kps, seed, return_debug=True)
+  np.testing.assert_array_equal(default.keypoints, easy.keypoints)
+  assert (d0['f_px'], d0['offset'].tolist()) == (d1['f_px'],
+                                                 d1['offset'].tolist())
+  np.testing.assert_array_equal(d0['render'].face_index,
+                                d1['render'].face_index)
+  assert not np.array_equal(d0['render'].image, d1['render'].image)
+
+
+def test_fixed_part_colours_are_the_palette_shaded(body):
+  scene = _scene(body, part_colors='fixed', truncation_fraction=0.0)
+  palette = synthetic_scene.fixed_part_palette(24)
+  np.testing.assert_array_equal(scene.fixed_palette, palette)
+  parts_seen = set()
+  for i, pose in enumerate(pose_prior.sample_poses(np.random.default_rng(5),
+                                                   2)):
+    verts, kps = _posed(body, pose)
+    _, debug = scene.render(verts, kps, np.random.SeedSequence(i),
+                            return_debug=True)
+    rendered = debug['render']
+    inner = (rendered.mask >= 1.0) & (rendered.face_index >= 0)
+    part = scene.parts[rendered.face_index[inner]]
+    rgb = rendered.image[inner].astype(np.float64)
+    # Lambert shading scales the base colour: pixel = 255 * intensity *
+    # palette[part], so pixel / palette is the same on the three channels.
+    ratio = rgb / (255.0 * palette[part])
+    bright = rgb.max(axis=1) > 60  # Rounding dominates on dark pixels.
+    spread = ratio[bright].max(axis=1) - ratio[bright].min(axis=1)
+    assert np.percentile(spread, 95) < 0.05
+    parts_seen.update(part.tolist())
+  assert len(parts_seen) >= 10
+
+
+def test_fixed_palette_tells_left_from_right():
+  palette = synthetic_scene.fixed_part_palette(24)
+  for name in joints_lib.SMPL_JOINT_NAMES:
+    if name.startswith('left_'):
+      twin = 'right_' + name[len('left_'):]
+      gap = np.abs(palette[_J[name]] - palette[_J[twin]]).max()
+      assert gap > 0.2, (name, twin)
+  assert np.all((palette >= 0) & (palette <= 1))
+
+
+def test_plain_background_is_the_clutter_one_without_shapes():
+  plain = synthetic_scene.random_background(np.random.default_rng(3), SIZE,
+                                            shapes=False)
+  clutter = synthetic_scene.random_background(np.random.default_rng(3), SIZE)
+  # Same gradient and blotches: equal wherever no shape was drawn.
+  assert np.mean(np.all(plain == clutter, axis=-1)) > 0.3
+  assert not np.array_equal(plain, clutter)
+  # Smooth: an 8 x 8 grid upsampled, no sharp shape edges.
+  step = np.abs(np.diff(plain.astype(np.int32), axis=0)).max()
+  assert step < 40
+  # The generator ends in the same state either way.
+  r1, r2 = np.random.default_rng(3), np.random.default_rng(3)
+  synthetic_scene.random_background(r1, SIZE, shapes=False)
+  synthetic_scene.random_background(r2, SIZE)
+  assert r1.random() == r2.random()
+
+
+def test_scene_config_rejects_unknown_options():
+  with pytest.raises(ValueError, match='part_colors'):
+    synthetic_scene.SceneConfig(part_colors='pastel')
+  with pytest.raises(ValueError, match='background'):
+    synthetic_scene.SceneConfig(background='none')
+
+
+def test_generate_records_scene_options_and_3d_count(body, tmp_path):
+  meta = _generate(
+      tmp_path, body, num_train=2, num_test=1, num_mocap=3, num_train_3d=5,
+      kinds=('2d', '3d'),
+      scene=synthetic_scene.SceneConfig(part_colors='fixed',
+                                        background='plain'),
+      prior=pose_prior.PosePriorConfig(yaw_max_deg=0.0))
+  assert meta['datasets'][synthetic.DATASET_2D] == {'train': 2, 'test': 1}
+  assert meta['datasets'][synthetic.DATASET_3D] == {'train': 5, 'test': 1}
+  assert meta['scene'] == {'part_colors': 'fixed', 'background': 'plain',
+                           'yaw_max_deg': 0.0}
+  assert synthetic.read_meta(str(tmp_path)) == meta
+  assert len(_records(str(tmp_path), synthetic.DATASET_3D, 'train')) == 5
+  # Yaw 0: every body faces the camera up to the 10-degree tilt, i.e. its
+  # forward axis (SMPL +z) stays within ~15 degrees of the camera's -z.
+  for record in _records(str(tmp_path), synthetic.DATASET_3D, 'train'):
+    ex = tf.train.Example.FromString(record)
+    pose = np.array(ex.features.feature['mosh/pose'].float_list.value)
+    forward = smpl_reference.rodrigues(pose[:3]) @ np.array([0.0, 0.0, 1.0])
+    assert -forward[2] > np.cos(np.radians(15))

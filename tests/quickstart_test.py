@@ -163,3 +163,43 @@ def _scalar_series(folder, tag):
         if v.tag == tag:
           values.append((event.step, float(tf.make_ndarray(v.tensor))))
   return [v for _, v in sorted(values)]
+
+
+def test_flag_choices_repeat_the_scene_options():
+  # hmr_tf.flags repeats the scene options (it does not import OpenCV).
+  code = ('from hmr_tf import flags; '
+          'print(flags.SYNTHETIC_PART_COLORS, flags.SYNTHETIC_BACKGROUNDS)')
+  out = subprocess.run([sys.executable, '-c', code], cwd=ROOT, check=True,
+                       capture_output=True, text=True, timeout=120)
+  from datasets import synthetic_scene  # pylint: disable=g-import-not-at-top
+  assert out.stdout.strip() == (f'{synthetic_scene.PART_COLORS} '
+                                f'{synthetic_scene.BACKGROUNDS}')
+
+
+def test_a_changed_scene_option_rewrites_the_dataset(tmp_path):
+  # pylint: disable=g-import-not-at-top
+  import dataclasses
+  import types
+  from datasets import pose_prior
+  from datasets import synthetic
+  from datasets import synthetic_scene
+  from hmr_tf import config as config_lib
+  from hmr_tf import run_modes
+  from hmr_tf.smpl import standin
+  body = standin.build(num_vertices=300)
+  options = config_lib.SyntheticConfig(
+      num_train=2, num_test=1, num_mocap=3, img_size=32, workers=0,
+      num_train_3d=3, part_colors='fixed', background='plain',
+      yaw_max_deg=0.0)
+  meta = synthetic.generate(
+      str(tmp_path), 2, 1, 3, body, img_size=32, num_train_3d=3,
+      scene=synthetic_scene.SceneConfig(part_colors='fixed',
+                                        background='plain'),
+      prior=pose_prior.PosePriorConfig(yaw_max_deg=0.0))
+  cfg = lambda s: types.SimpleNamespace(synthetic=s)
+  assert run_modes._synthetic_matches(meta, cfg(options), body)
+  for change in (dict(part_colors='random'), dict(background='clutter'),
+                 dict(yaw_max_deg=45.0), dict(num_train_3d=None),
+                 dict(num_train=3)):
+    changed = dataclasses.replace(options, **change)
+    assert not run_modes._synthetic_matches(meta, cfg(changed), body), change

@@ -193,3 +193,48 @@ def test_mirror_pose_gives_mirrored_mesh_on_symmetric_model():
   a = smpl(theta, betas).vertices.numpy()
   b = smpl(lbs.mirror_pose(theta), betas).vertices.numpy()
   np.testing.assert_allclose(b, a[:, model.vertex_mirror] * m, atol=1e-5)
+
+
+def _sparse_keypoint_model(seed=3):
+  # A keypoint regressor that reads 40 of the 300 vertices, as real ones
+  # read a small part of the mesh.
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  model = smpl_reference.random_body_model(num_vertices=300, seed=seed)
+  rng = np.random.default_rng(seed)
+  regressor = np.zeros([19, 300])
+  support = rng.choice(300, 40, replace=False)
+  regressor[:, support] = rng.dirichlet(np.ones(40), 19)
+  return dataclasses.replace(model, cocoplus_regressor=regressor)
+
+
+def test_keypoints_only_matches_float64_reference():
+  model = _sparse_keypoint_model()
+  rng = np.random.default_rng(5)
+  theta = _random_pose(rng, 3)
+  betas = rng.normal(size=(3, 10))
+  smpl = SMPL(model, dtype='float64')
+  out = smpl.keypoints_only(theta, betas[:, :7])
+  assert out.vertices is None
+  for b in range(3):
+    verts, joints = smpl_reference.smpl_forward(model, theta[b], betas[b, :7])
+    np.testing.assert_allclose(out.keypoints[b],
+                               model.cocoplus_regressor @ verts, atol=1e-10)
+    np.testing.assert_allclose(out.joints[b], joints, atol=1e-10)
+  # The same values as the full layer, and the same gradients.
+  full = smpl(theta, betas[:, :7])
+  np.testing.assert_allclose(out.keypoints, full.keypoints, atol=1e-12)
+  theta32 = tf.constant(theta, tf.float32)
+  smpl32 = SMPL(model)
+  grads = []
+  for fn in (smpl32, smpl32.keypoints_only):
+    with tf.GradientTape() as tape:
+      tape.watch(theta32)
+      loss = tf.reduce_sum(fn(theta32, betas).keypoints ** 2)
+    grads.append(tape.gradient(loss, theta32).numpy())
+  np.testing.assert_allclose(grads[0], grads[1], rtol=1e-4, atol=1e-5)
+
+
+def test_keypoints_only_needs_a_keypoint_regressor():
+  model = smpl_reference.random_body_model(num_vertices=50, cocoplus=False)
+  with pytest.raises(ValueError, match='cocoplus_regressor'):
+    SMPL(model).keypoints_only(np.zeros([1, 72]), np.zeros([1, 10]))

@@ -74,7 +74,10 @@ class ModelConfig:
     encoder_weights: 'none' | 'imagenet' | path of a Keras weights file.
     dropout_rate: dropout in the regressor.
     e_loss_weight: weight of the 2D keypoint loss (λ).
-    e_3d_weight: weight of both 3D losses.
+    e_3d_weight: weight of the 3D joint loss, and of the SMPL parameter
+      loss unless `e_smpl_weight` is set.
+    e_smpl_weight: weight of the SMPL parameter loss (rotation matrices and
+      betas); None: `e_3d_weight`, as the original (one weight for both).
     d_loss_weight: weight of the adversarial losses (generator and
       discriminator side).
     weight_decay: L2 weight decay coefficient on the kernels of both networks
@@ -94,6 +97,7 @@ class ModelConfig:
   dropout_rate: float = 0.5
   e_loss_weight: float = 60.0
   e_3d_weight: float = 60.0
+  e_smpl_weight: Optional[float] = None
   d_loss_weight: float = 1.0
   weight_decay: float = 1e-4
   use_3d_label: bool = True
@@ -249,8 +253,13 @@ class HMRModel(keras.Model):
   # -------------------------------------------------------------------------
   # Forward.
 
-  def _predict(self, images, training: bool) -> Dict[str, tf.Tensor]:
+  def _predict(self, images, training: bool,
+               with_mesh: bool = True) -> Dict[str, tf.Tensor]:
     """Everything a step needs: all stages' Θ and rotations, last stage's body.
+
+    Without `with_mesh` the body's keypoints come from `SMPL.keypoints_only`
+    (the same values, no mesh: 'vertices' is None); the training and test
+    steps use that, as their losses and metrics read keypoints only.
 
     Returns:
       dict with the `call` outputs plus 'thetas' (list of T [B, 85]),
@@ -266,7 +275,10 @@ class HMRModel(keras.Model):
         tf.reshape(pose_all, [-1, _NUM_SMPL_JOINTS, 3]))
     cam, pose, betas = mean_params.split_theta(thetas[-1])
     rotmats = rotmats_all[-batch:] if len(thetas) > 1 else rotmats_all
-    body = self.smpl(rotmats, betas)
+    if with_mesh:
+      body = self.smpl(rotmats, betas)
+    else:
+      body = self.smpl.keypoints_only(rotmats, betas)
     return {
         'cam': cam,
         'pose': pose,
@@ -324,7 +336,10 @@ class HMRModel(keras.Model):
         tf.reshape(tf.cast(batch['pose'], tf.float32),
                    [-1, _NUM_SMPL_JOINTS, 3]))
     size = _NUM_SMPL_JOINTS * 9 + mean_params.NUM_SHAPE
-    loss_smpl = self.config.e_3d_weight * losses.smpl_params_loss(
+    smpl_weight = self.config.e_smpl_weight
+    if smpl_weight is None:
+      smpl_weight = self.config.e_3d_weight
+    loss_smpl = smpl_weight * losses.smpl_params_loss(
         gt_rotmats, batch['shape'], pred['rotmats'], pred['shape'], has_smpl,
         normalizer=_global_sum(losses.label_count(has_smpl, size)))
     return loss_joints, loss_smpl
@@ -370,7 +385,7 @@ class HMRModel(keras.Model):
     """
     variables = self.generator_variables
     with tf.GradientTape() as tape:
-      pred = self._predict(batch['image'], training=True)
+      pred = self._predict(batch['image'], training=True, with_mesh=False)
       loss_kp = self._keypoint_loss(batch, pred)
       loss_3d_joints, loss_3d_smpl = self._losses_3d(batch, pred)
       d_fake = self._discriminate(pred['rotmats_all'], pred['betas_all'])
@@ -494,7 +509,7 @@ class HMRModel(keras.Model):
       data: an eval batch (dict of parser outputs) or (batch, ...) tuple.
     """
     batch = data[0] if isinstance(data, (tuple, list)) else data
-    pred = self._predict(batch['image'], training=False)
+    pred = self._predict(batch['image'], training=False, with_mesh=False)
     self._log({'loss_kp': self._keypoint_loss(batch, pred)})
     if 'joints3d' in batch:
       weight = tf.cast(batch['has_joints3d'], tf.float32)

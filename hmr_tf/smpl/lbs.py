@@ -169,6 +169,62 @@ def skin(vertices: tf.Tensor, weights: tf.Tensor,
   return tf.transpose(posed, [1, 0, 2])
 
 
+def joint_shape_basis(J_regressor: tf.Tensor, v_template: tf.Tensor,
+                      shapedirs: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+  """The rest joints as a linear function of β: J(β) = 𝒥 T̄ + (𝒥 S) β.
+
+  Args:
+    J_regressor: [24, N].
+    v_template: [N, 3].
+    shapedirs: [N, 3, K].
+
+  Returns:
+    joint_template [24, 3] (𝒥 T̄) and joint_shapedirs [24, 3, K] (𝒥 S).
+  """
+  return (regress_joints(v_template[None], J_regressor)[0],
+          tf.einsum('jn,nck->jck', J_regressor, shapedirs))
+
+
+def rest_joints(betas: tf.Tensor, joint_template: tf.Tensor,
+                joint_shapedirs: tf.Tensor) -> tf.Tensor:
+  """[B, K] betas -> [B, 24, 3] rest joints (see `joint_shape_basis`)."""
+  num_betas = betas.shape[-1]
+  return joint_template + tf.einsum('bk,jck->bjc', betas,
+                                    joint_shapedirs[:, :, :num_betas])
+
+
+def posed_vertices(betas: tf.Tensor, rotmats: tf.Tensor,
+                   v_template: tf.Tensor, shapedirs: tf.Tensor,
+                   posedirs: tf.Tensor, rest: tf.Tensor,
+                   parents: Sequence[int],
+                   weights: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+  """Eq. 1 for any set of the model's vertices, given the rest joints.
+
+  Every vertex is posed from its own template position, blend shapes and
+  skinning weights alone, so posing a subset of the rows of `v_template`,
+  `shapedirs`, `posedirs` and `weights` gives exactly those rows of the
+  full mesh (what `SMPL.keypoints_only` uses).
+
+  Args:
+    betas: [B, K] shape coefficients.
+    rotmats: [B, 24, 3, 3] joint rotations (joint 0 = global rotation).
+    v_template: [M, 3] template positions of the vertices.
+    shapedirs: [M, 3, K_max].
+    posedirs: [M, 3, 207] or [207, M * 3] (see `pose_blend_shapes`).
+    rest: [B, 24, 3] rest joints of the whole body (`rest_joints`).
+    parents: 24 Python ints.
+    weights: [M, 24].
+
+  Returns:
+    vertices: [B, M, 3] posed vertices.
+    joints: [B, 24, 3] posed joints.
+  """
+  v_shaped = v_template + blend_shapes(betas, shapedirs)  # [B, M, 3]
+  v_posed = v_shaped + pose_blend_shapes(rotmats, posedirs)
+  joints, skinning = rigid_transforms(rotmats, rest, parents)
+  return skin(v_posed, weights, skinning), joints
+
+
 def lbs(betas: tf.Tensor, rotmats: tf.Tensor, v_template: tf.Tensor,
         shapedirs: tf.Tensor, posedirs: tf.Tensor, J_regressor: tf.Tensor,
         parents: Sequence[int],
@@ -189,16 +245,14 @@ def lbs(betas: tf.Tensor, rotmats: tf.Tensor, v_template: tf.Tensor,
     vertices: [B, N, 3] posed mesh.
     joints: [B, 24, 3] posed joints.
   """
-  v_shaped = v_template + blend_shapes(betas, shapedirs)  # [B, N, 3]
   # J(β) = 𝒥 T̄ + (𝒥 S) β: the same joints as regressing v_shaped, but the
   # regressor meets the [N, 3, K] basis once instead of B meshes.
   num_betas = betas.shape[-1]
-  rest_joints = (regress_joints(v_template[None], J_regressor) + tf.einsum(
-      'bk,jck->bjc', betas,
-      tf.einsum('jn,nck->jck', J_regressor, shapedirs[:, :, :num_betas])))
-  v_posed = v_shaped + pose_blend_shapes(rotmats, posedirs)
-  joints, skinning = rigid_transforms(rotmats, rest_joints, parents)
-  return skin(v_posed, weights, skinning), joints
+  joint_template, joint_shapedirs = joint_shape_basis(
+      J_regressor, v_template, shapedirs[:, :, :num_betas])
+  rest = rest_joints(betas, joint_template, joint_shapedirs)
+  return posed_vertices(betas, rotmats, v_template, shapedirs, posedirs, rest,
+                        parents, weights)
 
 
 def mirror_pose(theta: tf.Tensor) -> tf.Tensor:
