@@ -158,6 +158,9 @@ def from_flags(f) -> RunConfig:
       use_3d_label=f.use_3d_label,
       e_lr=f.e_lr,
       d_lr=f.d_lr,
+      lr_schedule=f.lr_schedule,
+      lr_decay_steps=(f.epochs * f.steps_per_epoch
+                      if f.lr_schedule == 'cosine' else 0),
       sync_batch_norm=f.sync_batch_norm)
   train = train_lib.TrainConfig(
       model_dir=paths.model_dir,

@@ -162,6 +162,10 @@ flags.DEFINE_boolean('use_3d_label', True,
                      'Use the 3D losses where 3D labels exist.')
 flags.DEFINE_float('e_lr', 1e-5, 'Adam learning rate of encoder+regressor.',
                    lower_bound=0.0)
+flags.DEFINE_enum(
+    'lr_schedule', 'constant', ('constant', 'cosine'),
+    'constant: the paper\'s fixed rates. cosine: both rates fall along a '
+    'half cosine to 0 over the run (--epochs x --steps_per_epoch steps).')
 flags.DEFINE_float('d_lr', 1e-4, 'Adam learning rate of the discriminator.',
                    lower_bound=0.0)
 flags.DEFINE_string(
@@ -298,6 +302,11 @@ flags.register_multi_flags_validator(
     lambda f: f['encoder'] == 'resnet50v2' or f['encoder_weights'] != 'imagenet',
     message='--encoder_weights=imagenet: only --encoder=resnet50v2 has '
     'ImageNet weights')
+flags.register_multi_flags_validator(
+    ['lr_schedule', 'steps_per_epoch'],
+    lambda f: f['lr_schedule'] == 'constant' or f['steps_per_epoch'] > 0,
+    message='--lr_schedule=cosine: expected --steps_per_epoch > 0 (the '
+    'schedule\'s length is --epochs x --steps_per_epoch)')
 flags.register_multi_flags_validator(
     ['scale_min', 'scale_max'], lambda f: f['scale_min'] <= f['scale_max'],
     message='--scale_min must not exceed --scale_max')

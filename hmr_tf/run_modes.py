@@ -202,6 +202,13 @@ def demo(cfg: config_lib.RunConfig, model=None) -> Dict[str, str]:
   return paths
 
 
+def _versus_baseline(model_pa: float, base_pa: float) -> str:
+  """'PA-MPJPE N% lower (or higher) than the baseline', rounded."""
+  change = 100 * (1 - model_pa / base_pa)
+  word = 'lower' if change >= 0 else 'higher'
+  return f'    PA-MPJPE {abs(change):.0f}% {word} than the baseline.'
+
+
 def summarize(cfg: config_lib.RunConfig, trained: Dict, report: Dict,
               export_path: str, demo_paths: Dict[str, str],
               seconds: float) -> str:
@@ -219,8 +226,7 @@ def summarize(cfg: config_lib.RunConfig, trained: Dict, report: Dict,
       f'    {"":24}{"MPJPE mm":>10}{"PA-MPJPE mm":>13}',
       f'    {"trained model":24}{model_mp:10.1f}{model_pa:13.1f}',
       f'    {"mean-parameter baseline":24}{base_mp:10.1f}{base_pa:13.1f}',
-      f'    PA-MPJPE {100 * (1 - model_pa / base_pa):.0f}% lower than the '
-      'baseline.',
+      _versus_baseline(model_pa, base_pa),
       f'  evaluation JSON: {p.eval_dir}',
       f'  SavedModel (TF Serving): {export_path}',
       f'  demo: {demo_paths["overlay"]}, {demo_paths["mesh"]}, '

@@ -216,6 +216,40 @@ def test_discriminator_losses_match_numpy_reference():
                                             abs=1e-6)
 
 
+def test_smpl_weight_scales_only_the_smpl_parameter_loss():
+  config = dataclasses.replace(CONFIG, dropout_rate=0.0)
+  batch = _batch(b=2, has_3d=(1.0, 1.0), has_smpl=(1.0, 1.0))
+  same, _ = _model(config)._generator_step(batch)  # e_smpl_weight None: 60
+  split, _ = _model(dataclasses.replace(config, e_smpl_weight=7.0)
+                    )._generator_step(batch)
+  assert split['loss_3d_joints'].numpy() == pytest.approx(
+      same['loss_3d_joints'].numpy(), rel=1e-6)
+  assert split['loss_3d_smpl'].numpy() == pytest.approx(
+      same['loss_3d_smpl'].numpy() * 7.0 / 60.0, rel=1e-5)
+  assert same['loss_3d_smpl'].numpy() > 0
+
+
+def test_cosine_schedule_halves_at_the_middle_and_ends_at_zero():
+  config = dataclasses.replace(CONFIG, e_lr=1e-3, d_lr=4e-4,
+                               lr_schedule='cosine', lr_decay_steps=100)
+  g_opt, d_opt = hmr_model.build_optimizers(config)
+  for step, factor in ((0, 1.0), (25, 0.5 * (1 + np.cos(np.pi / 4))),
+                       (50, 0.5), (100, 0.0), (150, 0.0)):
+    # The optimizers read the schedule at their own step counters.
+    for opt, rate in ((g_opt, 1e-3), (d_opt, 4e-4)):
+      opt.iterations.assign(step)
+      assert float(opt.learning_rate) == pytest.approx(rate * factor,
+                                                       abs=1e-9)
+  constant, _ = hmr_model.build_optimizers(CONFIG)
+  constant.iterations.assign(1000)
+  assert float(constant.learning_rate) == pytest.approx(CONFIG.e_lr)
+  with pytest.raises(ValueError, match='lr_decay_steps'):
+    hmr_model.build_optimizers(dataclasses.replace(config, lr_decay_steps=0))
+  with pytest.raises(ValueError, match='lr_schedule'):
+    hmr_model.build_optimizers(dataclasses.replace(config,
+                                                   lr_schedule='step'))
+
+
 def test_batch_without_3d_gives_exactly_zero_3d_loss():
   model = _model()
   batch = _batch(has_3d=(0.0, 0.0), has_smpl=(0.0, 0.0))

@@ -86,6 +86,10 @@ class ModelConfig:
     use_3d_label: use the 3D losses where labels exist.
     e_lr: generator (encoder + regressor) Adam learning rate.
     d_lr: discriminator Adam learning rate.
+    lr_schedule: 'constant' (the paper's) or 'cosine': both rates follow a
+      half cosine from their value down to 0 over `lr_decay_steps` steps
+      (not in the paper; for short runs, whose last steps then settle).
+    lr_decay_steps: the cosine's length in steps (> 0 when 'cosine').
     sync_batch_norm: under a multi-replica strategy, compute the encoder's
       batch-norm statistics over the global batch (one all-reduce per
       batch-norm layer) instead of per replica.
@@ -103,13 +107,33 @@ class ModelConfig:
   use_3d_label: bool = True
   e_lr: float = 1e-5
   d_lr: float = 1e-4
+  lr_schedule: str = 'constant'
+  lr_decay_steps: int = 0
   sync_batch_norm: bool = False
+
+
+LR_SCHEDULES = ('constant', 'cosine')
+
+
+def learning_rate(rate: float, config: ModelConfig):
+  """The rate, or its cosine schedule (see ModelConfig.lr_schedule)."""
+  if config.lr_schedule not in LR_SCHEDULES:
+    raise ValueError(f'lr_schedule: expected one of {LR_SCHEDULES}, got '
+                     f'{config.lr_schedule!r}')
+  if config.lr_schedule == 'constant':
+    return rate
+  if config.lr_decay_steps <= 0:
+    raise ValueError(f'lr_decay_steps: expected > 0 with the cosine '
+                     f'schedule, got {config.lr_decay_steps}')
+  return keras.optimizers.schedules.CosineDecay(rate, config.lr_decay_steps)
 
 
 def build_optimizers(config: ModelConfig):
   """(generator, discriminator) Adam optimizers with the config's rates."""
-  return (keras.optimizers.Adam(config.e_lr, name='g_optimizer'),
-          keras.optimizers.Adam(config.d_lr, name='d_optimizer'))
+  return (keras.optimizers.Adam(learning_rate(config.e_lr, config),
+                                name='g_optimizer'),
+          keras.optimizers.Adam(learning_rate(config.d_lr, config),
+                                name='d_optimizer'))
 
 
 def _kernels(variables):
