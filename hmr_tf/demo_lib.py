@@ -61,7 +61,8 @@ class Crop:
     center: (x, y) window centre in image pixels.
     scale: 224 / window: how much the image is scaled so the person is about
       150 px tall in a 224-px crop.
-    source: how the crop was chosen ('bbox', 'openpose', 'whole_image').
+    source: how the crop was chosen ('bbox', 'openpose', 'whole_image', or
+      'held-out record': a dataset record's own person window).
   """
   center: tuple
   scale: float

@@ -134,7 +134,7 @@ def test_reduced_quickstart_learns(tmp_path):
   """Issue 6 §2: PA-MPJPE clearly below the mean baseline; 2D error falls.
 
   Runs the quickstart flagfile itself (the paper's model reduced to a CPU
-  budget: small encoder, 64-px crops, 2,800 steps; about 10 minutes on 2
+  budget: small encoder, 64-px crops, 3,400 steps; about 9 minutes on 2
   cores).
   """
   out = str(tmp_path / 'run')
@@ -227,3 +227,35 @@ def test_every_shipped_flagfile_parses_into_a_config():
                        capture_output=True, text=True, timeout=300)
   assert out.returncode == 0, out.stderr[-2000:]
   assert len(out.stdout.split('\n')) - 1 == len(names), out.stdout
+
+
+def test_demo_picks_the_first_person_fully_in_the_image(tmp_path):
+  # pylint: disable=g-import-not-at-top
+  import types
+  import tensorflow as tf
+  from datasets import synthetic
+  from datasets import synthetic_scene
+  from hmr_tf import run_modes
+  from hmr_tf.data import decoder
+  from hmr_tf.data import input_pipeline
+  from hmr_tf.smpl import standin
+  body = standin.build(num_vertices=300)
+  synthetic.generate(str(tmp_path), 1, 8, 3, body, img_size=48, seed=0,
+                     kinds=('3d',), scene=synthetic_scene.SceneConfig(
+                         truncation_fraction=0.6))
+  shards = input_pipeline.list_shards(str(tmp_path), 'synthetic_3d', 'test')
+  inside = []
+  for record in tf.data.TFRecordDataset(list(shards.files)):
+    kp = decoder.decode_image_example(record)['keypoints2d'].numpy()[:14]
+    inside.append(bool(np.all((kp[:, :2] >= 0) & (kp[:, :2] <= 47))))
+  assert not inside[0] and any(inside), inside  # seed 0: record 0 is cut
+  cfg = types.SimpleNamespace(
+      paths=types.SimpleNamespace(data_dir=str(tmp_path)),
+      eval=types.SimpleNamespace(dataset='synthetic_3d', split='test'),
+      data=types.SimpleNamespace(base_crop_size=170.0))
+  image, name, crop = run_modes._held_out_image(cfg)
+  assert name == f'synthetic_3d/test/{inside.index(True):07d}.jpg'
+  assert image.shape == (48, 48, 3)
+  # The record's window (224 / 4.667 = 48 px) at the training crop size.
+  assert crop.scale == pytest.approx(224.0 / 48 * 224.0 / 170.0)
+  assert crop.window == pytest.approx(48 * 170.0 / 224.0)
