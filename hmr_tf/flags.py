@@ -162,8 +162,10 @@ flags.DEFINE_boolean('use_3d_label', True,
                      'Use the 3D losses where 3D labels exist.')
 flags.DEFINE_float('e_lr', 1e-5, 'Adam learning rate of encoder+regressor.',
                    lower_bound=0.0)
+# Repeats hmr_tf.modeling.hmr_model.LR_SCHEDULES (a test ties them).
+LR_SCHEDULES = ('constant', 'cosine')
 flags.DEFINE_enum(
-    'lr_schedule', 'constant', ('constant', 'cosine'),
+    'lr_schedule', 'constant', LR_SCHEDULES,
     'constant: the paper\'s fixed rates. cosine: both rates fall along a '
     'half cosine to 0 over the run (--epochs x --steps_per_epoch steps).')
 flags.DEFINE_float('d_lr', 1e-4, 'Adam learning rate of the discriminator.',

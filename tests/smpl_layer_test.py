@@ -234,6 +234,12 @@ def test_keypoints_only_matches_float64_reference():
   np.testing.assert_allclose(grads[0], grads[1], rtol=1e-4, atol=1e-5)
 
 
+def test_keypoints_only_checks_betas_as_call_does():
+  smpl = SMPL(_sparse_keypoint_model())
+  with pytest.raises(ValueError, match='betas'):
+    smpl.keypoints_only(np.zeros([1, 72]), np.zeros([1, 11]))
+
+
 def test_keypoints_only_needs_a_keypoint_regressor():
   model = smpl_reference.random_body_model(num_vertices=50, cocoplus=False)
   with pytest.raises(ValueError, match='cocoplus_regressor'):

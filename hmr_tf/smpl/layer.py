@@ -100,6 +100,15 @@ class SMPL(keras.layers.Layer):
                        f'[B, 24, 3, 3] rotation matrices; got {pose.shape}')
     return lbs.batch_rodrigues(pose)
 
+  def _betas(self, betas: tf.Tensor) -> tf.Tensor:
+    """[B, K] betas in the layer's dtype; K at most the model's count."""
+    betas = tf.cast(betas, self._smpl_dtype)
+    if betas.shape[-1] is None or betas.shape[-1] > self.num_betas:
+      raise ValueError(f'SMPL betas must be [B, K] with K <= {self.num_betas} '
+                       f'(the body model\'s shape directions); got '
+                       f'{betas.shape}')
+    return betas
+
   def call(self, pose, betas) -> SMPLOutput:
     """Poses the body.
 
@@ -112,11 +121,7 @@ class SMPL(keras.layers.Layer):
     Returns:
       SMPLOutput in the layer's dtype.
     """
-    betas = tf.cast(betas, self._smpl_dtype)
-    if betas.shape[-1] is None or betas.shape[-1] > self.num_betas:
-      raise ValueError(f'SMPL betas must be [B, K] with K <= {self.num_betas} '
-                       f'(the body model\'s shape directions); got '
-                       f'{betas.shape}')
+    betas = self._betas(betas)
     rotmats = self._rotmats(pose)
     vertices, joints = lbs.lbs(betas, rotmats, self.v_template, self.shapedirs,
                                self.posedirs, self.J_regressor, self.parents,
@@ -147,7 +152,7 @@ class SMPL(keras.layers.Layer):
     if self._support is None:
       raise ValueError('keypoints_only needs a body model with a '
                        'cocoplus_regressor')
-    betas = tf.cast(betas, self._smpl_dtype)
+    betas = self._betas(betas)
     rotmats = self._rotmats(pose)
     rest = lbs.rest_joints(betas, self.joint_template, self.joint_shapedirs)
     sub = self._support
