@@ -1,19 +1,38 @@
 """Image encoder: ResNet-50 v2, global-average pooled to φ [B, 2048].
 
-The original HMR used TF-Slim's resnet_v2_50; Keras' `ResNet50V2` is the same
-architecture (pre-activation bottlenecks, final batch norm + ReLU before the
-pooling). Images come in as float32 in [-1, 1], the preprocessing both
-expect.
+`resnet50v2` is TF-Slim's `resnet_v2_50` (under `resnet_arg_scope`), the
+network the original HMR ran, layer for layer:
+  * conv1: 7x7 / 2 with biases, no batch norm, padded 3 on every side;
+  * pool1: 3x3 / 2 max pool with padding SAME (windows start at 2i; the only
+    padding is after the last row/column). Keras' `ResNet50V2` zero-pads one
+    pixel on every side and pools VALID instead (windows start at 2i - 1):
+    with the same weights its features differ by ~40% of their range;
+  * bottleneck units 3/4/6/3, the stride in the LAST unit of blocks 1-3
+    (the identity shortcut then subsampled by a 1x1 / 2 max pool), a
+    projection shortcut on the pre-activated input of each block's first
+    unit, 3x3 convolutions padded symmetrically (slim's `conv2d_same`);
+  * batch norm epsilon 1e-5 and decay 0.997 (slim's; Keras uses 1.001e-5 and
+    0.99), scale on; a final `postnorm` batch norm + ReLU.
+The layers carry Keras' ResNet50V2 names and are created in its order, so
+Keras' ImageNet files load unchanged; TF-Slim checkpoints (the ImageNet
+`resnet_v2_50.ckpt` the original trainer started from, or the released HMR
+model) load by variable name through `slim_names`.
+
+Images come in as float32 in [-1, 1], the preprocessing both expect.
 
 `resnet_v2_small` is not in the paper: the same pre-activation bottleneck
 design with two blocks per stage and a quarter of the width (0.9 M
 parameters, φ [B, 512]), for training from scratch on a CPU, where
-ResNet50V2 is too slow to learn within minutes. It has no ImageNet weights.
+ResNet-50 is too slow to learn within minutes. It has no ImageNet weights.
+It keeps the Keras conventions it was trained with (epsilon 1.001e-5,
+TensorFlow SAME padding).
 """
 
 import os
 
 import keras
+
+from hmr_tf.modeling import slim_names
 
 # Encoder names (--encoder): the paper's, and a small CPU-friendly variant.
 RESNET50_V2 = 'resnet50v2'
@@ -23,7 +42,12 @@ ENCODERS = (RESNET50_V2, RESNET_V2_SMALL)
 # resnet_v2_small: bottleneck blocks per stage and the first stage's width.
 _SMALL_BLOCKS = (2, 2, 2, 2)
 _SMALL_WIDTH = 16
-_BN_EPSILON = 1.001e-5  # As Keras' ResNet50V2.
+_KERAS_BN_EPSILON = 1.001e-5  # Keras' ResNet50V2 (resnet_v2_small keeps it).
+_KERAS_BN_MOMENTUM = 0.99
+
+# TF-Slim's resnet_arg_scope, what the original trained with.
+SLIM_BN_EPSILON = 1e-5
+SLIM_BN_DECAY = 0.997
 
 # The file Keras downloads for `weights='imagenet'` without the classifier
 # (named in the offline error message so users can fetch it by hand).
@@ -32,28 +56,55 @@ _IMAGENET_URL = ('https://storage.googleapis.com/tensorflow/'
                  f'keras-applications/resnet/{_IMAGENET_NOTOP_FILE}')
 
 
-def _bottleneck_v2(x, filters: int, stride: int, name: str):
-  """One pre-activation bottleneck: BN-ReLU, 1x1, 3x3 (stride), 1x1 (4x)."""
-  pre = keras.layers.BatchNormalization(epsilon=_BN_EPSILON,
-                                        name=name + '_preact_bn')(x)
+def _batch_norm(name, slim_exact):
+  if slim_exact:
+    return keras.layers.BatchNormalization(
+        epsilon=SLIM_BN_EPSILON, momentum=SLIM_BN_DECAY, name=name)
+  return keras.layers.BatchNormalization(
+      epsilon=_KERAS_BN_EPSILON, momentum=_KERAS_BN_MOMENTUM, name=name)
+
+
+def _bottleneck_v2(x, filters: int, stride: int, name: str,
+                   slim_exact: bool):
+  """One pre-activation bottleneck: BN-ReLU, 1x1, 3x3 (stride), 1x1 (4x).
+
+  The shortcut is a 1x1 projection of the pre-activated input where the
+  channel count changes, else the input itself (subsampled by a 1x1 max
+  pool when strided), as in TF-Slim's `bottleneck` and Keras' v2 blocks.
+  `slim_exact` pads the 3x3 convolution symmetrically (slim's
+  `conv2d_same`); otherwise TensorFlow's SAME padding (all the extra
+  padding after, for stride 2), as resnet_v2_small was trained.
+  """
+  pre = _batch_norm(name + '_preact_bn', slim_exact)(x)
   pre = keras.layers.Activation('relu', name=name + '_preact_relu')(pre)
-  if stride != 1 or x.shape[-1] != 4 * filters:
-    # The projection shortcut reads the pre-activated input, as in v2.
+  if x.shape[-1] != 4 * filters:
     shortcut = keras.layers.Conv2D(4 * filters, 1, strides=stride,
                                    name=name + '_0_conv')(pre)
+  elif stride > 1:
+    shortcut = keras.layers.MaxPooling2D(1, strides=stride,
+                                         name=name + '_0_pool')(x)
   else:
     shortcut = x
   y = keras.layers.Conv2D(filters, 1, use_bias=False, name=name + '_1_conv')(pre)
-  y = keras.layers.BatchNormalization(epsilon=_BN_EPSILON,
-                                      name=name + '_1_bn')(y)
+  y = _batch_norm(name + '_1_bn', slim_exact)(y)
   y = keras.layers.Activation('relu', name=name + '_1_relu')(y)
-  y = keras.layers.Conv2D(filters, 3, strides=stride, padding='same',
-                          use_bias=False, name=name + '_2_conv')(y)
-  y = keras.layers.BatchNormalization(epsilon=_BN_EPSILON,
-                                      name=name + '_2_bn')(y)
+  if slim_exact:
+    y = keras.layers.ZeroPadding2D(1, name=name + '_2_pad')(y)
+    y = keras.layers.Conv2D(filters, 3, strides=stride, use_bias=False,
+                            name=name + '_2_conv')(y)
+  else:
+    y = keras.layers.Conv2D(filters, 3, strides=stride, padding='same',
+                            use_bias=False, name=name + '_2_conv')(y)
+  y = _batch_norm(name + '_2_bn', slim_exact)(y)
   y = keras.layers.Activation('relu', name=name + '_2_relu')(y)
   y = keras.layers.Conv2D(4 * filters, 1, name=name + '_3_conv')(y)
   return keras.layers.Add(name=name + '_out')([shortcut, y])
+
+
+def _head(x, slim_exact):
+  x = _batch_norm('post_bn', slim_exact)(x)
+  x = keras.layers.Activation('relu', name='post_relu')(x)
+  return keras.layers.GlobalAveragePooling2D(name='avg_pool')(x)
 
 
 def _resnet_v2_small(img_size):
@@ -68,19 +119,61 @@ def _resnet_v2_small(img_size):
       # Each stage after the first halves the resolution in its first block.
       stride = 2 if (block == 0 and stage > 0) else 1
       x = _bottleneck_v2(x, _SMALL_WIDTH * 2**stage, stride,
-                         f'conv{stage + 2}_block{block + 1}')
-  x = keras.layers.BatchNormalization(epsilon=_BN_EPSILON, name='post_bn')(x)
-  x = keras.layers.Activation('relu', name='post_relu')(x)
-  x = keras.layers.GlobalAveragePooling2D(name='avg_pool')(x)
-  return keras.Model(inputs, x, name='encoder')
+                         f'conv{stage + 2}_block{block + 1}', slim_exact=False)
+  return keras.Model(inputs, _head(x, slim_exact=False), name='encoder')
 
 
-def _resnet(img_size, weights, name=RESNET50_V2):
+def _resnet50_v2(img_size):
+  """TF-Slim's resnet_v2_50 with Keras' layer names (module docstring)."""
+  inputs = keras.Input((img_size, img_size, 3), name='image')
+  x = keras.layers.ZeroPadding2D(3, name='conv1_pad')(inputs)
+  x = keras.layers.Conv2D(64, 7, strides=2, name='conv1_conv')(x)
+  x = keras.layers.MaxPooling2D(3, strides=2, padding='same',
+                                name='pool1_pool')(x)
+  for stage, units in enumerate(slim_names.RESNET_V2_50_UNITS):
+    for unit in range(units):
+      # The stride sits in the last unit of blocks 1-3 (slim and Keras v2).
+      last = unit == units - 1 and stage < len(slim_names.RESNET_V2_50_UNITS) - 1
+      x = _bottleneck_v2(x, 64 * 2**stage, 2 if last else 1,
+                         f'conv{stage + 2}_block{unit + 1}', slim_exact=True)
+  return keras.Model(inputs, _head(x, slim_exact=True), name='encoder')
+
+
+def _resnet(img_size, name=RESNET50_V2):
   if name == RESNET_V2_SMALL:
     return _resnet_v2_small(img_size)
-  return keras.applications.ResNet50V2(
-      include_top=False, weights=weights, input_shape=(img_size, img_size, 3),
-      pooling='avg', name='encoder')
+  return _resnet50_v2(img_size)
+
+
+def _copy_weights_by_name(source: keras.Model, target: keras.Model):
+  """Copies every weighted layer of `source` into `target`'s namesake."""
+  for layer in source.layers:
+    if layer.weights:
+      target.get_layer(layer.name).set_weights(layer.get_weights())
+
+
+def _imagenet(img_size):
+  """resnet50v2 with Keras' ImageNet weights (downloaded through Keras)."""
+  try:
+    keras_model = keras.applications.ResNet50V2(
+        include_top=False, weights='imagenet',
+        input_shape=(img_size, img_size, 3), pooling='avg')
+  except Exception as e:  # Keras raises a bare Exception on URL failures.
+    raise RuntimeError(
+        f'--encoder_weights=imagenet: could not fetch the ImageNet weights '
+        f'through Keras ({e}). Offline, download {_IMAGENET_URL} on a '
+        f'machine with internet, copy it here and pass '
+        f'--encoder_weights=/path/to/{_IMAGENET_NOTOP_FILE} (or put it in '
+        f'~/.keras/models/).') from e
+  model = _resnet(img_size)
+  _copy_weights_by_name(keras_model, model)
+  return model
+
+
+def is_slim_checkpoint(path: str) -> bool:
+  """True for a TensorFlow checkpoint prefix (V2) or a V1 `.ckpt` file."""
+  return os.path.isfile(path + '.index') or (
+      path.endswith('.ckpt') and os.path.isfile(path))
 
 
 def build_encoder(img_size: int = 224, weights: str = 'none',
@@ -89,10 +182,14 @@ def build_encoder(img_size: int = 224, weights: str = 'none',
 
   Args:
     img_size: side S of the square input crops; anything >= 32 works.
-    weights: 'none' (random initialisation), 'imagenet' (downloaded through
-      Keras into ~/.keras/models, needs internet the first time) or the path
-      of a local Keras weights file (`.weights.h5`, or the legacy `.h5` that
-      Keras downloads for 'imagenet'); 'imagenet' only for resnet50v2.
+    weights: 'none' (random initialisation), 'imagenet' (Keras' ImageNet
+      weights, downloaded through Keras into ~/.keras/models, needs internet
+      the first time), the path of a local Keras weights file
+      (`.weights.h5`, or the legacy `.h5` that Keras downloads for
+      'imagenet'), or a TF-Slim checkpoint with `resnet_v2_50/...` variables
+      (the prefix of a `.index` file, or a V1 `.ckpt` file such as slim's
+      ImageNet `resnet_v2_50.ckpt`); all but 'none' only for resnet50v2,
+      except Keras files written from resnet_v2_small.
     name: one of ENCODERS.
 
   Returns:
@@ -110,29 +207,31 @@ def build_encoder(img_size: int = 224, weights: str = 'none',
     raise ValueError(f'--encoder={name}: expected one of {ENCODERS}')
   choice = (weights or 'none').strip()
   if choice.lower() == 'none':
-    return _resnet(img_size, None, name)
+    return _resnet(img_size, name)
   if choice.lower() == 'imagenet':
     if name != RESNET50_V2:
       raise ValueError(f'--encoder_weights=imagenet: only --encoder='
                        f'{RESNET50_V2} has ImageNet weights, not {name}')
-    try:
-      return _resnet(img_size, 'imagenet')
-    except Exception as e:  # Keras raises a bare Exception on URL failures.
-      raise RuntimeError(
-          f'--encoder_weights=imagenet: could not fetch the ImageNet weights '
-          f'through Keras ({e}). Offline, download {_IMAGENET_URL} on a '
-          f'machine with internet, copy it here and pass '
-          f'--encoder_weights=/path/to/{_IMAGENET_NOTOP_FILE} (or put it in '
-          f'~/.keras/models/).') from e
+    return _imagenet(img_size)
   path = os.path.expanduser(choice)
+  if is_slim_checkpoint(path):
+    if name != RESNET50_V2:
+      raise ValueError(f'--encoder_weights={weights}: a TF-Slim checkpoint '
+                       f'fits only --encoder={RESNET50_V2}, not {name}')
+    model = _resnet(img_size, name)
+    slim_names.load_encoder_from_checkpoint(model, path,
+                                            flag='--encoder_weights')
+    return model
   if not os.path.isfile(path):
     raise ValueError(
         f'--encoder_weights={weights}: no such file; expected "none", '
-        '"imagenet" or the path of a Keras weights file (.weights.h5 or .h5)')
+        '"imagenet", the path of a Keras weights file (.weights.h5 or .h5) '
+        'or a TF-Slim checkpoint (.ckpt, or a prefix with a .index file)')
   if not path.endswith('.h5'):
     raise ValueError(f'--encoder_weights={weights}: expected a Keras weights '
-                     'file ending in .weights.h5 or .h5')
-  model = _resnet(img_size, None, name)
+                     'file ending in .weights.h5 or .h5, or a TF-Slim '
+                     'checkpoint (.ckpt, or a prefix with a .index file)')
+  model = _resnet(img_size, name)
   try:
     model.load_weights(path)
   except (ValueError, KeyError, OSError) as e:

@@ -1,0 +1,121 @@
+"""hmr_tf's resnet50v2 against TF-Slim's own resnet_v2_50 (the original's)."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from hmr_tf.modeling import encoder
+from hmr_tf.modeling import slim_names
+import slim_reference  # tests/ helper
+
+_SIZE = 224
+
+
+@pytest.fixture(scope='module')
+def slim_checkpoint(tmp_path_factory):
+  """(checkpoint prefix, crops [3, 224, 224, 3], slim features [3, 2048])."""
+  rng = np.random.default_rng(7)
+  crops = rng.uniform(-1, 1, (3, _SIZE, _SIZE, 3)).astype(np.float32)
+  # A smooth image too: real crops are not white noise.
+  yy, xx = np.mgrid[0:_SIZE, 0:_SIZE] / _SIZE
+  crops[2] = np.stack([np.sin(6 * xx), np.cos(4 * yy), xx * yy * 2 - 1], -1)
+  prefix = str(tmp_path_factory.mktemp('slim') / 'resnet_v2_50.ckpt')
+  graph = tf.Graph()
+  with graph.as_default():
+    images = tf.compat.v1.placeholder(tf.float32, [None, _SIZE, _SIZE, 3])
+    features = slim_reference.resnet_v2_50(images)
+    with tf.compat.v1.Session() as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      slim_reference.randomize(sess, seed=3)
+      expected = sess.run(features, {images: crops})
+      tf.compat.v1.train.Saver().save(sess, prefix, write_meta_graph=False)
+  return prefix, crops, expected
+
+
+def test_slim_checkpoint_has_the_270_encoder_variables(slim_checkpoint):
+  prefix, _, _ = slim_checkpoint
+  names = {n for n, _ in tf.train.list_variables(prefix)}
+  model = encoder.build_encoder(_SIZE)
+  mapped = {n for m in slim_names.encoder_mappings(model) for n, _ in m.sources}
+  assert len(mapped) == 270
+  assert mapped == {n for n in names if n.startswith('resnet_v2_50/')}
+  # Every weight of the Keras model is set from the checkpoint.
+  assert len(slim_names.encoder_mappings(model)) == len(model.weights)
+
+
+def test_features_equal_slims(slim_checkpoint):
+  prefix, crops, expected = slim_checkpoint
+  model = encoder.build_encoder(_SIZE, weights=prefix)
+  got = model(crops, training=False).numpy()
+  spread = expected.max() - expected.min()
+  assert spread > 0.1  # the reference is not degenerate
+  assert np.abs(got - expected).max() < 1e-4 * spread, (
+      np.abs(got - expected).max(), spread)
+
+
+def test_keras_resnet50v2_is_not_slims_network(slim_checkpoint):
+  # Keras' ResNet50V2 with the very same weights (copied by layer name)
+  # pools differently (zero pad + VALID) and uses another epsilon: its
+  # features are far from slim's (with random weights on these crops ~2% of
+  # the range, 100x this test's tolerance for hmr_tf's encoder; with the
+  # trained weights on photographs ~40%). This is why hmr_tf builds its own.
+  prefix, crops, expected = slim_checkpoint
+  ours = encoder.build_encoder(_SIZE, weights=prefix)
+  theirs = keras.applications.ResNet50V2(
+      include_top=False, weights=None, input_shape=(_SIZE, _SIZE, 3),
+      pooling='avg')
+  for layer in theirs.layers:
+    if layer.weights:
+      layer.set_weights(ours.get_layer(layer.name).get_weights())
+  got = theirs(crops, training=False).numpy()
+  spread = expected.max() - expected.min()
+  assert np.abs(got - expected).max() > 1e-2 * spread
+
+
+def test_keras_imagenet_layout_loads_into_the_slim_network(tmp_path):
+  # Keras' ImageNet file is a legacy .h5 of keras' ResNet50V2: written here
+  # from a randomly initialised one, it must load into hmr_tf's encoder with
+  # every weight landing on its namesake.
+  import h5py  # pylint: disable=g-import-not-at-top
+  from keras.src.legacy.saving import legacy_h5_format  # pylint: disable=g-import-not-at-top
+  source = keras.applications.ResNet50V2(include_top=False, weights=None,
+                                         input_shape=(64, 64, 3),
+                                         pooling='avg')
+  path = str(tmp_path / 'resnet50v2_notop.h5')
+  with h5py.File(path, 'w') as f:
+    legacy_h5_format.save_weights_to_hdf5_group(f, source)
+  model = encoder.build_encoder(64, weights=path)
+  for layer in (l for l in source.layers if l.weights):
+    for a, b in zip(layer.get_weights(),
+                    model.get_layer(layer.name).get_weights()):
+      np.testing.assert_array_equal(a, b)
+  assert sum(len(l.weights) for l in source.layers) == len(model.weights)
+
+
+def test_slim_batch_norm_settings():
+  model = encoder.build_encoder(64)
+  bns = [l for l in model.layers
+         if isinstance(l, keras.layers.BatchNormalization)]
+  assert len(bns) == 16 * 3 + 1  # preact, conv1, conv2 per unit; postnorm
+  assert all(l.epsilon == 1e-5 and abs(l.momentum - 0.997) < 1e-12
+             for l in bns)
+  pool = model.get_layer('pool1_pool')
+  assert pool.padding == 'same'
+
+
+def test_bad_slim_checkpoints(tmp_path, slim_checkpoint):
+  prefix, _, _ = slim_checkpoint
+  # A checkpoint without the encoder's variables: the first missing is named.
+  other = str(tmp_path / 'other')
+  tf.train.Checkpoint(v=tf.Variable([1.0])).write(other)
+  with pytest.raises(ValueError, match='missing variable resnet_v2_50/conv1'):
+    encoder.build_encoder(64, weights=other)
+  # The small encoder cannot take slim's weights.
+  with pytest.raises(ValueError, match='only --encoder=resnet50v2'):
+    encoder.build_encoder(64, weights=prefix, name=encoder.RESNET_V2_SMALL)
+  # A file named .ckpt that is no checkpoint.
+  junk = tmp_path / 'junk.ckpt'
+  junk.write_bytes(b'not a checkpoint')
+  with pytest.raises(ValueError, match='not a readable TensorFlow checkpoint'):
+    encoder.build_encoder(64, weights=str(junk))
