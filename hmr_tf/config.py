@@ -104,6 +104,7 @@ class RunConfig:
   mean_params_path: str
   checkpoint: str
   scale: 'ScaleConfig'
+  original_checkpoint: str = ''
 
 
 def _paths(f) -> Paths:
@@ -217,4 +218,5 @@ def from_flags(f) -> RunConfig:
       checkpoint=checkpoint,
       scale=ScaleConfig(strategy=f.strategy, tpu_address=f.tpu_address,
                         collective_timeout_s=f.collective_timeout_s,
-                        mixed_precision=f.mixed_precision))
+                        mixed_precision=f.mixed_precision),
+      original_checkpoint=f.original_checkpoint)

@@ -140,9 +140,17 @@ def _run():
   from hmr_tf import model_restore  # pylint: disable=g-import-not-at-top
   from hmr_tf.modeling import hmr_model  # pylint: disable=g-import-not-at-top
   from hmr_tf.smpl import registry  # pylint: disable=g-import-not-at-top
-  body_model = registry.resolve_body_model(
-      FLAGS.smpl_model_path or _run_body_model_file(FLAGS.checkpoint),
-      FLAGS.body_model, FLAGS.standin_num_vertices)
+  from hmr_tf import original_import  # pylint: disable=g-import-not-at-top
+  folder = (FLAGS.checkpoint if os.path.isdir(FLAGS.checkpoint) else
+            os.path.dirname(FLAGS.checkpoint))
+  # An imported original model loads its body from where it was imported.
+  body_model = (None if FLAGS.smpl_model_path else
+                original_import.recorded_body_model(folder))
+  if body_model is None:
+    body_model = registry.resolve_body_model(
+        FLAGS.smpl_model_path or _run_body_model_file(FLAGS.checkpoint),
+        FLAGS.body_model, FLAGS.standin_num_vertices)
+  demo_lib.check_faces(body_model)
   fallback = (hmr_model.ModelConfig(img_size=FLAGS.img_size)
               if FLAGS.img_size else None)
   config = model_restore.read_model_config(
@@ -165,7 +173,7 @@ def main(argv):
     raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
   try:
     _run()
-  except (demo_lib.DemoInputError, FileNotFoundError) as e:
+  except (demo_lib.DemoInputError, FileNotFoundError, ValueError) as e:
     sys.exit(f'hmr_tf.demo: error: {e}')
 
 

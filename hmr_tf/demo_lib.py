@@ -234,6 +234,19 @@ def crop_image(image: np.ndarray, crop: Crop, img_size: int) -> np.ndarray:
   return out / 127.5 - 1.0
 
 
+def check_faces(body_model) -> None:
+  """Stops with one line when the body model has no faces to render.
+
+  A model imported from the original checkpoint without the SMPL file has
+  the arrays to pose the body but not its triangles.
+  """
+  if not len(body_model.faces):
+    raise DemoInputError(
+        f'the body model ({body_model.metadata.get("name", "unnamed")}) has '
+        'no faces to render; pass --smpl_model_path=the SMPL file (for the '
+        'released HMR model: neutral_smpl_with_cocoplus_reg.pkl)')
+
+
 # ---------------------------------------------------------------------------
 # Inference.
 

@@ -12,9 +12,11 @@ Signatures (batch size is dynamic in both):
     to [-1, 1].
   * `predict_crops`: `images` float32 [B, S, S, 3] in [-1, 1], crops made
     by the caller.
-Outputs: cam [B, 3] (s, tx, ty), pose [B, 72], shape [B, 10],
-joints3d [B, 24, 3] (SMPL joints, metres), keypoints2d [B, 19, 2] (crop
-coordinates in [-1, 1]), vertices [B, N, 3] (unless
+Outputs: cam [B, 3] (s, tx, ty), pose [B, 72], shape [B, 10], theta
+[B, 85] (the three together, the original's Θ), joints3d [B, 24, 3] (SMPL
+joints, metres), keypoints3d [B, 19, 3] (the cocoplus keypoints, metres),
+keypoints2d [B, 19, 2] (crop coordinates in [-1, 1]: s * (X + t), the
+original's projection), vertices [B, N, 3] (unless
 `include_vertices=False`); `serving_default` adds keypoints2d_image
 [B, 19, 2] (pixels of each input image) and image_size [B, 2] (height,
 width).
@@ -101,10 +103,14 @@ class _Exportable(tf.Module):
 
   def _outputs(self, crops):
     out = self._model(crops, training=False)
-    keys = ['cam', 'pose', 'shape', 'joints3d', 'keypoints2d']
+    keys = ['cam', 'pose', 'shape', 'joints3d', 'keypoints3d', 'keypoints2d']
     if self._include_vertices:
       keys.append('vertices')
-    return {k: tf.identity(out[k], name=k) for k in keys}
+    outputs = {k: tf.identity(out[k], name=k) for k in keys}
+    # Θ = [cam | pose | shape] of the last iteration, as the original's
+    # RunModel returns it.
+    outputs['theta'] = tf.identity(out['theta_stages'][:, -1], name='theta')
+    return outputs
 
   # A loaded signature does not check its inputs' shapes: a wrong rank would
   # reach the convolutions and abort the process (oneDNN checks with a

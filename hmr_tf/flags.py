@@ -10,7 +10,8 @@ import os
 
 from absl import flags
 
-MODES = ('quickstart', 'body_model', 'data', 'train', 'eval', 'export', 'demo')
+MODES = ('quickstart', 'body_model', 'data', 'train', 'eval', 'export', 'demo',
+         'import_original')
 BODY_MODELS = ('makehuman', 'standin')
 ENCODERS = ('resnet50v2', 'resnet_v2_small')  # hmr_tf.modeling.encoder's
 H36M_PROTOCOLS = ('p1', 'p2_original', 'p2_all_cameras_pa')
@@ -23,7 +24,9 @@ flags.DEFINE_enum(
     'is already there. body_model: write the body model (.npz) and its '
     'template (.obj). data: write the synthetic dataset. train: train HMR. '
     'eval: evaluate a checkpoint. export: write a SavedModel for TF Serving. '
-    'demo: run the demo on one held-out synthetic image.')
+    'demo: run the demo on one held-out synthetic image. import_original: '
+    'turn the original HMR\'s released checkpoint (--original_checkpoint) '
+    'into an hmr_tf model in OUTPUT_DIR/model.')
 flags.DEFINE_string(
     'output_dir', 'runs/quickstart',
     'Root folder of a run. Unless given explicitly, the stages use '
@@ -272,6 +275,12 @@ flags.DEFINE_boolean(
     'Also report the mean-parameter baseline (Θ_0 alone, the same '
     'prediction for every image) next to the model.')
 
+# --- Importing the original's released model ----------------------------------
+flags.DEFINE_string(
+    'original_checkpoint', '',
+    'With --mode=import_original: the original HMR checkpoint prefix, e.g. '
+    'models/model.ckpt-667589 (beside its .index and .data files).')
+
 # --- Export -------------------------------------------------------------------
 flags.DEFINE_string('export_dir', '',
                     'SavedModel root (versioned: EXPORT_DIR/1/). Empty: '
@@ -296,9 +305,11 @@ flags.register_validator(
     'empty)')
 flags.register_validator(
     'encoder_weights',
-    lambda v: v in ('none', 'imagenet') or os.path.isfile(v),
-    message='--encoder_weights: expected none, imagenet or the path of an '
-    'existing Keras weights file')
+    lambda v: (v in ('none', 'imagenet') or os.path.isfile(v) or
+               os.path.isfile(v + '.index')),
+    message='--encoder_weights: expected none, imagenet, the path of an '
+    'existing Keras weights file or a TF-Slim checkpoint (.ckpt, or a prefix '
+    'with a .index file)')
 flags.register_multi_flags_validator(
     ['encoder', 'encoder_weights'],
     lambda f: f['encoder'] == 'resnet50v2' or f['encoder_weights'] != 'imagenet',
@@ -340,6 +351,15 @@ flags.register_validator(
     'checkpoint', _checkpoint_ok,
     message='--checkpoint: expected a folder with checkpoints, a checkpoint '
     'prefix (with a .index file beside it) or a .weights.h5 file')
+flags.register_multi_flags_validator(
+    ['mode', 'original_checkpoint'],
+    lambda f: f['mode'] != 'import_original' or (
+        f['original_checkpoint'] and (
+            os.path.isfile(f['original_checkpoint'] + '.index') or
+            os.path.isfile(f['original_checkpoint']))),
+    message='--mode=import_original: expected --original_checkpoint=PREFIX '
+    'of the original checkpoint (e.g. models/model.ckpt-667589, with '
+    'model.ckpt-667589.index beside it)')
 flags.register_validator(
     'init_checkpoint', _checkpoint_ok,
     message='--init_checkpoint: expected a folder with checkpoints or a '

@@ -40,8 +40,14 @@ def main(argv):
     cfg = config_lib.from_flags(FLAGS)
   except ValueError as e:
     _usage_error(str(e))
+  from hmr_tf import demo_lib  # pylint: disable=g-import-not-at-top
+  from hmr_tf import original_import  # pylint: disable=g-import-not-at-top
   try:
     run_modes.run(cfg)
+  except (original_import.OriginalImportError, demo_lib.DemoInputError) as e:
+    # A bad original checkpoint or SMPL file (nothing was written), or a
+    # body model the demo cannot render.
+    _usage_error(str(e))
   except OSError as e:
     # A missing input, an unwritable folder, a full disk: the message names
     # the path; a traceback would only bury it.

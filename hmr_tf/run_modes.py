@@ -26,6 +26,7 @@ from hmr_tf import distribute
 from hmr_tf import eval_lib
 from hmr_tf import export as export_lib
 from hmr_tf import model_restore
+from hmr_tf import original_import
 from hmr_tf import render
 from hmr_tf import train_lib
 from hmr_tf.data import decoder
@@ -65,12 +66,32 @@ def body_model(cfg: config_lib.RunConfig) -> model_io.BodyModel:
   return model
 
 
+def _imported_body_model(cfg: config_lib.RunConfig):
+  """The body model of an imported original model, or None.
+
+  An import records where its (licensed) SMPL arrays come from instead of
+  copying them into the run folder: --smpl_model_path when given (loaded,
+  not copied), else the recorded file or original checkpoint.
+  """
+  folder = (cfg.checkpoint if os.path.isdir(cfg.checkpoint) else
+            os.path.dirname(cfg.checkpoint))
+  if original_import.read_record(folder) is None:
+    return None
+  if cfg.body.smpl_model_path:
+    return model_io.load_model(cfg.body.smpl_model_path)
+  return original_import.recorded_body_model(folder)
+
+
 def _run_body_model(cfg: config_lib.RunConfig) -> model_io.BodyModel:
   """The body model of this run: its file if written, else resolved now.
 
   Checkpoints do not hold the body model, so every stage after the first
-  must use the one the run was trained with: the run folder's copy.
+  must use the one the run was trained with: the run folder's copy (or, for
+  an imported original model, the file or checkpoint it was imported from).
   """
+  imported = _imported_body_model(cfg)
+  if imported is not None:
+    return imported
   if os.path.isfile(cfg.paths.body_model_file) and not cfg.body.smpl_model_path:
     return model_io.load_model(cfg.paths.body_model_file)
   return body_model(cfg)
@@ -219,6 +240,7 @@ def _held_out_image(cfg: config_lib.RunConfig):
 def demo(cfg: config_lib.RunConfig, model=None) -> Dict[str, str]:
   """Runs the demo on one held-out image; writes overlay, .obj and .json."""
   model = model or _restored(cfg)
+  demo_lib.check_faces(model.smpl.body_model)
   image, name, crop = _held_out_image(cfg)
   result = demo_lib.run_on_image(model, image, crop)
   stem = os.path.splitext(os.path.basename(name))[0]
@@ -290,6 +312,22 @@ def quickstart(cfg: config_lib.RunConfig) -> Dict[str, Any]:
           'demo': demo_paths, 'summary': text}
 
 
+def import_original(cfg: config_lib.RunConfig) -> Dict[str, Any]:
+  """Turns the original's released checkpoint into OUTPUT_DIR/model."""
+  record = original_import.import_original(
+      cfg.original_checkpoint, cfg.paths.model_dir, cfg.body.smpl_model_path)
+  out = cfg.paths.output_dir
+  logging.info(
+      'Imported the original HMR model into %s (global step %d; '
+      'discriminator %s; body model: %s). Next, with --output_dir=%s: '
+      '--mode=eval, --mode=export, --mode=demo, or fine-tune with '
+      '--init_checkpoint=%s.', cfg.paths.model_dir, record['global_step'],
+      'imported' if record['discriminator_imported'] else 'fresh',
+      record['smpl_model_path'] or 'the checkpoint\'s arrays (no faces)',
+      out, cfg.paths.model_dir)
+  return record
+
+
 _MODES = {
     'quickstart': quickstart,
     'body_model': body_model,
@@ -298,6 +336,7 @@ _MODES = {
     'eval': evaluate,
     'export': export,
     'demo': demo,
+    'import_original': import_original,
 }
 
 

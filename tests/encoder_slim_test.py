@@ -13,24 +13,14 @@ _SIZE = 224
 
 
 @pytest.fixture(scope='module')
-def slim_checkpoint(tmp_path_factory):
-  """(checkpoint prefix, crops [3, 224, 224, 3], slim features [3, 2048])."""
-  rng = np.random.default_rng(7)
-  crops = rng.uniform(-1, 1, (3, _SIZE, _SIZE, 3)).astype(np.float32)
-  # A smooth image too: real crops are not white noise.
-  yy, xx = np.mgrid[0:_SIZE, 0:_SIZE] / _SIZE
-  crops[2] = np.stack([np.sin(6 * xx), np.cos(4 * yy), xx * yy * 2 - 1], -1)
-  prefix = str(tmp_path_factory.mktemp('slim') / 'resnet_v2_50.ckpt')
-  graph = tf.Graph()
-  with graph.as_default():
-    images = tf.compat.v1.placeholder(tf.float32, [None, _SIZE, _SIZE, 3])
-    features = slim_reference.resnet_v2_50(images)
-    with tf.compat.v1.Session() as sess:
-      sess.run(tf.compat.v1.global_variables_initializer())
-      slim_reference.randomize(sess, seed=3)
-      expected = sess.run(features, {images: crops})
-      tf.compat.v1.train.Saver().save(sess, prefix, write_meta_graph=False)
-  return prefix, crops, expected
+def slim_checkpoint(original_hmr):
+  """(checkpoint prefix, crops [2, 224, 224, 3], slim features [2, 2048]).
+
+  The original HMR graph's checkpoint (conftest.py): slim's resnet_v2_50
+  with random weights and batch-norm statistics, among other variables.
+  """
+  return (original_hmr['prefix'], original_hmr['crops'],
+          original_hmr['ref']['features'])
 
 
 def test_slim_checkpoint_has_the_270_encoder_variables(slim_checkpoint):
@@ -39,7 +29,10 @@ def test_slim_checkpoint_has_the_270_encoder_variables(slim_checkpoint):
   model = encoder.build_encoder(_SIZE)
   mapped = {n for m in slim_names.encoder_mappings(model) for n, _ in m.sources}
   assert len(mapped) == 270
-  assert mapped == {n for n in names if n.startswith('resnet_v2_50/')}
+  # Everything else under resnet_v2_50/ is an optimizer slot.
+  assert mapped <= names
+  assert all(n.endswith('/Adam') for n in names - mapped
+             if n.startswith('resnet_v2_50/'))
   # Every weight of the Keras model is set from the checkpoint.
   assert len(slim_names.encoder_mappings(model)) == len(model.weights)
 
@@ -57,9 +50,9 @@ def test_features_equal_slims(slim_checkpoint):
 def test_keras_resnet50v2_is_not_slims_network(slim_checkpoint):
   # Keras' ResNet50V2 with the very same weights (copied by layer name)
   # pools differently (zero pad + VALID) and uses another epsilon: its
-  # features are far from slim's (with random weights on these crops ~2% of
-  # the range, 100x this test's tolerance for hmr_tf's encoder; with the
-  # trained weights on photographs ~40%). This is why hmr_tf builds its own.
+  # features are far from slim's (with random weights on these crops ~1% of
+  # the range, 100x the tolerance hmr_tf's encoder meets; with the trained
+  # weights on photographs ~40%). This is why hmr_tf builds its own.
   prefix, crops, expected = slim_checkpoint
   ours = encoder.build_encoder(_SIZE, weights=prefix)
   theirs = keras.applications.ResNet50V2(
@@ -70,7 +63,7 @@ def test_keras_resnet50v2_is_not_slims_network(slim_checkpoint):
       layer.set_weights(ours.get_layer(layer.name).get_weights())
   got = theirs(crops, training=False).numpy()
   spread = expected.max() - expected.min()
-  assert np.abs(got - expected).max() > 1e-2 * spread
+  assert np.abs(got - expected).max() > 30 * 1e-4 * spread
 
 
 def test_keras_imagenet_layout_loads_into_the_slim_network(tmp_path):

@@ -182,7 +182,8 @@ def test_bad_inputs_give_clear_errors(exported):
 
 def test_vertices_can_be_left_out(exported):
   assert exported['errors']['v2_outputs'] == [
-      'cam', 'joints3d', 'keypoints2d', 'pose', 'shape']
+      'cam', 'joints3d', 'keypoints2d', 'keypoints3d', 'pose', 'shape',
+      'theta']
 
 
 def test_saved_model_cli_lists_signatures(exported):

@@ -18,6 +18,9 @@ import sys
 import numpy as np
 import tensorflow as tf
 
+from hmr_tf.modeling import mean_params
+import smpl_reference  # tests/ helper
+
 NUM_THETA = 85
 
 
@@ -105,3 +108,137 @@ def randomize(session, seed=0, scale=0.05):
       fan_in = np.prod(shape[:-1]) if len(shape) > 1 else 1
       value = rng.normal(0, min(scale, np.sqrt(2.0 / fan_in)), shape)
     v.load(value.astype(v.dtype.as_numpy_dtype), session)
+
+
+def smpl_variables(body):
+  """The original batch_smpl.py's variables of a BodyModel: {name: array}.
+
+  Layouts as the original stores them: shapedirs / posedirs flattened
+  row-major from [N, 3, K] to [3N, K] and transposed; the regressors as
+  [N, J] (they multiply [B, N] vertex coordinates).
+  """
+  n = body.num_vertices
+  return {
+      'v_template': body.v_template,
+      'shapedirs': body.shapedirs.reshape(3 * n, -1).T,
+      'posedirs': body.posedirs.reshape(3 * n, -1).T,
+      'J_regressor': body.J_regressor.T,
+      'lbs_weights': body.weights,
+      'cocoplus_regressor': body.cocoplus_regressor.T,
+  }
+
+
+def write_checkpoint(prefix, arrays):
+  """Writes {name: array} as a checkpoint with exactly those names (SaveV2)."""
+  names = sorted(arrays)
+  tf.raw_ops.SaveV2(prefix=prefix, tensor_names=names,
+                    shape_and_slices=[''] * len(names),
+                    tensors=[tf.constant(arrays[n]) for n in names])
+  return prefix
+
+
+def build_original_checkpoint(prefix, body, crops, mean_param, seed=0,
+                              with_discriminator=True, global_step=667589,
+                              d_inputs=None):
+  """The original's test graph (RunModel) with random weights, saved.
+
+  Builds slim's resnet_v2_50, three iterations of `3D_module` from
+  `mean_param`, the discriminator (optional) and the SMPL variables, gives
+  the networks random weights (fc3 small, as the original's initialiser),
+  saves everything plus Adam-like slots and `global_step` at `prefix`, and
+  returns what the original graph computes.
+
+  Args:
+    prefix: checkpoint prefix to write.
+    body: the BodyModel whose arrays become the SMPL variables.
+    crops: [B, S, S, 3] images in [-1, 1].
+    mean_param: [85] Θ_0.
+    seed: weight seed.
+    with_discriminator: also create (and save) the `D/...` variables.
+    global_step: the step saved in `global_step`.
+    d_inputs: optional (rotmats [M, 23, 3, 3], betas [M, 10]) to score.
+
+  Returns:
+    dict with 'features' [B, 2048], 'thetas' [T, B, 85] (the original's
+    graph, float32) and 'd_out' [M, 25] when d_inputs is given.
+  """
+  rng = np.random.default_rng(seed + 100)
+  graph = tf.Graph()
+  out = {}
+  with graph.as_default():
+    images = tf.compat.v1.placeholder(tf.float32, crops.shape)
+    features = resnet_v2_50(images)
+    mean_var = tf.compat.v1.Variable(np.zeros((1, NUM_THETA), np.float32),
+                                     name='mean_param')
+    theta = tf.tile(mean_var, [crops.shape[0], 1])
+    thetas = []
+    for i in range(3):
+      theta = theta + regressor_step(tf.concat([features, theta], 1),
+                                     reuse=i > 0)
+      thetas.append(theta)
+    d_out = None
+    if with_discriminator:
+      if d_inputs is None:
+        d_inputs = (np.tile(np.eye(3), (1, 23, 1, 1)), np.zeros((1, 10)))
+      rot, betas = d_inputs
+      d_out = discriminator(
+          tf.constant(np.reshape(rot, [-1, 23, 1, 9]), tf.float32),
+          tf.constant(betas, tf.float32))
+    smpl = {name: tf.compat.v1.Variable(value.astype(np.float32), name=name,
+                                        trainable=False)
+            for name, value in smpl_variables(body).items()}
+    step = tf.compat.v1.Variable(np.int64(global_step), name='global_step',
+                                 trainable=False)
+    # An optimizer slot beside a weight, which the importer must ignore.
+    slot = tf.compat.v1.Variable(np.ones((7, 7, 3, 64), np.float32),
+                                 name='resnet_v2_50/conv1/weights/Adam')
+    with tf.compat.v1.Session() as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      randomize(sess, seed=seed)
+      for v in tf.compat.v1.global_variables():
+        if v.op.name == '3D_module/fc3/weights':
+          v.load(rng.normal(0, 1e-3, v.shape.as_list()).astype(np.float32),
+                 sess)
+      mean_var.load(np.asarray(mean_param, np.float32)[None], sess)
+      for name, var in smpl.items():
+        var.load(smpl_variables(body)[name].astype(np.float32), sess)
+      step.load(np.int64(global_step), sess)
+      slot.load(np.ones((7, 7, 3, 64), np.float32), sess)
+      fetch = {'features': features, 'thetas': tf.stack(thetas)}
+      if d_out is not None and d_inputs is not None:
+        fetch['d_out'] = d_out
+      out = sess.run(fetch, {images: crops})
+      tf.compat.v1.train.Saver().save(sess, prefix, write_meta_graph=False)
+  return out
+
+
+# ---------------------------------------------------------------------------
+# Sample inputs shared by the tests.
+
+
+def sample_crops(num=2, size=224, seed=5):
+  """[num, size, size, 3] crops in [-1, 1]: smooth patterns plus noise."""
+  rng = np.random.default_rng(seed)
+  yy, xx = np.mgrid[0:size, 0:size] / size
+  crops = []
+  for i in range(num):
+    a, b = rng.uniform(2, 8, 2)
+    smooth = np.stack([np.sin(a * xx + i), np.cos(b * yy), xx - yy], -1)
+    crops.append(0.7 * smooth + 0.3 * rng.uniform(-1, 1, smooth.shape))
+  return np.clip(np.stack(crops), -1, 1).astype(np.float32)
+
+
+def sample_mean_param():
+  """[85] Θ_0: camera 0.9, root π about x, a random small pose and shape."""
+  rng = np.random.default_rng(1)
+  pose = rng.normal(0, 0.1, mean_params.NUM_POSE)
+  shape = rng.normal(0, 0.5, mean_params.NUM_SHAPE)
+  return mean_params.mean_theta(pose, shape)
+
+
+def sample_d_inputs(num=3, seed=2):
+  """(rotmats [num, 23, 3, 3], betas [num, 10]) for the discriminator."""
+  rng = np.random.default_rng(seed)
+  rot = np.stack([[smpl_reference.rodrigues(r)
+                   for r in rng.normal(0, 0.5, (23, 3))] for _ in range(num)])
+  return rot, rng.normal(0, 1, (num, 10))

@@ -6,7 +6,8 @@ Reads the official SMPL pickles (Python 2 pickles of chumpy objects with a
 Writes `.npz` atomically.
 
 File keys (official names): `v_template` [N,3], `f` [F,3], `weights` [N,24],
-`kintree_table` [2,24], `J_regressor` [24,N] (sparse or dense), `shapedirs`
+`kintree_table` [2,24], `J_regressor` [24,N] (sparse or dense; HMR's
+neutral file: dense [N,24]), `shapedirs`
 [N,3,B], `posedirs` [N,3,207], optional `cocoplus_regressor` [19,N] or
 [N,19]. `.npz` files written here may also hold `vertex_mirror` [N] (index of
 each vertex's mirror image) and `metadata` (a JSON string).
@@ -225,6 +226,10 @@ def _from_raw(raw, path) -> BodyModel:
     raise ValueError(f'{path}: key \'kintree_table\' must list each joint\'s '
                      f'parent before the joint, got {parents.tolist()}')
   j_regressor = _array(raw, 'J_regressor', path)
+  if j_regressor.shape == (n, NUM_JOINTS) and n != NUM_JOINTS:
+    # HMR's neutral_smpl_with_cocoplus_reg.pkl keeps it dense as [N, 24]
+    # (its batch_smpl.py multiplies [B, N] by it).
+    j_regressor = j_regressor.T
   _check_shape(j_regressor, (NUM_JOINTS, n), 'J_regressor', path)
   shapedirs = _array(raw, 'shapedirs', path)
   _check_shape(shapedirs, (n, 3, None), 'shapedirs', path)
