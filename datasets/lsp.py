@@ -127,7 +127,9 @@ def convert_joints_file(input_dir: str,
               f'visibility flags must be 0 or 1, got {np.unique(flag)}')
         visible = flag == 0 if inverted_flag else flag == 1
         keypoints[:, 2] = visible
-        keypoints[~visible] = 0.0  # Missing joints are (0, 0, 0).
+        # Occluded joints keep their annotated coordinates with visibility
+        # 0, as in the original converter: losses and metrics ignore them,
+        # analysis tools can still use them.
         if not np.any(visible):
           writer.filtered(split, 'no visible joint')
           continue

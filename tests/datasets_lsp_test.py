@@ -34,13 +34,15 @@ def test_round_trip(lsp_dir, tmp_path):
     assert len(records) == 3
     for record, i in zip(records, indices):
       visible = keypoints[i, :, 2] > 0
-      expected = np.where(visible[:, None], keypoints[i], 0.0)
+      # Occluded joints keep their coordinates (visibility 0), as the
+      # original converter stored them.
+      expected = np.concatenate([keypoints[i, :, :2], visible[:, None]], 1)
       np.testing.assert_allclose(record['keypoints2d'][:14], expected,
                                  atol=1e-4)
       np.testing.assert_array_equal(record['keypoints2d'][14:], 0.0)
       box = keypoints[i, visible, :2]
       np.testing.assert_array_equal(
-          record['center'], np.round((box.min(0) + box.max(0)) / 2))
+          record['center'], np.trunc((box.min(0) + box.max(0)) / 2))
       assert record['filename'] == os.path.join(
           'images', f'im{i + 1:04d}.jpg').encode()
       assert record['dataset'] == b'lsp'

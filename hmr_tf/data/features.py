@@ -169,8 +169,8 @@ def make_image_example(encoded_image: bytes,
     height: image height in pixels.
     width: image width in pixels.
     filename: the source file name (stored for evaluation and debugging).
-    center: [2] person centre (x, y) in pixels; rounded to int64 as in the
-      original records.
+    center: [2] person centre (x, y) in pixels; truncated to int64 (towards
+      zero) as the original converters stored it (`center.astype(np.int)`).
     keypoints: [14, 3] or [19, 3] (x px, y px, visibility 0/1) in LSP order
       (then the 5 face points when 19 rows are given).
     scale: how much the stored image is already scaled relative to HMR's
@@ -208,7 +208,7 @@ def make_image_example(encoded_image: bytes,
       IMAGE_WIDTH: _int64(width),
       IMAGE_FILENAME: _bytes(filename),
       IMAGE_FORMAT: _bytes(image_format),
-      IMAGE_CENTER: _int64(np.round(center).astype(np.int64)),
+      IMAGE_CENTER: _int64(np.trunc(center).astype(np.int64)),
       IMAGE_X: _float(body[:, 0]),
       IMAGE_Y: _float(body[:, 1]),
       IMAGE_VISIBILITY: _int64(body[:, 2].astype(np.int64)),
