@@ -11,6 +11,7 @@ import pickle
 import struct
 
 import cv2
+import h5py
 import numpy as np
 import scipy.io
 import tensorflow as tf
@@ -306,3 +307,71 @@ def write_3dhp_sequence(seq_dir: str, gt2d, gt3d, frame_numbers,
       'annot2': annot2, 'annot3': annot3,
       'frames': np.asarray(frame_numbers, np.float64).reshape(-1, 1),
       'cameras': np.arange(cameras, dtype=np.float64)})
+
+
+# The MPI-INF-3DHP test set's 17 joints (the order of its annot2/annot3).
+MPI_INF_3DHP_TEST_JOINTS17 = (
+    'head_top', 'neck', 'right_shoulder', 'right_elbow', 'right_wrist',
+    'left_shoulder', 'left_elbow', 'left_wrist', 'right_hip', 'right_knee',
+    'right_ankle', 'left_hip', 'left_knee', 'left_ankle', 'pelvis', 'spine',
+    'head')
+
+
+def lsp_to_3dhp17(lsp: np.ndarray, rng) -> np.ndarray:
+  """[..., 14, D] LSP-order values -> [..., 17, D] test-set order (pelvis,
+  spine and head random)."""
+  out = rng.uniform(-5, 5, size=lsp.shape[:-2] + (17, lsp.shape[-1]))
+  for i, name in enumerate(_LSP_AS_3DHP):
+    out[..., MPI_INF_3DHP_TEST_JOINTS17.index(name), :] = lsp[..., i, :]
+  return out
+
+
+def write_matlab_v73(path: str, variables) -> str:
+  """A MATLAB v7.3 .mat file: HDF5 behind MATLAB's 512-byte header block.
+
+  MATLAB writes an array of size [d1, .., dk] as an HDF5 dataset of shape
+  [dk, .., d1] (column-major), so h5py reads it with the axes reversed; the
+  arrays given here are in that h5py order (e.g. annot2 [N, 1, 17, 2]).
+  """
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with h5py.File(path, 'w', userblock_size=512) as f:
+    for name, value in variables.items():
+      f.create_dataset(name, data=np.asarray(value, np.float64))
+      f[name].attrs['MATLAB_class'] = np.bytes_('double')
+  header = (b'MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: '
+            b'Mon Jan  1 00:00:00 2018 HDF5 schema 1.00 .').ljust(116)
+  with open(path, 'r+b') as f:
+    f.write(header + b'\x00' * 8 + b'\x00\x02IM')
+  return path
+
+
+def write_3dhp_test_sequence(ts_dir: str, gt2d, gt3d, univ3d, valid,
+                             activity, size: int = 64, seed: int = 0):
+  """annot_data.mat (v7.3) + imageSequence JPEGs of one 3DHP test sequence.
+
+  Args:
+    ts_dir: .../TS<n>.
+    gt2d: [N, 14, 2] pixels (LSP order).
+    gt3d: [N, 14, 3] millimetres (LSP order), stored as annot3.
+    univ3d: [N, 14, 3] millimetres, stored as univ_annot3.
+    valid: [N] 0/1; images are written for valid frames only.
+    activity: [N] activity codes.
+    size: image side; each frame shows a marker at the right ankle.
+    seed: noise seed.
+  """
+  rng = np.random.default_rng(seed)
+  num = len(gt2d)
+  write_matlab_v73(os.path.join(ts_dir, 'annot_data.mat'), {
+      'annot2': lsp_to_3dhp17(np.asarray(gt2d), rng)[:, None],
+      'annot3': lsp_to_3dhp17(np.asarray(gt3d), rng)[:, None],
+      'univ_annot3': lsp_to_3dhp17(np.asarray(univ3d), rng)[:, None],
+      'valid_frame': np.asarray(valid).reshape(num, 1),
+      'activity_annotation': np.asarray(activity).reshape(num, 1),
+      'bb_crop': rng.uniform(0, size, (num, 34)),
+  })
+  for i in range(num):
+    if valid[i]:
+      image = draw_marker(background(size, size, seed=seed * 100 + i),
+                          gt2d[i][0])
+      write_image(os.path.join(ts_dir, 'imageSequence',
+                               f'img_{i + 1:06d}.jpg'), image)
