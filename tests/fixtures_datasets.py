@@ -375,3 +375,53 @@ def write_3dhp_test_sequence(ts_dir: str, gt2d, gt3d, univ3d, valid,
                           gt2d[i][0])
       write_image(os.path.join(ts_dir, 'imageSequence',
                                f'img_{i + 1:06d}.jpg'), image)
+
+
+def write_3dpw_sequence(input_dir: str, split: str, name: str, people,
+                        cam_poses, intrinsics, frame_ids, size: int = 64,
+                        marker_joint: int = 8, seed: int = 0) -> str:
+  """A 3DPW sequence file (Python 2 pickle) and its frames.
+
+  Args:
+    input_dir: the 3DPW root (sequenceFiles/, imageFiles/).
+    split: 'train', 'validation' or 'test'.
+    name: the sequence name.
+    people: list of dicts with 'poses' [N, 72], 'betas' [10],
+      'joints' [N, 24, 3] (world, metres), 'valid' [N] and 'gender'
+      ('m'/'f').
+    cam_poses: [N, 4, 4] world -> camera.
+    intrinsics: [3, 3].
+    frame_ids: [N] image numbers.
+    size: image side; each frame shows a marker at the first person's
+      `marker_joint` (SMPL index) projected.
+    seed: noise seed.
+
+  Returns:
+    The pickle's path. Keys and text are Python 2 `str` (bytes here), the
+    arrays NumPy arrays, as the distributed files.
+  """
+  num = len(frame_ids)
+  rng = np.random.default_rng(seed)
+  sequence = {
+      b'sequence': name.encode(),
+      b'poses': [np.asarray(p['poses'], np.float64) for p in people],
+      b'betas': [np.asarray(p['betas'], np.float64) for p in people],
+      b'trans': [rng.normal(size=(num, 3)) for _ in people],
+      b'jointPositions': [np.asarray(p['joints'], np.float64).reshape(num, 72)
+                          for p in people],
+      b'poses2d': [rng.uniform(0, size, (num, 3, 18)) for _ in people],
+      b'cam_poses': np.asarray(cam_poses, np.float64),
+      b'cam_intrinsics': np.asarray(intrinsics, np.float64),
+      b'campose_valid': [np.asarray(p['valid'], np.float64) for p in people],
+      b'genders': [p['gender'].encode() for p in people],
+      b'img_frame_ids': np.asarray(frame_ids, np.int64),
+  }
+  for i, frame in enumerate(frame_ids):
+    cam = people[0]['joints'][i][marker_joint] @ cam_poses[i][:3, :3].T
+    pixel = (cam + cam_poses[i][:3, 3]) @ np.asarray(intrinsics).T
+    image = draw_marker(background(size, size, seed=seed * 100 + i),
+                        pixel[:2] / pixel[2])
+    write_image(os.path.join(input_dir, 'imageFiles', name,
+                             f'image_{frame:05d}.jpg'), image)
+  return write_py2_pickle(os.path.join(input_dir, 'sequenceFiles', split,
+                                       f'{name}.pkl'), sequence)
