@@ -52,8 +52,8 @@ SPLITS = ('train', 'test')  # --split: training subjects or the test set.
 JOINTS28_TO_LSP = (25, 24, 23, 18, 19, 20, 16, 15, 14, 9, 10, 11, 5, 7)
 # The same for the 17-joint subset (head top, neck, R shoulder, elbow, wrist,
 # L shoulder, elbow, wrist, R hip, knee, ankle, L hip, knee, ankle, pelvis,
-# spine, head).
-JOINTS17_TO_LSP = (10, 9, 8, 11, 12, 13, 4, 3, 2, 5, 6, 7, 1, 0)
+# spine, head), which the test set uses too.
+JOINTS17_TO_LSP = mpi_inf_3dhp_protocol.JOINTS17_TO_LSP
 _TO_LSP = {28: JOINTS28_TO_LSP, 17: JOINTS17_TO_LSP}
 
 

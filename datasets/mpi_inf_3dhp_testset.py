@@ -14,7 +14,7 @@ sequence and frame order:
   * the 14 LSP-order joints HMR evaluates, taken from the test set's 17
     joints (head top, neck, R shoulder, R elbow, R wrist, L shoulder,
     L elbow, L wrist, R hip, R knee, R ankle, L hip, L knee, L ankle, pelvis,
-    spine, head) by `mpi_inf_3dhp.JOINTS17_TO_LSP`:
+    spine, head) by `mpi_inf_3dhp_protocol.JOINTS17_TO_LSP`:
       R ankle 10, R knee 9, R hip 8, L hip 11, L knee 12, L ankle 13,
       R wrist 4, R elbow 3, R shoulder 2, L shoulder 5, L elbow 6,
       L wrist 7, neck 1, head top 0 (0-based indices into the 17);
@@ -44,7 +44,6 @@ import h5py
 import numpy as np
 
 from datasets import common
-from datasets import mpi_inf_3dhp
 from datasets import writer as writer_lib
 from hmr_tf import mpi_inf_3dhp_protocol as protocol
 from hmr_tf.data import features
@@ -53,7 +52,10 @@ DATASET = protocol.TEST_DATASET
 SPLIT = protocol.TEST_SPLIT
 ANNOTATION_FILE = 'annot_data.mat'
 NUM_TEST_JOINTS = 17
-_TO_LSP = list(mpi_inf_3dhp.JOINTS17_TO_LSP)
+_TO_LSP = list(protocol.JOINTS17_TO_LSP)
+# Half the side of the stored window: the training converter's
+# (mpi_inf_3dhp.MARGIN; a test keeps them equal).
+MARGIN = 150
 
 
 class TestSequence(NamedTuple):
@@ -176,7 +178,7 @@ def convert_sequence(input_dir: str, sequence: str, annot3_key: str,
       if scale is None:
         raise common.BadRecordError(path, record, 'annot2: the joints span '
                                     'no area; cannot normalise the person')
-      crop = common.crop_person(image, keypoints, scale, mpi_inf_3dhp.MARGIN)
+      crop = common.crop_person(image, keypoints, scale, MARGIN)
       writer.write(SPLIT, common.image_example(
           crop.image, crop.keypoints, crop.center, relative, DATASET,
           joints3d=gt3d / 1000.0, activity=int(data.activity[i])))

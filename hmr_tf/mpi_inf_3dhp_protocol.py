@@ -30,6 +30,15 @@ TEST_DATASET = 'mpi_inf_3dhp_test'
 TEST_SPLIT = 'test'
 SEQUENCES: Tuple[str, ...] = ('TS1', 'TS2', 'TS3', 'TS4', 'TS5', 'TS6')
 
+# Index of each LSP joint (R ankle, knee, hip, L hip, knee, ankle, R wrist,
+# elbow, shoulder, L shoulder, elbow, wrist, neck, head top) among the 17
+# joints of the test set (and the 17-joint training subset): head top, neck,
+# R shoulder, R elbow, R wrist, L shoulder, L elbow, L wrist, R hip, R knee,
+# R ankle, L hip, L knee, L ankle, pelvis, spine, head (0-based). Pelvis,
+# spine and head are not evaluated.
+JOINTS17_TO_LSP: Tuple[int, ...] = (10, 9, 8, 11, 12, 13, 4, 3, 2, 5, 6, 7,
+                                    1, 0)
+
 ANNOT3_UNIVERSAL = 'univ_annot3'
 ANNOT3_CAMERA = 'annot3'
 ANNOT3_CHOICES: Tuple[str, ...] = (ANNOT3_UNIVERSAL, ANNOT3_CAMERA)

@@ -73,6 +73,12 @@ def test_round_trip_valid_frames_mapping_and_missing_sequence(tmp_path):
                                keypoints[0], atol=1.0)
 
 
+def test_same_crop_and_joints_as_the_training_converter():
+  from datasets import mpi_inf_3dhp  # pylint: disable=g-import-not-at-top
+  assert testset.MARGIN == mpi_inf_3dhp.MARGIN
+  assert list(mpi_inf_3dhp.JOINTS17_TO_LSP) == testset._TO_LSP  # pylint: disable=protected-access
+
+
 def test_annot3_choice(tmp_path):
   input_dir, out = str(tmp_path / 'test_set'), str(tmp_path / 'out')
   _, annot3, _ = _write(input_dir)
