@@ -1,5 +1,8 @@
 """The 3DPW protocol on hand-built cases, against the float64 NumPy SMPL."""
 
+import dataclasses
+import types
+
 import numpy as np
 import pytest
 
@@ -155,3 +158,88 @@ def test_sequence_table():
   assert table['downtown_a_00'] == {'mpjpe': 15.0, 'num_examples': 2}
   assert table['office_b_01']['mpjpe'] == 40.0
   assert table['mean_over_sequences'] == {'mpjpe': 27.5}
+
+
+class _FakeModel:
+  """Predicts one SMPL body for every image; has the neutral model."""
+
+  def __init__(self, neutral, pose, betas):
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    self._tf = tf
+    self.smpl = types.SimpleNamespace(body_model=neutral)
+    self.pose = tf.constant(pose[None], tf.float32)
+    self.betas = tf.constant(betas[None], tf.float32)
+
+  def __call__(self, images, training=False):
+    tf = self._tf
+    b = tf.shape(images)[0]
+    return {'keypoints3d': tf.zeros([b, 19, 3]),
+            'keypoints2d': tf.zeros([b, 19, 2]),
+            'pose': tf.tile(self.pose, [b, 1]),
+            'shape': tf.tile(self.betas, [b, 1])}
+
+
+def test_converted_3dpw_evaluates_from_records(tmp_path):
+  # pylint: disable=g-import-not-at-top
+  import cv2
+  import datasets_pw3d_test as pw3d_fixture
+  from datasets import pw3d
+  from hmr_tf import eval_lib
+  from hmr_tf.data import input_pipeline
+  from hmr_tf.smpl import model_io
+  input_dir, data_dir = str(tmp_path / '3DPW'), str(tmp_path / 'data')
+  people, cam_poses = pw3d_fixture._write(input_dir)  # pylint: disable=protected-access
+  pw3d.convert(input_dir, data_dir)
+  models = _models()
+  female = models.female  # Person 0 is female; the network's model too.
+  male_path = str(tmp_path / 'male.npz')
+  female_path = str(tmp_path / 'female.npz')
+  model_io.save_model(models.male, male_path)
+  model_io.save_model(female, female_path)
+  # The camera-frame root of person 0, frame 0, with OpenCV's Rodrigues.
+  root = cam_poses[0, :3, :3] @ cv2.Rodrigues(people[0]['poses'][0, :3])[0]
+  pose = people[0]['poses'][0].copy()
+  pose[:3] = cv2.Rodrigues(root)[0].ravel()
+  betas = people[0]['betas']
+  model = _FakeModel(female, pose, betas)
+  out_dir = str(tmp_path / 'eval')
+  config = eval_lib.EvalConfig(dataset='3dpw', split='test',
+                               output_dir=out_dir, smpl_male_path=male_path,
+                               smpl_female_path=female_path)
+  data = input_pipeline.DataConfig(data_dir=data_dir, batch_size=3,
+                                   img_size=32, num_parallel_calls=1)
+  doc = eval_lib.evaluate(model, data, config)
+  pw = doc['results']['3dpw']
+  assert pw['overall']['num_examples'] == 4
+  # Person 0's frame 0 is predicted exactly: its errors are 0, so the
+  # median over 4 examples is half the second smallest, and the mean a
+  # quarter of the other three examples' errors (pose and betas as stored).
+  gt_pose = np.stack([people[p]['poses'][i].copy() for p, i in
+                      ((0, 0), (0, 1), (1, 0), (1, 2))])
+  for k, (p, i) in enumerate(((0, 0), (0, 1), (1, 0), (1, 2))):
+    gt_pose[k, :3] = cv2.Rodrigues(
+        cam_poses[i, :3, :3] @ cv2.Rodrigues(people[p]['poses'][i, :3])[0]
+    )[0].ravel()
+  gt_betas = np.stack([people[p]['betas'] for p in (0, 0, 1, 1)])
+  ref = {}
+  for k in range(4):
+    gt_model = female if k < 2 else models.male
+    ref[k] = _reference_errors(female, gt_model, pose, betas, gt_pose[k],
+                               gt_betas[k], female.cocoplus_regressor,
+                               joints_lib.LSP_PELVIS_JOINTS, list(range(14)))
+  assert ref[0][0] == pytest.approx(0, abs=1e-9)
+  # float32 records and predictions: agree to ~0.1 mm.
+  assert pw['overall']['mpjpe'] == pytest.approx(
+      np.mean([r[0] for r in ref.values()]), abs=0.1)
+  assert pw['overall']['pve'] == pytest.approx(
+      np.mean([r[1] for r in ref.values()]), abs=0.1)
+  assert list(pw['per_sequence']) == ['downtown_walk_00',
+                                      'mean_over_sequences']
+  assert doc['pw3d']['smpl_male_path'] == male_path
+  assert doc['pw3d']['joint_regressor'] == 'cocoplus'
+  assert 'pve' in doc['scalars']
+  assert '2d' not in doc['results']
+  assert 'downtown_walk_00' in eval_lib.format_table(doc['results'], 'x')
+  with pytest.raises(ValueError, match='needs --smpl_female_path'):
+    eval_lib.evaluate(model, data, dataclasses.replace(
+        config, smpl_female_path=''))
