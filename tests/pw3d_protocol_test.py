@@ -243,3 +243,52 @@ def test_converted_3dpw_evaluates_from_records(tmp_path):
   with pytest.raises(ValueError, match='needs --smpl_female_path'):
     eval_lib.evaluate(model, data, dataclasses.replace(
         config, smpl_female_path=''))
+
+
+def test_real_model_and_mean_baseline_on_3dpw_records(tmp_path):
+  # The plumbing with an HMRModel (its neutral body, predicted pose and
+  # betas) and the mean-parameter baseline.
+  # pylint: disable=g-import-not-at-top
+  import datasets_pw3d_test as pw3d_fixture
+  from datasets import pw3d
+  from hmr_tf import eval_lib
+  from hmr_tf.data import input_pipeline
+  from hmr_tf.modeling import hmr_model
+  from hmr_tf.modeling import mean_params
+  from hmr_tf.smpl import model_io
+  input_dir, data_dir = str(tmp_path / '3DPW'), str(tmp_path / 'data')
+  pw3d_fixture._write(input_dir)  # pylint: disable=protected-access
+  pw3d.convert(input_dir, data_dir)
+  models = _models()
+  paths = {}
+  for name in ('male', 'female'):
+    paths[name] = str(tmp_path / f'{name}.npz')
+    model_io.save_model(getattr(models, name), paths[name])
+  theta0 = mean_params.mean_theta(np.zeros(72), np.zeros(10))
+  model = hmr_model.HMRModel(
+      models.neutral, theta0,
+      hmr_model.ModelConfig(img_size=32, encoder='resnet_v2_small'))
+  config = eval_lib.EvalConfig(dataset='3dpw', split='test',
+                               smpl_male_path=paths['male'],
+                               smpl_female_path=paths['female'],
+                               include_mean_baseline=True)
+  data = input_pipeline.DataConfig(data_dir=data_dir, batch_size=4,
+                                   img_size=32, num_parallel_calls=1)
+  doc = eval_lib.evaluate(model, data, config)
+  for results in (doc['results'], doc['results']['mean_baseline']):
+    overall = results['3dpw']['overall']
+    assert overall['num_examples'] == 4
+    assert all(np.isfinite(overall[k]) for k in ('mpjpe', 'pa_mpjpe', 'pve'))
+  # The baseline predicts Θ_0's body for every person.
+  arrays = {}
+  for batch in input_pipeline.eval_dataset(data, '3dpw', 'test'):
+    for key in ('pose', 'shape', 'gender'):
+      arrays.setdefault(key, []).append(batch[key].numpy())
+  arrays = {k: np.concatenate(v) for k, v in arrays.items()}
+  errors = pw3d_protocol.example_errors(
+      np.tile(theta0[3:75], (4, 1)), np.tile(theta0[75:], (4, 1)),
+      arrays['pose'], arrays['shape'], arrays['gender'], models,
+      pw3d_protocol.cocoplus_joint_set(models.neutral))
+  baseline = doc['results']['mean_baseline']['3dpw']['overall']
+  assert baseline['mpjpe'] == pytest.approx(errors['mpjpe'].mean(), rel=1e-4)
+  assert baseline['pve'] == pytest.approx(errors['pve'].mean(), rel=1e-4)
