@@ -14,46 +14,15 @@ from datasets import pw3d
 from datasets import writer as writer_lib
 from hmr_tf.smpl import joints as joints_lib
 
-FRAMES = np.array([5, 6, 7])
-F, C = 60.0, 32.0
-INTRINSICS = np.array([[F, 0, C], [0, F, C], [0, 0, 1]])
+FRAMES = fx.PW3D_FRAMES
+F, C = fx.PW3D_FOCAL, fx.PW3D_CENTER
+INTRINSICS = fx.PW3D_INTRINSICS
 # SMPL index of each LSP joint but the head top (written out by name here).
 LSP_FROM_SMPL = [joints_lib.SMPL_JOINT_NAMES.index(n) for n in (
     'right_ankle', 'right_knee', 'right_hip', 'left_hip', 'left_knee',
     'left_ankle', 'right_wrist', 'right_elbow', 'right_shoulder',
     'left_shoulder', 'left_elbow', 'left_wrist', 'neck')]
-
-
-def _rot_y(degrees):
-  a = np.deg2rad(degrees)
-  return np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0],
-                   [-np.sin(a), 0, np.cos(a)]])
-
-
-def _scene(seed=0):
-  """Two people, three frames; person 0 valid in frames 0, 1; person 1 in
-  frames 0, 2."""
-  rng = np.random.default_rng(seed)
-  cam_poses = np.tile(np.eye(4), (3, 1, 1))
-  for i in range(3):
-    cam_poses[i, :3, :3] = _rot_y(20 + 2 * i)
-    cam_poses[i, :3, 3] = [0.05 * i, 0.1, 5.0]
-  people = []
-  for p, (x, gender, valid) in enumerate(((-0.9, 'f', [1, 1, 0]),
-                                          (1.3, 'm', [1, 0, 1]))):
-    spread = np.array([0.3, 0.85, 0.2])
-    joints = (rng.uniform(-1, 1, (3, 24, 3)) * spread + [x, 0, 0])
-    people.append({'poses': rng.normal(size=(3, 72)) * 0.4,
-                   'betas': rng.normal(size=10), 'joints': joints,
-                   'valid': valid, 'gender': gender, 'x': x})
-  return people, cam_poses
-
-
-def _write(input_dir, split='test', name='downtown_walk_00', seed=0):
-  people, cam_poses = _scene(seed)
-  fx.write_3dpw_sequence(input_dir, split, name, people, cam_poses,
-                         INTRINSICS, FRAMES, seed=seed)
-  return people, cam_poses
+_write = fx.write_pw3d_scene
 
 
 def _expected_crop(points):

@@ -425,3 +425,48 @@ def write_3dpw_sequence(input_dir: str, split: str, name: str, people,
                              f'image_{frame:05d}.jpg'), image)
   return write_py2_pickle(os.path.join(input_dir, 'sequenceFiles', split,
                                        f'{name}.pkl'), sequence)
+
+
+# A small 3DPW scene: 64-px frames, focal length 60 px, principal point 32.
+PW3D_FRAMES = np.array([5, 6, 7])
+PW3D_FOCAL, PW3D_CENTER = 60.0, 32.0
+PW3D_INTRINSICS = np.array([[PW3D_FOCAL, 0, PW3D_CENTER],
+                            [0, PW3D_FOCAL, PW3D_CENTER], [0, 0, 1]])
+
+
+def _rot_y(degrees):
+  a = np.deg2rad(degrees)
+  return np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0],
+                   [-np.sin(a), 0, np.cos(a)]])
+
+
+def pw3d_scene(seed: int = 0):
+  """Two people seen by a camera 5 m away over three frames.
+
+  Person 0 (female) is valid in frames 0, 1; person 1 (male) in frames 0, 2.
+
+  Returns:
+    (people: list of dicts for `write_3dpw_sequence`, cam_poses [3, 4, 4]).
+  """
+  rng = np.random.default_rng(seed)
+  cam_poses = np.tile(np.eye(4), (3, 1, 1))
+  for i in range(3):
+    cam_poses[i, :3, :3] = _rot_y(20 + 2 * i)
+    cam_poses[i, :3, 3] = [0.05 * i, 0.1, 5.0]
+  people = []
+  for x, gender, valid in ((-0.9, 'f', [1, 1, 0]), (1.3, 'm', [1, 0, 1])):
+    spread = np.array([0.3, 0.85, 0.2])
+    joints = rng.uniform(-1, 1, (3, 24, 3)) * spread + [x, 0, 0]
+    people.append({'poses': rng.normal(size=(3, 72)) * 0.4,
+                   'betas': rng.normal(size=10), 'joints': joints,
+                   'valid': valid, 'gender': gender})
+  return people, cam_poses
+
+
+def write_pw3d_scene(input_dir: str, split: str = 'test',
+                     name: str = 'downtown_walk_00', seed: int = 0):
+  """Writes `pw3d_scene(seed)` as one sequence; returns (people, cam_poses)."""
+  people, cam_poses = pw3d_scene(seed)
+  write_3dpw_sequence(input_dir, split, name, people, cam_poses,
+                      PW3D_INTRINSICS, PW3D_FRAMES, seed=seed)
+  return people, cam_poses

@@ -182,13 +182,13 @@ class _FakeModel:
 def test_converted_3dpw_evaluates_from_records(tmp_path):
   # pylint: disable=g-import-not-at-top
   import cv2
-  import datasets_pw3d_test as pw3d_fixture
+  import fixtures_datasets as fx
   from datasets import pw3d
   from hmr_tf import eval_lib
   from hmr_tf.data import input_pipeline
   from hmr_tf.smpl import model_io
   input_dir, data_dir = str(tmp_path / '3DPW'), str(tmp_path / 'data')
-  people, cam_poses = pw3d_fixture._write(input_dir)  # pylint: disable=protected-access
+  people, cam_poses = fx.write_pw3d_scene(input_dir)
   pw3d.convert(input_dir, data_dir)
   models = _models()
   female = models.female  # Person 0 is female; the network's model too.
@@ -249,7 +249,7 @@ def test_real_model_and_mean_baseline_on_3dpw_records(tmp_path):
   # The plumbing with an HMRModel (its neutral body, predicted pose and
   # betas) and the mean-parameter baseline.
   # pylint: disable=g-import-not-at-top
-  import datasets_pw3d_test as pw3d_fixture
+  import fixtures_datasets as fx
   from datasets import pw3d
   from hmr_tf import eval_lib
   from hmr_tf.data import input_pipeline
@@ -257,7 +257,7 @@ def test_real_model_and_mean_baseline_on_3dpw_records(tmp_path):
   from hmr_tf.modeling import mean_params
   from hmr_tf.smpl import model_io
   input_dir, data_dir = str(tmp_path / '3DPW'), str(tmp_path / 'data')
-  pw3d_fixture._write(input_dir)  # pylint: disable=protected-access
+  fx.write_pw3d_scene(input_dir)
   pw3d.convert(input_dir, data_dir)
   models = _models()
   paths = {}
