@@ -33,7 +33,7 @@ Example = Dict[str, tf.Tensor]
 TRAIN_KEYS = ('image', 'keypoints2d', 'joints3d', 'has_joints3d', 'pose',
               'shape', 'has_smpl')
 # Keys only the evaluation parser adds, to map results back to the record.
-EVAL_KEYS = ('filename', 'center', 'crop_size')
+EVAL_KEYS = ('filename', 'gender', 'activity', 'center', 'crop_size')
 
 
 def crop_transform(center: tf.Tensor, window: tf.Tensor,
