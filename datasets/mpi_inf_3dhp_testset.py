@@ -65,7 +65,7 @@ class TestSequence(NamedTuple):
     annot2: [N, 17, 2] pixels.
     annot3: [N, 17, 3] millimetres (the chosen skeleton).
     valid: [N] bool.
-    activity: [N] int activity codes.
+    activity: [N] activity codes (float; checked per written frame).
   """
   annot2: np.ndarray
   annot3: np.ndarray
@@ -87,17 +87,22 @@ def parse_sequences(names: Sequence[str]) -> list:
   return out
 
 
-def _per_frame(file: h5py.File, key: str, path: str, num: int) -> np.ndarray:
-  """A [N, 1] / [1, N] / [N] per-frame variable as [N]."""
+def _per_frame(file: h5py.File, key: str, path: str, num: int,
+               finite: bool = True) -> np.ndarray:
+  """A [N, 1] / [1, N] / [N] per-frame variable as [N] float64.
+
+  With `finite`, every value must be a number; otherwise the caller checks
+  the frames it uses.
+  """
   array = np.asarray(file[key])
   if array.ndim > 2 or (array.ndim == 2 and 1 not in array.shape):
     raise ValueError(f'{path}: {key}: expected one value per frame '
                      f'([N, 1]), got shape {list(array.shape)}')
-  array = array.reshape(-1)
+  array = array.reshape(-1).astype(np.float64)
   if array.shape[0] != num:
     raise ValueError(f'{path}: {key}: {array.shape[0]} values for {num} '
                      'frames (annot2)')
-  if not np.all(np.isfinite(array)):
+  if finite and not np.all(np.isfinite(array)):
     raise ValueError(f'{path}: {key}: non-finite values')
   return array
 
@@ -149,9 +154,9 @@ def read_annotations(path: str, annot3_key: str) -> TestSequence:
                        f'{annot3_key} {annot3.shape[0]}')
     num = annot2.shape[0]
     valid = _per_frame(file, 'valid_frame', path, num)
-    activity = _per_frame(file, 'activity_annotation', path, num)
-  return TestSequence(annot2, annot3, valid > 0,
-                      np.round(activity).astype(np.int64))
+    activity = _per_frame(file, 'activity_annotation', path, num,
+                          finite=False)
+  return TestSequence(annot2, annot3, valid > 0, activity)
 
 
 def convert_sequence(input_dir: str, sequence: str, annot3_key: str,
@@ -166,6 +171,11 @@ def convert_sequence(input_dir: str, sequence: str, annot3_key: str,
     relative = protocol.image_name(sequence, int(i))
     record = f'frame {i} ({relative})'
     with writer.guard(SPLIT, path, record):
+      activity = data.activity[i]
+      if not (np.isfinite(activity) and activity >= 0 and
+              activity == np.round(activity)):
+        raise common.BadRecordError(path, record, 'activity_annotation: '
+                                    f'expected a code >= 0, got {activity}')
       gt2d = common.check_array(data.annot2[i][_TO_LSP], [14, 2], path,
                                 record, 'annot2')
       gt3d = common.check_array(data.annot3[i][_TO_LSP], [14, 3], path,
@@ -181,7 +191,7 @@ def convert_sequence(input_dir: str, sequence: str, annot3_key: str,
       crop = common.crop_person(image, keypoints, scale, MARGIN)
       writer.write(SPLIT, common.image_example(
           crop.image, crop.keypoints, crop.center, relative, DATASET,
-          joints3d=gt3d / 1000.0, activity=int(data.activity[i])))
+          joints3d=gt3d / 1000.0, activity=int(activity)))
       written += 1
   return written
 

@@ -76,6 +76,26 @@ def _text(value) -> str:
   return value.decode('latin-1') if isinstance(value, bytes) else str(value)
 
 
+def _per_frame_array(value, shape, path: str, where: str,
+                     name: str) -> np.ndarray:
+  """Shape-checked float64 array whose values are checked per record.
+
+  Frames whose camera pose is invalid may hold no numbers (NaN); each
+  written record's values are checked for finiteness where it is built.
+  """
+  try:
+    array = np.asarray(value, dtype=np.float64)
+  except (TypeError, ValueError) as e:
+    raise common.BadRecordError(path, where, f'{name}: not numeric ({e})'
+                                ) from e
+  if array.ndim != len(shape) or any(
+      s is not None and s != a for s, a in zip(shape, array.shape)):
+    want = '[' + ', '.join('*' if s is None else str(s) for s in shape) + ']'
+    raise common.BadRecordError(path, where, f'{name}: expected shape {want}, '
+                                f'got {array.shape}')
+  return array
+
+
 def load_sequence(path: str) -> Dict:
   """Loads and checks one sequence file.
 
@@ -96,8 +116,8 @@ def load_sequence(path: str) -> Dict:
   if missing:
     raise ValueError(f'{path}: no key(s) {missing}')
   people = len(raw['poses'])
-  cam_poses = common.check_array(raw['cam_poses'], [None, 4, 4], path,
-                                 'cam_poses', 'cam_poses')
+  cam_poses = _per_frame_array(raw['cam_poses'], [None, 4, 4], path,
+                               'cam_poses', 'cam_poses')
   num = cam_poses.shape[0]
   out = {
       'sequence': _text(raw['sequence']),
@@ -115,16 +135,17 @@ def load_sequence(path: str) -> Dict:
   poses, betas, joints, valid, genders = [], [], [], [], []
   for p in range(people):
     where = f'person {p}'
-    poses.append(common.check_array(raw['poses'][p], [num, 72], path, where,
-                                    'poses'))
+    poses.append(_per_frame_array(raw['poses'][p], [num, 72], path, where,
+                                  'poses'))
     b = np.asarray(raw['betas'][p], np.float64).reshape(-1)
     betas.append(common.check_array(b[:NUM_BETAS], [NUM_BETAS], path, where,
                                     'betas'))
-    joints.append(common.check_array(
+    joints.append(_per_frame_array(
         raw['jointPositions'][p], [num, 3 * NUM_SMPL_JOINTS], path, where,
         'jointPositions').reshape(num, NUM_SMPL_JOINTS, 3))
-    valid.append(common.check_array(raw['campose_valid'][p], [num], path,
-                                    where, 'campose_valid') > 0)
+    # NaN compares False: a frame without a number is not valid.
+    valid.append(_per_frame_array(raw['campose_valid'][p], [num], path,
+                                  where, 'campose_valid') > 0)
     gender = _text(raw['genders'][p]).strip().lower()
     if gender not in GENDERS:
       raise ValueError(f'{path}: genders[{p}]: expected one of '
@@ -178,6 +199,12 @@ def convert_sequence(path: str, input_dir: str, split: str,
                               f'image_{int(data["frame_ids"][i]):05d}.jpg')
       record = f'person {p} frame {i} ({relative})'
       with writer.guard(split, path, record):
+        for name, value in (('poses', data['poses'][p, i]),
+                            ('jointPositions', data['joints'][p, i]),
+                            ('cam_poses', data['cam_poses'][i])):
+          if not np.all(np.isfinite(value)):
+            raise common.BadRecordError(path, record,
+                                        f'{name}: non-finite values')
         points, depth = project(data['joints'][p, i], data['cam_poses'][i],
                                 data['intrinsics'])
         if np.any(depth <= 0) or not np.all(np.isfinite(points)):

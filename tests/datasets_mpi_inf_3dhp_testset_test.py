@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import h5py
 import numpy as np
 import pytest
 import scipy.io
@@ -43,6 +44,11 @@ def test_round_trip_valid_frames_mapping_and_missing_sequence(tmp_path):
   input_dir, out = str(tmp_path / 'test_set'), str(tmp_path / 'out')
   gt2d, _, univ = _write(input_dir, 'TS1', seed=1)
   gt2d_3, _, univ_3 = _write(input_dir, 'TS3', seed=3)
+  # An invalid frame may hold no numbers at all.
+  with h5py.File(os.path.join(input_dir, 'TS1', 'annot_data.mat'), 'r+') as f:
+    f['annot2'][1] = np.nan
+    f['univ_annot3'][1] = np.nan
+    f['activity_annotation'][1] = np.nan
   meta = testset.convert(input_dir, out, shard_size=2,
                          sequences=('TS1', '2', 'TS3'))
   test = meta['splits']['test']
@@ -126,13 +132,23 @@ def test_malformed_inputs(tmp_path):
   assert meta['num_skipped'] == 1
   # Non-finite joints in one frame.
   _write(input_dir)
-  import h5py  # pylint: disable=g-import-not-at-top
   with h5py.File(path, 'r+') as f:
     f['univ_annot3'][3, 0, 10, 1] = np.nan  # R ankle of frame 3.
   with pytest.raises(writer_lib.BadRecordError,
                      match=r'annot_data\.mat: record frame 3 .*univ_annot3: '
                            r'non-finite'):
     testset.convert(input_dir, out, sequences=('TS1',))
+  # No activity for a valid frame.
+  _write(input_dir)
+  with h5py.File(path, 'r+') as f:
+    f['activity_annotation'][2] = np.nan
+  with pytest.raises(writer_lib.BadRecordError,
+                     match=r'record frame 2 .*activity_annotation: expected a '
+                           r'code >= 0, got nan'):
+    testset.convert(input_dir, out, sequences=('TS1',))
+  _write(input_dir)
+  with h5py.File(path, 'r+') as f:
+    f['univ_annot3'][3, 0, 10, 1] = np.nan  # R ankle of frame 3.
   # A variable missing; a wrong shape; an older (v5) .mat file.
   with h5py.File(path, 'r+') as f:
     del f['valid_frame']

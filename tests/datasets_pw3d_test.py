@@ -129,6 +129,22 @@ def test_malformed_inputs(tmp_path):
   assert meta['num_skipped'] == 1
   assert meta['splits']['test']['num_examples'] == 4
   os.remove(evil)
+  # No numbers for a frame whose camera pose is invalid: fine; for a valid
+  # one: the record is named.
+  nan_invalid = [dict(people[0]), dict(people[1])]
+  nan_invalid[0]['poses'] = people[0]['poses'].copy()
+  nan_invalid[0]['poses'][2] = np.nan  # Person 0, frame 2: invalid.
+  fx.write_3dpw_sequence(input_dir, 'test', 'downtown_walk_00', nan_invalid,
+                         cam_poses, INTRINSICS, FRAMES)
+  assert pw3d.convert(input_dir, out)['splits']['test']['num_examples'] == 4
+  nan_invalid[1]['joints'] = people[1]['joints'].copy()
+  nan_invalid[1]['joints'][2, 5] = np.nan  # Person 1, frame 2: valid.
+  fx.write_3dpw_sequence(input_dir, 'test', 'downtown_walk_00', nan_invalid,
+                         cam_poses, INTRINSICS, FRAMES)
+  with pytest.raises(writer_lib.BadRecordError,
+                     match=r'downtown_walk_00\.pkl: record person 1 frame 2 '
+                           r'.*jointPositions: non-finite'):
+    pw3d.convert(input_dir, out)
   # A wrong gender, a missing key, a wrong shape: the file and key named.
   for change, match in (
       (dict(gender='x'), r"genders\[1\]: expected one of \['f', 'm'\]"),
