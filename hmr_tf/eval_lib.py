@@ -330,7 +330,7 @@ def pw3d_metrics(arrays: Dict[str, np.ndarray],
     overall[key] = summary['mean']
     overall[f'{key}_median'] = summary['median']
   return {
-      'protocol_description': pw3d_protocol.__doc__.split('\n')[0],
+      'protocol_description': pw3d_protocol.PROTOCOL_DESCRIPTION,
       'joint_regressor': joints.description,
       'overall': overall,
       'per_sequence': pw3d_protocol.sequence_table(arrays['filename'],

@@ -51,6 +51,11 @@ H36M_PELVIS = (0,)
 # The 14 joints later papers evaluate from a Human3.6M regressor, in LSP
 # order (SPIN's constants.H36M_TO_J14).
 H36M_TO_J14 = (6, 5, 4, 1, 2, 3, 16, 15, 14, 11, 12, 13, 8, 10)
+PROTOCOL_DESCRIPTION = (
+    '3DPW: ground truth posed with the gendered SMPL models, prediction with '
+    'the neutral model; joints through one regressor; MPJPE and PA-MPJPE '
+    'after pelvis alignment, PVE on the pelvis-centred vertices (mm); overall '
+    'and per sequence')
 _M_TO_MM = 1000.0
 _CHUNK = 64  # Examples posed at once.
 
