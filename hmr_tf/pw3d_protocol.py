@@ -41,7 +41,6 @@ from hmr_tf import metrics as metrics_lib
 from hmr_tf.data import features
 from hmr_tf.smpl import joints as joints_lib
 from hmr_tf.smpl import model_io
-from hmr_tf.smpl.layer import SMPL
 
 DATASET = '3dpw'
 REGRESSOR_COCOPLUS = 'cocoplus'
@@ -165,7 +164,7 @@ def sequence_of(filename) -> str:
   return parts[-2]
 
 
-def _vertices(layer: SMPL, pose: np.ndarray, betas: np.ndarray) -> np.ndarray:
+def _vertices(layer, pose: np.ndarray, betas: np.ndarray) -> np.ndarray:
   """[n, 72], [n, K] -> [n, V, 3] float64."""
   out = layer(tf.constant(pose, tf.float64), tf.constant(betas, tf.float64))
   return out.vertices.numpy()
@@ -204,6 +203,9 @@ def example_errors(pred_pose: np.ndarray, pred_betas: np.ndarray,
   Raises:
     ValueError: naming the example when its gender is missing or unknown.
   """
+  # Imported here: the converter imports this module for its names only,
+  # and the SMPL layer's imports (tensorflow_graphics) take seconds.
+  from hmr_tf.smpl.layer import SMPL  # pylint: disable=g-import-not-at-top
   genders = [g.decode() if isinstance(g, bytes) else str(g) for g in genders]
   for i, g in enumerate(genders):
     if g not in features.GENDERS:
