@@ -15,9 +15,7 @@ are shuffled (seeded) before writing so each shard mixes sequences.
       --output_dir=... [--dataset_name=neutrSMPL_CMU]
 """
 
-import io
 import os
-import pickle
 from typing import Optional, Sequence, Tuple
 
 from absl import app
@@ -26,6 +24,7 @@ import numpy as np
 
 from datasets import common
 from datasets import writer as writer_lib
+from hmr_tf import safe_pickle
 from hmr_tf.data import features
 
 FLAGS = flags.FLAGS
@@ -34,47 +33,6 @@ SHAPE_DIM = features.SHAPE_DIM
 DEFAULT_EXCLUDE = ('S9', 'S11')
 # AMASS keeps a subject's shape alone in shape.npz (no poses).
 _SHAPE_ONLY_FILES = ('shape.npz',)
-
-
-class _Ch:
-  """Stand-in for a chumpy array in a pickle: keeps its value `x`."""
-
-  def __init__(self, *args, **kwargs):
-    del args, kwargs
-
-  def __setstate__(self, state):
-    self.state = state
-
-
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-  """Loads NumPy arrays and plain containers; refuses any other class.
-
-  Pickles can run arbitrary code on load; mocap files only need NumPy.
-  """
-
-  def find_class(self, module, name):
-    root = module.split('.')[0]
-    if root == 'numpy':
-      if module.startswith('numpy.core'):
-        module = 'numpy._core' + module[len('numpy.core'):]
-      return super().find_class(module, name)
-    if root == 'chumpy':
-      return _Ch
-    if (module, name) in (('copy_reg', '_reconstructor'),
-                          ('copyreg', '_reconstructor'),
-                          ('__builtin__', 'object'), ('builtins', 'object')):
-      return super().find_class(module, name)
-    raise pickle.UnpicklingError(f'refusing to load class {module}.{name}')
-
-
-def _plain(value):
-  """A chumpy stand-in's value as an array; anything else unchanged."""
-  if isinstance(value, _Ch):
-    state = getattr(value, 'state', {})
-    if isinstance(state, dict) and 'x' in state:
-      return np.asarray(state['x'])
-    raise ValueError('unsupported chumpy object')
-  return value
 
 
 def load_file(path: str) -> Optional[Tuple[np.ndarray, np.ndarray]]:
@@ -89,11 +47,9 @@ def load_file(path: str) -> Optional[Tuple[np.ndarray, np.ndarray]]:
       with np.load(path, allow_pickle=False) as data:
         content = {k: data[k] for k in data.files}
     else:
-      with open(path, 'rb') as f:
-        content = _NumpyOnlyUnpickler(io.BytesIO(f.read()),
-                                      encoding='latin1').load()
-  except (OSError, ValueError, EOFError, pickle.UnpicklingError,
-          AttributeError, ImportError) as e:
+      # The allow-list unpickler: arrays only, no code from the file runs.
+      content = safe_pickle.load_pickle(path, encoding='latin1')
+  except (OSError, ValueError, EOFError) as e:
     raise common.BadRecordError(path, 'file', f'cannot read ({e})') from e
   if not isinstance(content, dict):
     raise common.BadRecordError(path, 'file', 'expected a dict of arrays')
@@ -104,9 +60,9 @@ def load_file(path: str) -> Optional[Tuple[np.ndarray, np.ndarray]]:
     raise common.BadRecordError(path, 'file', 'no poses (or new_poses)')
   if 'betas' not in content:
     raise common.BadRecordError(path, 'file', 'no betas')
-  poses = common.check_array(_plain(poses), [None, None], path, 'file',
+  poses = common.check_array(poses, [None, None], path, 'file',
                              'poses')
-  betas = common.check_array(_plain(content['betas']), [None], path, 'file',
+  betas = common.check_array(content['betas'], [None], path, 'file',
                              'betas')
   if poses.shape[1] < POSE_DIM:
     raise common.BadRecordError(

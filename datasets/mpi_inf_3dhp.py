@@ -16,6 +16,12 @@ the person is ~150 px tall and a 300x300 window is stored. The kept frames
 are shuffled (seeded) before writing so shards mix sequences.
 
   python -m datasets.mpi_inf_3dhp --input_dir=.../mpi_inf_3dhp --output_dir=...
+
+`--split=test` converts the test set (TS1-TS6) instead, with
+`datasets.mpi_inf_3dhp_testset`:
+
+  python -m datasets.mpi_inf_3dhp --split=test \
+      --input_dir=.../mpi_inf_3dhp_test_set --output_dir=...
 """
 
 import os
@@ -28,6 +34,7 @@ import scipy.io
 
 from datasets import common
 from datasets import writer as writer_lib
+from hmr_tf import mpi_inf_3dhp_protocol
 from hmr_tf.data import features
 
 FLAGS = flags.FLAGS
@@ -38,14 +45,15 @@ MIN_JOINTS_IN_IMAGE = 8
 DEFAULT_SUBJECTS = (1, 2, 3, 4, 5, 6, 7)
 DEFAULT_SEQUENCES = (1, 2)
 DEFAULT_CAMERAS = (0, 1, 2, 4, 5, 6, 7, 8)
+SPLITS = ('train', 'test')  # --split: training subjects or the test set.
 # Index of each LSP joint among the 28 joints of the training annotations
 # (0-based; R ankle, knee, hip, L hip, knee, ankle, R wrist, elbow, shoulder,
 # L shoulder, elbow, wrist, neck, head top).
 JOINTS28_TO_LSP = (25, 24, 23, 18, 19, 20, 16, 15, 14, 9, 10, 11, 5, 7)
 # The same for the 17-joint subset (head top, neck, R shoulder, elbow, wrist,
 # L shoulder, elbow, wrist, R hip, knee, ankle, L hip, knee, ankle, pelvis,
-# spine, head).
-JOINTS17_TO_LSP = (10, 9, 8, 11, 12, 13, 4, 3, 2, 5, 6, 7, 1, 0)
+# spine, head), which the test set uses too.
+JOINTS17_TO_LSP = mpi_inf_3dhp_protocol.JOINTS17_TO_LSP
 _TO_LSP = {28: JOINTS28_TO_LSP, 17: JOINTS17_TO_LSP}
 
 
@@ -194,6 +202,15 @@ def convert(input_dir: str,
 
 def main(argv):
   del argv  # Unused.
+  if FLAGS.split == 'test':
+    # pylint: disable-next=g-import-not-at-top
+    from datasets import mpi_inf_3dhp_testset
+    sequences = (FLAGS.sequences if FLAGS['sequences'].present else
+                 mpi_inf_3dhp_protocol.SEQUENCES)
+    mpi_inf_3dhp_testset.convert(
+        FLAGS.input_dir, FLAGS.output_dir, shard_size=FLAGS.shard_size,
+        skip_bad=FLAGS.skip_bad, sequences=sequences, annot3=FLAGS.annot3)
+    return
   convert(FLAGS.input_dir, FLAGS.output_dir, shard_size=FLAGS.shard_size,
           skip_bad=FLAGS.skip_bad,
           subjects=[int(s) for s in FLAGS.subjects],
@@ -205,8 +222,16 @@ if __name__ == '__main__':
   common.define_flags(writer_lib.DEFAULT_SHARD_SIZE)
   flags.DEFINE_list('subjects', [str(s) for s in DEFAULT_SUBJECTS],
                     'Subjects to convert (S8 is held out by default).')
+  flags.DEFINE_enum('split', 'train', SPLITS,
+                    'train: the training subjects (S*/Seq*); test: the test '
+                    'set (TS1-TS6, mpi_inf_3dhp_test_set).')
   flags.DEFINE_list('sequences', [str(s) for s in DEFAULT_SEQUENCES],
-                    'Sequences of each subject.')
+                    'Sequences of each subject (train); with --split=test, '
+                    'the test sequences (TS1..TS6 or 1..6; default all six).')
+  flags.DEFINE_enum('annot3', mpi_inf_3dhp_protocol.DEFAULT_ANNOT3,
+                    mpi_inf_3dhp_protocol.ANNOT3_CHOICES,
+                    '--split=test: the 3D ground truth to store (see '
+                    'hmr_tf/mpi_inf_3dhp_protocol.py).')
   flags.DEFINE_list('cameras', [str(c) for c in DEFAULT_CAMERAS],
                     'Cameras (video_N) to use.')
   flags.DEFINE_integer('seed', 0, 'Seed of the shuffle before writing.')

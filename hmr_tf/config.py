@@ -188,7 +188,10 @@ def from_flags(f) -> RunConfig:
       output_dir=paths.eval_dir,
       summary_dir=os.path.join(paths.log_dir, 'eval'),
       max_examples=f.eval_max_examples,
-      include_mean_baseline=f.eval_mean_baseline)
+      include_mean_baseline=f.eval_mean_baseline,
+      smpl_male_path=f.smpl_male_path,
+      smpl_female_path=f.smpl_female_path,
+      pw3d_joint_regressor=f.pw3d_joint_regressor)
   return RunConfig(
       mode=f.mode,
       paths=paths,

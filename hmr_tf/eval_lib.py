@@ -9,6 +9,13 @@ What is measured (all from `hmr_tf.metrics`):
     with 'h36m'): frames are selected by the protocol from their
     `image/filename` (see `hmr_tf.h36m_protocol`), and a per-action table and
     the mean over actions are added.
+  * The MPI-INF-3DHP test set (dataset 'mpi_inf_3dhp_test', see
+    `hmr_tf.mpi_inf_3dhp_protocol`): the 3D metrics per test sequence and per
+    activity as well, and which 3D ground truth the records hold (from the
+    dataset's sidecar).
+  * 3DPW (dataset '3dpw', see `hmr_tf.pw3d_protocol`): MPJPE, PA-MPJPE and
+    PVE from the ground-truth SMPL bodies (gendered models) against the
+    predicted ones (neutral model), overall and per sequence.
   * 2D (examples with visible keypoints, e.g. LSP): PCK@0.2 of the torso
     diameter on the 14 LSP joints, and the mean keypoint error in pixels of
     the stored image.
@@ -23,7 +30,7 @@ import datetime
 import json
 import os
 import tempfile
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from absl import logging
 import numpy as np
@@ -32,6 +39,8 @@ from tensorflow.core.framework import summary_pb2
 
 from hmr_tf import h36m_protocol
 from hmr_tf import metrics as metrics_lib
+from hmr_tf import mpi_inf_3dhp_protocol
+from hmr_tf import pw3d_protocol
 from hmr_tf.data import input_pipeline
 from hmr_tf.smpl import joints as joints_lib
 
@@ -60,6 +69,10 @@ class EvalConfig:
       '<dataset>_<split>' (plus the protocol for Human3.6M).
     include_mean_baseline: also report the mean-parameter baseline (Θ_0
       alone, the same prediction for every image) under 'mean_baseline'.
+    smpl_male_path, smpl_female_path: 3DPW: the gendered SMPL files the
+      ground truth is posed with.
+    pw3d_joint_regressor: 3DPW: '' (the model's cocoplus regressor, 14 LSP
+      joints) or a Human3.6M-order `.npy` regressor (see pw3d_protocol).
   """
   dataset: str = 'h36m'
   split: str = 'test'
@@ -71,6 +84,9 @@ class EvalConfig:
   max_examples: int = 0
   tag: str = ''
   include_mean_baseline: bool = False
+  smpl_male_path: str = ''
+  smpl_female_path: str = ''
+  pw3d_joint_regressor: str = ''
 
   def __post_init__(self):
     if self.h36m_protocol not in h36m_protocol.PROTOCOLS:
@@ -84,6 +100,14 @@ class EvalConfig:
   @property
   def is_h36m(self) -> bool:
     return self.dataset.startswith('h36m')
+
+  @property
+  def is_3dhp_test(self) -> bool:
+    return self.dataset == mpi_inf_3dhp_protocol.TEST_DATASET
+
+  @property
+  def is_3dpw(self) -> bool:
+    return self.dataset == pw3d_protocol.DATASET
 
   @property
   def name(self) -> str:
@@ -110,25 +134,30 @@ def collect_predictions(model, dataset: tf.data.Dataset,
     dict of numpy arrays over the N examples: 'filename' [N] bytes,
     'pred_joints3d' [N, 14, 3], 'pred_keypoints2d' [N, 19, 2] (crop
     coordinates), 'joints3d' [N, 14, 3], 'has_joints3d' [N],
-    'keypoints2d' [N, 19, 3], 'crop_size' [N].
+    'keypoints2d' [N, 19, 3], 'crop_size' [N], 'activity' [N], 'gender' [N]
+    bytes, 'pose' [N, 72], 'shape' [N, 10] (ground truth), and when the
+    model outputs them 'pred_pose' [N, 72], 'pred_shape' [N, 10].
   """
 
   @tf.function(reduce_retracing=True)
   def predict(images):
     out = model(images, training=False)
-    return out['keypoints3d'][:, :_NUM_LSP], out['keypoints2d']
+    pred = {'pred_joints3d': out['keypoints3d'][:, :_NUM_LSP],
+            'pred_keypoints2d': out['keypoints2d']}
+    for key in ('pose', 'shape'):
+      if key in out:
+        pred[f'pred_{key}'] = out[key]
+    return pred
 
-  parts: Dict[str, List[np.ndarray]] = {
-      k: [] for k in ('filename', 'pred_joints3d', 'pred_keypoints2d',
-                      'joints3d', 'has_joints3d', 'keypoints2d', 'crop_size')}
+  label_keys = ('filename', 'joints3d', 'has_joints3d', 'keypoints2d',
+                'crop_size', 'activity', 'gender', 'pose', 'shape')
+  parts: Dict[str, List[np.ndarray]] = {}
   count = 0
   for batch in dataset:
-    joints3d, keypoints2d = predict(batch['image'])
-    parts['pred_joints3d'].append(joints3d.numpy())
-    parts['pred_keypoints2d'].append(keypoints2d.numpy())
-    for key in ('filename', 'joints3d', 'has_joints3d', 'keypoints2d',
-                'crop_size'):
-      parts[key].append(batch[key].numpy())
+    for key, value in predict(batch['image']).items():
+      parts.setdefault(key, []).append(value.numpy())
+    for key in label_keys:
+      parts.setdefault(key, []).append(batch[key].numpy())
     count += len(parts['filename'][-1])
     if max_examples and count >= max_examples:
       break
@@ -236,6 +265,79 @@ def h36m_metrics(pred: np.ndarray, gt: np.ndarray, filenames,
   }
 
 
+def mpi_inf_3dhp_metrics(pred: np.ndarray, gt: np.ndarray, filenames,
+                         activities) -> Dict:
+  """The MPI-INF-3DHP test-set numbers: overall, per sequence, per activity.
+
+  Args:
+    pred, gt: [N, 14, 3] predicted and true joints (metres).
+    filenames: [N] the records' image/filename values (TS<n>/...).
+    activities: [N] activity codes (meta/activity).
+
+  Returns:
+    {'protocol_description', 'overall': metrics_3d over all frames,
+    'per_sequence': {'TS1': metrics_3d, ...}, 'per_activity':
+    {name: metrics_3d, ...}} (groups in the protocol's order, present ones
+    only).
+  """
+  sequences = np.array([mpi_inf_3dhp_protocol.sequence_of(f)
+                        for f in filenames])
+  activities = np.asarray(activities).astype(int)
+  per_sequence = {}
+  for seq in mpi_inf_3dhp_protocol.SEQUENCES:
+    mask = sequences == seq
+    if mask.any():
+      per_sequence[seq] = metrics_3d(pred[mask], gt[mask])
+  per_activity = {}
+  for code in sorted(set(activities.tolist())):
+    mask = activities == code
+    per_activity[mpi_inf_3dhp_protocol.activity_name(code)] = metrics_3d(
+        pred[mask], gt[mask])
+  return {
+      'protocol_description': mpi_inf_3dhp_protocol.PROTOCOL_DESCRIPTION,
+      'overall': metrics_3d(pred, gt),
+      'per_sequence': per_sequence,
+      'per_activity': per_activity,
+  }
+
+
+def pw3d_metrics(arrays: Dict[str, np.ndarray],
+                 models: pw3d_protocol.BodyModels,
+                 joints: pw3d_protocol.JointSet) -> Dict:
+  """The 3DPW numbers from predicted and true SMPL parameters.
+
+  Args:
+    arrays: `collect_predictions` output with 'pred_pose', 'pred_shape',
+      'pose', 'shape', 'gender', 'filename'.
+    models: the neutral and gendered body models.
+    joints: the joint regressor choice.
+
+  Returns:
+    {'protocol_description', 'joint_regressor', 'overall': {mpjpe,
+    pa_mpjpe, pve (mean, mm), their medians, num_examples},
+    'per_sequence': pw3d_protocol.sequence_table}.
+  """
+  if 'pred_pose' not in arrays:
+    raise ValueError('3DPW evaluation needs the model\'s predicted pose and '
+                     'shape (pred_pose, pred_shape)')
+  errors = pw3d_protocol.example_errors(
+      arrays['pred_pose'], arrays['pred_shape'], arrays['pose'],
+      arrays['shape'], arrays['gender'], models, joints,
+      filenames=arrays['filename'])
+  overall: Dict = {'num_examples': int(len(arrays['filename']))}
+  for key, values in errors.items():
+    summary = metrics_lib.summarize(values)
+    overall[key] = summary['mean']
+    overall[f'{key}_median'] = summary['median']
+  return {
+      'protocol_description': pw3d_protocol.PROTOCOL_DESCRIPTION,
+      'joint_regressor': joints.description,
+      'overall': overall,
+      'per_sequence': pw3d_protocol.sequence_table(arrays['filename'],
+                                                   errors),
+  }
+
+
 def mean_baseline_predictions(model, num_examples: int
                               ) -> Dict[str, np.ndarray]:
   """Θ_0's joints and keypoints repeated for `num_examples` images.
@@ -245,7 +347,8 @@ def mean_baseline_predictions(model, num_examples: int
     num_examples: N.
 
   Returns:
-    {'pred_joints3d': [N, 14, 3], 'pred_keypoints2d': [N, 19, 2]}.
+    {'pred_joints3d': [N, 14, 3], 'pred_keypoints2d': [N, 19, 2],
+    'pred_pose': [N, 72], 'pred_shape': [N, 10]}.
   """
   # Imported here: only the baseline needs the model's pieces.
   from hmr_tf.modeling import camera  # pylint: disable=g-import-not-at-top
@@ -256,15 +359,41 @@ def mean_baseline_predictions(model, num_examples: int
   joints = body.keypoints[:, :_NUM_LSP].numpy()
   keypoints = camera.project(body.keypoints, cam).numpy()
   return {'pred_joints3d': np.repeat(joints, num_examples, axis=0),
-          'pred_keypoints2d': np.repeat(keypoints, num_examples, axis=0)}
+          'pred_keypoints2d': np.repeat(keypoints, num_examples, axis=0),
+          'pred_pose': np.repeat(pose.numpy(), num_examples, axis=0),
+          'pred_shape': np.repeat(betas.numpy(), num_examples, axis=0)}
 
 
 def compute_metrics(arrays: Dict[str, np.ndarray],
-                    config: EvalConfig) -> Dict:
-  """All metrics of one evaluation from `collect_predictions`' arrays."""
+                    config: EvalConfig,
+                    pw3d: Optional[Tuple[pw3d_protocol.BodyModels,
+                                         pw3d_protocol.JointSet]] = None
+                   ) -> Dict:
+  """All metrics of one evaluation from `collect_predictions`' arrays.
+
+  Args:
+    arrays: `collect_predictions` output.
+    config: the EvalConfig.
+    pw3d: 3DPW only: (body models, joint set).
+  """
   results: Dict = {}
   has_3d = np.asarray(arrays['has_joints3d']) > 0
-  if config.is_h36m:
+  if config.is_3dpw:
+    if pw3d is None:
+      raise ValueError('3DPW evaluation needs the body models and the joint '
+                       'regressor (pw3d)')
+    results['3dpw'] = pw3d_metrics(arrays, *pw3d)
+    results['3d'] = results['3dpw']['overall']
+    # Its 2D keypoints are projected SMPL joints, not annotations: no 2D
+    # numbers.
+    return results
+  if config.is_3dhp_test:
+    results['mpi_inf_3dhp'] = mpi_inf_3dhp_metrics(
+        arrays['pred_joints3d'][has_3d], arrays['joints3d'][has_3d],
+        np.asarray(arrays['filename'])[has_3d],
+        np.asarray(arrays['activity'])[has_3d])
+    results['3d'] = results['mpi_inf_3dhp']['overall']
+  elif config.is_h36m:
     results['h36m'] = h36m_metrics(arrays['pred_joints3d'],
                                    arrays['joints3d'], arrays['filename'],
                                    config.h36m_protocol)
@@ -289,6 +418,10 @@ def scalars(results: Dict) -> Dict[str, float]:
     for key, value in results.get(group, {}).items():
       if not key.startswith('num_'):
         out[key] = value
+  pw = results.get('3dpw')
+  if pw and 'mean_over_sequences' in pw['per_sequence']:
+    for key, value in pw['per_sequence']['mean_over_sequences'].items():
+      out[f'{key}_mean_over_sequences'] = value
   h36m = results.get('h36m')
   if h36m and 'mean_over_actions' in h36m['per_action']:
     for key, value in h36m['per_action']['mean_over_actions'].items():
@@ -313,6 +446,32 @@ def format_table(results: Dict, title: str) -> str:
       frames = row.get('num_frames', '')
       lines.append(f'{action:<20}{row["mpjpe"]:>10.2f}'
                    f'{row["pa_mpjpe"]:>10.2f}{frames:>9}')
+  hp = results.get('mpi_inf_3dhp')
+  if hp:
+    lines.append(f'protocol: {hp["protocol_description"]}')
+    header = (f'{"":<20}{"PCK %":>8}{"AUC %":>8}{"MPJPE":>8}{"PA-PCK":>8}'
+              f'{"PA-AUC":>8}{"PA-MPJPE":>9}{"frames":>8}')
+    for title, group in (('sequence', hp['per_sequence']),
+                         ('activity', hp['per_activity']),
+                         ('overall', {'all frames': hp['overall']})):
+      lines.append(f'-- {title}')
+      lines.append(header)
+      for name, row in group.items():
+        lines.append(
+            f'{name:<20}{100 * row["pck150"]:>8.1f}{100 * row["auc"]:>8.1f}'
+            f'{row["mpjpe"]:>8.1f}{100 * row["pa_pck150"]:>8.1f}'
+            f'{100 * row["pa_auc"]:>8.1f}{row["pa_mpjpe"]:>9.1f}'
+            f'{row["num_examples"]:>8}')
+  pw = results.get('3dpw')
+  if pw:
+    lines.append(f'protocol: {pw["protocol_description"]}')
+    lines.append(f'joints: {pw["joint_regressor"]}')
+    lines.append(f'{"sequence":<28}{"MPJPE":>9}{"PA-MPJPE":>10}{"PVE":>9}'
+                 f'{"people":>8}')
+    for name, row in pw['per_sequence'].items():
+      count = row.get('num_examples', '')
+      lines.append(f'{name:<28}{row["mpjpe"]:>9.1f}{row["pa_mpjpe"]:>10.1f}'
+                   f'{row["pve"]:>9.1f}{count:>8}')
   for key, value in scalars(results).items():
     unit = '' if ('pck' in key or 'auc' in key) else ' mm'
     unit = ' px' if key.endswith('_px') else unit
@@ -415,13 +574,35 @@ def evaluate(model, data_config: input_pipeline.DataConfig,
                      f'the data config makes {data_config.img_size}')
   shards = input_pipeline.list_shards(data_config.data_dir,
                                       eval_config.dataset, eval_config.split)
+  extra: Dict = {}
+  pw3d = None
+  if eval_config.is_3dpw:
+    # Load the models first: a missing file stops before the long run.
+    models = pw3d_protocol.load_body_models(
+        model.smpl.body_model, eval_config.smpl_male_path,
+        eval_config.smpl_female_path)
+    pw3d = (models, pw3d_protocol.joint_set(eval_config.pw3d_joint_regressor,
+                                            models.neutral))
+    extra['pw3d'] = {'smpl_male_path': eval_config.smpl_male_path,
+                     'smpl_female_path': eval_config.smpl_female_path,
+                     'joint_regressor': pw3d[1].name}
+  if eval_config.is_3dhp_test:
+    meta = input_pipeline.read_sidecar(data_config.data_dir,
+                                       eval_config.dataset) or {}
+    annot3 = meta.get('annot3', 'unknown (no sidecar)')
+    extra['mpi_inf_3dhp'] = {
+        'annot3': annot3,
+        'annot3_description': mpi_inf_3dhp_protocol.ANNOT3_DESCRIPTIONS.get(
+            annot3, annot3),
+        'paper_ground_truth': 'not stated by the HMR paper or its code; see '
+                              'hmr_tf/mpi_inf_3dhp_protocol.py'}
   dataset = input_pipeline.eval_dataset(data_config, eval_config.dataset,
                                         eval_config.split)
   arrays = collect_predictions(model, dataset, eval_config.max_examples)
-  results = compute_metrics(arrays, eval_config)
+  results = compute_metrics(arrays, eval_config, pw3d)
   if eval_config.include_mean_baseline:
     baseline = dict(arrays)
     baseline.update(mean_baseline_predictions(model, len(arrays['filename'])))
-    results['mean_baseline'] = compute_metrics(baseline, eval_config)
-  return report(results, eval_config, list(shards.files),
-                extra={'num_examples': int(len(arrays['filename']))})
+    results['mean_baseline'] = compute_metrics(baseline, eval_config, pw3d)
+  extra['num_examples'] = int(len(arrays['filename']))
+  return report(results, eval_config, list(shards.files), extra=extra)

@@ -270,6 +270,20 @@ flags.DEFINE_enum(
 flags.DEFINE_integer('eval_max_examples', 0,
                      'Stop evaluating after this many examples (0: all).',
                      lower_bound=0)
+flags.DEFINE_string(
+    'smpl_male_path', '',
+    '3DPW evaluation: the male SMPL model (basicModel_m_lbs_10_207_0_v1.0.0'
+    '.pkl, licensed) the ground truth of male subjects is posed with.')
+flags.DEFINE_string(
+    'smpl_female_path', '',
+    '3DPW evaluation: the female SMPL model (basicModel_f_lbs_10_207_0_v1.0.0'
+    '.pkl).')
+flags.DEFINE_string(
+    'pw3d_joint_regressor', '',
+    '3DPW evaluation: the joints the errors are measured on. Empty: the '
+    'model\'s own cocoplus regressor, 14 LSP joints. A .npy [17, V] '
+    'Human3.6M-order regressor (e.g. J_regressor_h36m.npy) gives numbers '
+    'comparable with later papers (see hmr_tf/pw3d_protocol.py).')
 flags.DEFINE_boolean(
     'eval_mean_baseline', True,
     'Also report the mean-parameter baseline (Θ_0 alone, the same '
@@ -299,6 +313,10 @@ flags.register_validator(
     'smpl_model_path', _file_or_empty,
     message='--smpl_model_path: expected an existing SMPL .pkl or .npz file '
     '(or empty for the embedded body model)')
+for _name in ('smpl_male_path', 'smpl_female_path', 'pw3d_joint_regressor'):
+  flags.register_validator(
+      _name, _file_or_empty,
+      message=f'--{_name}: expected an existing file (or empty)')
 flags.register_validator(
     'mean_params_path', _file_or_empty,
     message='--mean_params_path: expected an existing .npz or .h5 file (or '

@@ -65,3 +65,20 @@ def test_main_binary_exists():
 def test_target_names_unique():
   names = [t['name'] for t in _targets()]
   assert len(names) == len(set(names))
+
+
+def test_library_deps_have_no_cycle():
+  deps = {t['name']: [d.lstrip(':') for d in t['deps']] for t in _targets()}
+  state = {}
+
+  def visit(name, path):
+    if state.get(name) == 'done':
+      return
+    assert state.get(name) != 'open', f'dependency cycle: {path + [name]}'
+    state[name] = 'open'
+    for dep in deps.get(name, []):
+      visit(dep, path + [name])
+    state[name] = 'done'
+
+  for name in deps:
+    visit(name, [])

@@ -100,5 +100,30 @@ def test_malformed_inputs(tmp_path):
     pickle.dump({'poses': np.zeros((1, 72)), 'betas': np.zeros(10),
                  'when': __import__('datetime').date(2020, 1, 1)}, f)
   with pytest.raises(writer_lib.BadRecordError,
-                     match='refusing to load class datetime.date'):
+                     match='refusing to load datetime.date'):
     mocap.convert(input_dir, out)
+
+
+def test_malicious_mocap_pickle_never_runs(tmp_path):
+  """Protocol 4, module `numpy`, name `f2py.os.system`: refused, not run."""
+  input_dir, out = str(tmp_path / 'mocap'), str(tmp_path / 'out')
+  _write(input_dir)
+  marker = tmp_path / 'pwned'
+
+  def text(s):
+    return pickle.SHORT_BINUNICODE + bytes([len(s)]) + s.encode()
+
+  evil = os.path.join(input_dir, '03', 'evil.pkl')
+  os.makedirs(os.path.dirname(evil))
+  with open(evil, 'wb') as f:
+    f.write(pickle.PROTO + b'\x04' + text('numpy') + text('f2py.os.system') +
+            pickle.STACK_GLOBAL + text(f'touch {marker}') + pickle.TUPLE1 +
+            pickle.REDUCE + pickle.STOP)
+  with pytest.raises(writer_lib.BadRecordError,
+                     match=r'evil\.pkl.*refusing to load numpy\.f2py\.os'
+                     r'\.system'):
+    mocap.convert(input_dir, out)
+  assert not marker.exists()
+  meta = mocap.convert(input_dir, out, skip_bad=True)
+  assert meta['num_skipped'] == 1
+  assert not marker.exists()

@@ -198,3 +198,7 @@ def test_mean_baseline_matches_numpy_smpl():
   np.testing.assert_allclose(out['pred_keypoints2d'][0],
                              s * (kp[:, :2] + [tx, ty]), atol=1e-5)
   assert out['pred_joints3d'].shape == (3, 14, 3)
+  np.testing.assert_allclose(out['pred_pose'],
+                             np.tile(theta0[3:75], (3, 1)), atol=1e-6)
+  np.testing.assert_allclose(out['pred_shape'],
+                             np.tile(theta0[75:], (3, 1)), atol=1e-6)

@@ -101,6 +101,7 @@ def test_original_lsp_record_decodes():
     np.testing.assert_array_equal(out[key].numpy(), np.zeros(size))
   assert out['has_smpl'].numpy() == 0.0
   assert out['has_joints3d'].numpy() == 0.0
+  assert out['gender'].numpy() == b'' and out['activity'].numpy() == 0
 
 
 def test_original_coco_record_face_points_and_raw_visibility():
@@ -197,6 +198,23 @@ def test_3d_record_with_joints_only():
   assert out['has_smpl'].numpy() == 0.0
 
 
+def test_gender_and_activity_round_trip_and_are_optional():
+  data, _ = _jpeg()
+  pose, shape = RNG.normal(size=72), RNG.normal(size=10)
+  example = features.make_image_example(
+      data, 12, 10, 'f', [1, 1], np.zeros((14, 3)), pose=pose, shape=shape,
+      gender='female', activity=5)
+  out = decoder.decode_image_example(example.SerializeToString())
+  assert out['gender'].numpy() == b'female'
+  assert out['activity'].numpy() == 5
+  plain = features.make_image_example(data, 12, 10, 'f', [1, 1],
+                                      np.zeros((14, 3)), pose=pose,
+                                      shape=shape)
+  keys = set(plain.features.feature)
+  assert features.META_GENDER not in keys
+  assert features.META_ACTIVITY not in keys
+
+
 def test_mocap_round_trip():
   pose, shape = RNG.normal(size=72), RNG.normal(size=10)
   out = decoder.decode_mocap_example(
@@ -212,6 +230,8 @@ def test_mocap_round_trip():
     (dict(pose=np.zeros(69), shape=np.zeros(10)), 'pose'),
     (dict(pose=np.zeros(72)), 'shape'),
     (dict(joints3d=np.zeros((17, 3))), 'joints3d'),
+    (dict(gender='m'), 'gender'),
+    (dict(activity=-1), 'activity'),
 ])
 def test_make_image_example_rejects_bad_input(kwargs, match):
   args = dict(encoded_image=b'x', height=1, width=1, filename='f',

@@ -11,6 +11,7 @@ import pickle
 import struct
 
 import cv2
+import h5py
 import numpy as np
 import scipy.io
 import tensorflow as tf
@@ -306,3 +307,166 @@ def write_3dhp_sequence(seq_dir: str, gt2d, gt3d, frame_numbers,
       'annot2': annot2, 'annot3': annot3,
       'frames': np.asarray(frame_numbers, np.float64).reshape(-1, 1),
       'cameras': np.arange(cameras, dtype=np.float64)})
+
+
+# The MPI-INF-3DHP test set's 17 joints (the order of its annot2/annot3).
+MPI_INF_3DHP_TEST_JOINTS17 = (
+    'head_top', 'neck', 'right_shoulder', 'right_elbow', 'right_wrist',
+    'left_shoulder', 'left_elbow', 'left_wrist', 'right_hip', 'right_knee',
+    'right_ankle', 'left_hip', 'left_knee', 'left_ankle', 'pelvis', 'spine',
+    'head')
+
+
+def lsp_to_3dhp17(lsp: np.ndarray, rng) -> np.ndarray:
+  """[..., 14, D] LSP-order values -> [..., 17, D] test-set order (pelvis,
+  spine and head random)."""
+  out = rng.uniform(-5, 5, size=lsp.shape[:-2] + (17, lsp.shape[-1]))
+  for i, name in enumerate(_LSP_AS_3DHP):
+    out[..., MPI_INF_3DHP_TEST_JOINTS17.index(name), :] = lsp[..., i, :]
+  return out
+
+
+def write_matlab_v73(path: str, variables) -> str:
+  """A MATLAB v7.3 .mat file: HDF5 behind MATLAB's 512-byte header block.
+
+  MATLAB writes an array of size [d1, .., dk] as an HDF5 dataset of shape
+  [dk, .., d1] (column-major), so h5py reads it with the axes reversed; the
+  arrays given here are in that h5py order (e.g. annot2 [N, 1, 17, 2]).
+  """
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with h5py.File(path, 'w', userblock_size=512) as f:
+    for name, value in variables.items():
+      f.create_dataset(name, data=np.asarray(value, np.float64))
+      f[name].attrs['MATLAB_class'] = np.bytes_('double')
+  header = (b'MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: '
+            b'Mon Jan  1 00:00:00 2018 HDF5 schema 1.00 .').ljust(116)
+  with open(path, 'r+b') as f:
+    f.write(header + b'\x00' * 8 + b'\x00\x02IM')
+  return path
+
+
+def write_3dhp_test_sequence(ts_dir: str, gt2d, gt3d, univ3d, valid,
+                             activity, size: int = 64, seed: int = 0):
+  """annot_data.mat (v7.3) + imageSequence JPEGs of one 3DHP test sequence.
+
+  Args:
+    ts_dir: .../TS<n>.
+    gt2d: [N, 14, 2] pixels (LSP order).
+    gt3d: [N, 14, 3] millimetres (LSP order), stored as annot3.
+    univ3d: [N, 14, 3] millimetres, stored as univ_annot3.
+    valid: [N] 0/1; images are written for valid frames only.
+    activity: [N] activity codes.
+    size: image side; each frame shows a marker at the right ankle.
+    seed: noise seed.
+  """
+  rng = np.random.default_rng(seed)
+  num = len(gt2d)
+  write_matlab_v73(os.path.join(ts_dir, 'annot_data.mat'), {
+      'annot2': lsp_to_3dhp17(np.asarray(gt2d), rng)[:, None],
+      'annot3': lsp_to_3dhp17(np.asarray(gt3d), rng)[:, None],
+      'univ_annot3': lsp_to_3dhp17(np.asarray(univ3d), rng)[:, None],
+      'valid_frame': np.asarray(valid).reshape(num, 1),
+      'activity_annotation': np.asarray(activity).reshape(num, 1),
+      'bb_crop': rng.uniform(0, size, (num, 34)),
+  })
+  for i in range(num):
+    if valid[i]:
+      image = draw_marker(background(size, size, seed=seed * 100 + i),
+                          gt2d[i][0])
+      write_image(os.path.join(ts_dir, 'imageSequence',
+                               f'img_{i + 1:06d}.jpg'), image)
+
+
+def write_3dpw_sequence(input_dir: str, split: str, name: str, people,
+                        cam_poses, intrinsics, frame_ids, size: int = 64,
+                        marker_joint: int = 8, seed: int = 0) -> str:
+  """A 3DPW sequence file (Python 2 pickle) and its frames.
+
+  Args:
+    input_dir: the 3DPW root (sequenceFiles/, imageFiles/).
+    split: 'train', 'validation' or 'test'.
+    name: the sequence name.
+    people: list of dicts with 'poses' [N, 72], 'betas' [10],
+      'joints' [N, 24, 3] (world, metres), 'valid' [N] and 'gender'
+      ('m'/'f').
+    cam_poses: [N, 4, 4] world -> camera.
+    intrinsics: [3, 3].
+    frame_ids: [N] image numbers.
+    size: image side; each frame shows a marker at the first person's
+      `marker_joint` (SMPL index) projected.
+    seed: noise seed.
+
+  Returns:
+    The pickle's path. Keys and text are Python 2 `str` (bytes here), the
+    arrays NumPy arrays, as the distributed files.
+  """
+  num = len(frame_ids)
+  rng = np.random.default_rng(seed)
+  sequence = {
+      b'sequence': name.encode(),
+      b'poses': [np.asarray(p['poses'], np.float64) for p in people],
+      b'betas': [np.asarray(p['betas'], np.float64) for p in people],
+      b'trans': [rng.normal(size=(num, 3)) for _ in people],
+      b'jointPositions': [np.asarray(p['joints'], np.float64).reshape(num, 72)
+                          for p in people],
+      b'poses2d': [rng.uniform(0, size, (num, 3, 18)) for _ in people],
+      b'cam_poses': np.asarray(cam_poses, np.float64),
+      b'cam_intrinsics': np.asarray(intrinsics, np.float64),
+      b'campose_valid': [np.asarray(p['valid'], np.float64) for p in people],
+      b'genders': [p['gender'].encode() for p in people],
+      b'img_frame_ids': np.asarray(frame_ids, np.int64),
+  }
+  for i, frame in enumerate(frame_ids):
+    cam = people[0]['joints'][i][marker_joint] @ cam_poses[i][:3, :3].T
+    pixel = (cam + cam_poses[i][:3, 3]) @ np.asarray(intrinsics).T
+    image = draw_marker(background(size, size, seed=seed * 100 + i),
+                        pixel[:2] / pixel[2])
+    write_image(os.path.join(input_dir, 'imageFiles', name,
+                             f'image_{frame:05d}.jpg'), image)
+  return write_py2_pickle(os.path.join(input_dir, 'sequenceFiles', split,
+                                       f'{name}.pkl'), sequence)
+
+
+# A small 3DPW scene: 64-px frames, focal length 60 px, principal point 32.
+PW3D_FRAMES = np.array([5, 6, 7])
+PW3D_FOCAL, PW3D_CENTER = 60.0, 32.0
+PW3D_INTRINSICS = np.array([[PW3D_FOCAL, 0, PW3D_CENTER],
+                            [0, PW3D_FOCAL, PW3D_CENTER], [0, 0, 1]])
+
+
+def _rot_y(degrees):
+  a = np.deg2rad(degrees)
+  return np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0],
+                   [-np.sin(a), 0, np.cos(a)]])
+
+
+def pw3d_scene(seed: int = 0):
+  """Two people seen by a camera 5 m away over three frames.
+
+  Person 0 (female) is valid in frames 0, 1; person 1 (male) in frames 0, 2.
+
+  Returns:
+    (people: list of dicts for `write_3dpw_sequence`, cam_poses [3, 4, 4]).
+  """
+  rng = np.random.default_rng(seed)
+  cam_poses = np.tile(np.eye(4), (3, 1, 1))
+  for i in range(3):
+    cam_poses[i, :3, :3] = _rot_y(20 + 2 * i)
+    cam_poses[i, :3, 3] = [0.05 * i, 0.1, 5.0]
+  people = []
+  for x, gender, valid in ((-0.9, 'f', [1, 1, 0]), (1.3, 'm', [1, 0, 1])):
+    spread = np.array([0.3, 0.85, 0.2])
+    joints = rng.uniform(-1, 1, (3, 24, 3)) * spread + [x, 0, 0]
+    people.append({'poses': rng.normal(size=(3, 72)) * 0.4,
+                   'betas': rng.normal(size=10), 'joints': joints,
+                   'valid': valid, 'gender': gender})
+  return people, cam_poses
+
+
+def write_pw3d_scene(input_dir: str, split: str = 'test',
+                     name: str = 'downtown_walk_00', seed: int = 0):
+  """Writes `pw3d_scene(seed)` as one sequence; returns (people, cam_poses)."""
+  people, cam_poses = pw3d_scene(seed)
+  write_3dpw_sequence(input_dir, split, name, people, cam_poses,
+                      PW3D_INTRINSICS, PW3D_FRAMES, seed=seed)
+  return people, cam_poses

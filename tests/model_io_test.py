@@ -236,3 +236,27 @@ def test_save_does_not_clobber_on_failure(tmp_path, model, monkeypatch):
     save_model(type(model)(**{**model.__dict__, 'metadata': {'v': 2}}), path)
   assert path.read_bytes() == before
   assert sorted(p.name for p in tmp_path.iterdir()) == ['m.npz']
+
+
+class _SystemCall:
+
+  def __init__(self, command):
+    self.command = command
+
+  def __reduce__(self):
+    import os  # pylint: disable=import-outside-toplevel
+    return os.system, (self.command,)
+
+
+@pytest.mark.parametrize('name', ['evil.pkl', 'evil_no_suffix'])
+def test_malicious_smpl_pickle_never_runs(tmp_path, name):
+  """--smpl_model_path=evil.pkl (or any file starting with \\x80)."""
+  from hmr_tf import safe_pickle  # pylint: disable=import-outside-toplevel
+  marker = tmp_path / 'pwned'
+  path = tmp_path / name
+  path.write_bytes(pickle.dumps({'v_template': _SystemCall(f'touch {marker}')},
+                                protocol=2))
+  with pytest.raises(safe_pickle.UnsafePickleError) as e:
+    load_model(path)
+  assert str(path) in str(e.value) and '.system' in str(e.value)
+  assert not marker.exists()

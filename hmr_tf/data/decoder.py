@@ -33,6 +33,8 @@ def decode_image_example(serialized: tf.Tensor) -> Dict[str, tf.Tensor]:
       'joints3d': float32 [14, 3], metres.
       'has_smpl': float32 [], 1 when pose/shape are MoSh ground truth.
       'has_joints3d': float32 [], 1 when joints3d is ground truth.
+      'gender': tf.string [], `meta/gender` ('' when absent).
+      'activity': int64 [], `meta/activity` (0 when absent).
   """
   parsed = tf.io.parse_single_example(serialized, F.image_feature_spec())
   image = tf.io.decode_image(parsed[F.IMAGE_ENCODED], channels=3,
@@ -83,6 +85,8 @@ def decode_image_example(serialized: tf.Tensor) -> Dict[str, tf.Tensor]:
       'joints3d': joints3d * has_joints3d,
       'has_smpl': has_smpl,
       'has_joints3d': has_joints3d,
+      'gender': parsed[F.META_GENDER],
+      'activity': parsed[F.META_ACTIVITY],
   }
 
 

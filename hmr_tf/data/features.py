@@ -12,6 +12,12 @@ Three record kinds:
     added optional `meta/has_3d_joints`.
   * Mocap: `pose`, `shape`.
 
+Optional per-person facts some evaluation sets need (added keys, written
+only when set, so other records are unchanged): `meta/gender` ('male' or
+'female': the SMPL model the ground-truth pose and shape belong to, 3DPW)
+and `meta/activity` (the dataset's activity code, MPI-INF-3DHP test set:
+1..7; 0 = none).
+
 `image/face_pts` keeps the original layout: the [3, 5] array of
 (x row, y row, visibility row) flattened row-major, i.e. the 5 x values, then
 the 5 y values, then the 5 visibilities. The original reader reshapes it to
@@ -62,6 +68,14 @@ META_HAS_3D = 'meta/has_3d'
 # Added 3D key (optional on read).
 META_HAS_3D_JOINTS = 'meta/has_3d_joints'
 
+# Added optional keys of some evaluation sets (see the module docstring).
+META_GENDER = 'meta/gender'
+META_ACTIVITY = 'meta/activity'
+GENDER_MALE = 'male'
+GENDER_FEMALE = 'female'
+GENDERS = (GENDER_MALE, GENDER_FEMALE)
+NO_ACTIVITY = 0
+
 # Mocap keys (original HMR names).
 MOCAP_POSE = 'pose'
 MOCAP_SHAPE = 'shape'
@@ -109,6 +123,8 @@ def image_feature_spec() -> Dict[str, Union[tf.io.FixedLenFeature,
       META_HAS_3D: fixed([], tf.int64, default_value=0),
       META_HAS_3D_JOINTS: fixed([], tf.int64,
                                 default_value=HAS_3D_JOINTS_UNSET),
+      META_GENDER: fixed([], tf.string, default_value=''),
+      META_ACTIVITY: fixed([], tf.int64, default_value=NO_ACTIVITY),
   }
 
 
@@ -160,7 +176,9 @@ def make_image_example(encoded_image: bytes,
                        is_3d: bool = False,
                        pose: Optional[ArrayLike] = None,
                        shape: Optional[ArrayLike] = None,
-                       joints3d: Optional[ArrayLike] = None
+                       joints3d: Optional[ArrayLike] = None,
+                       gender: str = '',
+                       activity: int = NO_ACTIVITY
                       ) -> tf.train.Example:
   """Serialises one image example (2D, or 3D when `is_3d`).
 
@@ -181,13 +199,21 @@ def make_image_example(encoded_image: bytes,
     pose: [72] SMPL axis-angle pose from MoSh, or None.
     shape: [10] SMPL betas from MoSh; required with `pose`.
     joints3d: [14, 3] 3D joints in metres (LSP order), or None.
+    gender: '' or one of GENDERS: the body model of `pose` and `shape`.
+    activity: the dataset's activity code (> 0), or NO_ACTIVITY.
 
   Returns:
     A `tf.train.Example`.
 
   Raises:
-    ValueError: on wrong shapes, non-finite values or visibility not in {0,1}.
+    ValueError: on wrong shapes, non-finite values, visibility not in {0,1},
+      an unknown gender or a negative activity.
   """
+  if gender and gender not in GENDERS:
+    raise ValueError(f'gender: expected one of {GENDERS} or empty, got '
+                     f'{gender!r}')
+  if int(activity) < 0:
+    raise ValueError(f'activity: expected >= 0, got {activity}')
   keypoints = np.asarray(keypoints, dtype=np.float64)
   if (keypoints.ndim != 2 or keypoints.shape[1] != 3 or
       keypoints.shape[0] not in (NUM_LSP_JOINTS, NUM_KEYPOINTS)):
@@ -217,6 +243,10 @@ def make_image_example(encoded_image: bytes,
       IMAGE_SCALE: _float(scale),
       IMAGE_DATASET: _bytes(dataset),
   }
+  if gender:
+    feature[META_GENDER] = _bytes(gender)
+  if int(activity) != NO_ACTIVITY:
+    feature[META_ACTIVITY] = _int64(int(activity))
   if pose is not None or joints3d is not None:
     is_3d = True
   if is_3d:

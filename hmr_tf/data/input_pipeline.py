@@ -141,6 +141,22 @@ class ShardList:
   kind: Optional[str]
 
 
+def read_sidecar(data_dir: str, dataset: str) -> Optional[dict]:
+  """A dataset's sidecar JSON as a dict, or None when there is none.
+
+  Raises:
+    ValueError: naming the file when it is not valid JSON.
+  """
+  sidecar = os.path.join(data_dir, dataset, f'{dataset}_meta.json')
+  if not tf.io.gfile.exists(sidecar):
+    return None
+  with tf.io.gfile.GFile(sidecar, 'r') as f:
+    try:
+      return json.load(f)
+    except json.JSONDecodeError as e:
+      raise ValueError(f'{sidecar}: not valid JSON ({e})') from e
+
+
 def list_shards(data_dir: str, dataset: str, split: str) -> ShardList:
   """Lists a split's shards from the dataset's sidecar JSON.
 

@@ -33,7 +33,7 @@ Example = Dict[str, tf.Tensor]
 TRAIN_KEYS = ('image', 'keypoints2d', 'joints3d', 'has_joints3d', 'pose',
               'shape', 'has_smpl')
 # Keys only the evaluation parser adds, to map results back to the record.
-EVAL_KEYS = ('filename', 'center', 'crop_size')
+EVAL_KEYS = ('filename', 'gender', 'activity', 'center', 'crop_size')
 
 
 def crop_transform(center: tf.Tensor, window: tf.Tensor,
@@ -157,7 +157,8 @@ def parse_fn(config, is_training: bool
     seed a training parser draws one from a `tf.random.Generator` seeded with
     config.seed (reproducible only when called sequentially). The example
     has the keys in TRAIN_KEYS (float32), and when evaluating also
-    'filename' string [], 'center' [2] and 'crop_size' [] (stored pixels).
+    'filename' string [], 'gender' string [], 'activity' int64 [],
+    'center' [2] and 'crop_size' [] (stored pixels).
   """
   _check_config(config)
   img_size = int(config.img_size)
@@ -205,6 +206,8 @@ def parse_fn(config, is_training: bool
                         lambda: dict(example))
     else:
       example['filename'] = decoded['filename']
+      example['gender'] = decoded['gender']
+      example['activity'] = decoded['activity']
       example['center'] = center
       example['crop_size'] = tf.reshape(window, [])
     return example

@@ -3,6 +3,8 @@
 Reads the official SMPL pickles (Python 2 pickles of chumpy objects with a
 `scipy.sparse` `J_regressor`) without chumpy, HMR's
 `neutral_smpl_with_cocoplus_reg.pkl`, and `.npz` files with the same keys.
+Pickles go through `hmr_tf.safe_pickle` (an allow-list: no code from the
+file runs).
 Writes `.npz` atomically.
 
 File keys (official names): `v_template` [N,3], `f` [F,3], `weights` [N,24],
@@ -17,7 +19,6 @@ import dataclasses
 import io
 import json
 import os
-import pickle
 import tempfile
 import zipfile
 from typing import Any, Dict, Optional
@@ -25,6 +26,7 @@ from typing import Any, Dict, Optional
 import numpy as np
 import scipy.sparse
 
+from hmr_tf import safe_pickle
 from hmr_tf.smpl import joints as joints_lib
 
 NUM_JOINTS = joints_lib.NUM_SMPL_JOINTS
@@ -75,95 +77,22 @@ class BodyModel:
 
 
 # ---------------------------------------------------------------------------
-# Unpickling without chumpy.
-
-
-class _Stub:
-  """Placeholder for an object of a class we do not want to import.
-
-  Unpickling a chumpy or scipy.sparse object creates one of these with the
-  original class name; `__setstate__` keeps the pickled state so that
-  `_resolve` can turn it into a plain array afterwards.
-  """
-  module = ''
-  name = ''
-
-  def __init__(self, *args, **kwargs):
-    self.args = args
-    self.kwargs = kwargs
-    self.state = {}
-
-  def __setstate__(self, state):
-    if isinstance(state, tuple) and len(state) == 2:
-      # (dict, slots) form.
-      state = dict(state[0] or {}, **(state[1] or {}))
-    self.state = state if isinstance(state, dict) else {'state': state}
-
-
-def _stub_class(module, name):
-  return type(name, (_Stub,), {'module': module, 'name': name})
-
-
-class _Unpickler(pickle.Unpickler):
-  """Maps chumpy and scipy.sparse classes to stubs; old numpy paths to new."""
-
-  def find_class(self, module, name):
-    if module.split('.')[0] == 'chumpy' or module.startswith('scipy.sparse'):
-      return _stub_class(module, name)
-    if module.startswith('numpy.core'):
-      module = 'numpy._core' + module[len('numpy.core'):]
-    return super().find_class(module, name)
-
-
-def _resolve(obj, where):
-  """Turns stubs (recursively) into NumPy arrays; raises on unknown ones."""
-  if not isinstance(obj, _Stub):
-    return obj
-  s = obj.state
-  name = obj.name
-  if obj.module.startswith('scipy.sparse'):
-    shape = tuple(s.get('_shape', s.get('shape', ())))
-    if name in ('csc_matrix', 'csr_matrix'):
-      cls = getattr(scipy.sparse, name)
-      mat = cls((s['data'], s['indices'], s['indptr']), shape=shape)
-    elif name == 'coo_matrix':
-      mat = scipy.sparse.coo_matrix((s['data'], (s['row'], s['col'])),
-                                    shape=shape)
-    else:
-      raise ValueError(f'{where}: unsupported sparse matrix class {name}')
-    return np.asarray(mat.toarray())
-  # chumpy: a leaf `Ch` keeps its value in `x`; reordering ops keep their
-  # input in `a` and their parameters in named fields.
-  if 'x' in s:
-    return np.asarray(_resolve(s['x'], where))
-  if 'a' in s:
-    a = np.asarray(_resolve(s['a'], where))
-    if name == 'transpose':
-      return np.transpose(a, s.get('axes'))
-    if name == 'reshape':
-      return np.reshape(a, s['newshape'])
-    if name == 'ravel':
-      return np.ravel(a)
-    if name == 'Select':
-      out = a.ravel()[np.asarray(s['idxs'])]
-      shape = s.get('preferred_shape')
-      return out.reshape(shape) if shape is not None else out
-  raise ValueError(
-      f'{where}: cannot turn chumpy object {obj.module}.{name} into an array '
-      f'(state keys {sorted(s)})')
+# Reading.
 
 
 def _read_pickle(path):
-  with open(path, 'rb') as f:
-    try:
-      data = _Unpickler(f, encoding='latin1').load()
-    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError,
-            IndexError, TypeError, ValueError) as e:
-      raise ValueError(f'{path}: not a readable SMPL pickle ({e})') from e
+  """The pickle's dict through the allow-list unpickler (no code runs)."""
+  try:
+    data = safe_pickle.load_pickle(path, encoding='latin1')
+  except safe_pickle.UnsafePickleError:
+    raise
+  except ValueError as e:
+    cause = e.__cause__ if e.__cause__ is not None else e
+    raise ValueError(f'{path}: not a readable SMPL pickle ({cause})') from e
   if not isinstance(data, dict):
     raise ValueError(f'{path}: expected a dict of arrays in the pickle, got '
                      f'{type(data).__name__}')
-  return {k: _resolve(v, f'{path}: key {k!r}') for k, v in data.items()}
+  return data
 
 
 def _read_npz(path):
@@ -279,6 +208,8 @@ def load_model(path: str) -> BodyModel:
   Raises:
     ValueError: naming the file and the key, for an unreadable file, a missing
       key, a wrong shape, out-of-range faces or non-finite values.
+    hmr_tf.safe_pickle.UnsafePickleError: (a ValueError) naming the file and
+      the class, for a pickle that asks for anything but arrays.
   """
   path = os.fspath(path)
   if not os.path.isfile(path):

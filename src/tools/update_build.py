@@ -1,8 +1,8 @@
 """Regenerates BUILD from the source tree: `python src/tools/update_build.py`.
 
-Targets mirror the architecture: one py_library per layer (smpl, render,
-data, modeling, the rest of hmr_tf, datasets), py_binary entry points (main,
-demo, every converter, benchmarks and tools) and one py_test per test file.
+Targets mirror the architecture: one py_library per layer (safe_pickle, smpl,
+render, data, modeling, the rest of hmr_tf, datasets), py_binary entry points
+(main, demo, every converter, benchmarks and tools) and one py_test per test file.
 Dependencies come from each file's imports. tests/build_test.py fails when
 BUILD and the tree disagree, so run this after adding or removing a file.
 """
@@ -17,6 +17,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 # Library layers: target name -> predicate on the path (first match wins).
 LAYERS = (
     ('makehuman_tool', lambda p: p == 'hmr_tf/smpl/makehuman.py'),
+    # Imports nothing from hmr_tf; smpl and the converters read pickles
+    # through it.
+    ('safe_pickle', lambda p: p == 'hmr_tf/safe_pickle.py'),
     ('smpl', lambda p: p.startswith('hmr_tf/smpl/') or p == 'hmr_tf/__init__.py'),
     ('render', lambda p: p in ('hmr_tf/render.py', 'hmr_tf/render_raster.py')),
     ('data', lambda p: p.startswith('hmr_tf/data/')),
