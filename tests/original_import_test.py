@@ -289,3 +289,41 @@ def test_existing_model_folder_is_not_overwritten(original, tmp_path):
                      match='already exists and is not empty'):
     original_import.import_original(original['prefix'], str(model_dir))
   assert os.listdir(model_dir) == ['ckpt-1.index']
+
+
+def test_demo_on_a_photo_with_the_imported_model(original, tmp_path):
+  # The import with the SMPL file: `python -m hmr_tf.demo` finds the body
+  # model through the import record and renders with its faces.
+  model_dir = tmp_path / 'run' / 'model'
+  original_import.import_original(original['prefix'], str(model_dir),
+                                  original['smpl_file'])
+  import cv2  # pylint: disable=g-import-not-at-top
+  rgb = np.round((original['crops'][0] + 1) * 127.5).astype(np.uint8)
+  photo = str(tmp_path / 'photo.png')
+  cv2.imwrite(photo, rgb[..., ::-1])
+  out = tmp_path / 'demo'
+  proc = subprocess.run(
+      [sys.executable, '-m', 'hmr_tf.demo', f'--checkpoint={model_dir}',
+       f'--image={photo}', f'--output_dir={out}'],
+      cwd=_ROOT, capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  with open(out / 'photo_params.json') as f:
+    params = json.load(f)
+  assert (out / 'photo_overlay.png').is_file()
+  # A 224 x 224 photo is its own crop (the original demo's no-json rule:
+  # the longer side scaled to 224): the keypoints are the model's on it.
+  model = model_restore.restore_model(
+      str(model_dir), original_import.recorded_body_model(str(model_dir)))
+  crop = (rgb.astype(np.float32) / 127.5 - 1.0)[None]
+  x2d = model(crop, training=False)['keypoints2d'].numpy()[0]
+  # Pixel centres are integers: the 224-px image spans [-0.5, 223.5], its
+  # centre is 111.5 and a crop unit is 112 px.
+  np.testing.assert_allclose(params['keypoints2d_image'], 111.5 + 112 * x2d,
+                             atol=1e-2)
+
+
+def test_demo_without_faces_asks_for_the_smpl_file(imported):
+  from hmr_tf import demo_lib  # pylint: disable=g-import-not-at-top
+  body = original_import.recorded_body_model(imported)
+  with pytest.raises(demo_lib.DemoInputError, match='--smpl_model_path'):
+    demo_lib.check_faces(body)
