@@ -73,6 +73,7 @@ class _SplitShards:
     self.in_shard = 0
     self.next_index = 0
     self.files: List[str] = []
+    self.file_records: List[int] = []  # Records in each of `files`.
     self.num_examples = 0
     self.num_skipped = 0
     self.filtered: Dict[str, int] = collections.Counter()
@@ -182,6 +183,7 @@ class ShardedWriter:
     name = shard_name(split, state.next_index)
     os.replace(state.temp_path, self._staged_path(name))
     state.files.append(name)
+    state.file_records.append(state.in_shard)
     state.writer = None
     state.temp_path = None
     state.in_shard = 0
@@ -251,6 +253,7 @@ class ShardedWriter:
       splits[split] = {
           'num_examples': state.num_examples,
           'files': list(state.files),
+          'records_per_file': list(state.file_records),
           'num_skipped': state.num_skipped,
           'filtered': dict(sorted(state.filtered.items())),
       }

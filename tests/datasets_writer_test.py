@@ -31,7 +31,9 @@ def test_shards_sidecar_and_order(tmp_path):
   assert train['files'] == ['train_00000.tfrecord', 'train_00001.tfrecord',
                             'train_00002.tfrecord']
   assert train['filtered'] == {'too small': 2}
+  assert train['records_per_file'] == [3, 3, 1]
   assert meta['splits']['test'] == {'num_examples': 0, 'files': [],
+                                    'records_per_file': [],
                                     'num_skipped': 0, 'filtered': {}}
   sizes = [sum(1 for _ in tf.data.TFRecordDataset(
       os.path.join(out, 'toy', f))) for f in train['files']]
