@@ -40,11 +40,15 @@ def main(argv):
     cfg = config_lib.from_flags(FLAGS)
   except ValueError as e:
     _usage_error(str(e))
+  from hmr_tf import safe_pickle  # pylint: disable=g-import-not-at-top
+  from hmr_tf.data import input_pipeline  # pylint: disable=g-import-not-at-top
   try:
     run_modes.run(cfg)
-  except OSError as e:
-    # A missing input, an unwritable folder, a full disk: the message names
-    # the path; a traceback would only bury it.
+  except (OSError, input_pipeline.InputDataError,
+          safe_pickle.UnsafePickleError) as e:
+    # A missing input, an unwritable folder, a full disk, damaged training
+    # data, a pickle that asks to run code: the message names the path; a
+    # traceback would only bury it.
     sys.stderr.write(f'hmr_tf.main: error: {e}\n')
     sys.exit(1)
 
