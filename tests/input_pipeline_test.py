@@ -367,3 +367,16 @@ def test_config_validation():
   defaults = input_pipeline.DataConfig()
   assert (defaults.scale_min, defaults.scale_max, defaults.trans_max,
           defaults.img_size, defaults.num_stage) == (0.8, 1.23, 20.0, 224, 3)
+
+
+def test_record_that_is_not_an_example_is_named(tmp_path):
+  root = str(tmp_path)
+  _write_dataset(root, 'ds', features.KIND_2D, 1, 2, seed=8)
+  with tf.io.TFRecordWriter(os.path.join(root, 'ds',
+                                         'train_00000.tfrecord')) as w:
+    for _ in range(2):
+      w.write(b'\xff' * 10)
+  with pytest.raises(input_pipeline.InputDataError,
+                     match=r"train_00000\.tfrecord: record 0 of dataset 'ds' "
+                     r'is not a tf.train.Example; expected image'):
+    input_pipeline.image_dataset(_config(root, datasets=('ds',)))

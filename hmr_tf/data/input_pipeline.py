@@ -265,17 +265,39 @@ _HEADER_BYTES = 12
 
 @dataclasses.dataclass(frozen=True)
 class _Framing:
-  """What walking a shard's framing headers found."""
-  records: int  # Whole records framed.
-  end: int  # Byte offset where the walk stopped (the file size when whole).
-  first_record: Optional[bytes]  # Record 0's bytes, if there is one.
+  """What walking a shard's framing headers found.
+
+  Attributes:
+    records: whole records framed.
+    end: byte offset where the walk stopped (the file size when whole).
+    first_features: {key: (value list kind, number of values)} of record 0,
+      or None when the shard has no record or record 0 is not an Example.
+  """
+  records: int
+  end: int
+  first_features: Optional[Dict[str, Tuple[Optional[str], int]]]
 
 
 _FRAMING_CACHE: Dict[Tuple[str, int, int], _Framing] = {}
 
 
+def _feature_summary(record: bytes
+                     ) -> Optional[Dict[str, Tuple[Optional[str], int]]]:
+  """{key: (kind, count)} of a serialised Example; None if it is not one."""
+  try:
+    example = tf.train.Example.FromString(record)
+  except pb_message.DecodeError:
+    return None
+  summary = {}
+  for key, feature in example.features.feature.items():
+    kind = feature.WhichOneof('kind')
+    summary[key] = (kind, len(getattr(feature, kind).value) if kind else 0)
+  return summary
+
+
 def _walk_framing(path: str, size: int) -> _Framing:
-  """Counts a shard's records from their length headers (no data read)."""
+  """Counts a shard's records from their length headers (no data read but
+  record 0's); cached by path, size and modification time."""
   key = (path, size, int(tf.io.gfile.stat(path).mtime_nsec))
   if key in _FRAMING_CACHE:
     return _FRAMING_CACHE[key]
@@ -294,7 +316,7 @@ def _walk_framing(path: str, size: int) -> _Framing:
       if end > size:
         break
       if records == 0:
-        first = f.read(length)
+        first = _feature_summary(f.read(length))
       records += 1
       pos = end
   framing = _Framing(records, pos, first)
@@ -318,16 +340,16 @@ def _required_features(spec) -> Dict[str, Tuple[str, int]]:
   return required
 
 
-def _check_keys(path: str, dataset: str, record: bytes, spec,
+def _check_keys(path: str, dataset: str, framing: _Framing, spec,
                 what: str) -> None:
-  """Raises InputDataError when `record` lacks a key the decoder needs."""
-  try:
-    example = tf.train.Example.FromString(record)
-  except pb_message.DecodeError as e:
+  """Raises InputDataError when record 0 lacks a key the decoder needs."""
+  if framing.records == 0:
+    return
+  present = framing.first_features
+  if present is None:
     raise InputDataError(
-        f'{path}: record 0 of dataset {dataset!r} is not a tf.train.Example '
-        f'({type(e).__name__}); expected {what} records') from e
-  present = example.features.feature
+        f'{path}: record 0 of dataset {dataset!r} is not a tf.train.Example; '
+        f'expected {what} records')
   required = _required_features(spec)
   for key, (kind, size) in sorted(required.items()):
     if key not in present:
@@ -335,10 +357,8 @@ def _check_keys(path: str, dataset: str, record: bytes, spec,
           f'{path}: record 0 of dataset {dataset!r} has no feature {key!r}; '
           f'expected {what} records with {", ".join(sorted(required))} '
           f'(found {", ".join(sorted(present)) or "no features"})')
-    values = getattr(present[key], kind).value
-    if present[key].WhichOneof('kind') != kind or len(values) != size:
-      found = present[key].WhichOneof('kind')
-      count = len(getattr(present[key], found).value) if found else 0
+    found, count = present[key]
+    if found != kind or count != size:
       raise InputDataError(
           f'{path}: record 0 of dataset {dataset!r}: feature {key!r} holds '
           f'{count} {found or "values"}, expected {size} {kind}')
@@ -396,8 +416,7 @@ def check_shards(shards: ShardList, spec, what: str,
   """
   framings = [_walk_framing(f, n) for f, n in zip(shards.files, shards.sizes)]
   for path, framing in zip(shards.files, framings):
-    if framing.first_record is not None:
-      _check_keys(path, shards.dataset, framing.first_record, spec, what)
+    _check_keys(path, shards.dataset, framing, spec, what)
   wanted = (list(shards.records) if shards.records is not None
             else [None] * len(shards.files))
   for path, size, framing, want in zip(shards.files, shards.sizes, framings,
