@@ -365,11 +365,13 @@ def _check_keys(path: str, dataset: str, framing: _Framing, spec,
 
 
 _REPORT_LOCK = threading.Lock()
-_REPORTED: Dict[str, int] = {}  # Damaged shard (or sidecar) -> records lost.
+# (damaged shard or sidecar, its size) -> records lost.
+_REPORTED: Dict[Tuple[str, int], int] = {}
 
 
-def _report_lost(where: str, lost: int, message: str) -> int:
-  """Logs a damaged shard's lost records once; returns the newly lost."""
+def _report_lost(where: Tuple[str, int], lost: int, message: str) -> int:
+  """Logs a damaged shard's lost records once (per process and file
+  version); returns the number newly lost."""
   with _REPORT_LOCK:
     if where in _REPORTED:
       return 0
@@ -439,7 +441,7 @@ def check_shards(shards: ShardList, spec, what: str,
       continue
     if not skip_corrupt:
       raise InputDataError(message + '; set skip_corrupt_records to skip it')
-    _count_lost(counter, _report_lost(path, lost, message))
+    _count_lost(counter, _report_lost((path, size), lost, message))
   framed = sum(f.records for f in framings)
   if (whole_split and shards.records is None and
       shards.num_examples is not None and framed != shards.num_examples):
@@ -452,9 +454,11 @@ def check_shards(shards: ShardList, spec, what: str,
       raise InputDataError(message)
     # Records of shards already reported (cut mid-record) count there.
     unexplained = (shards.num_examples - framed -
-                   sum(_REPORTED.get(f, 0) for f in shards.files))
+                   sum(_REPORTED.get(key, 0)
+                       for key in zip(shards.files, shards.sizes)))
     if unexplained > 0:
-      _count_lost(counter, _report_lost(shards.sidecar, unexplained, message))
+      _count_lost(counter, _report_lost((shards.sidecar, framed), unexplained,
+                                        message))
   return tuple(f.records if w is None else w for f, w in zip(framings, wanted))
 
 
@@ -489,7 +493,8 @@ def _report_skipped(path, records_read, expected, read_bytes, size):
   message = (f'corrupt, truncated or unreadable TFRecord file {path}: record '
              f'{read} is bad (read {int(read_bytes)} of {int(size)} bytes); '
              f'the rest of the shard is skipped')
-  return tf.constant(_report_lost(path, lost, message), tf.int64)
+  return tf.constant(_report_lost((path, int(size)), lost, message),
+                     tf.int64)
 
 
 def _read_shard(path: tf.Tensor, size: tf.Tensor, expected: tf.Tensor,
