@@ -19,9 +19,8 @@ is stored. Every labelled keypoint (COCO v = 1 or 2) is stored as visible.
 import collections
 import json
 import os
-from typing import Optional, Sequence
+from typing import NamedTuple, Optional, Sequence
 
-from absl import app
 from absl import flags
 import numpy as np
 
@@ -75,9 +74,21 @@ def _read_annotation(path: str):
       data = json.load(f)
   except (ValueError, OSError) as e:
     raise ValueError(f'{path}: cannot read the JSON file ({e})') from e
+  if not isinstance(data, dict):
+    raise ValueError(f'{path}: expected a JSON object with images and '
+                     f'annotations, got {type(data).__name__}')
   for key in ('images', 'annotations'):
     if not isinstance(data.get(key), list):
       raise ValueError(f'{path}: expected a list under {key!r}')
+  for i, image in enumerate(data['images']):
+    if not (isinstance(image, dict) and 'id' in image and
+            'file_name' in image):
+      raise ValueError(f'{path}: images[{i}]: expected an object with id '
+                       'and file_name')
+  for i, ann in enumerate(data['annotations']):
+    if not isinstance(ann, dict):
+      raise ValueError(f'{path}: annotations[{i}]: expected an object, got '
+                       f'{type(ann).__name__}')
   return data
 
 
@@ -94,9 +105,21 @@ def _parse_annotation(ann, path: str, record: str):
   return keypoints, box
 
 
-def convert_split(input_dir: str, writer: writer_lib.ShardedWriter,
-                  split: str) -> None:
-  """Converts one split (train or val) into `writer`."""
+class SplitInput(NamedTuple):
+  """One split's checked input: its annotation file, parsed, and images."""
+  split: str
+  path: str
+  data: dict
+  image_dir: str
+
+
+def find_split(input_dir: str, split: str) -> SplitInput:
+  """Finds and reads one split's annotation file and its image folder.
+
+  Raises:
+    FileNotFoundError: naming what is missing.
+    ValueError: naming the annotation file when it is not COCO JSON.
+  """
   name = f'person_keypoints_{_SPLIT_FILES[split]}.json'
   path = common.first_existing(
       [os.path.join(input_dir, 'annotations', name),
@@ -104,7 +127,17 @@ def convert_split(input_dir: str, writer: writer_lib.ShardedWriter,
   data = _read_annotation(path)
   image_dirs = [os.path.join(input_dir, 'images', _SPLIT_FILES[split]),
                 os.path.join(input_dir, _SPLIT_FILES[split])]
-  image_dir = next((d for d in image_dirs if os.path.isdir(d)), image_dirs[0])
+  image_dir = next((d for d in image_dirs if os.path.isdir(d)), None)
+  if image_dir is None:
+    raise FileNotFoundError(f'COCO {split} image folder not found; looked '
+                            'for: ' + ', '.join(image_dirs))
+  return SplitInput(split, path, data, image_dir)
+
+
+def convert_split(inputs: SplitInput,
+                  writer: writer_lib.ShardedWriter) -> None:
+  """Converts one split (train or val), already read, into `writer`."""
+  split, path, data, image_dir = inputs
   images = {im['id']: im for im in data['images']}
   by_image = collections.defaultdict(list)
   writer.add_split(split)
@@ -150,11 +183,14 @@ def convert(input_dir: str,
     if split not in _SPLIT_FILES:
       raise ValueError(f'splits: unknown split {split!r}; expected one of '
                        f'{sorted(_SPLIT_FILES)}')
+  # Every input is checked before the writer starts, and the writer keeps
+  # the previous conversion until this one is complete.
+  inputs = [find_split(input_dir, split) for split in splits]
   with writer_lib.ShardedWriter(output_dir, DATASET, features.KIND_2D,
                                 shard_size=shard_size,
                                 skip_bad=skip_bad) as writer:
-    for split in splits:
-      convert_split(input_dir, writer, split)
+    for split_input in inputs:
+      convert_split(split_input, writer)
   return writer.summary()
 
 
@@ -169,4 +205,4 @@ if __name__ == '__main__':
   flags.DEFINE_list('splits', ['train'],
                     'COCO splits to convert: train (train2014) and/or val '
                     '(val2014). The original converted train only.')
-  app.run(main)
+  common.run(main, 'datasets.coco')

@@ -10,8 +10,10 @@
 """
 
 import os
-from typing import NamedTuple, Optional, Sequence, Union
+import sys
+from typing import Callable, NamedTuple, Optional, Sequence, Union
 
+from absl import app
 from absl import flags
 import cv2
 import numpy as np
@@ -57,6 +59,28 @@ def define_flags(default_shard_size: int) -> None:
                     'Skip malformed records (and count them) instead of '
                     'stopping at the first one.')
   flags.mark_flags_as_required(['input_dir', 'output_dir'])
+
+
+def run(main: Callable, prog: str) -> None:
+  """`app.run(main)` for a converter: bad input ends in one line and exit 1.
+
+  The converters' errors (`ValueError`, `BadRecordError`, `OSError` such as
+  `FileNotFoundError`) already name the file, the record and what was
+  expected; a traceback would only bury that line.
+
+  Args:
+    main: the converter's absl main.
+    prog: the command's name for the message, e.g. 'datasets.coco'.
+  """
+
+  def checked_main(argv):
+    try:
+      return main(argv)
+    except (ValueError, OSError) as e:
+      sys.stderr.write(f'{prog}: error: {e}\n')
+      sys.exit(1)
+
+  app.run(checked_main)
 
 
 def require_file(path: str, what: str = 'file') -> str:

@@ -19,7 +19,6 @@ only where the keypoints cannot give a scale.
 import os
 from typing import Dict, Optional
 
-from absl import app
 from absl import flags
 import numpy as np
 
@@ -46,6 +45,9 @@ def load_annotation(path: str) -> Dict[str, np.ndarray]:
   for key in ('imgname', 'center', 'scale', 'part', 'S'):
     if key not in arrays:
       raise ValueError(f'{path}: no array named {key!r}')
+  if arrays['imgname'].ndim != 1:
+    raise ValueError(f'{path}: imgname: expected a list of image paths, got '
+                     f'shape {list(arrays["imgname"].shape)}')
   num = len(arrays['imgname'])
   expected = {'center': (num, 2), 'scale': (num,),
               'part': (num, NUM_FILE_JOINTS, 3),
@@ -60,10 +62,10 @@ def load_annotation(path: str) -> Dict[str, np.ndarray]:
   return arrays
 
 
-def convert_split(path: str, image_dir: str, split: str,
-                  writer: writer_lib.ShardedWriter) -> None:
-  """Converts one annotation file into `split`."""
-  data = load_annotation(path)
+def convert_split(path: str, data: Dict[str, np.ndarray], image_dir: str,
+                  split: str, writer: writer_lib.ShardedWriter) -> None:
+  """Converts one annotation file (loaded by `load_annotation`) into
+  `split`."""
   writer.add_split(split)
   has_smpl = 'pose' in data
   for i, name in enumerate(data['imgname']):
@@ -131,11 +133,19 @@ def convert(input_dir: str,
   """
   splits = splits or {'train': 'h36m_train.npz'}
   image_dir = image_dir or input_dir
+  # Every input is checked before the writer starts, and the writer keeps
+  # the previous conversion until this one is complete.
+  loaded = {}
+  for split, file in splits.items():
+    path = os.path.join(input_dir, file)
+    loaded[split] = (path, load_annotation(path))
+  if not os.path.isdir(image_dir):
+    raise FileNotFoundError(f'{image_dir}: Human3.6M image folder not found')
   with writer_lib.ShardedWriter(output_dir, DATASET, features.KIND_3D,
                                 shard_size=shard_size,
                                 skip_bad=skip_bad) as writer:
-    for split, file in splits.items():
-      convert_split(os.path.join(input_dir, file), image_dir, split, writer)
+    for split, (path, data) in loaded.items():
+      convert_split(path, data, image_dir, split, writer)
   return writer.summary()
 
 
@@ -153,4 +163,4 @@ if __name__ == '__main__':
                     'relative to input_dir.')
   flags.DEFINE_string('image_dir', None,
                       'Root of the imgname paths (default: input_dir).')
-  app.run(main)
+  common.run(main, 'datasets.h36m')

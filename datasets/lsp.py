@@ -16,7 +16,6 @@ keypoints.
 import os
 from typing import Optional
 
-from absl import app
 from absl import flags
 import numpy as np
 import scipy.io
@@ -162,4 +161,4 @@ def main(argv):
 
 if __name__ == '__main__':
   common.define_flags(writer_lib.DEFAULT_SHARD_SIZE)
-  app.run(main)
+  common.run(main, 'datasets.lsp')

@@ -10,7 +10,6 @@ in LSP (the dataset's authors scaled people to about 150 px).
 
 import os
 
-from absl import app
 from absl import flags
 
 from datasets import common
@@ -39,4 +38,4 @@ def main(argv):
 
 if __name__ == '__main__':
   common.define_flags(writer_lib.DEFAULT_SHARD_SIZE)
-  app.run(main)
+  common.run(main, 'datasets.lsp_ext')

@@ -18,7 +18,6 @@ are shuffled (seeded) before writing so each shard mixes sequences.
 import os
 from typing import Optional, Sequence, Tuple
 
-from absl import app
 from absl import flags
 import numpy as np
 
@@ -148,4 +147,4 @@ if __name__ == '__main__':
   flags.DEFINE_list('exclude', list(DEFAULT_EXCLUDE),
                     'Folder names to leave out (Human3.6M test subjects).')
   flags.DEFINE_integer('seed', 0, 'Seed of the shuffle before writing.')
-  app.run(main)
+  common.run(main, 'datasets.mocap')

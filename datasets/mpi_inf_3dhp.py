@@ -27,7 +27,6 @@ are shuffled (seeded) before writing so shards mix sequences.
 import os
 from typing import List, NamedTuple, Sequence
 
-from absl import app
 from absl import flags
 import numpy as np
 import scipy.io
@@ -112,17 +111,43 @@ def _camera_array(cells, camera: int, columns_per_joint: int, path: str,
   return array[:, list(_TO_LSP[num_joints])]
 
 
+def check_sequence(input_dir: str, subject: int, sequence: int) -> str:
+  """Checks one sequence's input without loading its data; returns the path
+  of its annot.mat.
+
+  Raises:
+    FileNotFoundError: naming the missing annot.mat or frame folder.
+    ValueError: naming the annot.mat when it is not a readable .mat file
+      holding annot2 and annot3.
+  """
+  seq_dir = os.path.join(input_dir, f'S{subject}', f'Seq{sequence}')
+  path = common.require_file(os.path.join(seq_dir, 'annot.mat'),
+                             'MPI-INF-3DHP annotation file')
+  try:
+    names = {entry[0] for entry in scipy.io.whosmat(path)}
+  except (ValueError, OSError, NotImplementedError, TypeError, IndexError,
+          scipy.io.matlab.MatReadError) as e:
+    raise ValueError(f'{path}: cannot read the .mat file ({e})') from e
+  for key in ('annot2', 'annot3'):
+    if key not in names:
+      raise ValueError(f'{path}: no variable named {key!r}')
+  frames_dir = os.path.join(seq_dir, 'imageFrames')
+  if not os.path.isdir(frames_dir):
+    raise FileNotFoundError(f'{frames_dir}: MPI-INF-3DHP frame folder not '
+                            'found (extract the videos to JPEG frames)')
+  return path
+
+
 def collect_sequence(input_dir: str, subject: int, sequence: int,
                      cameras: Sequence[int],
                      writer: writer_lib.ShardedWriter, split: str
                     ) -> List[Frame]:
   """The motion-sampled frames of one sequence, all selected cameras."""
-  seq_dir = os.path.join(input_dir, f'S{subject}', f'Seq{sequence}')
-  path = common.require_file(os.path.join(seq_dir, 'annot.mat'),
-                             'MPI-INF-3DHP annotation file')
+  path = check_sequence(input_dir, subject, sequence)
   try:
     mat = scipy.io.loadmat(path, squeeze_me=True)
-  except (ValueError, OSError, NotImplementedError) as e:
+  except (ValueError, OSError, NotImplementedError, IndexError,
+          scipy.io.matlab.MatReadError) as e:
     raise ValueError(f'{path}: cannot read the .mat file ({e})') from e
   for key in ('annot2', 'annot3'):
     if key not in mat:
@@ -166,6 +191,11 @@ def convert(input_dir: str,
             seed: int = 0) -> dict:
   """Converts MPI-INF-3DHP training sequences. Returns the sidecar dict."""
   split = 'train'
+  # Every sequence's input is checked before the writer starts, and the
+  # writer keeps the previous conversion until this one is complete.
+  for subject in subjects:
+    for sequence in sequences:
+      check_sequence(input_dir, subject, sequence)
   with writer_lib.ShardedWriter(
       output_dir, DATASET, features.KIND_3D, shard_size=shard_size,
       skip_bad=skip_bad,
@@ -235,4 +265,4 @@ if __name__ == '__main__':
   flags.DEFINE_list('cameras', [str(c) for c in DEFAULT_CAMERAS],
                     'Cameras (video_N) to use.')
   flags.DEFINE_integer('seed', 0, 'Seed of the shuffle before writing.')
-  app.run(main)
+  common.run(main, 'datasets.mpi_inf_3dhp')

@@ -16,7 +16,6 @@ counts as visible, the image is scaled so the person is ~150 px tall and a
 import os
 from typing import List, Optional
 
-from absl import app
 from absl import flags
 import numpy as np
 import scipy.io
@@ -190,4 +189,4 @@ if __name__ == '__main__':
                       f'Path of {ANNOTATION_NAME}; default: looked up in '
                       'input_dir, input_dir/annotations and '
                       'input_dir/mpii_human_pose_v1_u12_2.')
-  app.run(main)
+  common.run(main, 'datasets.mpii')

@@ -4,12 +4,17 @@ Layout (see the data contract):
   <output_dir>/<dataset>/<split>_<index:05d>.tfrecord
   <output_dir>/<dataset>/<dataset>_meta.json   (the sidecar)
 
-Each shard is written to a hidden temp name and renamed once it holds
-`shard_size` records (or the split ends), so a shard under its final name is
-always complete. The sidecar is written last, also via a temp name: its
-presence marks a finished conversion, and readers take every count from it
-instead of hard-coding dataset sizes. A conversion that fails deletes its
-open temp shard and writes no sidecar.
+Each shard is written to a hidden temp name (`.<shard>.tmp`) and, once it
+holds `shard_size` records (or the split ends), renamed to a hidden staged
+name (`.<shard>.new`) beside the previous conversion, which stays untouched
+while the new one is written. Only when the whole conversion is complete
+does `close()` replace the previous one: it removes the old sidecar, renames
+the staged shards to their final names, deletes old shards the new
+conversion does not have, and writes the new sidecar last (via a temp name).
+The sidecar's presence marks a finished conversion, and readers take every
+count from it instead of hard-coding dataset sizes. A conversion that fails
+deletes its temp and staged shards, writes no sidecar, and leaves the
+previous conversion byte-identical.
 """
 
 import collections
@@ -27,6 +32,7 @@ from hmr_tf.data import features
 DEFAULT_SHARD_SIZE = 500
 DEFAULT_MOCAP_SHARD_SIZE = 10000
 _MAX_REPORTED_SKIPS = 50
+_STAGED = '.new'  # Suffix of complete shards waiting for close().
 
 
 class BadRecordError(ValueError):
@@ -67,6 +73,7 @@ class _SplitShards:
     self.in_shard = 0
     self.next_index = 0
     self.files: List[str] = []
+    self.file_records: List[int] = []  # Records in each of `files`.
     self.num_examples = 0
     self.num_skipped = 0
     self.filtered: Dict[str, int] = collections.Counter()
@@ -93,7 +100,10 @@ class ShardedWriter:
                shard_size: int = DEFAULT_SHARD_SIZE,
                skip_bad: bool = False,
                extra: Optional[dict] = None):
-    """Creates the dataset folder and removes outputs of earlier runs.
+    """Creates the dataset folder and removes leftovers of crashed runs.
+
+    A previous complete conversion (sidecar and shards) stays until `close()`
+    replaces it.
 
     Args:
       output_dir: the root output folder.
@@ -119,15 +129,14 @@ class ShardedWriter:
     self._skip_messages: List[str] = []
     self._closed = False
     os.makedirs(self.directory, exist_ok=True)
-    # Shards of an earlier run would mix with this one's; the sidecar goes
-    # first so a crash below never leaves a sidecar naming missing files.
-    stale = [sidecar_path(output_dir, dataset)]
-    stale += glob.glob(os.path.join(self.directory, '*.tfrecord'))
-    stale += glob.glob(os.path.join(self.directory, '.*.tmp'))
-    stale.append(sidecar_path(output_dir, dataset) + '.tmp')
-    for path in stale:
+    # Temp and staged shards of a run that crashed are never part of a
+    # finished conversion.
+    leftovers = glob.glob(os.path.join(self.directory, '.*.tmp'))
+    leftovers += glob.glob(os.path.join(self.directory, '.*' + _STAGED))
+    leftovers.append(sidecar_path(output_dir, dataset) + '.tmp')
+    for path in leftovers:
       if os.path.exists(path):
-        logging.info('Removing output of an earlier run: %s', path)
+        logging.info('Removing a leftover of an interrupted run: %s', path)
         os.remove(path)
 
   def __enter__(self) -> 'ShardedWriter':
@@ -166,11 +175,15 @@ class ShardedWriter:
     if state.in_shard >= self.shard_size:
       self._finish_shard(split, state)
 
+  def _staged_path(self, name: str) -> str:
+    return os.path.join(self.directory, f'.{name}{_STAGED}')
+
   def _finish_shard(self, split: str, state: _SplitShards) -> None:
     state.writer.close()
     name = shard_name(split, state.next_index)
-    os.replace(state.temp_path, os.path.join(self.directory, name))
+    os.replace(state.temp_path, self._staged_path(name))
     state.files.append(name)
+    state.file_records.append(state.in_shard)
     state.writer = None
     state.temp_path = None
     state.in_shard = 0
@@ -218,13 +231,18 @@ class ShardedWriter:
       self.skip(split, error)
 
   def abort(self) -> None:
-    """Closes and deletes every open temp shard; writes no sidecar."""
+    """Deletes this run's temp and staged shards; writes no sidecar.
+
+    The previous conversion in the folder (if any) is left as it was.
+    """
     for state in self._splits.values():
       if state.writer is not None:
         state.writer.close()
         state.writer = None
-      if state.temp_path and os.path.exists(state.temp_path):
-        os.remove(state.temp_path)
+      staged = [self._staged_path(name) for name in state.files]
+      for path in [state.temp_path] + staged:
+        if path and os.path.exists(path):
+          os.remove(path)
       state.temp_path = None
     self._closed = True
 
@@ -235,6 +253,7 @@ class ShardedWriter:
       splits[split] = {
           'num_examples': state.num_examples,
           'files': list(state.files),
+          'records_per_file': list(state.file_records),
           'num_skipped': state.num_skipped,
           'filtered': dict(sorted(state.filtered.items())),
       }
@@ -249,18 +268,37 @@ class ShardedWriter:
     }
 
   def close(self) -> dict:
-    """Finishes the open shards, writes the sidecar and returns its content."""
+    """Finishes the open shards, replaces the previous conversion with this
+    one (sidecar last) and returns the sidecar's content."""
     if self._closed:
       raise RuntimeError('ShardedWriter: closed twice')
-    for split, state in self._splits.items():
-      if state.writer is not None:
-        self._finish_shard(split, state)
-    self._closed = True
-    meta = self.summary()
     path = sidecar_path(self._output_dir, self.dataset)
     temp = path + '.tmp'
-    with open(temp, 'w', encoding='utf-8') as f:
-      json.dump(meta, f, indent=2, sort_keys=True)
+    try:
+      for split, state in self._splits.items():
+        if state.writer is not None:
+          self._finish_shard(split, state)
+      meta = self.summary()
+      with open(temp, 'w', encoding='utf-8') as f:
+        json.dump(meta, f, indent=2, sort_keys=True)
+    except BaseException:
+      # Not complete (a full disk, an interrupt): keep the previous one.
+      self.abort()
+      if os.path.exists(temp):
+        os.remove(temp)
+      raise
+    self._closed = True
+    # The new conversion is complete: replace the previous one. The old
+    # sidecar goes first so that no sidecar ever names a mix of shards.
+    if os.path.exists(path):
+      os.remove(path)
+    new_files = {f for info in meta['splits'].values() for f in info['files']}
+    for name in sorted(new_files):
+      os.replace(self._staged_path(name), os.path.join(self.directory, name))
+    for old in glob.glob(os.path.join(self.directory, '*.tfrecord')):
+      if os.path.basename(old) not in new_files:
+        logging.info('Removing a shard of the previous conversion: %s', old)
+        os.remove(old)
     os.replace(temp, path)
     for split, info in meta['splits'].items():
       logging.info('%s/%s: %d examples in %d shards, %d bad records skipped',

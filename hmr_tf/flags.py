@@ -128,8 +128,9 @@ flags.DEFINE_integer('cycle_length', -1,
                      lower_bound=-1)
 flags.DEFINE_boolean(
     'skip_corrupt_records', False,
-    'Skip and count corrupt or truncated records instead of stopping with an '
-    'error that names the file.')
+    'Read damaged (cut or corrupt) shards as far as they go and count the '
+    'records lost (logged once per shard) instead of stopping with an error '
+    'that names the file.')
 
 # --- Model and losses -------------------------------------------------------
 flags.DEFINE_integer('num_stage', 3, 'Iterative error feedback iterations.',

@@ -42,15 +42,19 @@ def main(argv):
     _usage_error(str(e))
   from hmr_tf import demo_lib  # pylint: disable=g-import-not-at-top
   from hmr_tf import original_import  # pylint: disable=g-import-not-at-top
+  from hmr_tf import safe_pickle  # pylint: disable=g-import-not-at-top
+  from hmr_tf.data import input_pipeline  # pylint: disable=g-import-not-at-top
   try:
     run_modes.run(cfg)
   except (original_import.OriginalImportError, demo_lib.DemoInputError) as e:
     # A bad original checkpoint or SMPL file (nothing was written), or a
     # body model the demo cannot render.
     _usage_error(str(e))
-  except OSError as e:
-    # A missing input, an unwritable folder, a full disk: the message names
-    # the path; a traceback would only bury it.
+  except (OSError, input_pipeline.InputDataError,
+          safe_pickle.UnsafePickleError) as e:
+    # A missing input, an unwritable folder, a full disk, damaged training
+    # data, a pickle that asks to run code: the message names the path; a
+    # traceback would only bury it.
     sys.stderr.write(f'hmr_tf.main: error: {e}\n')
     sys.exit(1)
 

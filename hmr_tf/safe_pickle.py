@@ -99,7 +99,7 @@ _CHUMPY = ('chumpy.ch.Ch', 'chumpy.reordering.transpose',
            'chumpy.reordering.Reshape', 'chumpy.reordering.Select')
 
 # Full dotted name (after the Python 2 / NumPy 1 renames below) -> object.
-ALLOWED: Dict[str, Any] = {
+_ALLOWED: Dict[str, Any] = {
     'numpy.ndarray': np.ndarray,
     'numpy.dtype': np.dtype,
     'numpy._core.multiarray._reconstruct': _multiarray._reconstruct,  # pylint: disable=protected-access
@@ -112,8 +112,10 @@ ALLOWED: Dict[str, Any] = {
     'copyreg._reconstructor': copyreg._reconstructor,  # pylint: disable=protected-access
     '_codecs.encode': _latin1_encode,
 }
-ALLOWED.update({name: _stub(name) for name in _SPARSE})
-ALLOWED.update({name: _stub(name) for name in _CHUMPY})
+_ALLOWED.update({name: _stub(name) for name in _SPARSE})
+_ALLOWED.update({name: _stub(name) for name in _CHUMPY})
+# Read-only: the allow-list is not meant to grow at run time.
+ALLOWED = types.MappingProxyType(_ALLOWED)
 
 # Module prefixes renamed since the files were written.
 _RENAMES: Tuple[Tuple[str, str], ...] = (

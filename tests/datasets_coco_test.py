@@ -141,13 +141,57 @@ def test_malformed_inputs(tmp_path):
     json.dump(data, f)
   with pytest.raises(writer_lib.BadRecordError, match='image_id 99'):
     coco.convert(input_dir, out)
-  # An unreadable image: a failure leaves no partial shard.
+  # An unreadable image: a failure leaves no partial shard, and the
+  # previous conversion as it was.
+  before = fx.snapshot(out, 'coco')
   data, path, _ = _write(input_dir)
   fx.write_garbage(os.path.join(input_dir, 'images', 'train2014', 'p20.jpg'))
   with pytest.raises(writer_lib.BadRecordError,
                      match=r'p20\.jpg: record annotations\[6\]'):
     coco.convert(input_dir, out, shard_size=3)
-  assert fx.final_files(out, 'coco') == []
+  assert fx.snapshot(out, 'coco') == before
   meta = coco.convert(input_dir, out, skip_bad=True)
   assert meta['splits']['train']['num_examples'] == 2
   assert meta['splits']['train']['num_skipped'] == 1
+
+
+def test_bad_input_leaves_a_previous_conversion_byte_identical(tmp_path):
+  input_dir, out = str(tmp_path / 'coco'), str(tmp_path / 'out')
+  _, path, _ = _write(input_dir)
+  coco.convert(input_dir, out, shard_size=2)
+  before = fx.snapshot(out, 'coco')
+  assert 'coco_meta.json' in before and len(before) == 3
+  # The val annotation file is missing (train alone would convert).
+  with pytest.raises(FileNotFoundError, match='person_keypoints_val2014'):
+    coco.convert(input_dir, out, splits=('train', 'val'))
+  assert fx.snapshot(out, 'coco') == before
+  # Not JSON; JSON but not COCO's layout.
+  for text, message in [('{"images": [', 'cannot read the JSON'),
+                        ('[1, 2]', 'expected a JSON object'),
+                        ('{"images": [{"id": 1}], "annotations": []}',
+                         r'images\[0\]: expected an object with id')]:
+    with open(path, 'w') as f:
+      f.write(text)
+    with pytest.raises(ValueError, match=message):
+      coco.convert(input_dir, out)
+    assert fx.snapshot(out, 'coco') == before
+  # The image folder is missing.
+  _write(input_dir)
+  os.rename(os.path.join(input_dir, 'images'), os.path.join(input_dir, 'x'))
+  with pytest.raises(FileNotFoundError, match='train image folder not found'):
+    coco.convert(input_dir, out)
+  assert fx.snapshot(out, 'coco') == before
+
+
+def test_command_line_bad_input_one_line(tmp_path):
+  input_dir, out = str(tmp_path / 'coco'), str(tmp_path / 'out')
+  _, path, _ = _write(input_dir)
+  coco.convert(input_dir, out)
+  before = fx.snapshot(out, 'coco')
+  with open(path, 'w') as f:
+    f.write('not json')
+  result = fx.run_converter('datasets.coco', f'--input_dir={input_dir}',
+                            f'--output_dir={out}')
+  fx.assert_one_line_error(result, 'datasets.coco', path,
+                           'cannot read the JSON file')
+  assert fx.snapshot(out, 'coco') == before

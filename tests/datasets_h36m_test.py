@@ -126,9 +126,48 @@ def test_malformed_inputs(tmp_path):
                      match=r'frame_000002\.jpg: record .*h36m_train\.npz '
                      r'record 2: cannot decode'):
     h36m.convert(input_dir, out, shard_size=2)
-  assert fx.final_files(out, 'h36m') == ['train_00000.tfrecord']
+  assert fx.final_files(out, 'h36m') == []  # Staged shards removed.
   meta = h36m.convert(input_dir, out, skip_bad=True)
   assert meta['splits']['train']['num_examples'] == NUM - 1
   assert meta['num_skipped'] == 1
   with pytest.raises(ValueError, match='SPLIT:FILE'):
     h36m.parse_splits(['train'])
+
+
+def test_bad_input_leaves_a_previous_conversion_byte_identical(tmp_path):
+  input_dir, out = str(tmp_path / 'h36m'), str(tmp_path / 'out')
+  arrays = _write(input_dir)
+  h36m.convert(input_dir, out, shard_size=2)
+  before = fx.snapshot(out, 'h36m')
+  assert 'h36m_meta.json' in before and len(before) == 3
+  path = os.path.join(input_dir, 'h36m_train.npz')
+  # A missing annotation file (of the second split), a file that is not an
+  # .npz, a missing image folder, and a bad image half-way through.
+  with pytest.raises(FileNotFoundError, match=r'missing\.npz'):
+    h36m.convert(input_dir, out, splits={'train': 'h36m_train.npz',
+                                         'test': 'missing.npz'})
+  assert fx.snapshot(out, 'h36m') == before
+  with pytest.raises(FileNotFoundError, match='image folder not found'):
+    h36m.convert(input_dir, out, image_dir=str(tmp_path / 'no_images'))
+  assert fx.snapshot(out, 'h36m') == before
+  fx.write_garbage(os.path.join(input_dir, arrays['imgname'][3]))
+  with pytest.raises(writer_lib.BadRecordError, match='record 3'):
+    h36m.convert(input_dir, out, shard_size=1)
+  assert fx.snapshot(out, 'h36m') == before
+  with open(path, 'wb') as f:
+    f.write(b'not an npz')
+  with pytest.raises(ValueError, match=r'h36m_train\.npz: cannot read'):
+    h36m.convert(input_dir, out)
+  assert fx.snapshot(out, 'h36m') == before
+
+
+def test_command_line_bad_input_one_line(tmp_path):
+  input_dir, out = str(tmp_path / 'h36m'), str(tmp_path / 'out')
+  _write(input_dir)
+  h36m.convert(input_dir, out)
+  before = fx.snapshot(out, 'h36m')
+  result = fx.run_converter('datasets.h36m', f'--input_dir={input_dir}',
+                            f'--output_dir={out}', '--splits=test:none.npz')
+  fx.assert_one_line_error(result, 'datasets.h36m',
+                           os.path.join(input_dir, 'none.npz'), 'not found')
+  assert fx.snapshot(out, 'h36m') == before

@@ -101,9 +101,9 @@ def test_unreadable_and_missing_images(lsp_dir, tmp_path):
   with pytest.raises(writer_lib.BadRecordError,
                      match=r'im0003\.jpg: record 2: cannot decode'):
     lsp.convert(input_dir, out, shard_size=1)
-  # Records 0 and 1 made complete shards; nothing partial, no sidecar.
-  assert fx.final_files(out, 'lsp') == ['train_00000.tfrecord',
-                                        'train_00001.tfrecord']
+  # Records 0 and 1 made complete shards, staged only: a failed conversion
+  # leaves nothing (and no sidecar).
+  assert fx.final_files(out, 'lsp') == []
   meta = lsp.convert(input_dir, out, shard_size=2, skip_bad=True)
   assert meta['splits']['train']['num_examples'] == 2
   assert meta['splits']['train']['num_skipped'] == 1

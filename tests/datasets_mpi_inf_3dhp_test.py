@@ -118,15 +118,63 @@ def test_malformed_inputs(tmp_path):
                               cameras=(0, 1), skip_bad=True)
   assert meta['splits']['train']['num_examples'] == 3
   assert meta['num_skipped'] == 1
-  # An unreadable frame.
+  # An unreadable frame: the previous conversion stays as it was.
+  before = fx.snapshot(out, 'mpi_inf_3dhp')
   fx.write_garbage(os.path.join(input_dir, 'S1', 'Seq1', 'imageFrames',
                                 'video_0', 'frame_000013.jpg'))
   with pytest.raises(writer_lib.BadRecordError,
                      match=r'frame_000013\.jpg: record .*camera 0 frame 2'):
     mpi_inf_3dhp.convert(input_dir, out, subjects=(1,), sequences=(1,),
                          cameras=(0,), shard_size=5)
-  assert fx.final_files(out, 'mpi_inf_3dhp') == []
+  assert fx.snapshot(out, 'mpi_inf_3dhp') == before
   meta = mpi_inf_3dhp.convert(input_dir, out, subjects=(1,), sequences=(1,),
                               cameras=(0,), skip_bad=True)
   assert meta['splits']['train']['num_examples'] == 2
   assert meta['num_skipped'] == 1
+
+
+def test_bad_input_leaves_a_previous_conversion_byte_identical(tmp_path):
+  input_dir, out = str(tmp_path / '3dhp'), str(tmp_path / 'out')
+  _write(input_dir)
+  _write(input_dir, sequence=2)
+  options = dict(subjects=(1,), sequences=(1, 2), cameras=(0, 1))
+  mpi_inf_3dhp.convert(input_dir, out, shard_size=2, **options)
+  before = fx.snapshot(out, 'mpi_inf_3dhp')
+  assert 'mpi_inf_3dhp_meta.json' in before and len(before) > 2
+  seq2 = os.path.join(input_dir, 'S1', 'Seq2')
+  # Sequence 2's annot.mat is missing, then not a .mat file, then has no
+  # annot3; then its frame folder is missing. Each is found before writing.
+  os.rename(os.path.join(seq2, 'annot.mat'), os.path.join(seq2, 'keep.mat'))
+  with pytest.raises(FileNotFoundError, match=r'S1/Seq2/annot\.mat'):
+    mpi_inf_3dhp.convert(input_dir, out, **options)
+  assert fx.snapshot(out, 'mpi_inf_3dhp') == before
+  fx.write_garbage(os.path.join(seq2, 'annot.mat'))
+  with pytest.raises(ValueError, match=r'Seq2/annot\.mat: cannot read'):
+    mpi_inf_3dhp.convert(input_dir, out, **options)
+  assert fx.snapshot(out, 'mpi_inf_3dhp') == before
+  mat = scipy.io.loadmat(os.path.join(seq2, 'keep.mat'))
+  scipy.io.savemat(os.path.join(seq2, 'annot.mat'), {'annot2': mat['annot2']})
+  with pytest.raises(ValueError, match="no variable named 'annot3'"):
+    mpi_inf_3dhp.convert(input_dir, out, **options)
+  assert fx.snapshot(out, 'mpi_inf_3dhp') == before
+  os.replace(os.path.join(seq2, 'keep.mat'), os.path.join(seq2, 'annot.mat'))
+  os.rename(os.path.join(seq2, 'imageFrames'), os.path.join(seq2, 'frames'))
+  with pytest.raises(FileNotFoundError, match='frame folder not found'):
+    mpi_inf_3dhp.convert(input_dir, out, **options)
+  assert fx.snapshot(out, 'mpi_inf_3dhp') == before
+
+
+def test_command_line_bad_input_one_line(tmp_path):
+  input_dir, out = str(tmp_path / '3dhp'), str(tmp_path / 'out')
+  _write(input_dir)
+  mpi_inf_3dhp.convert(input_dir, out, subjects=(1,), sequences=(1,),
+                       cameras=(0,))
+  before = fx.snapshot(out, 'mpi_inf_3dhp')
+  result = fx.run_converter(
+      'datasets.mpi_inf_3dhp', f'--input_dir={input_dir}',
+      f'--output_dir={out}', '--subjects=1,2', '--sequences=1',
+      '--cameras=0')
+  fx.assert_one_line_error(result, 'datasets.mpi_inf_3dhp',
+                           os.path.join('S2', 'Seq1', 'annot.mat'),
+                           'not found')
+  assert fx.snapshot(out, 'mpi_inf_3dhp') == before

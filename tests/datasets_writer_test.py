@@ -31,7 +31,9 @@ def test_shards_sidecar_and_order(tmp_path):
   assert train['files'] == ['train_00000.tfrecord', 'train_00001.tfrecord',
                             'train_00002.tfrecord']
   assert train['filtered'] == {'too small': 2}
+  assert train['records_per_file'] == [3, 3, 1]
   assert meta['splits']['test'] == {'num_examples': 0, 'files': [],
+                                    'records_per_file': [],
                                     'num_skipped': 0, 'filtered': {}}
   sizes = [sum(1 for _ in tf.data.TFRecordDataset(
       os.path.join(out, 'toy', f))) for f in train['files']]
@@ -51,8 +53,60 @@ def test_failure_leaves_no_partial_shard_and_no_sidecar(tmp_path):
       for i in range(5):
         w.write('train', _example(i))
       raise RuntimeError('boom')
-  # The complete first shard stays; the half-written second one is gone.
-  assert fx.final_files(out, 'toy') == ['train_00000.tfrecord']
+  # Neither the complete first shard nor the half-written second one stays.
+  assert fx.final_files(out, 'toy') == []
+
+
+def _convert(out, values, shard_size=2):
+  with writer_lib.ShardedWriter(out, 'toy', features.KIND_MOCAP,
+                                shard_size=shard_size) as w:
+    for i in values:
+      w.write('train', _example(i))
+
+
+def test_failed_run_leaves_the_previous_conversion_byte_identical(tmp_path):
+  out = str(tmp_path)
+  _convert(out, range(5))
+  before = fx.snapshot(out, 'toy')
+  assert sorted(before) == ['toy_meta.json', 'train_00000.tfrecord',
+                            'train_00001.tfrecord', 'train_00002.tfrecord']
+  with pytest.raises(RuntimeError, match='boom'):
+    with writer_lib.ShardedWriter(out, 'toy', features.KIND_MOCAP,
+                                  shard_size=1) as w:
+      for i in range(4):  # Writes over the old shards' names, staged.
+        w.write('train', _example(10 + i))
+      # Mid-run, the previous conversion is still whole and readable.
+      assert {k: v for k, v in fx.snapshot(out, 'toy').items()
+              if not k.startswith('.')} == before
+      raise RuntimeError('boom')
+  assert fx.snapshot(out, 'toy') == before
+
+
+def test_failure_while_closing_keeps_the_previous_conversion(tmp_path,
+                                                             monkeypatch):
+  out = str(tmp_path)
+  _convert(out, range(3))
+  before = fx.snapshot(out, 'toy')
+
+  def full_disk(*args, **kwargs):
+    raise OSError('No space left on device')
+
+  monkeypatch.setattr(writer_lib.json, 'dump', full_disk)
+  with pytest.raises(OSError, match='No space'):
+    _convert(out, range(7))
+  assert fx.snapshot(out, 'toy') == before
+
+
+def test_leftovers_of_a_crashed_run_are_removed(tmp_path):
+  out = str(tmp_path)
+  _convert(out, range(3))
+  folder = tmp_path / 'toy'
+  for name in ('.train_00000.tfrecord.tmp', '.train_00001.tfrecord.new',
+               'toy_meta.json.tmp'):
+    (folder / name).write_bytes(b'partial')
+  _convert(out, range(1))
+  assert fx.final_files(out, 'toy') == ['toy_meta.json',
+                                        'train_00000.tfrecord']
 
 
 def test_new_run_removes_outputs_of_an_earlier_run(tmp_path):

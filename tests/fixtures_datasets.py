@@ -8,6 +8,8 @@ shards back through `hmr_tf.data.decoder`.
 import io
 import os
 import pickle
+import subprocess
+import sys
 import struct
 
 import cv2
@@ -90,6 +92,38 @@ def read_split(output_dir: str, dataset: str, split: str, mocap=False):
   for serialized in tf.data.TFRecordDataset(files):
     records.append({k: v.numpy() for k, v in decode(serialized).items()})
   return records, meta
+
+
+def snapshot(output_dir: str, dataset: str) -> dict:
+  """{file name: bytes} of every file in a dataset folder (temp included)."""
+  folder = os.path.join(output_dir, dataset)
+  out = {}
+  for name in final_files(output_dir, dataset):
+    with open(os.path.join(folder, name), 'rb') as f:
+      out[name] = f.read()
+  return out
+
+
+def run_converter(module: str, *args: str) -> subprocess.CompletedProcess:
+  """Runs `python -m module args...` from the repository root."""
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  return subprocess.run([sys.executable, '-m', module, *args], cwd=root,
+                        capture_output=True, text=True, check=False)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, prog: str,
+                          *parts: str) -> None:
+  """Exit status 1, no traceback, one `prog: error:` line naming every part.
+
+  (TensorFlow's own start-up log lines may precede it on stderr.)
+  """
+  assert result.returncode == 1, result.stderr
+  assert 'Traceback' not in result.stderr, result.stderr
+  lines = [l for l in result.stderr.splitlines() if l.startswith(prog)]
+  assert len(lines) == 1 and lines[0].startswith(f'{prog}: error: '), (
+      result.stderr)
+  for part in parts:
+    assert part in lines[0], (part, lines[0])
 
 
 def final_files(output_dir: str, dataset: str):

@@ -165,24 +165,173 @@ def _damage(path, how):
     f.write(bytes(data))
 
 
-@pytest.mark.parametrize('how', ['corrupt', 'truncated'])
-def test_corrupt_shard_names_file_or_is_skipped_and_counted(tmp_path, how):
+def _eval_names(config, counter=None):
+  return [n for b in input_pipeline.eval_dataset(config, 'ds', 'test', counter)
+          for n in b['filename'].numpy()]
+
+
+def _skipping_warnings(caplog, path):
+  return [r.getMessage() for r in caplog.records
+          if r.levelname == 'WARNING' and os.path.basename(path) in
+          r.getMessage()]
+
+
+def test_corrupt_record_names_the_file_and_record(tmp_path):
   root = str(tmp_path)
   files = _write_dataset(root, 'ds', features.KIND_2D, 2, 6, seed=5,
                          split='test')
-  _damage(files[1], how)
+  _damage(files[1], 'corrupt')
   config = _config(root, batch_size=4)
-  with pytest.raises(tf.errors.InvalidArgumentError, match='test_00001'):
-    for _ in input_pipeline.eval_dataset(config, 'ds', 'test'):
-      pass
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match=r'test_00001\.tfrecord\W{0,3}: record \d is bad'):
+    _eval_names(config)
+
+
+def test_skipped_corrupt_shard_counts_lost_records_once(tmp_path, caplog):
+  root = str(tmp_path)
+  files = _write_dataset(root, 'ds', features.KIND_2D, 2, 6, seed=5,
+                         split='test')
+  _damage(files[1], 'corrupt')
   counter = tf.Variable(0, dtype=tf.int64)
-  skip = dataclasses.replace(config, skip_corrupt_records=True)
-  names = [n for b in input_pipeline.eval_dataset(skip, 'ds', 'test', counter)
-           for n in b['filename'].numpy()]
-  assert int(counter.numpy()) == 1
+  skip = _config(root, batch_size=4, skip_corrupt_records=True)
+  caplog.set_level('WARNING')
+  names = _eval_names(skip, counter)
   # The intact shard is whole; the damaged one gives its good prefix only.
   assert names[:6] == [f'ds_{i:04d}.jpg'.encode() for i in range(6)]
   assert 6 <= len(names) < 12
+  lost = 12 - len(names)
+  assert int(counter.numpy()) == lost
+  # A second pass over the data: no new count, no new warning.
+  assert _eval_names(skip, counter) == names
+  assert int(counter.numpy()) == lost
+  warnings = _skipping_warnings(caplog, files[1])
+  assert len(warnings) == 1
+  assert warnings[0].startswith(f'Skipping {lost} record(s): ')
+  assert f'record {len(names) - 6} is bad' in warnings[0]
+
+
+def test_shard_cut_mid_record_found_before_reading(tmp_path, caplog):
+  root = str(tmp_path)
+  files = _write_dataset(root, 'ds', features.KIND_2D, 2, 6, seed=5,
+                         split='test')
+  _damage(files[1], 'truncated')
+  config = _config(root, batch_size=4)
+  with pytest.raises(input_pipeline.InputDataError,
+                     match=r'test_00001\.tfrecord: record 5: truncated or '
+                     r'corrupt .*set skip_corrupt_records'):
+    input_pipeline.eval_dataset(config, 'ds', 'test')  # Before reading.
+  counter = tf.Variable(0, dtype=tf.int64)
+  caplog.set_level('WARNING')
+  skip = dataclasses.replace(config, skip_corrupt_records=True)
+  for _ in range(2):
+    assert len(_eval_names(skip, counter)) == 11
+  assert int(counter.numpy()) == 1
+  assert len(_skipping_warnings(caplog, files[1])) == 1
+
+
+def _cut_after(path, num_records):
+  """Cuts a shard right after its first `num_records` records."""
+  data = open(path, 'rb').read()
+  offset = 0
+  for _ in range(num_records):
+    offset += 16 + int.from_bytes(data[offset:offset + 8], 'little')
+  with open(path, 'wb') as f:
+    f.write(data[:offset])
+
+
+def test_shard_cut_at_record_boundary_named_by_per_shard_count(tmp_path,
+                                                               caplog):
+  """Sidecars of the shared writer give each shard's count."""
+  from datasets import writer as writer_lib  # pylint: disable=import-outside-toplevel
+  root = str(tmp_path)
+  rng = np.random.default_rng(0)
+  with writer_lib.ShardedWriter(root, 'ds', features.KIND_2D,
+                                shard_size=6) as w:
+    for i in range(12):
+      w.write('test', _image_record(rng, i, 'ds', False))
+  path = os.path.join(root, 'ds', 'test_00000.tfrecord')
+  _cut_after(path, 4)
+  config = _config(root, batch_size=4)
+  with pytest.raises(input_pipeline.InputDataError,
+                     match=r'test_00000\.tfrecord: holds 4 records, the '
+                     r'sidecar .*ds_meta\.json lists 6'):
+    input_pipeline.eval_dataset(config, 'ds', 'test')
+  counter = tf.Variable(0, dtype=tf.int64)
+  caplog.set_level('WARNING')
+  skip = dataclasses.replace(config, skip_corrupt_records=True)
+  assert len(_eval_names(skip, counter)) == 10
+  assert len(_eval_names(skip, counter)) == 10
+  assert int(counter.numpy()) == 2
+  assert len(_skipping_warnings(caplog, path)) == 1
+
+
+def test_shard_cut_at_record_boundary_found_by_split_total(tmp_path):
+  """Sidecars with the split's total only (no per-shard counts)."""
+  root = str(tmp_path)
+  files = _write_dataset(root, 'ds', features.KIND_2D, 2, 6, seed=5,
+                         split='test')
+  _cut_after(files[1], 3)
+  config = _config(root, batch_size=4)
+  with pytest.raises(input_pipeline.InputDataError,
+                     match=r'ds_meta\.json: lists 12 examples, its 2 '
+                     r'shard\(s\) hold 9'):
+    input_pipeline.eval_dataset(config, 'ds', 'test')
+  counter = tf.Variable(0, dtype=tf.int64)
+  skip = dataclasses.replace(config, skip_corrupt_records=True)
+  assert len(_eval_names(skip, counter)) == 9
+  assert int(counter.numpy()) == 3
+
+
+def test_training_stops_before_reading_a_cut_shard(tmp_path):
+  root = str(tmp_path)
+  files = _write_dataset(root, 'ds', features.KIND_2D, 2, 6, seed=6)
+  _write_dataset(root, 'mocap', features.KIND_MOCAP, 1, 20, seed=7)
+  _cut_after(files[0], 5)
+  config = _config(root, datasets=('ds',), batch_size=2)
+  with pytest.raises(input_pipeline.InputDataError, match='hold 11'):
+    input_pipeline.train_dataset(config)
+
+
+def test_records_with_wrong_keys_name_file_dataset_and_key(tmp_path):
+  root = str(tmp_path)
+  # Mocap records where image records belong, and the reverse.
+  _write_dataset(root, 'ds', features.KIND_2D, 1, 4, seed=8)
+  _write_dataset(root, 'mocap', features.KIND_MOCAP, 1, 4, seed=7)
+  os.replace(os.path.join(root, 'mocap', 'train_00000.tfrecord'),
+             os.path.join(root, 'ds', 'train_00000.tfrecord'))
+  _write_dataset(root, 'mocap', features.KIND_MOCAP, 1, 20, seed=7)
+  config = _config(root, datasets=('ds',), batch_size=2)
+  with pytest.raises(input_pipeline.InputDataError,
+                     match=r"ds/train_00000\.tfrecord: record 0 of dataset "
+                     r"'ds' has no feature 'image/center'; expected image "
+                     r"\(2D/3D\) records with image/center, image/encoded"):
+    input_pipeline.train_dataset(config)
+  _write_dataset(root, 'ds', features.KIND_2D, 1, 4, seed=8)
+  # An image record without its centre (the error the issue quotes).
+  example = tf.train.Example.FromString(
+      _image_record(np.random.default_rng(0), 0, 'ds', False))
+  del example.features.feature[features.IMAGE_CENTER]
+  with tf.io.TFRecordWriter(os.path.join(root, 'ds',
+                                         'train_00000.tfrecord')) as w:
+    for _ in range(4):
+      w.write(example.SerializeToString())
+  with pytest.raises(input_pipeline.InputDataError,
+                     match=r"train_00000\.tfrecord: record 0 of dataset 'ds' "
+                     r"has no feature 'image/center'"):
+    input_pipeline.image_dataset(config)
+  # A value of the wrong size; mocap records checked against their keys.
+  _write_dataset(root, 'ds', features.KIND_2D, 1, 4, seed=8)
+  bad = tf.train.Example()
+  bad.features.feature['pose'].float_list.value.extend([0.0] * 69)
+  bad.features.feature['shape'].float_list.value.extend([0.0] * 10)
+  with tf.io.TFRecordWriter(os.path.join(root, 'mocap',
+                                         'train_00000.tfrecord')) as w:
+    for _ in range(20):
+      w.write(bad.SerializeToString())
+  with pytest.raises(input_pipeline.InputDataError,
+                     match=r"record 0 of dataset 'mocap': feature 'pose' "
+                     r"holds 69 float_list, expected 72 float_list"):
+    input_pipeline.mocap_dataset(config)
 
 
 def test_corrupt_shard_stops_training_stream(tmp_path):
@@ -218,3 +367,16 @@ def test_config_validation():
   defaults = input_pipeline.DataConfig()
   assert (defaults.scale_min, defaults.scale_max, defaults.trans_max,
           defaults.img_size, defaults.num_stage) == (0.8, 1.23, 20.0, 224, 3)
+
+
+def test_record_that_is_not_an_example_is_named(tmp_path):
+  root = str(tmp_path)
+  _write_dataset(root, 'ds', features.KIND_2D, 1, 2, seed=8)
+  with tf.io.TFRecordWriter(os.path.join(root, 'ds',
+                                         'train_00000.tfrecord')) as w:
+    for _ in range(2):
+      w.write(b'\xff' * 10)
+  with pytest.raises(input_pipeline.InputDataError,
+                     match=r"train_00000\.tfrecord: record 0 of dataset 'ds' "
+                     r'is not a tf.train.Example; expected image'):
+    input_pipeline.image_dataset(_config(root, datasets=('ds',)))

@@ -129,6 +129,52 @@ def test_missing_mean_params_is_reported_by_path(tmp_path):
   assert 'mean_params' in last and str(tmp_path / 'empty') in last
 
 
+class _SystemCall:
+
+  def __init__(self, command):
+    self.command = command
+
+  def __reduce__(self):
+    return os.system, (self.command,)
+
+
+@pytest.mark.parametrize('name', ['evil.pkl', 'evil.bin'])
+def test_malicious_smpl_model_file_is_refused_in_one_line(tmp_path, name):
+  """--smpl_model_path=evil.pkl (or any file starting with \\x80) never
+  runs the pickle's code."""
+  import pickle  # pylint: disable=import-outside-toplevel
+  marker = tmp_path / 'pwned'
+  evil = tmp_path / name
+  evil.write_bytes(pickle.dumps({'v_template': _SystemCall(f'touch {marker}')},
+                                protocol=2))
+  result = _main('--mode=body_model', f'--smpl_model_path={evil}',
+                 f'--output_dir={tmp_path / "run"}', timeout=300)
+  assert result.returncode == 1, result.stderr[-3000:]
+  assert 'Traceback' not in result.stderr
+  last = result.stderr.strip().splitlines()[-1]
+  assert last.startswith('hmr_tf.main: error:') and str(evil) in last
+  assert f'{os.system.__module__}.system' in last
+  assert not marker.exists()
+
+
+def test_damaged_training_shard_stops_training_in_one_line(tmp_path):
+  """A shard cut at a record boundary: one line before training starts."""
+  out = tmp_path / 'run'
+  data = _main('--mode=data', *TINY, f'--output_dir={out}', timeout=300)
+  assert data.returncode == 0, data.stderr[-3000:]
+  shard = out / 'data' / 'synthetic_2d' / 'train_00000.tfrecord'
+  raw = shard.read_bytes()
+  first = 16 + int.from_bytes(raw[:8], 'little')
+  shard.write_bytes(raw[:first])  # Keeps record 0 only.
+  result = _main('--mode=train', *TINY, f'--output_dir={out}', timeout=300)
+  assert result.returncode == 1, result.stderr[-3000:]
+  assert 'Traceback' not in result.stderr
+  last = result.stderr.strip().splitlines()[-1]
+  assert last.startswith('hmr_tf.main: error:') and str(shard) in last
+  assert 'holds 1 records' in last
+  assert not glob.glob(str(out / 'model' / '**' / '*.index'), recursive=True)
+
+
 @pytest.mark.slow
 def test_reduced_quickstart_learns(tmp_path):
   """Issue 6 §2: PA-MPJPE clearly below the mean baseline; 2D error falls.

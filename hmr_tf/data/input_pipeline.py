@@ -13,25 +13,41 @@ Every random choice (shard order, shuffle buffers, mixing, augmentation)
 takes its seed from `DataConfig.seed`; with `deterministic=True` two runs
 with the same seed give the same batches.
 
-Corrupt or truncated shards. TensorFlow's TFRecord reader reports a bad
-record without naming the file and cannot read past it. Each shard is
-therefore read with errors caught, and at its end the bytes read (record
-lengths plus the 16 framing bytes per record) are compared with the file
-size: a shard that stopped early raises an error naming the file, or, with
-`skip_corrupt_records=True`, its remaining records are skipped, counted in
-`corrupt_record_counter()` and logged. (Uncompressed TFRecords only, which is
-what hmr_tf writes.)
+Checks before reading (`check_shards`, cheap: framing headers and one record
+per shard, not the contents). Each shard's records are counted by walking
+the TFRecord framing (an 8-byte length per record) and compared with the
+sidecar's count (per shard where the sidecar lists `records_per_file` or
+`shard_size`, else the split total), so a shard cut at a record boundary, cut
+mid-record or with a broken length field is found before training; and the
+first record of every shard must carry the keys the decoder requires. Either
+problem raises `InputDataError`, one line naming the file, the record or
+field, and what was expected; with `skip_corrupt_records=True` a shard with
+missing records is read as far as it goes and the lost records are counted
+(`corrupt_record_counter()`) and logged once.
+
+Corrupt records inside a shard. TensorFlow's TFRecord reader reports a bad
+record (e.g. a failed checksum) without naming the file and cannot read past
+it. Each shard is therefore read with errors caught, and at its end the
+bytes read (record lengths plus the 16 framing bytes per record) are
+compared with the file size: a shard that stopped early raises an error
+naming the file and the record, or, with `skip_corrupt_records=True`, its
+remaining records are skipped, and how many were lost is counted and logged
+once per shard (not on every pass over the data). (Uncompressed TFRecords
+only, which is what hmr_tf writes.)
 """
 
 import dataclasses
 import glob
 import json
 import os
+import struct
+import threading
 import zlib
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import tensorflow as tf
 from absl import logging
+from google.protobuf import message as pb_message
+import tensorflow as tf
 
 from hmr_tf.data import decoder
 from hmr_tf.data import features
@@ -119,6 +135,14 @@ class DataConfig:
                        f'{self.shuffle_buffer}')
 
 
+class InputDataError(ValueError):
+  """Training or evaluation data that cannot be used as it is.
+
+  The message is one line naming the file, the record or field, and what
+  was expected.
+  """
+
+
 # ---------------------------------------------------------------------------
 # Finding shards.
 
@@ -133,12 +157,35 @@ class ShardList:
     sizes: file size of each shard in bytes.
     num_examples: examples in the split (from the sidecar), or None.
     kind: '2d', '3d' or 'mocap' (from the sidecar), or None.
+    records: records the sidecar expects in each of `files`, or None when
+      it gives only the split's total (or there is no sidecar).
+    sidecar: the sidecar's path, or None.
   """
   dataset: str
   files: Tuple[str, ...]
   sizes: Tuple[int, ...]
   num_examples: Optional[int]
   kind: Optional[str]
+  records: Optional[Tuple[int, ...]] = None
+  sidecar: Optional[str] = None
+
+
+def _records_per_file(meta: dict, split_meta: dict, num_files: int,
+                      num_examples: int) -> Optional[Tuple[int, ...]]:
+  """The sidecar's record count of each shard, where it tells them.
+
+  Sidecars list `records_per_file`; older ones written by the shared writer
+  give `shard_size` (every shard full but the last).
+  """
+  listed = split_meta.get('records_per_file')
+  if isinstance(listed, list) and len(listed) == num_files:
+    return tuple(int(n) for n in listed)
+  shard_size = meta.get('shard_size')
+  if isinstance(shard_size, int) and shard_size > 0 and num_files:
+    last = num_examples - shard_size * (num_files - 1)
+    if 0 < last <= shard_size:
+      return (shard_size,) * (num_files - 1) + (last,)
+  return None
 
 
 def read_sidecar(data_dir: str, dataset: str) -> Optional[dict]:
@@ -178,7 +225,7 @@ def list_shards(data_dir: str, dataset: str, split: str) -> ShardList:
   """
   dataset_dir = os.path.join(data_dir, dataset)
   sidecar = os.path.join(dataset_dir, f'{dataset}_meta.json')
-  num_examples = kind = None
+  num_examples = kind = records = None
   if tf.io.gfile.exists(sidecar):
     with tf.io.gfile.GFile(sidecar, 'r') as f:
       try:
@@ -190,6 +237,7 @@ def list_shards(data_dir: str, dataset: str, split: str) -> ShardList:
       split_meta = meta['splits'][split]
       num_examples = int(split_meta['num_examples'])
       names = list(split_meta['files'])
+      records = _records_per_file(meta, split_meta, len(names), num_examples)
     except (KeyError, TypeError, ValueError) as e:
       raise ValueError(
           f'{sidecar}: expected "kind" and "splits"/"{split}" with '
@@ -214,9 +262,220 @@ def list_shards(data_dir: str, dataset: str, split: str) -> ShardList:
     raise FileNotFoundError(
         f'no {split!r} shards for dataset {dataset!r} under {dataset_dir} '
         f'(expected {sidecar} or {split}_*.tfrecord files)')
+  if records is not None:
+    # Sorted below: keep each count with its file.
+    records = tuple(n for _, n in sorted(zip(files, records)))
   files = sorted(files)
   sizes = tuple(int(tf.io.gfile.stat(f).length) for f in files)
-  return ShardList(dataset, tuple(files), sizes, num_examples, kind)
+  return ShardList(dataset, tuple(files), sizes, num_examples, kind, records,
+                   sidecar if num_examples is not None else None)
+
+
+# ---------------------------------------------------------------------------
+# Checking shards before reading: record counts and keys.
+
+# Each record: uint64 length, uint32 masked CRC of the length, the data,
+# uint32 masked CRC of the data.
+_HEADER_BYTES = 12
+
+
+@dataclasses.dataclass(frozen=True)
+class _Framing:
+  """What walking a shard's framing headers found.
+
+  Attributes:
+    records: whole records framed.
+    end: byte offset where the walk stopped (the file size when whole).
+    first_features: {key: (value list kind, number of values)} of record 0,
+      or None when the shard has no record or record 0 is not an Example.
+  """
+  records: int
+  end: int
+  first_features: Optional[Dict[str, Tuple[Optional[str], int]]]
+
+
+_FRAMING_CACHE: Dict[Tuple[str, int, int], _Framing] = {}
+
+
+def _feature_summary(record: bytes
+                     ) -> Optional[Dict[str, Tuple[Optional[str], int]]]:
+  """{key: (kind, count)} of a serialised Example; None if it is not one."""
+  try:
+    example = tf.train.Example.FromString(record)
+  except pb_message.DecodeError:
+    return None
+  summary = {}
+  for key, feature in example.features.feature.items():
+    kind = feature.WhichOneof('kind')
+    summary[key] = (kind, len(getattr(feature, kind).value) if kind else 0)
+  return summary
+
+
+def _walk_framing(path: str, size: int) -> _Framing:
+  """Counts a shard's records from their length headers (no data read but
+  record 0's); cached by path, size and modification time."""
+  key = (path, size, int(tf.io.gfile.stat(path).mtime_nsec))
+  if key in _FRAMING_CACHE:
+    return _FRAMING_CACHE[key]
+  records = pos = 0
+  first = None
+  # A small buffer: a header read after a seek costs one short read.
+  with (tf.io.gfile.GFile(path, 'rb') if '://' in path
+        else open(path, 'rb', buffering=8192)) as f:
+    while pos + _HEADER_BYTES <= size:
+      f.seek(pos)
+      header = f.read(_HEADER_BYTES)
+      if len(header) < _HEADER_BYTES:
+        break
+      (length,) = struct.unpack('<Q', header[:8])
+      end = pos + _HEADER_BYTES + length + 4
+      if end > size:
+        break
+      if records == 0:
+        first = _feature_summary(f.read(length))
+      records += 1
+      pos = end
+  framing = _Framing(records, pos, first)
+  _FRAMING_CACHE[key] = framing
+  return framing
+
+
+def _required_features(spec) -> Dict[str, Tuple[str, int]]:
+  """{key: (list kind, number of values)} of the spec's features without a
+  default (a record lacking one fails to parse)."""
+  kinds = {tf.string: 'bytes_list', tf.int64: 'int64_list',
+           tf.float32: 'float_list'}
+  required = {}
+  for key, feature in spec.items():
+    if (isinstance(feature, tf.io.FixedLenFeature) and
+        feature.default_value is None):
+      size = 1
+      for n in feature.shape:
+        size *= int(n)
+      required[key] = (kinds[feature.dtype], size)
+  return required
+
+
+def _check_keys(path: str, dataset: str, framing: _Framing, spec,
+                what: str) -> None:
+  """Raises InputDataError when record 0 lacks a key the decoder needs."""
+  if framing.records == 0:
+    return
+  present = framing.first_features
+  if present is None:
+    raise InputDataError(
+        f'{path}: record 0 of dataset {dataset!r} is not a tf.train.Example; '
+        f'expected {what} records')
+  required = _required_features(spec)
+  for key, (kind, size) in sorted(required.items()):
+    if key not in present:
+      raise InputDataError(
+          f'{path}: record 0 of dataset {dataset!r} has no feature {key!r}; '
+          f'expected {what} records with {", ".join(sorted(required))} '
+          f'(found {", ".join(sorted(present)) or "no features"})')
+    found, count = present[key]
+    if found != kind or count != size:
+      raise InputDataError(
+          f'{path}: record 0 of dataset {dataset!r}: feature {key!r} holds '
+          f'{count} {found or "values"}, expected {size} {kind}')
+
+
+_REPORT_LOCK = threading.Lock()
+# (damaged shard or sidecar, its size) -> records lost.
+_REPORTED: Dict[Tuple[str, int], int] = {}
+
+
+def _report_lost(where: Tuple[str, int], lost: int, message: str) -> int:
+  """Logs a damaged shard's lost records once (per process and file
+  version); returns the number newly lost."""
+  with _REPORT_LOCK:
+    if where in _REPORTED:
+      return 0
+    _REPORTED[where] = lost
+  logging.warning('Skipping %d record(s): %s', lost, message)
+  return lost
+
+
+def _count_lost(counter: Optional[tf.Variable], lost: int) -> None:
+  if counter is not None and lost:
+    with tf.init_scope():
+      counter.assign_add(lost)
+
+
+def check_shards(shards: ShardList, spec, what: str,
+                 skip_corrupt: bool = False,
+                 counter: Optional[tf.Variable] = None,
+                 whole_split: bool = True) -> Tuple[int, ...]:
+  """Checks shards' record counts and first records before reading them.
+
+  Cheap: reads each record's 12-byte framing header and each shard's first
+  record, not the data. A shard is damaged when its framing stops before its
+  end (cut mid-record, a broken length field) or when it holds another
+  number of records than the sidecar lists (cut at a record boundary).
+
+  Args:
+    shards: the split's shards (from `list_shards`).
+    spec: the decoder's `tf.io` parse spec; the first record of every shard
+      must hold its required features.
+    what: the records expected, for messages (e.g. 'image (2D/3D)').
+    skip_corrupt: log (once per shard) and count the records a damaged shard
+      lost instead of raising.
+    counter: where lost records are counted (with skip_corrupt).
+    whole_split: `shards` lists the whole split (so the sidecar's total
+      applies); False for one worker's part.
+
+  Returns:
+    The records expected in each shard (the sidecar's count where it gives
+    one, else the count framed), for the reader's end-of-shard check.
+
+  Raises:
+    InputDataError: naming the shard (or the sidecar), the record or field,
+      and what was expected.
+  """
+  framings = [_walk_framing(f, n) for f, n in zip(shards.files, shards.sizes)]
+  for path, framing in zip(shards.files, framings):
+    _check_keys(path, shards.dataset, framing, spec, what)
+  wanted = (list(shards.records) if shards.records is not None
+            else [None] * len(shards.files))
+  for path, size, framing, want in zip(shards.files, shards.sizes, framings,
+                                       wanted):
+    listed = '' if want is None else f'; the sidecar lists {want} records'
+    if framing.end != size:
+      message = (f'{path}: record {framing.records}: truncated or corrupt '
+                 f'(its framing stops at byte {framing.end} of {size}, after '
+                 f'{framing.records} whole records{listed})')
+      lost = max(1, (want or 0) - framing.records)
+    elif want is not None and framing.records != want:
+      message = (f'{path}: holds {framing.records} records, the sidecar '
+                 f'{shards.sidecar} lists {want} ' +
+                 ('(cut at a record boundary?)' if framing.records < want
+                  else '(from another conversion?)'))
+      lost = max(0, want - framing.records)
+      if framing.records > want or not skip_corrupt:
+        raise InputDataError(message)
+    else:
+      continue
+    if not skip_corrupt:
+      raise InputDataError(message + '; set skip_corrupt_records to skip it')
+    _count_lost(counter, _report_lost((path, size), lost, message))
+  framed = sum(f.records for f in framings)
+  if (whole_split and shards.records is None and
+      shards.num_examples is not None and framed != shards.num_examples):
+    message = (f'{shards.sidecar}: lists {shards.num_examples} examples, its '
+               f'{len(shards.files)} shard(s) hold {framed} ' +
+               ('(a shard cut at a record boundary?)'
+                if framed < shards.num_examples
+                else '(shards from another conversion?)'))
+    if not skip_corrupt or framed > shards.num_examples:
+      raise InputDataError(message)
+    # Records of shards already reported (cut mid-record) count there.
+    unexplained = (shards.num_examples - framed -
+                   sum(_REPORTED.get(key, 0)
+                       for key in zip(shards.files, shards.sizes)))
+    if unexplained > 0:
+      _count_lost(counter, _report_lost((shards.sidecar, framed), unexplained,
+                                        message))
+  return tuple(f.records if w is None else w for f, w in zip(framings, wanted))
 
 
 # ---------------------------------------------------------------------------
@@ -226,11 +485,12 @@ _COUNTER: List[tf.Variable] = []
 
 
 def corrupt_record_counter() -> tf.Variable:
-  """The process-wide count of corrupt or truncated records skipped.
+  """The process-wide count of records lost to damaged shards.
 
-  Only `skip_corrupt_records=True` pipelines add to it (one per damaged shard
-  read: the reader cannot resynchronise after a bad record, so the rest of
-  that shard is skipped). The trainer can log it as a metric.
+  Only `skip_corrupt_records=True` pipelines add to it, each damaged shard
+  once per process: the records its check or its reader could not read (the
+  reader cannot resynchronise after a bad record, so the rest of that shard
+  is lost). The trainer can log it as a metric.
   """
   if not _COUNTER:
     with tf.init_scope():
@@ -240,15 +500,21 @@ def corrupt_record_counter() -> tf.Variable:
   return _COUNTER[0]
 
 
-def _log_skipped(path, read_bytes, size):
-  logging.warning(
-      'Skipping the rest of corrupt or truncated TFRecord file %s: read %d '
-      'of %d bytes.', path.numpy().decode('utf-8', 'replace'),
-      int(read_bytes), int(size))
-  return True
+def _report_skipped(path, records_read, expected, read_bytes, size):
+  """py_function: logs a shard that stopped early, once; returns the
+  number of records newly lost."""
+  path = path.numpy().decode('utf-8', 'replace')
+  read = int(records_read)
+  lost = max(int(expected) - read, 1)
+  message = (f'corrupt, truncated or unreadable TFRecord file {path}: record '
+             f'{read} is bad (read {int(read_bytes)} of {int(size)} bytes); '
+             f'the rest of the shard is skipped')
+  return tf.constant(_report_lost((path, int(size)), lost, message),
+                     tf.int64)
 
 
-def _read_shard(path: tf.Tensor, size: tf.Tensor, skip_corrupt: bool,
+def _read_shard(path: tf.Tensor, size: tf.Tensor, expected: tf.Tensor,
+                skip_corrupt: bool,
                 counter: Optional[tf.Variable]) -> tf.data.Dataset:
   """Records of one shard; at its end checks the whole file was read."""
   records = tf.data.TFRecordDataset(path).ignore_errors()
@@ -257,29 +523,36 @@ def _read_shard(path: tf.Tensor, size: tf.Tensor, skip_corrupt: bool,
                                              tf.constant(True)))
   records = records.concatenate(end_marker)
 
-  def count_bytes(read_bytes, element):
+  def count_bytes(state, element):
+    read_bytes, read_records = state
     record, is_end = element
     length = tf.cast(tf.strings.length(record), tf.int64) + _FRAMING_BYTES
-    read_bytes += tf.where(is_end, tf.constant(0, tf.int64), length)
-    return read_bytes, (record, is_end, read_bytes)
+    zero = tf.constant(0, tf.int64)
+    read_bytes += tf.where(is_end, zero, length)
+    read_records += tf.where(is_end, zero, tf.constant(1, tf.int64))
+    return ((read_bytes, read_records),
+            (record, is_end, read_bytes, read_records))
 
-  records = records.scan(tf.constant(0, tf.int64), count_bytes)
+  records = records.scan((tf.constant(0, tf.int64), tf.constant(0, tf.int64)),
+                         count_bytes)
 
-  def check_end(record, is_end, read_bytes):
+  def check_end(record, is_end, read_bytes, read_records):
     complete = tf.logical_or(tf.logical_not(is_end),
                              tf.equal(read_bytes, size))
     if skip_corrupt:
       def count():
-        with tf.control_dependencies([
-            tf.py_function(_log_skipped, [path, read_bytes, size], tf.bool)]):
-          return counter.assign_add(1)
+        lost = tf.py_function(_report_skipped,
+                              [path, read_records, expected, read_bytes, size],
+                              tf.int64)
+        return counter.assign_add(lost)
       done = tf.cond(complete, lambda: counter.read_value(), count)
       deps = [done]
     else:
       message = tf.strings.format(
-          'Corrupt, truncated or unreadable TFRecord file {}: read {} of {} '
-          'bytes before the first bad record (set skip_corrupt_records to '
-          'skip such records).', [path, read_bytes, size], summarize=-1)
+          'Corrupt, truncated or unreadable TFRecord file {}: record {} is '
+          'bad (read {} of {} bytes; {} records expected). Set '
+          'skip_corrupt_records to skip the rest of such shards.',
+          [path, read_records, read_bytes, size, expected], summarize=-1)
       deps = [tf.debugging.Assert(complete, [message])]
     with tf.control_dependencies(deps):
       return tf.identity(record), is_end
@@ -294,29 +567,43 @@ def _sub_seed(seed: int, tag: str) -> int:
   return (int(seed) * 1000003 + zlib.crc32(tag.encode('utf-8'))) % (2**31 - 1)
 
 
+_IMAGE_RECORDS = 'image (2D/3D)'
+_MOCAP_RECORDS = 'mocap'
+
+
 def _records(config: DataConfig, shards: ShardList, training: bool,
              counter: Optional[tf.Variable],
-             worker_shard: Optional[Tuple[int, int]] = None
-             ) -> tf.data.Dataset:
+             worker_shard: Optional[Tuple[int, int]] = None,
+             mocap: bool = False) -> tf.data.Dataset:
   """Serialised records of one dataset split (shuffled, repeated if training).
 
-  `worker_shard` = (num_workers, index): read only the shard files
-  index, index + num_workers, ... (see train_dataset).
+  The shards are checked first (`check_shards`). `worker_shard` =
+  (num_workers, index): read only the shard files index, index +
+  num_workers, ... (see train_dataset). `mocap`: the records are mocap
+  records (else image records).
   """
   if config.skip_corrupt_records and counter is None:
     counter = corrupt_record_counter()
-  files_list, sizes = list(shards.files), list(shards.sizes)
   if worker_shard is not None:
     num_workers, index = worker_shard
-    if len(files_list) < num_workers:
+    if len(shards.files) < num_workers:
       raise ValueError(
-          f'dataset {shards.dataset!r}: {len(files_list)} shard file(s) '
+          f'dataset {shards.dataset!r}: {len(shards.files)} shard file(s) '
           f'cannot be split over {num_workers} input workers (use data '
           f'sharding, or write at least {num_workers} shards)')
-    files_list = files_list[index::num_workers]
-    sizes = sizes[index::num_workers]
+    part = slice(index, None, num_workers)
+    shards = dataclasses.replace(
+        shards, files=shards.files[part], sizes=shards.sizes[part],
+        records=None if shards.records is None else shards.records[part])
+  spec = (features.mocap_feature_spec() if mocap
+          else features.image_feature_spec())
+  expected = check_shards(
+      shards, spec, _MOCAP_RECORDS if mocap else _IMAGE_RECORDS,
+      config.skip_corrupt_records, counter, whole_split=worker_shard is None)
+  files_list = list(shards.files)
   files = tf.data.Dataset.from_tensor_slices(
-      (files_list, tf.constant(sizes, tf.int64)))
+      (files_list, tf.constant(shards.sizes, tf.int64),
+       tf.constant(expected, tf.int64)))
   if training:
     files = files.shuffle(len(files_list),
                           seed=_sub_seed(config.seed, 'files/' + shards.dataset),
@@ -326,8 +613,8 @@ def _records(config: DataConfig, shards: ShardList, training: bool,
       cycle_length = min(len(files_list), 4)
   else:
     cycle_length = 1  # Keeps the stored order for evaluation.
-  read = lambda path, size: _read_shard(path, size,
-                                        config.skip_corrupt_records, counter)
+  read = lambda path, size, num: _read_shard(
+      path, size, num, config.skip_corrupt_records, counter)
   if cycle_length > 1:
     records = files.interleave(read, cycle_length=cycle_length,
                                num_parallel_calls=AUTOTUNE,
@@ -464,7 +751,7 @@ def mocap_dataset(config: DataConfig,
   # queue); shard counts stand in where a sidecar is missing.
   weights = [s.num_examples if s.num_examples is not None else len(s.files)
              for s in shard_lists]
-  streams = [_records(config, s, True, counter, worker_shard)
+  streams = [_records(config, s, True, counter, worker_shard, mocap=True)
              for s in shard_lists]
   records = _mix(config, streams, weights, 'mix/mocap')
   ds = records.map(decoder.decode_mocap_example,

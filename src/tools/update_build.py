@@ -2,7 +2,8 @@
 
 Targets mirror the architecture: one py_library per layer (safe_pickle, smpl,
 render, data, modeling, the rest of hmr_tf, datasets), py_binary entry points
-(main, demo, every converter, benchmarks and tools) and one py_test per test file.
+(main, demo, every converter, benchmarks and tools) and one py_test per test
+file.
 Dependencies come from each file's imports. tests/build_test.py fails when
 BUILD and the tree disagree, so run this after adding or removing a file.
 """
