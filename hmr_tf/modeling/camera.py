@@ -37,3 +37,53 @@ def project(points: tf.Tensor, cam: tf.Tensor) -> tf.Tensor:
   scale = cam[:, None, 0:1]  # [B, 1, 1]
   trans = cam[:, None, 1:3]  # [B, 1, 2]
   return scale * (points[..., :2] + trans)
+
+
+def default_focal_length(image_size) -> tf.Tensor:
+  """The full-image camera's default focal length: the image diagonal, px.
+
+  Args:
+    image_size: [..., 2] (height, width) in pixels.
+
+  Returns:
+    [...] sqrt(height² + width²): a ~53° diagonal field of view, a usual
+    guess for photographs of unknown cameras (later HMR systems use it).
+  """
+  image_size = tf.cast(image_size, tf.float32)
+  return tf.norm(image_size, axis=-1)
+
+
+def full_image_translation(cam, box_center, box_size, image_size,
+                           focal_length) -> tf.Tensor:
+  """The body's translation in a perspective camera of the whole image.
+
+  The weak-perspective camera (s, tx, ty) is relative to the crop: a point
+  X of the body lands at image pixel box_center + (box_size / 2) * s *
+  (X_xy + t). A pinhole camera of the whole image (focal length f pixels,
+  principal point at the image centre c = ((W - 1) / 2, (H - 1) / 2) in
+  pixel-centre coordinates) that images the body moved by T = (TX, TY, TZ)
+  puts X at c + f * (X_xy + T_xy) / (X_z + TZ). For a body far from the
+  camera (X_z << TZ) the two agree when
+    TZ = 2 f / (box_size * s),
+    T_xy = t + 2 (box_center - c) / (box_size * s).
+
+  Args:
+    cam: [B, 3] (s, tx, ty).
+    box_center: [B, 2] (x, y) crop-window centre in image pixels.
+    box_size: [B] crop-window side in image pixels.
+    image_size: [B, 2] (height, width) in pixels.
+    focal_length: [B] focal length in pixels (see default_focal_length).
+
+  Returns:
+    [B, 3] (TX, TY, TZ) in the body's units (metres). A non-positive scale
+    s is clamped to 1e-6 (the body then lies far away instead of behind the
+    camera).
+  """
+  cam = tf.cast(cam, tf.float32)
+  s = tf.maximum(cam[:, 0], 1e-6)
+  half_scale = tf.cast(box_size, tf.float32) * s / 2.0  # px per metre
+  size = tf.cast(image_size, tf.float32)
+  principal = tf.stack([size[:, 1] - 1.0, size[:, 0] - 1.0], axis=-1) / 2.0
+  offset = (tf.cast(box_center, tf.float32) - principal) / half_scale[:, None]
+  tz = tf.cast(focal_length, tf.float32) / half_scale
+  return tf.concat([cam[:, 1:3] + offset, tz[:, None]], axis=-1)
