@@ -1,5 +1,7 @@
 """hmr_tf's resnet50v2 against TF-Slim's own resnet_v2_50 (the original's)."""
 
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -112,3 +114,20 @@ def test_bad_slim_checkpoints(tmp_path, slim_checkpoint):
   junk.write_bytes(b'not a checkpoint')
   with pytest.raises(ValueError, match='not a readable TensorFlow checkpoint'):
     encoder.build_encoder(64, weights=str(junk))
+
+
+def test_slims_v1_imagenet_checkpoint_format(slim_checkpoint, tmp_path):
+  # TF-Slim's released resnet_v2_50.ckpt is one V1-format file (plus its
+  # logits, which the encoder ignores).
+  prefix, crops, expected = slim_checkpoint
+  reader = tf.train.load_checkpoint(prefix)
+  arrays = {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map()
+            if n.startswith('resnet_v2_50/')}
+  arrays['resnet_v2_50/logits/weights'] = np.zeros((1, 1, 2048, 1001),
+                                                   np.float32)
+  path = slim_reference.write_checkpoint(str(tmp_path / 'resnet_v2_50.ckpt'),
+                                         arrays, v1=True)
+  assert os.listdir(tmp_path) == ['resnet_v2_50.ckpt']  # one file
+  model = encoder.build_encoder(_SIZE, weights=path)
+  got = model(crops[:1], training=False).numpy()
+  assert np.abs(got - expected[:1]).max() < 1e-4 * np.ptp(expected)

@@ -128,12 +128,20 @@ def smpl_variables(body):
   }
 
 
-def write_checkpoint(prefix, arrays):
-  """Writes {name: array} as a checkpoint with exactly those names (SaveV2)."""
+def write_checkpoint(prefix, arrays, v1=False):
+  """Writes {name: array} as a checkpoint with exactly those names.
+
+  V2 (a .index/.data pair beside `prefix`) by default; `v1` writes the
+  single-file V1 format of TF-Slim's released ImageNet checkpoints such as
+  `resnet_v2_50.ckpt`.
+  """
   names = sorted(arrays)
-  tf.raw_ops.SaveV2(prefix=prefix, tensor_names=names,
-                    shape_and_slices=[''] * len(names),
-                    tensors=[tf.constant(arrays[n]) for n in names])
+  tensors = [tf.constant(arrays[n]) for n in names]
+  if v1:
+    tf.raw_ops.Save(filename=prefix, tensor_names=names, data=tensors)
+  else:
+    tf.raw_ops.SaveV2(prefix=prefix, tensor_names=names,
+                      shape_and_slices=[''] * len(names), tensors=tensors)
   return prefix
 
 
