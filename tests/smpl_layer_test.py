@@ -1,5 +1,8 @@
 """The SMPL layer against a float64 NumPy SMPL written from the paper."""
 
+import dataclasses
+import logging
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -244,3 +247,15 @@ def test_keypoints_only_needs_a_keypoint_regressor():
   model = smpl_reference.random_body_model(num_vertices=50, cocoplus=False)
   with pytest.raises(ValueError, match='cocoplus_regressor'):
     SMPL(model).keypoints_only(np.zeros([1, 72]), np.zeros([1, 10]))
+
+
+def test_stand_in_log_line_names_the_body_once(caplog):
+  body = dataclasses.replace(
+      smpl_reference.random_body_model(num_vertices=50),
+      metadata={'standin': True, 'name': 'Some body (CC0), not SMPL'})
+  with caplog.at_level(logging.INFO):
+    SMPL(body)
+  lines = [r.getMessage() for r in caplog.records
+           if 'stand-in body model' in r.getMessage()]
+  assert lines == ['SMPL layer uses a stand-in body model: Some body (CC0), '
+                   'not SMPL.']

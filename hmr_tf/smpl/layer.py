@@ -47,8 +47,9 @@ class SMPL(keras.layers.Layer):
     self.body_model = body_model
     self._smpl_dtype = tf.as_dtype(dtype)
     if body_model.is_standin:
-      logging.info('SMPL layer uses a stand-in body model (%s), not SMPL.',
-                   body_model.metadata.get('name', 'unnamed'))
+      # The models' names already say what they are ('..., not SMPL').
+      logging.info('SMPL layer uses a stand-in body model: %s.',
+                   body_model.metadata.get('name', 'unnamed, not SMPL'))
 
     def const(array):
       return tf.constant(np.asarray(array), dtype=self._smpl_dtype)
