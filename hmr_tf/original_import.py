@@ -78,7 +78,7 @@ def _smpl_shapes(shapes, where) -> Dict[str, tuple]:
   got = {n: tuple(shapes[n]) for n in SMPL_VARIABLES}
   if len(got['v_template']) != 2 or got['v_template'][1] != 3:
     raise OriginalImportError(f'{where}: variable v_template has shape '
-                       f'{list(got["v_template"])}, expected [N, 3]')
+                              f'{list(got["v_template"])}, expected [N, 3]')
   n = got['v_template'][0]
   num_betas = got['shapedirs'][0] if len(got['shapedirs']) == 2 else -1
   expected = {
@@ -92,8 +92,8 @@ def _smpl_shapes(shapes, where) -> Dict[str, tuple]:
     if got[name] != shape or num_betas < mean_params.NUM_SHAPE:
       want = [('K>=10' if s == num_betas else s) for s in shape]
       raise OriginalImportError(f'{where}: variable {name} has shape '
-                         f'{list(got[name])}, expected {want} (N = {n} '
-                         'vertices, from v_template)')
+                                f'{list(got[name])}, expected {want} (N = {n} '
+                                'vertices, from v_template)')
   return got
 
 
@@ -102,7 +102,7 @@ def _read(reader, name, where) -> np.ndarray:
     return np.asarray(reader.get_tensor(name), np.float64)
   except (tf.errors.OpError, ValueError, IndexError) as e:
     raise OriginalImportError(f'{where}: cannot read variable {name} '
-                       f'({str(e).splitlines()[0]})') from e
+                              f'({str(e).splitlines()[0]})') from e
 
 
 def smpl_arrays(reader, where) -> Dict[str, np.ndarray]:
@@ -190,19 +190,14 @@ def _global_step(reader, path: str) -> int:
 
 
 def _resolve_original(path: str) -> str:
-  """A checkpoint prefix from a prefix, a folder or a V1 file."""
-  if os.path.isdir(path):
-    latest = tf.train.latest_checkpoint(path)
-    if latest is None:
-      raise OriginalImportError(f'--original_checkpoint={path}: a folder without a '
-                         'TensorFlow checkpoint in it')
-    return latest
-  if not (os.path.isfile(path + '.index') or os.path.isfile(path)):
+  """A checkpoint prefix from a prefix or a folder (its latest checkpoint)."""
+  try:
+    return model_restore.resolve_checkpoint(path, flag='--original_checkpoint',
+                                            allow_h5=False)
+  except FileNotFoundError as e:
     raise OriginalImportError(
-        f'--original_checkpoint={path}: no such checkpoint (expected the '
-        'prefix of the original\'s files, e.g. models/model.ckpt-667589 '
-        'beside model.ckpt-667589.index)')
-  return path
+        f'{e}; e.g. models/model.ckpt-667589 beside '
+        'model.ckpt-667589.index') from e
 
 
 def load_original(original_checkpoint: str, smpl_model_path: str = ''):
@@ -228,9 +223,9 @@ def load_original(original_checkpoint: str, smpl_model_path: str = ''):
     raise OriginalImportError(str(e)) from e
   shapes = reader.get_variable_to_shape_map()
   if slim_names.MEAN_PARAM not in shapes:
-    raise OriginalImportError(f'{where}: missing variable {slim_names.MEAN_PARAM} '
-                       f'(expected shape [1, {mean_params.NUM_THETA}]): not '
-                       'an HMR checkpoint')
+    raise OriginalImportError(
+        f'{where}: missing variable {slim_names.MEAN_PARAM} (expected shape '
+        f'[1, {mean_params.NUM_THETA}]): not an HMR checkpoint')
   if smpl_model_path:
     try:
       body = model_io.load_model(smpl_model_path)
@@ -246,7 +241,7 @@ def load_original(original_checkpoint: str, smpl_model_path: str = ''):
     body = body_model_from_arrays(smpl_arrays(reader, where), path)
   if body.cocoplus_regressor is None:
     raise OriginalImportError(f'--smpl_model_path={smpl_model_path}: no '
-                       'cocoplus_regressor (HMR\'s keypoints need it)')
+                              'cocoplus_regressor (HMR\'s keypoints need it)')
 
   config = hmr_model.ModelConfig(
       img_size=ORIGINAL_IMG_SIZE, num_stage=ORIGINAL_NUM_STAGE,
@@ -304,7 +299,7 @@ def import_original(original_checkpoint: str, model_dir: str,
   if os.path.exists(model_dir) and (not os.path.isdir(model_dir) or
                                     os.listdir(model_dir)):
     raise OriginalImportError(f'{model_dir}: already exists and is not empty; '
-                       'choose another --output_dir or remove it')
+                              'choose another --output_dir or remove it')
   model, record = load_original(original_checkpoint, smpl_model_path)
   parent = os.path.dirname(os.path.abspath(model_dir))
   os.makedirs(parent, exist_ok=True)

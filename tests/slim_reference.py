@@ -8,8 +8,9 @@ Everything runs through `tf.compat.v1` in its own `tf.Graph`.
 
 `tf_slim` builds its layers on TensorFlow's legacy `tf.layers`, which
 TensorFlow 2.21 loads lazily from `tf_keras.legacy_tf_layers`; tf_keras
-2.21 ships that package as `tf_keras.src.legacy_tf_layers`. `_alias_legacy_layers`
-registers the one under the other's name before slim is imported.
+2.21 ships that package as `tf_keras.src.legacy_tf_layers`.
+`_alias_legacy_layers` registers the one under the other's name before slim
+is imported.
 """
 
 import importlib
@@ -44,7 +45,10 @@ def slim():
 
 
 def resnet_v2_50(images):
-  """Slim's resnet_v2_50 as the original's Encoder_resnet calls it: [B, 2048]."""
+  """Slim's resnet_v2_50 as the original's Encoder_resnet calls it.
+
+  Returns [B, 2048] features.
+  """
   tf_slim, resnet_v2 = slim()
   with tf_slim.arg_scope(resnet_v2.resnet_arg_scope(weight_decay=0.001)):
     net, _ = resnet_v2.resnet_v2_50(images, num_classes=None,

@@ -85,7 +85,8 @@ def _bottleneck_v2(x, filters: int, stride: int, name: str,
                                          name=name + '_0_pool')(x)
   else:
     shortcut = x
-  y = keras.layers.Conv2D(filters, 1, use_bias=False, name=name + '_1_conv')(pre)
+  y = keras.layers.Conv2D(filters, 1, use_bias=False,
+                          name=name + '_1_conv')(pre)
   y = _batch_norm(name + '_1_bn', slim_exact)(y)
   y = keras.layers.Activation('relu', name=name + '_1_relu')(y)
   if slim_exact:
@@ -130,10 +131,11 @@ def _resnet50_v2(img_size):
   x = keras.layers.Conv2D(64, 7, strides=2, name='conv1_conv')(x)
   x = keras.layers.MaxPooling2D(3, strides=2, padding='same',
                                 name='pool1_pool')(x)
-  for stage, units in enumerate(slim_names.RESNET_V2_50_UNITS):
+  blocks = slim_names.RESNET_V2_50_UNITS
+  for stage, units in enumerate(blocks):
     for unit in range(units):
       # The stride sits in the last unit of blocks 1-3 (slim and Keras v2).
-      last = unit == units - 1 and stage < len(slim_names.RESNET_V2_50_UNITS) - 1
+      last = unit == units - 1 and stage < len(blocks) - 1
       x = _bottleneck_v2(x, 64 * 2**stage, 2 if last else 1,
                          f'conv{stage + 2}_block{unit + 1}', slim_exact=True)
   return keras.Model(inputs, _head(x, slim_exact=True), name='encoder')

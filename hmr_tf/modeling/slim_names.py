@@ -5,20 +5,21 @@ it wrote (the released `model.ckpt-667589`, or slim's ImageNet
 `resnet_v2_50.ckpt`) is read here by those names, whatever else it holds
 (Adam slots, `global_step`, summaries are never looked at):
 
-  resnet_v2_50/conv1/{weights, biases}                  -> conv1_conv
-  resnet_v2_50/block{b}/unit_{u}/bottleneck_v2/
-      preact/{gamma, beta, moving_mean, moving_variance} -> conv{b+1}_block{u}_preact_bn
-      shortcut/{weights, biases}                         -> ..._0_conv
-      conv1/weights, conv1/BatchNorm/{...}               -> ..._1_conv, ..._1_bn
-      conv2/weights, conv2/BatchNorm/{...}               -> ..._2_conv, ..._2_bn
-      conv3/{weights, biases}                            -> ..._3_conv
-  resnet_v2_50/postnorm/{...}                           -> post_bn
-  3D_module/fc{1,2,3}/{weights, biases}                 -> regressor fc1..fc3
-  mean_param [1, 85]                                    -> regressor Θ_0
-  D/D_conv{1,2}/{weights, biases}                       -> discriminator conv1, conv2
-  D/pose_out_j{0..22}/{weights [32, 1], biases [1]}     -> joint_heads row j
-  D/D_alljoints_fc{1,2}, D/D_alljoints_out              -> pose_fc1, pose_fc2, pose_out
-  D/shape_fc1/shape_fc1_{1,2}, D/shape_final            -> shape_fc1, shape_fc2, shape_out
+  resnet_v2_50/conv1/{weights, biases}          -> conv1_conv
+  resnet_v2_50/block{b}/unit_{u}/bottleneck_v2/  -> conv{b+1}_block{u}_...
+      preact/{gamma, beta, moving_*}            -> ..._preact_bn
+      shortcut/{weights, biases}                -> ..._0_conv
+      conv1/weights, conv1/BatchNorm/{...}      -> ..._1_conv, ..._1_bn
+      conv2/weights, conv2/BatchNorm/{...}      -> ..._2_conv, ..._2_bn
+      conv3/{weights, biases}                   -> ..._3_conv
+  resnet_v2_50/postnorm/{...}                   -> post_bn
+  3D_module/fc{1,2,3}/{weights, biases}         -> regressor fc1..fc3
+  mean_param [1, 85]                            -> regressor Θ_0
+  D/D_conv{1,2}/{weights, biases}               -> discriminator conv1, conv2
+  D/pose_out_j{0..22}/{weights, biases}         -> joint_heads row j
+  D/D_alljoints_fc{1,2}, D/D_alljoints_out      -> pose_fc1, pose_fc2, pose_out
+  D/shape_fc1/shape_fc1_{1,2}, D/shape_final    -> shape_fc1, shape_fc2,
+                                                   shape_out
 
 TF-Slim and Keras store kernels in the same layouts ([kh, kw, in, out] and
 [in, out]), so every array but the per-joint heads (23 [32, 1] kernels
