@@ -2,7 +2,6 @@
 
 import io
 import pickle
-import struct
 import sys
 import types
 
@@ -10,24 +9,13 @@ import numpy as np
 import pytest
 
 import smpl_reference
+import fixtures_datasets  # tests/ helper
 from hmr_tf.smpl import joints as joints_lib
 from hmr_tf.smpl import load_model
 from hmr_tf.smpl import save_model
 
 
-class _Py2Pickler(pickle._Pickler):  # pylint: disable=protected-access
-  """Writes bytes as Python 2 `str` opcodes (BINSTRING), as cPickle did."""
-
-  dispatch = dict(pickle._Pickler.dispatch)  # pylint: disable=protected-access
-
-  def save_py2_str(self, obj):
-    if len(obj) < 256:
-      self.write(pickle.SHORT_BINSTRING + bytes([len(obj)]) + obj)
-    else:
-      self.write(pickle.BINSTRING + struct.pack('<i', len(obj)) + obj)
-    self.memoize(obj)
-
-  dispatch[bytes] = save_py2_str
+_Py2Pickler = fixtures_datasets.Py2Pickler  # Python 2 str opcodes
 
 
 def _py2_keys(d):

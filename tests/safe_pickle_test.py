@@ -4,7 +4,6 @@ import io
 import os
 import pickle
 import pickletools
-import struct
 import subprocess
 import sys
 import types
@@ -14,6 +13,7 @@ import pytest
 import scipy.sparse
 
 from hmr_tf import safe_pickle
+import fixtures_datasets  # tests/ helper
 from hmr_tf.safe_pickle import UnsafePickleError
 
 
@@ -21,19 +21,7 @@ from hmr_tf.safe_pickle import UnsafePickleError
 # Helpers: Python 2 style pickles, fake chumpy classes, global names.
 
 
-class _Py2Pickler(pickle._Pickler):  # pylint: disable=protected-access
-  """Writes bytes as Python 2 `str` opcodes (BINSTRING), as cPickle did."""
-
-  dispatch = dict(pickle._Pickler.dispatch)  # pylint: disable=protected-access
-
-  def save_py2_str(self, obj):
-    if len(obj) < 256:
-      self.write(pickle.SHORT_BINSTRING + bytes([len(obj)]) + obj)
-    else:
-      self.write(pickle.BINSTRING + struct.pack('<i', len(obj)) + obj)
-    self.memoize(obj)
-
-  dispatch[bytes] = save_py2_str
+_Py2Pickler = fixtures_datasets.Py2Pickler  # Python 2 str opcodes
 
 
 def _py2(obj):
