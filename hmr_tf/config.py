@@ -105,6 +105,10 @@ class RunConfig:
   checkpoint: str
   scale: 'ScaleConfig'
   original_checkpoint: str = ''
+  # Flags given on the command line or in a flagfile (not left at their
+  # defaults): a stage that reads a setting from a saved model refuses a
+  # conflicting explicit one.
+  explicit_flags: frozenset = frozenset()
 
 
 def _paths(f) -> Paths:
@@ -118,6 +122,14 @@ def _paths(f) -> Paths:
       eval_dir=os.path.join(out, 'eval'),
       export_dir=f.export_dir or os.path.join(out, 'export'),
       demo_dir=os.path.join(out, 'demo'))
+
+
+def _given(f, name: str) -> bool:
+  """Whether flag `name` was set on the command line or in a flagfile."""
+  try:
+    return bool(f[name].present)
+  except (KeyError, TypeError, AttributeError):
+    return False  # a plain namespace (tests): nothing is explicit
 
 
 def from_flags(f) -> RunConfig:
@@ -162,7 +174,8 @@ def from_flags(f) -> RunConfig:
       lr_schedule=f.lr_schedule,
       lr_decay_steps=(f.epochs * f.steps_per_epoch
                       if f.lr_schedule == 'cosine' else 0),
-      sync_batch_norm=f.sync_batch_norm)
+      sync_batch_norm=f.sync_batch_norm,
+      base_crop_size=f.base_crop_size)
   train = train_lib.TrainConfig(
       model_dir=paths.model_dir,
       log_dir=paths.log_dir,
@@ -222,4 +235,7 @@ def from_flags(f) -> RunConfig:
       scale=ScaleConfig(strategy=f.strategy, tpu_address=f.tpu_address,
                         collective_timeout_s=f.collective_timeout_s,
                         mixed_precision=f.mixed_precision),
-      original_checkpoint=f.original_checkpoint)
+      original_checkpoint=f.original_checkpoint,
+      explicit_flags=frozenset(
+          name for name in ('img_size', 'base_crop_size')
+          if _given(f, name)))

@@ -59,19 +59,22 @@ class Crop:
 
   Attributes:
     center: (x, y) window centre in image pixels.
-    scale: 224 / window: how much the image is scaled so the person is about
-      150 px tall in a 224-px crop.
+    scale: how much the image is scaled so that the person is about 150 px
+      tall (HMR's normalisation, as the dataset records' `scale`).
     source: how the crop was chosen ('bbox', 'openpose', 'whole_image', or
       'held-out record': a dataset record's own person window).
+    base_crop_size: the model's crop rule (ModelConfig.base_crop_size): the
+      window side at scale 1; `run_on_images` sets the model's.
   """
   center: tuple
   scale: float
   source: str
+  base_crop_size: float = BASE_CROP_SIZE
 
   @property
   def window(self) -> float:
     """Window side in image pixels."""
-    return BASE_CROP_SIZE / self.scale
+    return self.base_crop_size / self.scale
 
 
 # ---------------------------------------------------------------------------
@@ -301,6 +304,9 @@ def run_on_images(model, images: Sequence[np.ndarray], crops: Sequence[Crop],
     One dict per image (see `to_image_coordinates`).
   """
   size = model.config.img_size
+  # The window follows the crop rule the model was trained with.
+  crops = [dataclasses.replace(c, base_crop_size=model.config.base_crop_size)
+           for c in crops]
   results = []
   for start in range(0, len(images), batch_size):
     batch = np.stack([crop_image(im, c, size) for im, c in zip(

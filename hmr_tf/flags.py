@@ -105,7 +105,10 @@ flags.DEFINE_string('train_split', 'train', 'Split used for training.')
 flags.DEFINE_integer('img_size', 224, 'Side S of the network input crops.',
                      lower_bound=32)
 flags.DEFINE_float('base_crop_size', 224.0,
-                   'Crop window side at record scale 1, in stored pixels.',
+                   'Crop window side at record scale 1, in stored pixels '
+                   '(records are scaled so the person is ~150 px tall). '
+                   'Saved with the model: eval, export and the demo use the '
+                   'trained model\'s and refuse a different explicit value.',
                    lower_bound=1.0)
 flags.DEFINE_float('scale_min', 0.8, 'Smallest random scale factor.',
                    lower_bound=0.01)

@@ -46,9 +46,10 @@ def main(argv):
   from hmr_tf.data import input_pipeline  # pylint: disable=g-import-not-at-top
   try:
     run_modes.run(cfg)
-  except (original_import.OriginalImportError, demo_lib.DemoInputError) as e:
-    # A bad original checkpoint or SMPL file (nothing was written), or a
-    # body model the demo cannot render.
+  except (original_import.OriginalImportError, demo_lib.DemoInputError,
+          run_modes.CropRuleError) as e:
+    # A bad original checkpoint or SMPL file (nothing was written), a body
+    # model the demo cannot render, a crop flag against the model's.
     _usage_error(str(e))
   except (OSError, input_pipeline.InputDataError,
           safe_pickle.UnsafePickleError) as e:

@@ -177,12 +177,37 @@ def _restored(cfg: config_lib.RunConfig):
   return model_restore.restore_model(cfg.checkpoint, _run_body_model(cfg))
 
 
+def _crop_rule(cfg: config_lib.RunConfig, model_config) -> Dict[str, Any]:
+  """The crop settings of a trained model: {img_size, base_crop_size}.
+
+  They travel with the model (model_config.json); a flag given explicitly
+  with another value is refused rather than silently overridden.
+
+  Raises:
+    CropRuleError: naming the flag, its value and the model's.
+  """
+  rule = {'img_size': model_config.img_size,
+          'base_crop_size': model_config.base_crop_size}
+  for name, value in rule.items():
+    given = getattr(cfg.data, name)
+    if name in cfg.explicit_flags and given != value:
+      raise CropRuleError(
+          f'--{name}={given:g}: the model in {cfg.checkpoint} was trained '
+          f'with {name} {value:g} (its model_config.json); leave the flag '
+          'out or pass that value')
+  return rule
+
+
+class CropRuleError(ValueError):
+  """A crop flag that contradicts the trained model's crop rule."""
+
+
 def evaluate(cfg: config_lib.RunConfig, model=None) -> Dict[str, Any]:
   """Evaluates the checkpoint (and the mean baseline) on the eval split."""
   model = model or _restored(cfg)
   ckpt = model_restore.resolve_checkpoint(cfg.checkpoint)
   eval_cfg = dataclasses.replace(cfg.eval, checkpoint=ckpt)
-  data_cfg = dataclasses.replace(cfg.data, img_size=model.config.img_size)
+  data_cfg = dataclasses.replace(cfg.data, **_crop_rule(cfg, model.config))
   _check_writable(cfg.paths.eval_dir)
   return eval_lib.evaluate(model, data_cfg, eval_cfg)
 
@@ -208,9 +233,9 @@ def _held_out_image(cfg: config_lib.RunConfig):
 
   The first record whose 14 body keypoints all lie inside the image (the
   synthetic set pushes about 10% of its people over a border), else the
-  first record. The crop is the record's own person window at the training
-  crop size (--base_crop_size), so the network sees the person as large as
-  in training.
+  first record. The crop is the record's own person window at the model's
+  training crop size (its base_crop_size), so the network sees the person
+  as large as in training.
   """
   shards = input_pipeline.list_shards(cfg.paths.data_dir,
                                       cfg.eval.dataset, cfg.eval.split)
@@ -225,8 +250,9 @@ def _held_out_image(cfg: config_lib.RunConfig):
                          (kp[:, 1] >= 0) & (kp[:, 1] <= height - 1)))
     if chosen is None or inside:
       center = tuple(float(c) for c in example['center'].numpy())
-      scale = (float(example['scale'].numpy()) * demo_lib.BASE_CROP_SIZE /
-               cfg.data.base_crop_size)
+      # The window side is the model's base_crop_size / scale, as in
+      # training (demo_lib.run_on_images applies the model's crop rule).
+      scale = float(example['scale'].numpy())
       chosen = (image, example['filename'].numpy().decode('utf-8'),
                 demo_lib.Crop(center=center, scale=scale,
                               source='held-out record'))

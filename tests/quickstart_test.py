@@ -6,6 +6,7 @@ every output is written, a rerun reuses data and checkpoints. The slow test
 runs the reduced quickstart and checks that learning is real.
 """
 
+import dataclasses
 import glob
 import json
 import os
@@ -302,6 +303,8 @@ def test_demo_picks_the_first_person_fully_in_the_image(tmp_path):
   image, name, crop = run_modes._held_out_image(cfg)
   assert name == f'synthetic_3d/test/{inside.index(True):07d}.jpg'
   assert image.shape == (48, 48, 3)
-  # The record's window (224 / 4.667 = 48 px) at the training crop size.
-  assert crop.scale == pytest.approx(224.0 / 48 * 224.0 / 170.0)
-  assert crop.window == pytest.approx(48 * 170.0 / 224.0)
+  # The record's scale (224 / 4.667 = 48 px at the paper's crop rule); the
+  # window at the model's training crop size, which run_on_images applies.
+  assert crop.scale == pytest.approx(224.0 / 48)
+  trained = dataclasses.replace(crop, base_crop_size=170.0)
+  assert trained.window == pytest.approx(48 * 170.0 / 224.0)

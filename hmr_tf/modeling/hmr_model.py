@@ -90,6 +90,11 @@ class ModelConfig:
       half cosine from their value down to 0 over `lr_decay_steps` steps
       (not in the paper; for short runs, whose last steps then settle).
     lr_decay_steps: the cosine's length in steps (> 0 when 'cosine').
+    base_crop_size: the crop rule the model was trained with: the side of
+      the crop window, in pixels of an image scaled so that the person is
+      about 150 px tall (the paper: 224). Eval, the demo and the serving
+      graph crop with it, so that the model sees people at its training
+      size. Crops are float32 in [-1, 1] (pixel / 127.5 - 1).
     sync_batch_norm: under a multi-replica strategy, compute the encoder's
       batch-norm statistics over the global batch (one all-reduce per
       batch-norm layer) instead of per replica.
@@ -110,6 +115,7 @@ class ModelConfig:
   lr_schedule: str = 'constant'
   lr_decay_steps: int = 0
   sync_batch_norm: bool = False
+  base_crop_size: float = 224.0
 
 
 LR_SCHEDULES = ('constant', 'cosine')
