@@ -19,14 +19,17 @@ convention, also `hmr_tf.render`'s); a box's (x, y, w, h) are continuous
 edges, the image spanning [0, W] x [0, H]. A crop coordinate x_n in [-1, 1]
 (the model's output space) maps to the image point center + x_n * window / 2.
 
-Camera. HMR predicts a weak-perspective camera (s, tx, ty):
-x_n = s * (X + tx). To render the mesh into the whole image with perspective
-it becomes a pinhole camera of focal length f = 500 px for a 224-px crop
-(the original renderer's `flength`), i.e. f_n = 500 / 112 in crop units and
-f_img = f_n * window / 2 = 500 / scale image pixels; principal point =
-`center`; the mesh is moved by (tx, ty, tz) with tz = f_n / s, which makes
-the perspective projection of the body's centre match the weak-perspective
-one (farther parts project a little smaller, nearer ones a little larger).
+Camera. HMR predicts a weak-perspective camera (s, tx, ty) of the crop:
+x_n = s * (X + tx). The demo also gives the body's place in a perspective
+camera of the whole image, the camera later HMR systems output: focal
+length f (default: the image diagonal, `--focal_length` overrides it),
+principal point at the image centre ((W - 1) / 2, (H - 1) / 2), the body
+moved by cam_t_full = (TX, TY, TZ) with TZ = 2 f / (window * s) and
+(TX, TY) = t + 2 (center - principal point) / (window * s)
+(hmr_tf.modeling.camera.full_image_translation; `full_image_translation`
+here is its NumPy twin). Points at the body's depth project exactly where
+the weak-perspective camera puts them; nearer parts a little larger. The
+JSON and the overlay use this camera.
 """
 
 import dataclasses
@@ -43,7 +46,6 @@ from hmr_tf import render
 
 BASE_CROP_SIZE = 224.0  # The crop size the 150-px rule refers to.
 PERSON_HEIGHT_PX = 150.0  # Person height in a BASE_CROP_SIZE crop.
-FOCAL_LENGTH_PX = 500.0  # Focal length for a BASE_CROP_SIZE crop.
 OPENPOSE_THRESHOLD = 0.2
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff',
                     '.webp')
@@ -254,8 +256,25 @@ def check_faces(body_model) -> None:
 # Inference.
 
 
-def to_image_coordinates(prediction: Dict[str, np.ndarray],
-                         crop: Crop) -> Dict:
+def default_focal_length(image_shape) -> float:
+  """The full-image camera's default focal length: the image diagonal, px."""
+  return float(np.hypot(image_shape[0], image_shape[1]))
+
+
+def full_image_translation(cam, center, window: float, image_shape,
+                           focal_length: float) -> np.ndarray:
+  """[3] cam_t_full (float64); NumPy twin of camera.full_image_translation."""
+  s = max(float(cam[0]), 1e-6)  # s <= 0 would put the body behind the camera
+  half_scale = window * s / 2.0
+  principal = np.array([image_shape[1] - 1.0, image_shape[0] - 1.0]) / 2.0
+  offset = (np.asarray(center, np.float64) - principal) / half_scale
+  return np.array([float(cam[1]) + offset[0], float(cam[2]) + offset[1],
+                   focal_length / half_scale])
+
+
+def to_image_coordinates(prediction: Dict[str, np.ndarray], crop: Crop,
+                         image_shape,
+                         focal_length: Optional[float] = None) -> Dict:
   """Adds image-pixel quantities to one example's prediction.
 
   Args:
@@ -263,12 +282,16 @@ def to_image_coordinates(prediction: Dict[str, np.ndarray],
       vertices [N, 3], joints3d [24, 3], keypoints3d [19, 3], keypoints2d
       [19, 2] (crop coordinates).
     crop: where the crop came from.
+    image_shape: (height, width, ...) of the image.
+    focal_length: the full-image camera's focal length in pixels; None: the
+      image diagonal.
 
   Returns:
     The prediction plus 'keypoints2d_image' [19, 2] (image pixels),
     'camera_image' (the weak-perspective camera in image pixels: x_px =
-    scale_px * (X + tx) + center), 'perspective' (focal_px, principal_point,
-    translation [3]: the pinhole camera of the module docstring) and 'crop'.
+    scale_px * (X + tx) + center), 'cam_t_full' [3] and 'perspective'
+    (focal_px, principal_point, translation = cam_t_full: the full-image
+    camera of the module docstring) and 'crop'.
   """
   out = dict(prediction)
   center = np.asarray(crop.center, np.float64)
@@ -276,21 +299,26 @@ def to_image_coordinates(prediction: Dict[str, np.ndarray],
   s, tx, ty = (float(v) for v in prediction['cam'])
   out['keypoints2d_image'] = center + np.asarray(
       prediction['keypoints2d'], np.float64) * half
-  focal_n = FOCAL_LENGTH_PX / (BASE_CROP_SIZE / 2.0)
-  # A degenerate (non-positive) scale would put the body behind the camera.
-  tz = focal_n / max(s, 1e-6)
+  if focal_length is None:
+    focal_length = default_focal_length(image_shape)
+  trans = full_image_translation(prediction['cam'], center, crop.window,
+                                 image_shape, focal_length)
   out['camera_image'] = {'scale_px': s * half, 'tx': tx, 'ty': ty,
                          'center_px': center.tolist()}
-  out['perspective'] = {'focal_px': focal_n * half,
-                        'principal_point': center.tolist(),
-                        'translation': [tx, ty, tz]}
+  out['cam_t_full'] = trans
+  out['perspective'] = {
+      'focal_px': float(focal_length),
+      'principal_point': [(image_shape[1] - 1) / 2.0,
+                          (image_shape[0] - 1) / 2.0],
+      'translation': trans.tolist()}
   out['crop'] = {'center': list(crop.center), 'scale': crop.scale,
                  'window_px': crop.window, 'source': crop.source}
   return out
 
 
 def run_on_images(model, images: Sequence[np.ndarray], crops: Sequence[Crop],
-                  batch_size: int = 8, progress=None) -> List[Dict]:
+                  batch_size: int = 8, progress=None,
+                  focal_length: Optional[float] = None) -> List[Dict]:
   """Runs the model on crops of several images, batched.
 
   Args:
@@ -299,6 +327,8 @@ def run_on_images(model, images: Sequence[np.ndarray], crops: Sequence[Crop],
     crops: one Crop per image.
     batch_size: images per forward pass.
     progress: optional callable(num_done) called after each batch.
+    focal_length: the full-image camera's focal length in pixels (None: each
+      image's diagonal).
 
   Returns:
     One dict per image (see `to_image_coordinates`).
@@ -315,7 +345,8 @@ def run_on_images(model, images: Sequence[np.ndarray], crops: Sequence[Crop],
     out = {k: np.asarray(v) for k, v in out.items()}
     for i in range(len(batch)):
       one = {k: v[i] for k, v in out.items()}
-      results.append(to_image_coordinates(one, crops[start + i]))
+      results.append(to_image_coordinates(
+          one, crops[start + i], images[start + i].shape, focal_length))
     if progress is not None:
       progress(len(results))
   return results
@@ -367,10 +398,13 @@ def _json_ready(result: Dict, image_shape, source: str) -> Dict:
                       'convention': 'x_crop = s * (X + tx), in [-1, 1] crop '
                                     'coordinates'},
       'camera_image': result['camera_image'],
+      'cam_t_full': lst('cam_t_full'),
       'perspective_camera': dict(
           result['perspective'],
-          note=f'focal length {FOCAL_LENGTH_PX:g} px for a '
-               f'{BASE_CROP_SIZE:g}-px crop, scaled to image pixels'),
+          note='the whole image\'s pinhole camera: focal length (default '
+               'the image diagonal) and principal point (the image centre) '
+               'in pixels; the body (vertices, joints3d, keypoints3d) moved '
+               'by translation = cam_t_full, in metres; the overlay uses it'),
       'crop': result['crop'],
       'joints3d': lst('joints3d'),
       'keypoints3d': lst('keypoints3d'),

@@ -103,12 +103,26 @@ def test_image_coordinates_and_perspective_camera():
   cam = np.array([0.9, 0.1, -0.2])
   pred = {'cam': cam, 'keypoints2d': cam[0] * (points[:, :2] + cam[1:]),
           'vertices': points}
-  out = demo_lib.to_image_coordinates(pred, crop)
+  out = demo_lib.to_image_coordinates(pred, crop, (300, 400, 3))
   # Image pixel = centre + crop coordinate * window / 2, window 448.
   np.testing.assert_allclose(out['keypoints2d_image'],
                              [100, 50] + pred['keypoints2d'] * 224)
   persp = out['perspective']
-  assert persp['focal_px'] == pytest.approx(1000.0)  # 500 / scale
+  # The whole image's camera: focal = the diagonal, principal point = the
+  # image centre, the body moved by cam_t_full.
+  assert persp['focal_px'] == pytest.approx(500.0)  # hypot(300, 400)
+  assert persp['principal_point'] == [199.5, 149.5]
+  np.testing.assert_allclose(persp['translation'], out['cam_t_full'])
+  # The TF graph's version (the SavedModel's) gives the same translation.
+  from hmr_tf.modeling import camera  # pylint: disable=g-import-not-at-top
+  np.testing.assert_allclose(
+      camera.full_image_translation([cam], [[100.0, 50.0]], [448.0],
+                                    [[300, 400]], [500.0]).numpy()[0],
+      out['cam_t_full'], rtol=1e-5)
+  # A given focal length: TZ grows with it, TX and TY stay.
+  other = demo_lib.to_image_coordinates(pred, crop, (300, 400, 3), 1000.0)
+  np.testing.assert_allclose(other['cam_t_full'],
+                             out['cam_t_full'] * [1, 1, 2])
   # Points at the body's depth project identically with both cameras.
   projected = render.perspective_project(
       demo_lib.camera_frame_vertices(out), persp['focal_px'],
