@@ -17,9 +17,15 @@ FLAGS = flags.FLAGS
 USAGE_ERROR = 2
 
 
+def _fail(message, status: int, what: str = 'error: '):
+  """One line on stderr, then exit with `status` (hmr_tf.errors)."""
+  text = str(message).strip().splitlines() or ['']
+  sys.stderr.write(f'hmr_tf.main: {what}{text[0]}\n')
+  sys.exit(status)
+
+
 def _usage_error(message: str):
-  sys.stderr.write(f'hmr_tf.main: error: {message}\n')
-  sys.exit(USAGE_ERROR)
+  _fail(message, USAGE_ERROR)
 
 
 def parse_flags(argv):
@@ -27,26 +33,46 @@ def parse_flags(argv):
   try:
     return FLAGS(argv)
   except flags.Error as e:
-    _usage_error(str(e).splitlines()[0])
+    # absl's flagfile errors start with their own 'ERROR:: '.
+    _usage_error(str(e).splitlines()[0].removeprefix('ERROR:: '))
 
 
 def main(argv):
   if len(argv) > 1:
     _usage_error(f'unexpected arguments: {" ".join(argv[1:])}')
   # Imported after parsing: TensorFlow loads only for a valid command line.
-  from hmr_tf import config as config_lib  # pylint: disable=g-import-not-at-top
-  from hmr_tf import run_modes  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from absl import logging
+  import tensorflow as tf
+  from hmr_tf import config as config_lib
+  from hmr_tf import errors
+  from hmr_tf import run_modes
+  # pylint: enable=g-import-not-at-top
   try:
     cfg = config_lib.from_flags(FLAGS)
+    run_modes.check(cfg)  # Before any work: no folder is created.
+  except errors.HmrError as e:
+    _fail(e, e.exit_code)
   except ValueError as e:
     _usage_error(str(e))
+  except OSError as e:
+    _fail(e, errors.EXIT_FAILURE)
+  # Expected failures are one line naming the file and what was expected;
+  # --verbosity=1 adds the traceback. Anything else is a bug: a traceback.
   try:
     run_modes.run(cfg)
-  except OSError as e:
-    # A missing input, an unwritable folder, a full disk: the message names
-    # the path; a traceback would only bury it.
-    sys.stderr.write(f'hmr_tf.main: error: {e}\n')
-    sys.exit(1)
+  except KeyboardInterrupt:
+    _fail('interrupted', errors.EXIT_INTERRUPTED, what='')
+  except errors.Interrupted as e:
+    _fail(e, e.exit_code, what='')
+  except (errors.HmrError, OSError, ValueError,
+          tf.errors.DataLossError) as e:
+    if logging.get_verbosity() >= 1:
+      logging.exception('Traceback of the error below:')
+    # A missing input, an unwritable folder, a full disk, a bad body model,
+    # a corrupt record, an unreadable checkpoint: the message names it.
+    _fail(e if not isinstance(e, tf.errors.OpError) else e.message,
+          getattr(e, 'exit_code', errors.EXIT_FAILURE))
 
 
 if __name__ == '__main__':

@@ -17,6 +17,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 # Library layers: target name -> predicate on the path (first match wins).
 LAYERS = (
     ('makehuman_tool', lambda p: p == 'hmr_tf/smpl/makehuman.py'),
+    # Below every layer that writes files (render and smpl included).
+    ('atomic_io', lambda p: p == 'hmr_tf/atomic_io.py'),
     ('smpl', lambda p: p.startswith('hmr_tf/smpl/') or p == 'hmr_tf/__init__.py'),
     ('render', lambda p: p in ('hmr_tf/render.py', 'hmr_tf/render_raster.py')),
     ('data', lambda p: p.startswith('hmr_tf/data/')),
