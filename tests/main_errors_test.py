@@ -1,0 +1,192 @@
+"""hmr_tf.main's failure behaviour (issue 19 §1, §5, §7).
+
+Bad command lines stop with one line and exit status 2 before any work;
+expected failures at run time are one line naming the file and exit 1;
+Ctrl-C writes a checkpoint, prints one line, exits 130 and runs no later
+stage. Each test runs `python -m hmr_tf.main` in a subprocess, ended by its
+PID.
+"""
+
+import glob
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from quickstart_test import TINY  # pylint: disable=g-bad-import-order
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The small encoder: a training step in milliseconds, compiled in seconds.
+FAST = TINY + ['--encoder=resnet_v2_small']
+
+
+def _env():
+  return dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
+
+
+def _main(*args, timeout=300):
+  return subprocess.run([sys.executable, '-m', 'hmr_tf.main', *args],
+                        cwd=ROOT, env=_env(), capture_output=True, text=True,
+                        timeout=timeout)
+
+
+# TensorFlow's C++ start-up lines ('I0000 00:00:...', 'WARNING: All log
+# messages before absl::InitializeLog()...') come before hmr_tf runs.
+_NATIVE_LOG = re.compile(r'^([IWEF]\d{4} |WARNING: All log messages before)')
+
+
+def _one_line(result):
+  """hmr_tf's only line on stderr (TensorFlow's start-up noise aside)."""
+  lines = [l for l in result.stderr.splitlines()
+           if l.strip() and not _NATIVE_LOG.match(l)]
+  assert len(lines) == 1, result.stderr[-3000:]
+  assert 'Traceback' not in result.stderr
+  return lines[0]
+
+
+@pytest.mark.parametrize('flags,named', [
+    (['--datasets='], '--datasets'),
+    (['--datasets=synthetic_2d,lsp'], 'lsp'),
+    (['--mocap_datasets=CMU'], 'CMU'),
+])
+def test_bad_dataset_names_stop_before_any_work(tmp_path, flags, named):
+  out = tmp_path / 'run'
+  result = _main('--mode=quickstart', f'--output_dir={out}', *TINY, *flags)
+  assert result.returncode == 2, result.stderr[-3000:]
+  line = _one_line(result)
+  assert line.startswith('hmr_tf.main: error:') and named in line
+  assert not out.exists()
+
+
+def test_quickstart_dataset_names_match_the_synthetic_writer():
+  from datasets import synthetic  # pylint: disable=g-import-not-at-top
+  from hmr_tf import flags as hmr_flags  # pylint: disable=g-import-not-at-top
+  assert hmr_flags.QUICKSTART_DATASETS == (synthetic.DATASET_2D,
+                                           synthetic.DATASET_3D)
+  assert hmr_flags.QUICKSTART_MOCAP_DATASETS == (synthetic.DATASET_MOCAP,)
+
+
+def test_an_unknown_training_dataset_lists_the_ones_there(tmp_path):
+  data = tmp_path / 'data'
+  (data / 'lsp').mkdir(parents=True)
+  mean = tmp_path / 'mean_params.npz'
+  mean.write_bytes(b'')
+  out = tmp_path / 'run'
+  result = _main('--mode=train', f'--output_dir={out}', f'--data_dir={data}',
+                 f'--mean_params_path={mean}', '--datasets=lsq')
+  assert result.returncode == 2, result.stderr[-3000:]
+  line = _one_line(result)
+  assert "no dataset 'lsq'" in line and 'there are: lsp' in line
+  assert not out.exists()
+
+
+def test_an_output_dir_that_is_a_file(tmp_path):
+  blocker = tmp_path / 'a_file'
+  blocker.write_text('not a folder')
+  for out in (blocker, blocker / 'run'):
+    result = _main('--mode=body_model', f'--output_dir={out}')
+    assert result.returncode == 2, result.stderr[-3000:]
+    line = _one_line(result)
+    assert '--output_dir' in line and str(blocker) in line
+
+
+def test_a_missing_flagfile_is_one_line(tmp_path):
+  result = _main(f'--flagfile={tmp_path / "nope.flags"}')
+  assert result.returncode == 2
+  line = _one_line(result)
+  assert line.count('ERROR') == 0 and 'nope.flags' in line
+
+
+def _wait_for(path, text, process, timeout=240.0):
+  deadline = time.time() + timeout
+  while time.time() < deadline:
+    with open(path, encoding='utf-8', errors='replace') as f:
+      if text in f.read():
+        return
+    if process.poll() is not None:
+      break
+    time.sleep(0.1)
+  with open(path, encoding='utf-8', errors='replace') as f:
+    raise AssertionError(f'no {text!r}:\n{f.read()[-3000:]}')
+
+
+_FAKE_RUN = """
+import sys
+import tensorflow as tf
+from absl import app
+from hmr_tf import errors, main, run_modes
+def fake_run(cfg):
+  raise {error}
+run_modes.run = fake_run
+sys.argv = ['hmr_tf.main', '--mode=export', '--output_dir={out}', *{flags}]
+app.run(main.main, flags_parser=main.parse_flags)
+"""
+
+
+@pytest.mark.parametrize('error,status,line', [
+    ("errors.Interrupted('interrupted at step 7/10; checkpoint c/ckpt-7')",
+     130, 'hmr_tf.main: interrupted at step 7/10; checkpoint c/ckpt-7'),
+    ("tf.errors.DataLossError(None, None, 'corrupted record at 12\\n"
+     "[[{{node IteratorGetNext}}]]')", 1,
+     'hmr_tf.main: error: corrupted record at 12'),
+    ("TypeError('a bug')", 1, None),
+], ids=['interrupted', 'corrupt_record', 'bug'])
+def test_exit_status_of_each_failure(tmp_path, error, status, line):
+  script = _FAKE_RUN.format(error=error, out=tmp_path / 'run', flags=[])
+  result = subprocess.run([sys.executable, '-c', script], cwd=ROOT,
+                          env=dict(_env(), PYTHONPATH=ROOT),
+                          capture_output=True, text=True, timeout=300)
+  assert result.returncode == status, result.stderr[-3000:]
+  if line is None:  # A bug keeps its traceback.
+    assert 'Traceback' in result.stderr and 'TypeError: a bug' in result.stderr
+  else:
+    assert _one_line(result) == line
+
+
+@pytest.mark.slow  # ~45 s on 2 shared cores.
+def test_ctrl_c_checkpoints_exits_130_and_runs_no_later_stage(tmp_path):
+  out = tmp_path / 'run'
+  log = tmp_path / 'log.txt'
+  with open(log, 'w', encoding='utf-8') as f:
+    process = subprocess.Popen(
+        [sys.executable, '-m', 'hmr_tf.main', '--mode=quickstart',
+         f'--output_dir={out}', *FAST, '--steps_per_epoch=100000',
+         '--checkpoint_every_steps=0'],
+        cwd=ROOT, env=_env(), stdout=f, stderr=subprocess.STDOUT)
+  try:
+    _wait_for(log, 'Training: ', process)
+    time.sleep(1.0)
+    process.send_signal(signal.SIGINT)
+    _wait_for(log, 'Interrupt received', process, timeout=10.0)
+    assert process.wait(timeout=240) == 130
+  finally:
+    if process.poll() is None:
+      os.kill(process.pid, signal.SIGKILL)
+      process.wait()
+  with open(log, encoding='utf-8') as f:
+    text = f.read()
+  last = text.strip().splitlines()[-1]
+  assert last.startswith('hmr_tf.main: interrupted at step '), text[-3000:]
+  assert 'rerun the same command to resume' in last
+  assert glob.glob(str(out / 'model' / 'ckpt-*.index'))
+  for later in ('eval', 'export', 'demo'):
+    assert not (out / later).exists(), later
+  assert not (out / 'model' / 'train.lock').exists()
+
+  # The same folder, its only checkpoint cut short: eval names it (exit 1),
+  # and training refuses to start over on top of it.
+  (data_file,) = glob.glob(str(out / 'model' / 'ckpt-*.data-*'))
+  with open(data_file, 'r+b') as f:
+    f.truncate(os.path.getsize(data_file) // 2)
+  result = _main('--mode=eval', f'--output_dir={out}', *FAST)
+  assert result.returncode == 1, result.stderr[-3000:]
+  last = result.stderr.strip().splitlines()[-1]
+  assert last.startswith('hmr_tf.main: error: checkpoint ')
+  assert 'unreadable' in last and str(out / 'model' / 'ckpt-') in last
+  result = _main('--mode=train', f'--output_dir={out}', *FAST)
+  assert result.returncode == 1, result.stderr[-3000:]
+  assert 'no readable checkpoint' in result.stderr.strip().splitlines()[-1]
