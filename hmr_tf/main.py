@@ -4,6 +4,7 @@ Parses flags, builds the typed config once, and hands it to the library
 function of the chosen mode. The logic lives in the libraries.
 """
 
+import re
 import sys
 
 from absl import app
@@ -71,8 +72,21 @@ def main(argv):
       logging.exception('Traceback of the error below:')
     # A missing input, an unwritable folder, a full disk, a bad body model,
     # a corrupt record, an unreadable checkpoint: the message names it.
-    _fail(e if not isinstance(e, tf.errors.OpError) else e.message,
-          getattr(e, 'exit_code', errors.EXIT_FAILURE))
+    if isinstance(e, tf.errors.OpError):
+      e = _op_error_line(e)
+    _fail(e, getattr(e, 'exit_code', errors.EXIT_FAILURE))
+
+
+def _op_error_line(error) -> str:
+  """A TensorFlow error's message without its graph-node decorations."""
+  text = re.sub(r'\{\{function_node [^}]*\}\}\s*', '',
+                error.message.strip().splitlines()[0])
+  text = re.sub(r'\s*\[(Op|\[\{\{node)[^\]]*\].*$', '', text).strip()
+  if type(error).__name__ == 'DataLossError':
+    text += (' (a damaged TFRecord file under --data_dir: convert that '
+             'dataset again, or pass --skip_corrupt_records to skip bad '
+             'records)')
+  return text
 
 
 if __name__ == '__main__':

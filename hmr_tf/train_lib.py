@@ -15,8 +15,24 @@ atomically after the checkpoint files are complete, so a run killed at any
 moment (SIGKILL included) resumes from the last complete checkpoint, losing
 at most `checkpoint_every_steps` steps.
 
-Resume. Rerunning with the same `model_dir` restores the latest checkpoint
-and continues at its global step g: the epoch g // steps_per_epoch is
+Damaged folders (hmr_tf.checkpoint_files). Before restoring, the newest
+checkpoint whose every tensor reads back (CRC-checked) is chosen from the
+files present; unreadable newer ones are logged by path and left in place.
+The chief rewrites a `checkpoint` state file that names missing files or is
+garbage, listing only the restored lineage, so the manager's `max_to_keep`
+never deletes checkpoints this run did not restore from. A folder whose
+checkpoints are all unreadable stops training (CheckpointError) instead of
+starting over on top of them.
+
+Lock and model config. The chief holds `model_dir/train.lock`
+(hmr_tf.run_lock) for the whole run: a second trainer stops at once with
+ModelDirLockedError naming the holder. A model config whose img_size,
+num_stage or encoder differ from the folder's model_config.json (with
+checkpoints there) is refused before any work (UsageError); the file is
+(re)written once the first step has run.
+
+Resume. Rerunning with the same `model_dir` restores the latest readable
+checkpoint and continues at its global step g: the epoch g // steps_per_epoch is
 finished with a shorter `fit` (the remaining steps of that epoch), then the
 remaining whole epochs run, so the total number of steps and the epoch
 boundaries are those of an uninterrupted run. The learning rates of the
@@ -39,10 +55,13 @@ Non-finite losses. See train_callbacks.NonFiniteGuard: 'stop' writes
 picks it) and raises NonFiniteLossError naming the step and the terms;
 'skip' rolls the step back from an in-memory snapshot and counts it.
 
-Ctrl-C. The first SIGINT during training asks the loop to stop after the
-current step; a checkpoint is saved and `train` returns normally (result
-'interrupted': True, with the checkpoint path). A second Ctrl-C stops at
-once without saving (the last regular checkpoint stays).
+Ctrl-C. The first SIGINT during training is acknowledged at once (a thread
+reads the signal wakeup fd, so even during the first step's XLA compilation)
+and asks the loop to stop after the current step; a checkpoint is saved and
+`train` returns normally (result 'interrupted': True, with the checkpoint
+path; hmr_tf.main then exits 130 and runs no later stage). A second Ctrl-C
+stops without saving (the last regular checkpoint stays). The SIGINT
+handler in place before (default, or ignored) is restored afterwards.
 
 Multi-worker. Every worker takes part in saving (variables may need
 collective reads), but only the chief (task type 'chief', or worker 0
@@ -653,6 +672,11 @@ def train(model_config: hmr_model.ModelConfig,
   Raises:
     NonFiniteLossError: a non-finite loss stopped training (its message
       names the step, the terms and the emergency checkpoint).
+    errors.ModelDirLockedError: another process trains in model_dir.
+    errors.CheckpointError: model_dir has checkpoints but none is readable,
+      or the restored one does not match the model.
+    errors.UsageError: model_config changes img_size, num_stage or encoder
+      of a folder with checkpoints.
     WorkerFailureError: multi-worker: another worker died or hung.
     ValueError: the global batch does not split over the replicas.
   """

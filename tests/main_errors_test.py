@@ -94,6 +94,17 @@ def test_an_output_dir_that_is_a_file(tmp_path):
     assert '--output_dir' in line and str(blocker) in line
 
 
+def test_a_bad_body_model_is_one_line_naming_it(tmp_path):
+  bad = tmp_path / 'body.npz'
+  bad.write_text('not a body model')
+  out = tmp_path / 'run'
+  result = _main('--mode=body_model', f'--smpl_model_path={bad}',
+                 f'--output_dir={out}')
+  assert result.returncode == 1, result.stderr[-3000:]
+  line = _one_line(result)
+  assert line.startswith('hmr_tf.main: error: ') and str(bad) in line
+
+
 def test_a_missing_flagfile_is_one_line(tmp_path):
   result = _main(f'--flagfile={tmp_path / "nope.flags"}')
   assert result.returncode == 2
@@ -130,9 +141,11 @@ app.run(main.main, flags_parser=main.parse_flags)
 @pytest.mark.parametrize('error,status,line', [
     ("errors.Interrupted('interrupted at step 7/10; checkpoint c/ckpt-7')",
      130, 'hmr_tf.main: interrupted at step 7/10; checkpoint c/ckpt-7'),
-    ("tf.errors.DataLossError(None, None, 'corrupted record at 12\\n"
-     "[[{{node IteratorGetNext}}]]')", 1,
-     'hmr_tf.main: error: corrupted record at 12'),
+    ("tf.errors.DataLossError(None, None, '{{function_node __wrapped__It}}"
+     " corrupted record at 12 [Op:IteratorGetNext] name: ')", 1,
+     'hmr_tf.main: error: corrupted record at 12 (a damaged TFRecord file '
+     'under --data_dir: convert that dataset again, or pass '
+     '--skip_corrupt_records to skip bad records)'),
     ("TypeError('a bug')", 1, None),
 ], ids=['interrupted', 'corrupt_record', 'bug'])
 def test_exit_status_of_each_failure(tmp_path, error, status, line):
