@@ -190,7 +190,11 @@ def restore_model(checkpoint: str, body_model: BodyModel,
     The model, ready for `model(images, training=False)`.
 
   Raises:
-    FileNotFoundError, ValueError: naming the checkpoint.
+    FileNotFoundError: no such checkpoint.
+    errors.CheckpointError: an unreadable checkpoint (every tensor is read
+      before the restore; the message names it and the newest readable one
+      beside it) or one that does not match the model.
+    ValueError: a malformed model config JSON.
   """
   path = resolve_checkpoint(checkpoint)
   if config is None:
@@ -221,7 +225,8 @@ def restore_model(checkpoint: str, body_model: BodyModel,
     try:
       status.expect_partial().assert_existing_objects_matched()
     except AssertionError as e:
-      raise errors.CheckpointError(f'checkpoint {path}: does not match the model built '
-                       f'from its config ({str(e).splitlines()[0]})') from e
+      raise errors.CheckpointError(
+          f'checkpoint {path}: does not match the model built from its '
+          f'config ({str(e).splitlines()[0]})') from e
   logging.info('Restored %s (img_size %d).', path, config.img_size)
   return model

@@ -100,6 +100,25 @@ class ModelDirLock:
     pid, host = holder
     return f'PID {pid} on host {host}'
 
+  def _locked_error(self) -> errors.ModelDirLockedError:
+    return errors.ModelDirLockedError(
+        f'{os.path.dirname(self.path)}: another training run holds it '
+        f'({self._holder_text()}, lock file {self.path}); wait for it to '
+        'finish or stop it. If that process is gone (another host\'s cannot '
+        'be checked from here), delete the lock file.')
+
+  def check_free(self) -> None:
+    """Raises if a live process holds the lock (without taking it).
+
+    For a check before long preparatory work (the quickstart writes its
+    dataset before training); `acquire` is what excludes.
+
+    Raises:
+      errors.ModelDirLockedError: another live process holds it.
+    """
+    if os.path.exists(self.path) and self._stale_reason() is None:
+      raise self._locked_error()
+
   def acquire(self) -> 'ModelDirLock':
     """Takes the lock, taking over a stale one.
 
@@ -138,11 +157,7 @@ class ModelDirLock:
       if reason != 'gone':
         logging.warning('Took over the stale lock %s (%s).', self.path,
                         reason)
-    raise errors.ModelDirLockedError(
-        f'{os.path.dirname(self.path)}: another training run holds it '
-        f'({self._holder_text()}, lock file {self.path}); wait for it to '
-        'finish or stop it. If that process is gone (another host\'s cannot '
-        'be checked from here), delete the lock file.')
+    raise self._locked_error()
 
   def release(self) -> None:
     """Removes the lock file if this process still holds it."""

@@ -28,6 +28,7 @@ from hmr_tf import eval_lib
 from hmr_tf import export as export_lib
 from hmr_tf import model_restore
 from hmr_tf import render
+from hmr_tf import run_lock
 from hmr_tf import train_lib
 from hmr_tf.data import decoder
 from hmr_tf.data import input_pipeline
@@ -69,15 +70,22 @@ def check(cfg: config_lib.RunConfig) -> None:
 
   The flag validators (hmr_tf.flags) already checked what needs no file:
   output paths that are files, empty dataset lists, the quickstart's
-  dataset names. Here: --mode=train's datasets must have shards under
-  --data_dir and its mean-parameter file must exist; eval and demo need
-  the evaluation split.
+  dataset names. Here: the model folder of a training run must not be held
+  by another trainer nor hold checkpoints of another model;
+  --mode=train's datasets must have shards under --data_dir and its
+  mean-parameter file must exist; eval and demo need the evaluation split.
 
   Raises:
     errors.UsageError: one line naming the flag and what was expected.
+    errors.ModelDirLockedError: another trainer holds the model folder.
     FileNotFoundError: --mode=train without the mean-parameter file.
   """
   d = cfg.data
+  if cfg.mode in ('quickstart', 'train'):
+    # Before the quickstart spends minutes on its dataset: a folder another
+    # trainer holds, or whose checkpoints were trained with another model.
+    run_lock.ModelDirLock(cfg.paths.model_dir).check_free()
+    model_restore.check_model_config(cfg.paths.model_dir, cfg.model)
   if cfg.mode == 'train':
     _mean_theta_path(cfg)
     for name in d.datasets:

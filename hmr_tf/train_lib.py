@@ -32,11 +32,11 @@ checkpoints there) is refused before any work (UsageError); the file is
 (re)written once the first step has run.
 
 Resume. Rerunning with the same `model_dir` restores the latest readable
-checkpoint and continues at its global step g: the epoch g // steps_per_epoch is
-finished with a shorter `fit` (the remaining steps of that epoch), then the
-remaining whole epochs run, so the total number of steps and the epoch
-boundaries are those of an uninterrupted run. The learning rates of the
-current configuration replace the checkpointed ones.
+checkpoint and continues at its global step g: the epoch g //
+steps_per_epoch is finished with a shorter `fit` (the remaining steps of
+that epoch), then the remaining whole epochs run, so the total number of
+steps and the epoch boundaries are those of an uninterrupted run. The
+learning rates of the current configuration replace the checkpointed ones.
 
 Data-iterator position. Keras' `fit` creates its dataset iterator
 internally and gives callbacks no handle on it, so the iterator state is not

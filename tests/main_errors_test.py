@@ -11,6 +11,7 @@ import glob
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -92,6 +93,29 @@ def test_an_output_dir_that_is_a_file(tmp_path):
     assert result.returncode == 2, result.stderr[-3000:]
     line = _one_line(result)
     assert '--output_dir' in line and str(blocker) in line
+
+
+def test_a_busy_or_incompatible_model_folder_stops_before_the_data(
+    tmp_path):
+  """The quickstart checks the model folder before writing its dataset."""
+  out = tmp_path / 'run'
+  model_dir = out / 'model'
+  model_dir.mkdir(parents=True)
+  holder = f'{os.getppid()} {socket.gethostname()}'
+  (model_dir / 'train.lock').write_text(holder)
+  result = _main('--mode=quickstart', f'--output_dir={out}', *TINY)
+  assert result.returncode == 1, result.stderr[-3000:]
+  line = _one_line(result)
+  assert f'another training run holds it (PID {os.getppid()}' in line
+  assert not (out / 'data').exists()
+
+  (model_dir / 'train.lock').unlink()
+  (model_dir / 'ckpt-5.index').write_bytes(b'')
+  (model_dir / 'model_config.json').write_text('{"img_size": 64}')
+  result = _main('--mode=quickstart', f'--output_dir={out}', *TINY)
+  assert result.returncode == 2, result.stderr[-3000:]
+  assert 'img_size 64 -> 32' in _one_line(result)
+  assert not (out / 'data').exists()
 
 
 def test_a_bad_body_model_is_one_line_naming_it(tmp_path):

@@ -99,3 +99,16 @@ def test_release_leaves_a_lock_taken_over_by_another(tmp_path):
     f.write('12345 other\n')
   lock.release()
   assert os.path.exists(lock.path)
+
+
+def test_check_free_does_not_take_the_lock(tmp_path):
+  lock = run_lock.ModelDirLock(str(tmp_path))
+  lock.check_free()  # No lock file.
+  assert not os.path.exists(lock.path)
+  path = tmp_path / run_lock.LOCK_FILENAME
+  path.write_text(f'{_dead_pid()} {socket.gethostname()}\n')
+  lock.check_free()  # A stale one.
+  with run_lock.ModelDirLock(str(tmp_path), pid=os.getppid()):
+    with pytest.raises(errors.ModelDirLockedError,
+                       match=f'PID {os.getppid()}'):
+      lock.check_free()
