@@ -398,10 +398,12 @@ def restore_weights(model: hmr_model.HMRModel, path: str) -> str:
 
   Raises:
     FileNotFoundError: no such checkpoint.
+    errors.CheckpointError: the checkpoint cannot be read (named).
     AssertionError: the checkpoint lacks some of the networks' variables.
   """
   path = model_restore.resolve_checkpoint(path, flag='init_checkpoint',
                                          allow_h5=False)
+  checkpoint_files.verify(path)
   # The same object-graph names as the training checkpoint ('model/encoder',
   # ...), without the optimizers hanging off the model.
   networks = tf.train.Checkpoint(encoder=model.encoder,

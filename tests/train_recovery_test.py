@@ -192,3 +192,13 @@ def test_restore_names_an_unreadable_checkpoint_and_the_readable_one(
   model = model_restore.restore_model(os.path.join(model_dir, 'ckpt-2'),
                                       base.body)
   assert model.config.encoder == 'resnet_v2_small'
+
+
+def test_an_unreadable_init_checkpoint_is_named(base, tmp_path):
+  source = _copy(base, tmp_path)
+  _truncate(os.path.join(source, 'ckpt-4'))
+  with pytest.raises(errors.CheckpointError) as e:
+    _train(str(tmp_path / 'new'), base.data_dir, base.body, epochs=1,
+           init_checkpoint=os.path.join(source, 'ckpt-4'))
+  assert f'checkpoint {os.path.join(source, "ckpt-4")}: unreadable' in str(
+      e.value)
