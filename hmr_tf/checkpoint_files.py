@@ -149,10 +149,9 @@ def _state_paths(directory: str) -> Tuple[Optional[str], List[str]]:
     return None, []
   if state is None:
     return None, []
-  def full(path):
-    return path if os.path.isabs(path) else os.path.join(directory, path)
-  return (full(state.model_checkpoint_path) if state.model_checkpoint_path
-          else None, [full(p) for p in state.all_model_checkpoint_paths])
+  # TensorFlow has joined relative names with `directory` already.
+  return (state.model_checkpoint_path or None,
+          list(state.all_model_checkpoint_paths))
 
 
 def repair_state(directory: str, selection: Selection) -> bool:
@@ -177,7 +176,10 @@ def repair_state(directory: str, selection: Selection) -> bool:
           if step_of(p) <= limit and (p == chosen or
                                       _missing_files(p) is None)]
   latest, listed = _state_paths(directory)
-  norm = os.path.normpath
+
+  def norm(path):
+    return os.path.normpath(os.path.abspath(path))
+
   if (latest is not None and norm(latest) == norm(chosen) and
       [norm(p) for p in listed] == [norm(p) for p in keep]):
     return False

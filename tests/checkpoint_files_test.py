@@ -160,3 +160,17 @@ def test_readable_alternative_names_the_fallback(tmp_path):
   hint = checkpoint_files.readable_alternative(ckpt % 6)
   assert f'--checkpoint={ckpt % 4}' in hint
   assert checkpoint_files.readable_alternative(ckpt % 4) == ''
+
+
+def test_a_sound_state_is_left_alone_with_any_spelling_of_the_folder(
+    tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)
+  _write('run', steps=(1, 2))
+  with open(os.path.join('run', 'checkpoint')) as f:
+    state = f.read()
+  for directory in ('run', 'run/', str(tmp_path / 'run')):
+    selection = checkpoint_files.newest_readable(directory)
+    assert not checkpoint_files.repair_state(directory, selection), directory
+    assert checkpoint_files.resume_checkpoint(directory).endswith('ckpt-2')
+  with open(os.path.join('run', 'checkpoint')) as f:
+    assert f.read() == state  # Timestamps and all.
