@@ -66,8 +66,8 @@ def main(argv):
     _fail('interrupted', errors.EXIT_INTERRUPTED, what='')
   except errors.Interrupted as e:
     _fail(e, e.exit_code, what='')
-  except (errors.HmrError, OSError, ValueError,
-          tf.errors.DataLossError) as e:
+  except (errors.HmrError, OSError, ValueError, tf.errors.DataLossError,
+          tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as e:
     if logging.get_verbosity() >= 1:
       logging.exception('Traceback of the error below:')
     # A missing input, an unwritable folder, a full disk, a bad body model,
@@ -86,6 +86,10 @@ def _op_error_line(error) -> str:
     text += (' (a damaged TFRecord file under --data_dir: convert that '
              'dataset again, or pass --skip_corrupt_records to skip bad '
              'records)')
+  else:
+    # A bad record usually; a bug sometimes: say where to look.
+    text += (f' (TensorFlow {type(error).__name__}; --verbosity=1 shows the '
+             'traceback)')
   return text
 
 

@@ -170,10 +170,32 @@ app.run(main.main, flags_parser=main.parse_flags)
      'hmr_tf.main: error: corrupted record at 12 (a damaged TFRecord file '
      'under --data_dir: convert that dataset again, or pass '
      '--skip_corrupt_records to skip bad records)'),
+    ("tf.errors.InvalidArgumentError(None, None, 'Feature: image/encoded "
+     "(data type: string) is required but could not be found.')", 1,
+     'hmr_tf.main: error: Feature: image/encoded (data type: string) is '
+     'required but could not be found. (TensorFlow InvalidArgumentError; '
+     '--verbosity=1 shows the traceback)'),
     ("TypeError('a bug')", 1, None),
-], ids=['interrupted', 'corrupt_record', 'bug'])
+], ids=['interrupted', 'corrupt_record', 'bad_record', 'bug'])
 def test_exit_status_of_each_failure(tmp_path, error, status, line):
   script = _FAKE_RUN.format(error=error, out=tmp_path / 'run', flags=[])
+  _check_exit(script, status, line)
+
+
+def test_verbosity_1_adds_the_traceback(tmp_path):
+  script = _FAKE_RUN.format(
+      error="errors.CheckpointError('checkpoint c/ckpt-7: unreadable')",
+      out=tmp_path / 'run', flags=['--verbosity=1'])
+  result = subprocess.run([sys.executable, '-c', script], cwd=ROOT,
+                          env=dict(_env(), PYTHONPATH=ROOT),
+                          capture_output=True, text=True, timeout=300)
+  assert result.returncode == 1, result.stderr[-3000:]
+  assert 'Traceback' in result.stderr and 'fake_run' in result.stderr
+  assert result.stderr.strip().splitlines()[-1] == (
+      'hmr_tf.main: error: checkpoint c/ckpt-7: unreadable')
+
+
+def _check_exit(script, status, line):
   result = subprocess.run([sys.executable, '-c', script], cwd=ROOT,
                           env=dict(_env(), PYTHONPATH=ROOT),
                           capture_output=True, text=True, timeout=300)
