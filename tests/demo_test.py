@@ -368,3 +368,38 @@ def test_outputs_respect_the_umask(tmp_path):
   for key, path in paths.items():
     assert os.stat(path).st_mode & 0o777 == 0o664, (key, oct(
         os.stat(path).st_mode))
+
+
+def test_demo_streams_a_video(trained, tmp_path):
+  video = _write_video(str(tmp_path / 'clip.avi'), 5, height=96, width=128)
+  out_dir = tmp_path / 'out'
+  proc = _run_demo(f'--checkpoint={trained["ckpt"]}',
+                   f'--smpl_model_path={trained["body_path"]}',
+                   f'--video={video}', '--batch_size=2',
+                   f'--output_dir={out_dir}')
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  names = sorted(os.listdir(out_dir))
+  assert len(names) == 5 * 5
+  assert 'frame_000004_overlay.png' in names
+  assert cv2.imread(str(out_dir / 'frame_000004_overlay.png')).shape == (
+      96, 128, 3)
+
+
+def test_a_bad_image_later_in_a_folder_is_one_line(trained, tmp_path):
+  folder = tmp_path / 'images'
+  folder.mkdir()
+  shutil.copy(trained['photo'], folder / 'a.png')
+  (folder / 'b.png').write_text('not a picture')
+  out_dir = tmp_path / 'out'
+  proc = _run_demo(f'--checkpoint={trained["ckpt"]}',
+                   f'--smpl_model_path={trained["body_path"]}',
+                   f'--image_dir={folder}', '--batch_size=1',
+                   f'--output_dir={out_dir}')
+  assert proc.returncode == 1, proc.stderr[-3000:]
+  last = proc.stderr.strip().splitlines()[-1]
+  assert last.startswith('hmr_tf.demo: error: ') and 'b.png' in last
+  assert 'Traceback' not in proc.stderr
+  # The first image's outputs are complete; no temporary is left.
+  assert sorted(os.listdir(out_dir)) == sorted(
+      os.path.basename(p) for p in demo_lib.output_paths(str(out_dir),
+                                                         'a').values())
