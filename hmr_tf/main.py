@@ -82,6 +82,11 @@ def _op_error_line(error) -> str:
   text = re.sub(r'\{\{function_node [^}]*\}\}\s*', '',
                 error.message.strip().splitlines()[0])
   text = re.sub(r'\s*\[(Op|\[\{\{node)[^\]]*\].*$', '', text).strip()
+  # A tf.debugging.Assert of ours (the input pipeline names a damaged
+  # shard this way): its message alone.
+  asserted = re.search(r'assertion failed: \[(.*)\]$', text)
+  if asserted:
+    return asserted.group(1).replace('\\"', '"')
   if type(error).__name__ == 'DataLossError':
     text += (' (a damaged TFRecord file under --data_dir: convert that '
              'dataset again, or pass --skip_corrupt_records to skip bad '

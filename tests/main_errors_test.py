@@ -175,8 +175,15 @@ app.run(main.main, flags_parser=main.parse_flags)
      'hmr_tf.main: error: Feature: image/encoded (data type: string) is '
      'required but could not be found. (TensorFlow InvalidArgumentError; '
      '--verbosity=1 shows the traceback)'),
+    ("tf.errors.InvalidArgumentError(None, None, 'Error in user-defined "
+     "function passed to MapDataset:13 transformation: assertion failed: "
+     "[Corrupt TFRecord file \\\\\"d/x.tfrecord\\\\\": read 7 of 9 bytes.] "
+     "[Op:IteratorGetNext]')", 1,
+     'hmr_tf.main: error: Corrupt TFRecord file "d/x.tfrecord": read 7 of 9 '
+     'bytes.'),
     ("TypeError('a bug')", 1, None),
-], ids=['interrupted', 'corrupt_record', 'bad_record', 'bug'])
+], ids=['interrupted', 'corrupt_record', 'bad_record', 'damaged_shard',
+        'bug'])
 def test_exit_status_of_each_failure(tmp_path, error, status, line):
   script = _FAKE_RUN.format(error=error, out=tmp_path / 'run', flags=[])
   _check_exit(script, status, line)
@@ -206,7 +213,7 @@ def _check_exit(script, status, line):
     assert _one_line(result) == line
 
 
-@pytest.mark.slow  # ~45 s on 2 shared cores.
+@pytest.mark.slow  # ~1-3 min on 2 shared cores.
 def test_ctrl_c_checkpoints_exits_130_and_runs_no_later_stage(tmp_path):
   out = tmp_path / 'run'
   log = tmp_path / 'log.txt'
@@ -235,6 +242,23 @@ def test_ctrl_c_checkpoints_exits_130_and_runs_no_later_stage(tmp_path):
   for later in ('eval', 'export', 'demo'):
     assert not (out / later).exists(), later
   assert not (out / 'model' / 'train.lock').exists()
+
+  # A damaged held-out shard: eval stops with one line (exit 1).
+  shards = sorted(glob.glob(str(out / 'data' / 'synthetic_3d' /
+                                'test_*.tfrecord')))
+  saved = open(shards[0], 'rb').read()
+  damaged = bytearray(saved)
+  damaged[len(damaged) // 2] ^= 0xFF
+  with open(shards[0], 'wb') as f:
+    f.write(bytes(damaged))
+  result = _main('--mode=eval', f'--output_dir={out}', *FAST)
+  assert result.returncode == 1, result.stderr[-3000:]
+  line = _one_line(result)
+  assert line.startswith('hmr_tf.main: error: Corrupt, truncated or '
+                         f'unreadable TFRecord file "{shards[0]}"'), line
+  assert 'skip_corrupt_records' in line
+  with open(shards[0], 'wb') as f:
+    f.write(saved)
 
   # The same folder, its only checkpoint cut short: eval names it (exit 1),
   # and training refuses to start over on top of it.
