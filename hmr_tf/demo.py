@@ -11,8 +11,13 @@ frame of a video, in batches with a progress bar. For each image it writes
 `<name>_keypoints.png`, `<name>_mesh.obj` and `<name>_params.json` (see
 hmr_tf.demo_lib for the crop and camera conventions).
 
-Inputs are checked before the model is built: a bad one stops the demo with
-one line on stderr, exit status 1, and no files written.
+Inputs are read as a stream, one batch at a time, so a long video or a big
+folder needs no more memory than a few images. The flags, the image (the
+folder's first image, the video's first frame) are checked before the model
+is built: a bad one stops the demo with one line on stderr, exit status 1,
+and no files written. A bad image later in a folder stops it the same way;
+the outputs already written are complete (each is written to a temporary
+name and renamed). Ctrl-C: one line, exit status 130.
 """
 
 import os
@@ -55,7 +60,13 @@ FLAGS = flags.FLAGS
 
 
 def _inputs():
-  """[(stem, image loader or frame, crop chooser)] from the flags, validated."""
+  """(items, count): (stem, image, crop) as a lazy stream, and its length.
+
+  Flags, the single image, the folder's first image and the video's first
+  frame are checked here, before the model is built; the rest is decoded
+  while the demo runs, one batch at a time (count None: a video that does
+  not say how many frames it has).
+  """
   given = [n for n in ('image', 'image_dir', 'video') if FLAGS[n].value]
   if len(given) != 1:
     raise demo_lib.DemoInputError('give exactly one of --image, --image_dir, '
@@ -68,24 +79,18 @@ def _inputs():
   if FLAGS.image:
     image = demo_lib.load_image(FLAGS.image)
     stem = os.path.splitext(os.path.basename(FLAGS.image))[0]
-    return [(stem, image, _crop(image, FLAGS.image))]
+    return [(stem, image, _crop(image, FLAGS.image))], 1
   if FLAGS.image_dir:
-    if not os.path.isdir(FLAGS.image_dir):
-      raise demo_lib.DemoInputError(f'--image_dir {FLAGS.image_dir}: no such '
-                                    'folder')
-    names = sorted(n for n in os.listdir(FLAGS.image_dir)
-                   if n.lower().endswith(demo_lib.IMAGE_EXTENSIONS))
-    if not names:
-      raise demo_lib.DemoInputError(f'--image_dir {FLAGS.image_dir}: no '
-                                    'images in it')
-    items = []
-    for name in names:
-      path = os.path.join(FLAGS.image_dir, name)
-      image = demo_lib.load_image(path)
-      items.append((os.path.splitext(name)[0], image, _crop(image, path)))
-    return items
-  return [(f'frame_{i:06d}', frame, _crop(frame, FLAGS.video))
-          for i, frame in enumerate(_read_video(FLAGS.video))]
+    paths = demo_lib.image_dir_files(FLAGS.image_dir)
+    _crop(demo_lib.load_image(paths[0]), paths[0])  # Checked up front.
+    stream = demo_lib.iter_images(paths)
+    count = len(paths)
+    source = FLAGS.image_dir
+  else:
+    stream = demo_lib.VideoFrames(FLAGS.video)
+    count = stream.num_frames
+    source = FLAGS.video
+  return ((stem, image, _crop(image, source)) for stem, image in stream), count
 
 
 def _crop(image, path):
@@ -97,25 +102,6 @@ def _crop(image, path):
                                        FLAGS.person_index)
   del path
   return demo_lib.crop_whole_image(image.shape)
-
-
-def _read_video(path):
-  import cv2  # pylint: disable=g-import-not-at-top
-  if not os.path.isfile(path):
-    raise demo_lib.DemoInputError(f'--video {path}: no such file')
-  capture = cv2.VideoCapture(path)
-  frames = []
-  try:
-    while True:
-      ok, frame = capture.read()
-      if not ok:
-        break
-      frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-  finally:
-    capture.release()
-  if not frames:
-    raise demo_lib.DemoInputError(f'--video {path}: no readable frames')
-  return frames
 
 
 def _run_body_model_file(checkpoint: str) -> str:
@@ -134,7 +120,7 @@ def _run_body_model_file(checkpoint: str) -> str:
 def _run():
   if not FLAGS.checkpoint:
     raise demo_lib.DemoInputError('--checkpoint is required')
-  items = _inputs()
+  items, count = _inputs()
   # Imported after the inputs are checked: TensorFlow takes seconds to load.
   import keras  # pylint: disable=g-import-not-at-top
   from hmr_tf import model_restore  # pylint: disable=g-import-not-at-top
@@ -156,25 +142,44 @@ def _run():
   config = model_restore.read_model_config(
       model_restore.resolve_checkpoint(FLAGS.checkpoint), fallback)
   model = model_restore.restore_model(FLAGS.checkpoint, body_model, config)
-  bar = keras.utils.Progbar(len(items), unit_name='image')
-  results = demo_lib.run_on_images(
-      model, [im for _, im, _ in items], [c for _, _, c in items],
-      batch_size=FLAGS.batch_size, progress=bar.update)
+  bar = keras.utils.Progbar(count, unit_name='image')
   source = FLAGS.image or FLAGS.image_dir or FLAGS.video
-  for (stem, image, _), result in zip(items, results):
+  written = []
+
+  def write(stem, image, result):
     paths = demo_lib.write_outputs(FLAGS.output_dir, stem, image, result,
                                    body_model.faces, source=source)
-  logging.info('Wrote %d result(s) to %s (last: %s)', len(results),
-               FLAGS.output_dir, paths['overlay'])
+    written[:] = [paths['overlay']]
+
+  done = demo_lib.run_streaming(model, items, write,
+                                batch_size=FLAGS.batch_size,
+                                progress=bar.update)
+  logging.info('Wrote %d result(s) to %s (last: %s)', done,
+               FLAGS.output_dir, written[0])
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
+  # Expected failures: one line (--verbosity=1 adds the traceback) and
+  # hmr_tf.errors' exit status; anything else is a bug and keeps its
+  # traceback.
+  from hmr_tf import errors  # pylint: disable=g-import-not-at-top
   try:
     _run()
-  except (demo_lib.DemoInputError, FileNotFoundError, ValueError) as e:
-    sys.exit(f'hmr_tf.demo: error: {e}')
+  except KeyboardInterrupt:
+    _fail('interrupted', errors.EXIT_INTERRUPTED, what='')
+  except (errors.HmrError, demo_lib.DemoInputError, OSError,
+          ValueError) as e:
+    if logging.get_verbosity() >= 1:
+      logging.exception('Traceback of the error below:')
+    _fail(e, getattr(e, 'exit_code', errors.EXIT_FAILURE))
+
+
+def _fail(message, status: int, what: str = 'error: '):
+  text = str(message).strip().splitlines() or ['']
+  sys.stderr.write(f'hmr_tf.demo: {what}{text[0]}\n')
+  sys.exit(status)
 
 
 if __name__ == '__main__':

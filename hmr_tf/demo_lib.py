@@ -37,7 +37,8 @@ import json
 import os
 import shutil
 import tempfile
-from typing import Dict, List, Optional, Sequence
+from typing import (Callable, Dict, Iterable, Iterator, List, Optional,
+                    Sequence, Tuple)
 
 import cv2
 import numpy as np
@@ -99,6 +100,74 @@ def load_image(path: str) -> np.ndarray:
     raise DemoInputError(f'--image {path}: not a readable image (expected '
                          'JPEG, PNG, BMP, TIFF or WebP)')
   return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def image_dir_files(folder: str) -> List[str]:
+  """The image files of a folder, sorted by name.
+
+  Raises:
+    DemoInputError: no such folder, or no image in it.
+  """
+  if not os.path.isdir(folder):
+    raise DemoInputError(f'--image_dir {folder}: no such folder')
+  names = sorted(n for n in os.listdir(folder)
+                 if n.lower().endswith(IMAGE_EXTENSIONS))
+  if not names:
+    raise DemoInputError(f'--image_dir {folder}: no images in it (expected '
+                         f'{", ".join(IMAGE_EXTENSIONS)} files)')
+  return [os.path.join(folder, n) for n in names]
+
+
+def iter_images(paths: Sequence[str]) -> Iterator[Tuple[str, np.ndarray]]:
+  """(stem, image) of each file, decoded only when the caller gets to it.
+
+  Raises:
+    DemoInputError: (when reached) a file that is not a readable image.
+  """
+  for path in paths:
+    yield os.path.splitext(os.path.basename(path))[0], load_image(path)
+
+
+class VideoFrames:
+  """The frames of a video file, decoded one at a time (uint8 RGB).
+
+  The file is opened and its first frame decoded at construction, so a
+  missing or unreadable video fails before any model is built. Iterating
+  yields (`frame_NNNNNN`, frame) and releases the file at the end.
+
+  Args:
+    path: the video file.
+
+  Raises:
+    DemoInputError: no such file, or no frame can be decoded.
+  """
+
+  def __init__(self, path: str):
+    if not os.path.isfile(path):
+      raise DemoInputError(f'--video {path}: no such file')
+    self.path = path
+    self._capture = cv2.VideoCapture(path)
+    ok, frame = self._capture.read()
+    if not ok:
+      self._capture.release()
+      raise DemoInputError(f'--video {path}: no readable frames (expected a '
+                           'video OpenCV can decode)')
+    self._first = frame
+    count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    # Containers may not know (or misreport) their frame count.
+    self.num_frames = count if count > 0 else None
+
+  def __iter__(self) -> Iterator[Tuple[str, np.ndarray]]:
+    frame, index = self._first, 0
+    self._first = None
+    try:
+      while frame is not None:
+        yield f'frame_{index:06d}', cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        ok, frame = self._capture.read()
+        frame = frame if ok else None
+        index += 1
+    finally:
+      self._capture.release()
 
 
 def _check_shape(image_shape) -> tuple:
@@ -316,6 +385,66 @@ def to_image_coordinates(prediction: Dict[str, np.ndarray], crop: Crop,
   return out
 
 
+def _run_batch(model, batch: Sequence[tuple], on_result: Callable,
+               focal_length: Optional[float]) -> None:
+  """One forward pass over [(key, image, crop)]; on_result per image."""
+  size = model.config.img_size
+  # The window follows the crop rule the model was trained with.
+  batch = [(key, image, dataclasses.replace(
+      crop, base_crop_size=model.config.base_crop_size))
+           for key, image, crop in batch]
+  crops = np.stack([crop_image(image, crop, size)
+                    for _, image, crop in batch])
+  out = model(crops, training=False)
+  out = {k: np.asarray(v) for k, v in out.items()}
+  for i, (key, image, crop) in enumerate(batch):
+    one = {k: v[i] for k, v in out.items()}
+    on_result(key, image, to_image_coordinates(one, crop, image.shape,
+                                               focal_length))
+
+
+def run_streaming(model, items: Iterable[tuple], on_result: Callable,
+                  batch_size: int = 8, progress=None,
+                  focal_length: Optional[float] = None) -> int:
+  """Runs the model over a stream of images, holding one batch at a time.
+
+  Images are read from `items` as they are needed and dropped once their
+  results are handed on, so memory stays flat however long the stream (a
+  video, a folder of photographs).
+
+  Args:
+    model: an HMRModel (`model.config.img_size` gives S).
+    items: (key, uint8 RGB [H, W, 3] image, Crop) tuples, e.g. a generator.
+    on_result: callable(key, image, result) for each image, in order
+      (result: see `to_image_coordinates`).
+    batch_size: images per forward pass.
+    progress: optional callable(num_done) called after each batch.
+    focal_length: the full-image camera's focal length in pixels (None: each
+      image's diagonal).
+
+  Returns:
+    The number of images processed.
+  """
+  if batch_size < 1:
+    raise ValueError(f'batch_size: expected >= 1, got {batch_size}')
+  done = 0
+  batch = []
+  for item in items:
+    batch.append(item)
+    if len(batch) == batch_size:
+      _run_batch(model, batch, on_result, focal_length)
+      done += len(batch)
+      batch = []
+      if progress is not None:
+        progress(done)
+  if batch:
+    _run_batch(model, batch, on_result, focal_length)
+    done += len(batch)
+    if progress is not None:
+      progress(done)
+  return done
+
+
 def run_on_images(model, images: Sequence[np.ndarray], crops: Sequence[Crop],
                   batch_size: int = 8, progress=None,
                   focal_length: Optional[float] = None) -> List[Dict]:
@@ -333,22 +462,12 @@ def run_on_images(model, images: Sequence[np.ndarray], crops: Sequence[Crop],
   Returns:
     One dict per image (see `to_image_coordinates`).
   """
-  size = model.config.img_size
-  # The window follows the crop rule the model was trained with.
-  crops = [dataclasses.replace(c, base_crop_size=model.config.base_crop_size)
-           for c in crops]
   results = []
-  for start in range(0, len(images), batch_size):
-    batch = np.stack([crop_image(im, c, size) for im, c in zip(
-        images[start:start + batch_size], crops[start:start + batch_size])])
-    out = model(batch, training=False)
-    out = {k: np.asarray(v) for k, v in out.items()}
-    for i in range(len(batch)):
-      one = {k: v[i] for k, v in out.items()}
-      results.append(to_image_coordinates(
-          one, crops[start + i], images[start + i].shape, focal_length))
-    if progress is not None:
-      progress(len(results))
+  run_streaming(model, ((i, im, c) for i, (im, c) in
+                        enumerate(zip(images, crops))),
+                lambda key, image, result: results.append(result),
+                batch_size=batch_size, progress=progress,
+                focal_length=focal_length)
   return results
 
 

@@ -27,9 +27,7 @@ scalars in TensorBoard.
 
 import dataclasses
 import datetime
-import json
 import os
-import tempfile
 from typing import Dict, List, Optional, Tuple
 
 from absl import logging
@@ -37,6 +35,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
+from hmr_tf import atomic_io
 from hmr_tf import h36m_protocol
 from hmr_tf import metrics as metrics_lib
 from hmr_tf import mpi_inf_3dhp_protocol
@@ -480,19 +479,8 @@ def format_table(results: Dict, title: str) -> str:
 
 
 def write_json_atomic(path: str, obj) -> None:
-  """Writes JSON to a temp file in the same folder, then renames it."""
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix='.tmp_', suffix='.json')
-  try:
-    with os.fdopen(fd, 'w') as f:
-      json.dump(obj, f, indent=2, sort_keys=True, allow_nan=True)
-      f.write('\n')
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
+  """Writes JSON atomically, with the umask's file mode (hmr_tf.atomic_io)."""
+  atomic_io.write_json_atomic(path, obj)
 
 
 def write_summaries(summary_dir: str, name: str, values: Dict[str, float],

@@ -22,9 +22,14 @@ original's projection), vertices [B, N, 3] (unless
 width).
 
 Bad input: a string that is not a JPEG or PNG fails an assertion naming the
-signature and the expected formats (InvalidArgumentError for the caller,
-an error response from TF Serving); a wrong rank or size fails a run-time
-shape check naming the input and the expected shape (InvalidArgumentError).
+signature and the expected formats, with the string's length and first
+bytes in hex (InvalidArgumentError for the caller, an error response from
+TF Serving); an empty batch fails an assertion saying so; a wrong rank or
+size fails a run-time shape check naming the input and the expected shape
+(InvalidArgumentError).
+
+Permissions: the export folder gets the mode `os.makedirs` would give
+(0777 & ~umask), so TF Serving under another account can read it.
 """
 
 import os
@@ -34,6 +39,7 @@ import tempfile
 from absl import logging
 import tensorflow as tf
 
+from hmr_tf import atomic_io
 from hmr_tf.data import parser
 
 SIGNATURE_BYTES = 'serving_default'
@@ -51,6 +57,27 @@ def _is_jpeg_or_png(data: tf.Tensor) -> tf.Tensor:
       tf.equal(tf.strings.substr(data, 0, 4), _PNG_MAGIC))
 
 
+# '00' .. 'ff': error messages show bytes in hex, since a message with raw
+# binary in it cannot be decoded as text by the client (UnicodeDecodeError).
+_HEX = tuple(f'{i:02x}' for i in range(256))
+_SHOWN_BYTES = 8
+
+
+def _hex_head(data: tf.Tensor) -> tf.Tensor:
+  """The first bytes of a string as hex text, e.g. '47 49 46 38'."""
+  head = tf.io.decode_raw(tf.strings.substr(data, 0, _SHOWN_BYTES), tf.uint8)
+  return tf.strings.reduce_join(
+      tf.gather(tf.constant(_HEX), tf.cast(head, tf.int32)), separator=' ')
+
+
+def _check_not_empty(batch: tf.Tensor, signature: str, name: str):
+  """An assertion that the batch holds at least one example."""
+  return tf.debugging.assert_positive(
+      tf.shape(batch)[0],
+      message=f'{signature}: {name} is an empty batch; expected at least one '
+      'example')
+
+
 def decode_and_crop(data: tf.Tensor, img_size: int):
   """One encoded image -> (crop [S, S, 3] in [-1, 1], center [2], window []).
 
@@ -65,10 +92,12 @@ def decode_and_crop(data: tf.Tensor, img_size: int):
     (float32 [S, S, 3] crop, float32 [2] window centre (x, y) in pixels,
     float32 [] window side in pixels, int32 [2] image (height, width)).
   """
-  check = tf.debugging.Assert(_is_jpeg_or_png(data), [
+  message = tf.strings.join([
       f'{SIGNATURE_BYTES}: {INPUT_BYTES} must hold JPEG or PNG file bytes; '
-      'got a string that is neither (first bytes:',
-      tf.strings.substr(data, 0, 8), ')'])
+      'got a string that is neither (',
+      tf.strings.as_string(tf.strings.length(data)),
+      ' bytes; the first in hex: ', _hex_head(data), ')'])
+  check = tf.debugging.Assert(_is_jpeg_or_png(data), [message])
   with tf.control_dependencies([check]):
     image = tf.io.decode_image(data, channels=3, expand_animations=False)
   shape = tf.shape(image)[:2]
@@ -120,11 +149,17 @@ class _Exportable(tf.Module):
   def _predict_crops(self, images):
     size = self.img_size
     images = tf.ensure_shape(images, [None, size, size, 3], name=INPUT_CROPS)
+    with tf.control_dependencies(
+        [_check_not_empty(images, SIGNATURE_CROPS, INPUT_CROPS)]):
+      images = tf.identity(images)
     return self._outputs(images)
 
   def _serving_default(self, image_bytes):
     size = self.img_size
     image_bytes = tf.ensure_shape(image_bytes, [None], name=INPUT_BYTES)
+    with tf.control_dependencies(
+        [_check_not_empty(image_bytes, SIGNATURE_BYTES, INPUT_BYTES)]):
+      image_bytes = tf.identity(image_bytes)
     crops, centers, windows, shapes = tf.map_fn(
         lambda d: decode_and_crop(d, size), image_bytes,
         fn_output_signature=(tf.TensorSpec([size, size, 3], tf.float32),
@@ -167,6 +202,9 @@ def export_saved_model(model, export_dir: str, version: int = 1,
   os.makedirs(export_dir, exist_ok=True)
   module = _Exportable(model, include_vertices)
   tmp = tempfile.mkdtemp(dir=export_dir, prefix=f'.tmp_{int(version)}_')
+  # mkdtemp makes a private (0700) folder: TF Serving under another account
+  # could not read the export.
+  atomic_io.make_public_dir(tmp)
   try:
     tf.saved_model.save(
         module, tmp,

@@ -386,3 +386,65 @@ flags.register_validator(
     'init_checkpoint', _checkpoint_ok,
     message='--init_checkpoint: expected a folder with checkpoints or a '
     'checkpoint prefix (with a .index file beside it)')
+
+
+# --- Checks before any work (issue 19 §7) -----------------------------------
+# The datasets the quickstart writes (datasets.synthetic's DATASET_2D/_3D and
+# DATASET_MOCAP; a test ties them).
+QUICKSTART_DATASETS = ('synthetic_2d', 'synthetic_3d')
+QUICKSTART_MOCAP_DATASETS = ('synthetic_mocap',)
+_TRAINING_MODES = ('quickstart', 'train')
+
+
+def _not_a_file(path):
+  """A folder path a run may create: neither a file nor under one."""
+  probe = os.path.abspath(path) if path else ''
+  while probe and probe != os.path.dirname(probe):
+    if os.path.exists(probe):
+      return os.path.isdir(probe)
+    probe = os.path.dirname(probe)
+  return True
+
+
+for _name in ('output_dir', 'data_dir', 'model_dir', 'tensorboard_dir',
+              'export_dir'):
+  flags.register_validator(
+      _name, _not_a_file,
+      message=f'--{_name}: expected a folder (or a path for one), got a file '
+      'or a path under a file')
+
+
+def _names_ok(names):
+  return bool(names) and all(n.strip() for n in names)
+
+
+flags.register_multi_flags_validator(
+    ['mode', 'datasets'],
+    lambda f: f['mode'] not in _TRAINING_MODES or _names_ok(f['datasets']),
+    message='--datasets: expected one or more dataset names (folders under '
+    '--data_dir) for training')
+flags.register_multi_flags_validator(
+    ['mode', 'mocap_datasets'],
+    lambda f: (f['mode'] not in _TRAINING_MODES or
+               _names_ok(f['mocap_datasets'])),
+    message='--mocap_datasets: expected one or more mocap dataset names for '
+    'training')
+flags.register_multi_flags_validator(
+    ['mode', 'datasets'],
+    lambda f: f['mode'] != 'quickstart' or set(f['datasets']) <= set(
+        QUICKSTART_DATASETS),
+    message='--datasets: the quickstart trains on the synthetic datasets it '
+    f'writes: some of {",".join(QUICKSTART_DATASETS)} (its settings: '
+    '--flagfile=src/flags/quickstart.flags)')
+flags.register_multi_flags_validator(
+    ['mode', 'mocap_datasets'],
+    lambda f: f['mode'] != 'quickstart' or set(f['mocap_datasets']) <= set(
+        QUICKSTART_MOCAP_DATASETS),
+    message='--mocap_datasets: the quickstart writes only '
+    f'{",".join(QUICKSTART_MOCAP_DATASETS)}')
+flags.register_multi_flags_validator(
+    ['mode', 'eval_dataset'],
+    lambda f: (f['mode'] != 'quickstart' or
+               f['eval_dataset'] in QUICKSTART_DATASETS),
+    message='--eval_dataset: the quickstart evaluates on one of '
+    f'{",".join(QUICKSTART_DATASETS)}')

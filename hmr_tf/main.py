@@ -4,6 +4,7 @@ Parses flags, builds the typed config once, and hands it to the library
 function of the chosen mode. The logic lives in the libraries.
 """
 
+import re
 import sys
 
 from absl import app
@@ -17,9 +18,15 @@ FLAGS = flags.FLAGS
 USAGE_ERROR = 2
 
 
+def _fail(message, status: int, what: str = 'error: '):
+  """One line on stderr, then exit with `status` (hmr_tf.errors)."""
+  text = str(message).strip().splitlines() or ['']
+  sys.stderr.write(f'hmr_tf.main: {what}{text[0]}\n')
+  sys.exit(status)
+
+
 def _usage_error(message: str):
-  sys.stderr.write(f'hmr_tf.main: error: {message}\n')
-  sys.exit(USAGE_ERROR)
+  _fail(message, USAGE_ERROR)
 
 
 def parse_flags(argv):
@@ -27,37 +34,68 @@ def parse_flags(argv):
   try:
     return FLAGS(argv)
   except flags.Error as e:
-    _usage_error(str(e).splitlines()[0])
+    # absl's flagfile errors start with their own 'ERROR:: '.
+    _usage_error(str(e).splitlines()[0].removeprefix('ERROR:: '))
 
 
 def main(argv):
   if len(argv) > 1:
     _usage_error(f'unexpected arguments: {" ".join(argv[1:])}')
   # Imported after parsing: TensorFlow loads only for a valid command line.
-  from hmr_tf import config as config_lib  # pylint: disable=g-import-not-at-top
-  from hmr_tf import run_modes  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from absl import logging
+  import tensorflow as tf
+  from hmr_tf import config as config_lib
+  from hmr_tf import errors
+  from hmr_tf import run_modes
+  # pylint: enable=g-import-not-at-top
   try:
     cfg = config_lib.from_flags(FLAGS)
+    run_modes.check(cfg)  # Before any work: no folder is created.
+  except errors.HmrError as e:
+    _fail(e, e.exit_code)
   except ValueError as e:
     _usage_error(str(e))
-  from hmr_tf import demo_lib  # pylint: disable=g-import-not-at-top
-  from hmr_tf import original_import  # pylint: disable=g-import-not-at-top
-  from hmr_tf import safe_pickle  # pylint: disable=g-import-not-at-top
-  from hmr_tf.data import input_pipeline  # pylint: disable=g-import-not-at-top
+  except OSError as e:
+    _fail(e, errors.EXIT_FAILURE)
+  # Expected failures are one line naming the file and what was expected;
+  # --verbosity=1 adds the traceback. Anything else is a bug: a traceback.
   try:
     run_modes.run(cfg)
-  except (original_import.OriginalImportError, demo_lib.DemoInputError,
-          run_modes.CropRuleError) as e:
-    # A bad original checkpoint or SMPL file (nothing was written), a body
-    # model the demo cannot render, a crop flag against the model's.
-    _usage_error(str(e))
-  except (OSError, input_pipeline.InputDataError,
-          safe_pickle.UnsafePickleError) as e:
-    # A missing input, an unwritable folder, a full disk, damaged training
-    # data, a pickle that asks to run code: the message names the path; a
-    # traceback would only bury it.
-    sys.stderr.write(f'hmr_tf.main: error: {e}\n')
-    sys.exit(1)
+  except KeyboardInterrupt:
+    _fail('interrupted', errors.EXIT_INTERRUPTED, what='')
+  except errors.Interrupted as e:
+    _fail(e, e.exit_code, what='')
+  except (errors.HmrError, OSError, ValueError, tf.errors.DataLossError,
+          tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as e:
+    if logging.get_verbosity() >= 1:
+      logging.exception('Traceback of the error below:')
+    # A missing input, an unwritable folder, a full disk, a bad body model,
+    # a corrupt record, an unreadable checkpoint: the message names it.
+    if isinstance(e, tf.errors.OpError):
+      e = _op_error_line(e)
+    _fail(e, getattr(e, 'exit_code', errors.EXIT_FAILURE))
+
+
+def _op_error_line(error) -> str:
+  """A TensorFlow error's message without its graph-node decorations."""
+  text = re.sub(r'\{\{function_node [^}]*\}\}\s*', '',
+                error.message.strip().splitlines()[0])
+  text = re.sub(r'\s*\[(Op|\[\{\{node)[^\]]*\].*$', '', text).strip()
+  # A tf.debugging.Assert of ours (the input pipeline names a damaged
+  # shard this way): its message alone.
+  asserted = re.search(r'assertion failed: \[(.*)\]$', text)
+  if asserted:
+    return asserted.group(1).replace('\\"', '"')
+  if type(error).__name__ == 'DataLossError':
+    text += (' (a damaged TFRecord file under --data_dir: convert that '
+             'dataset again, or pass --skip_corrupt_records to skip bad '
+             'records)')
+  else:
+    # A bad record usually; a bug sometimes: say where to look.
+    text += (f' (TensorFlow {type(error).__name__}; --verbosity=1 shows the '
+             'traceback)')
+  return text
 
 
 if __name__ == '__main__':

@@ -15,7 +15,6 @@ discriminator or metric state restores the same way.
 import dataclasses
 import json
 import os
-import tempfile
 from typing import Optional
 
 from absl import logging
@@ -23,6 +22,9 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import trackable_object_graph_pb2
 
+from hmr_tf import atomic_io
+from hmr_tf import checkpoint_files
+from hmr_tf import errors
 from hmr_tf.modeling import hmr_model
 from hmr_tf.modeling import mean_params
 from hmr_tf.smpl.model_io import BodyModel
@@ -30,20 +32,48 @@ from hmr_tf.smpl.model_io import BodyModel
 MODEL_CONFIG_FILENAME = 'model_config.json'
 
 
+# ModelConfig fields that decide the variables or the input of a trained
+# model: a folder's checkpoints only restore into a model with these values.
+STRUCTURAL_FIELDS = ('img_size', 'num_stage', 'encoder')
+
+
 def save_model_config(directory: str, config: hmr_model.ModelConfig) -> str:
   """Writes the ModelConfig as JSON into `directory` (atomically)."""
-  os.makedirs(directory, exist_ok=True)
   path = os.path.join(directory, MODEL_CONFIG_FILENAME)
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix='.tmp_', suffix='.json')
-  try:
-    with os.fdopen(fd, 'w') as f:
-      json.dump(dataclasses.asdict(config), f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
+  atomic_io.write_json_atomic(path, dataclasses.asdict(config))
   return path
+
+
+def check_model_config(directory: str,
+                       config: hmr_model.ModelConfig) -> None:
+  """Refuses a config whose model cannot continue the folder's checkpoints.
+
+  A folder with checkpoints keeps its model_config.json unless the new
+  config changes only training options (rates, loss weights, dropout...);
+  img_size, num_stage or encoder changed would make the checkpoints
+  unrestorable (and eval, export and the demo would build the wrong model).
+
+  Args:
+    directory: the model folder.
+    config: the config a training run is about to use.
+
+  Raises:
+    errors.UsageError: checkpoints are there and a structural field differs
+      (one line naming the file and the fields).
+  """
+  path = os.path.join(directory, MODEL_CONFIG_FILENAME)
+  if not checkpoint_files.list_checkpoints(directory) or not os.path.isfile(
+      path):
+    return
+  saved = read_model_config(directory)
+  changed = [f'{name} {getattr(saved, name)!r} -> {getattr(config, name)!r}'
+             for name in STRUCTURAL_FIELDS
+             if getattr(saved, name) != getattr(config, name)]
+  if changed:
+    raise errors.UsageError(
+        f'{path}: the checkpoints in {directory} were trained with another '
+        f'model ({"; ".join(changed)}); use another --model_dir/--output_dir '
+        'or the same settings')
 
 
 def resolve_checkpoint(path: str, flag: str = '--checkpoint',
@@ -66,8 +96,16 @@ def resolve_checkpoint(path: str, flag: str = '--checkpoint',
   if os.path.isdir(path):
     latest = tf.train.latest_checkpoint(path)
     if latest is None:
-      raise FileNotFoundError(f'{flag} {path}: a folder without a '
-                              'TensorFlow checkpoint in it')
+      # No state file, a garbage one, or one naming deleted files: the
+      # newest checkpoint whose files are there.
+      present = checkpoint_files.list_checkpoints(path)
+      if not present:
+        raise FileNotFoundError(f'{flag} {path}: a folder without a '
+                                'TensorFlow checkpoint in it')
+      latest = present[-1]
+      logging.warning('%s: its checkpoint state file names no checkpoint '
+                      'that is there; using the newest one present, %s.',
+                      path, latest)
     return latest
   if allow_h5 and path.endswith('.h5') and os.path.isfile(path):
     return path
@@ -152,7 +190,11 @@ def restore_model(checkpoint: str, body_model: BodyModel,
     The model, ready for `model(images, training=False)`.
 
   Raises:
-    FileNotFoundError, ValueError: naming the checkpoint.
+    FileNotFoundError: no such checkpoint.
+    errors.CheckpointError: an unreadable checkpoint (every tensor is read
+      before the restore; the message names it and the newest readable one
+      beside it) or one that does not match the model.
+    ValueError: a malformed model config JSON.
   """
   path = resolve_checkpoint(checkpoint)
   if config is None:
@@ -164,8 +206,18 @@ def restore_model(checkpoint: str, body_model: BodyModel,
   config = dataclasses.replace(config, encoder_weights='none')
   model = hmr_model.HMRModel(body_model, theta0, config)
   if path.endswith('.h5'):
-    model.load_weights(path)
+    try:
+      model.load_weights(path)
+    except (OSError, ValueError) as e:
+      raise errors.CheckpointError(
+          f'{path}: cannot load these weights into the model built from '
+          f'its config ({str(e).splitlines()[0][:200]})') from e
   else:
+    try:
+      checkpoint_files.verify(path)
+    except errors.CheckpointError as e:
+      raise errors.CheckpointError(
+          f'{e}{checkpoint_files.readable_alternative(path)}') from e
     inner = tf.train.Checkpoint(encoder=model.encoder,
                                 regressor=model.regressor)
     status = tf.train.Checkpoint(**{_checkpoint_root(path): inner}).restore(
@@ -173,7 +225,8 @@ def restore_model(checkpoint: str, body_model: BodyModel,
     try:
       status.expect_partial().assert_existing_objects_matched()
     except AssertionError as e:
-      raise ValueError(f'checkpoint {path}: does not match the model built '
-                       f'from its config ({str(e).splitlines()[0]})') from e
+      raise errors.CheckpointError(
+          f'checkpoint {path}: does not match the model built from its '
+          f'config ({str(e).splitlines()[0]})') from e
   logging.info('Restored %s (img_size %d).', path, config.img_size)
   return model

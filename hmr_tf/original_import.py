@@ -39,6 +39,7 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from hmr_tf import errors
 from hmr_tf import model_restore
 from hmr_tf.modeling import encoder as encoder_lib
 from hmr_tf.modeling import hmr_model
@@ -59,8 +60,8 @@ SMPL_VARIABLES = ('v_template', 'shapedirs', 'posedirs', 'J_regressor',
                   'lbs_weights', 'cocoplus_regressor')
 
 
-class OriginalImportError(ValueError):
-  """A bad original checkpoint or SMPL file; one line naming it."""
+class OriginalImportError(errors.UsageError):
+  """A bad original checkpoint or SMPL file; one line naming it (exit 2)."""
 
 
 # ---------------------------------------------------------------------------

@@ -18,13 +18,12 @@ Rasterization, the z-buffer and the silhouette anti-aliasing live in
 """
 
 import functools
-import os
-import tempfile
 from typing import NamedTuple, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
 
+from hmr_tf import atomic_io
 from hmr_tf import render_raster
 
 DEFAULT_COLOR = (0.65, 0.74, 0.86)  # a light blue-grey, as in HMR's figures
@@ -495,17 +494,7 @@ def write_obj(path: str, vertices: np.ndarray, faces: np.ndarray) -> None:
   lines = ['# written by hmr_tf.render.write_obj\n']
   lines += ['v %.9g %.9g %.9g\n' % tuple(p) for p in v]
   lines += ['f %d %d %d\n' % tuple(t) for t in f.astype(np.int64) + 1]
-  directory = os.path.dirname(os.path.abspath(path))
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix='.tmp_',
-                             suffix='.obj')
-  try:
-    with os.fdopen(fd, 'w') as fh:
-      fh.writelines(lines)
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
+  atomic_io.write_text_atomic(path, ''.join(lines))
 
 
 def read_obj(path: str) -> Tuple[np.ndarray, np.ndarray]:

@@ -23,11 +23,13 @@ import tensorflow as tf
 from hmr_tf import config as config_lib
 from hmr_tf import demo_lib
 from hmr_tf import distribute
+from hmr_tf import errors
 from hmr_tf import eval_lib
 from hmr_tf import export as export_lib
 from hmr_tf import model_restore
 from hmr_tf import original_import
 from hmr_tf import render
+from hmr_tf import run_lock
 from hmr_tf import train_lib
 from hmr_tf.data import decoder
 from hmr_tf.data import input_pipeline
@@ -38,6 +40,62 @@ from hmr_tf.smpl import registry
 
 # Datasets the quickstart writes and reads (datasets/synthetic.py).
 SYNTHETIC_DATASETS = ('synthetic_2d', 'synthetic_3d')
+# Modes that read the evaluation split of --data_dir.
+_EVAL_SPLIT_MODES = ('eval', 'demo')
+
+
+def _available(data_dir: str) -> str:
+  names = (sorted(n for n in os.listdir(data_dir)
+                  if os.path.isdir(os.path.join(data_dir, n)))
+           if os.path.isdir(data_dir) else [])
+  return (f'there are: {", ".join(names)}' if names else
+          'it has no dataset folders')
+
+
+def _check_dataset(flag: str, data_dir: str, name: str, split: str) -> None:
+  """Stops with a usage error when `name`/`split` has no shards."""
+  try:
+    input_pipeline.list_shards(data_dir, name, split)
+  except FileNotFoundError as e:
+    if not os.path.isdir(os.path.join(data_dir, name)):
+      raise errors.UsageError(
+          f'{flag}: no dataset {name!r} under {data_dir} '
+          f'({_available(data_dir)})') from e
+    raise errors.UsageError(f'{flag}: {e}') from e
+  except ValueError as e:  # A malformed sidecar (named).
+    raise errors.InputError(str(e)) from e
+
+
+def check(cfg: config_lib.RunConfig) -> None:
+  """Checks the inputs of a run before any work; raises UsageError.
+
+  The flag validators (hmr_tf.flags) already checked what needs no file:
+  output paths that are files, empty dataset lists, the quickstart's
+  dataset names. Here: the model folder of a training run must not be held
+  by another trainer nor hold checkpoints of another model;
+  --mode=train's datasets must have shards under --data_dir and its
+  mean-parameter file must exist; eval and demo need the evaluation split.
+
+  Raises:
+    errors.UsageError: one line naming the flag and what was expected.
+    errors.ModelDirLockedError: another trainer holds the model folder.
+    FileNotFoundError: --mode=train without the mean-parameter file.
+  """
+  d = cfg.data
+  if cfg.mode in ('quickstart', 'train'):
+    # Before the quickstart spends minutes on its dataset: a folder another
+    # trainer holds, or whose checkpoints were trained with another model.
+    run_lock.ModelDirLock(cfg.paths.model_dir).check_free()
+    model_restore.check_model_config(cfg.paths.model_dir, cfg.model)
+  if cfg.mode == 'train':
+    _mean_theta_path(cfg)
+    for name in d.datasets:
+      _check_dataset('--datasets', d.data_dir, name, d.train_split)
+    for name in d.mocap_datasets:
+      _check_dataset('--mocap_datasets', d.data_dir, name, d.train_split)
+  elif cfg.mode in _EVAL_SPLIT_MODES:
+    _check_dataset('--eval_dataset', cfg.paths.data_dir, cfg.eval.dataset,
+                   cfg.eval.split)
 
 
 def _check_writable(path: str) -> None:
@@ -149,13 +207,17 @@ def data(cfg: config_lib.RunConfig) -> Dict[str, Any]:
   return meta
 
 
-def _mean_theta(cfg: config_lib.RunConfig) -> np.ndarray:
+def _mean_theta_path(cfg: config_lib.RunConfig) -> str:
   if not os.path.isfile(cfg.mean_params_path):
     raise FileNotFoundError(
         f'--mean_params_path: {cfg.mean_params_path} does not exist (the '
         'synthetic dataset writes DATA_DIR/mean_params.npz; for the real '
         'datasets pass the original neutral_smpl_mean_params.h5)')
-  return mean_params.load_mean_params(cfg.mean_params_path)
+  return cfg.mean_params_path
+
+
+def _mean_theta(cfg: config_lib.RunConfig) -> np.ndarray:
+  return mean_params.load_mean_params(_mean_theta_path(cfg))
 
 
 def train(cfg: config_lib.RunConfig) -> Dict[str, Any]:
@@ -169,8 +231,17 @@ def train(cfg: config_lib.RunConfig) -> Dict[str, Any]:
   body = _run_body_model(cfg)
   _check_writable(cfg.paths.model_dir)
   _check_writable(cfg.paths.log_dir)
-  return train_lib.train(cfg.model, cfg.data, cfg.train, body,
-                         _mean_theta(cfg), strategy=strategy)
+  trained = train_lib.train(cfg.model, cfg.data, cfg.train, body,
+                            _mean_theta(cfg), strategy=strategy)
+  if trained['interrupted']:
+    # No later stage runs on a partly trained model (quickstart).
+    saved = (f'checkpoint {trained["checkpoint"]}' if trained['checkpoint']
+             else 'no checkpoint')
+    raise errors.Interrupted(
+        f'interrupted at step {trained["global_step"]}/'
+        f'{trained["total_steps"]}; {saved}; rerun the same command to '
+        'resume')
+  return trained
 
 
 def _restored(cfg: config_lib.RunConfig):
@@ -198,8 +269,8 @@ def _crop_rule(cfg: config_lib.RunConfig, model_config) -> Dict[str, Any]:
   return rule
 
 
-class CropRuleError(ValueError):
-  """A crop flag that contradicts the trained model's crop rule."""
+class CropRuleError(errors.UsageError):
+  """A crop flag that contradicts the trained model's crop rule (exit 2)."""
 
 
 def evaluate(cfg: config_lib.RunConfig, model=None) -> Dict[str, Any]:

@@ -15,12 +15,28 @@ atomically after the checkpoint files are complete, so a run killed at any
 moment (SIGKILL included) resumes from the last complete checkpoint, losing
 at most `checkpoint_every_steps` steps.
 
-Resume. Rerunning with the same `model_dir` restores the latest checkpoint
-and continues at its global step g: the epoch g // steps_per_epoch is
-finished with a shorter `fit` (the remaining steps of that epoch), then the
-remaining whole epochs run, so the total number of steps and the epoch
-boundaries are those of an uninterrupted run. The learning rates of the
-current configuration replace the checkpointed ones.
+Damaged folders (hmr_tf.checkpoint_files). Before restoring, the newest
+checkpoint whose every tensor reads back (CRC-checked) is chosen from the
+files present; unreadable newer ones are logged by path and left in place.
+The chief rewrites a `checkpoint` state file that names missing files or is
+garbage, listing only the restored lineage, so the manager's `max_to_keep`
+never deletes checkpoints this run did not restore from. A folder whose
+checkpoints are all unreadable stops training (CheckpointError) instead of
+starting over on top of them.
+
+Lock and model config. The chief holds `model_dir/train.lock`
+(hmr_tf.run_lock) for the whole run: a second trainer stops at once with
+ModelDirLockedError naming the holder. A model config whose img_size,
+num_stage or encoder differ from the folder's model_config.json (with
+checkpoints there) is refused before any work (UsageError); the file is
+(re)written once the first step has run.
+
+Resume. Rerunning with the same `model_dir` restores the latest readable
+checkpoint and continues at its global step g: the epoch g //
+steps_per_epoch is finished with a shorter `fit` (the remaining steps of
+that epoch), then the remaining whole epochs run, so the total number of
+steps and the epoch boundaries are those of an uninterrupted run. The
+learning rates of the current configuration replace the checkpointed ones.
 
 Data-iterator position. Keras' `fit` creates its dataset iterator
 internally and gives callbacks no handle on it, so the iterator state is not
@@ -39,10 +55,13 @@ Non-finite losses. See train_callbacks.NonFiniteGuard: 'stop' writes
 picks it) and raises NonFiniteLossError naming the step and the terms;
 'skip' rolls the step back from an in-memory snapshot and counts it.
 
-Ctrl-C. The first SIGINT during training asks the loop to stop after the
-current step; a checkpoint is saved and `train` returns normally (result
-'interrupted': True, with the checkpoint path). A second Ctrl-C stops at
-once without saving (the last regular checkpoint stays).
+Ctrl-C. The first SIGINT during training is acknowledged at once (a thread
+reads the signal wakeup fd, so even during the first step's XLA compilation)
+and asks the loop to stop after the current step; a checkpoint is saved and
+`train` returns normally (result 'interrupted': True, with the checkpoint
+path; hmr_tf.main then exits 130 and runs no later stage). A second Ctrl-C
+stops without saving (the last regular checkpoint stays). The SIGINT
+handler in place before (default, or ignored) is restored afterwards.
 
 Multi-worker. Every worker takes part in saving (variables may need
 collective reads), but only the chief (task type 'chief', or worker 0
@@ -70,8 +89,11 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from hmr_tf import checkpoint_files
 from hmr_tf import distribute
+from hmr_tf import errors
 from hmr_tf import model_restore
+from hmr_tf import run_lock
 from hmr_tf import train_callbacks
 from hmr_tf.data import input_pipeline
 from hmr_tf.modeling import hmr_model
@@ -376,10 +398,12 @@ def restore_weights(model: hmr_model.HMRModel, path: str) -> str:
 
   Raises:
     FileNotFoundError: no such checkpoint.
+    errors.CheckpointError: the checkpoint cannot be read (named).
     AssertionError: the checkpoint lacks some of the networks' variables.
   """
   path = model_restore.resolve_checkpoint(path, flag='init_checkpoint',
                                          allow_h5=False)
+  checkpoint_files.verify(path)
   # The same object-graph names as the training checkpoint ('model/encoder',
   # ...), without the optimizers hanging off the model.
   networks = tf.train.Checkpoint(encoder=model.encoder,
@@ -441,14 +465,23 @@ def build_state(model_config: hmr_model.ModelConfig,
       model=model, g_optimizer=g_optimizer, d_optimizer=d_optimizer,
       global_step=global_step, skipped_steps=skipped_steps)
   is_chief, task_type, task_id = worker_role(strategy)
+  # Chosen and verified before the manager reads the state file: the chief
+  # repairs a state that names missing or unreadable files, so the manager
+  # never deletes checkpoints of a lineage this run did not restore.
+  latest = checkpoint_files.resume_checkpoint(train_config.model_dir,
+                                              repair=is_chief)
   saver = CheckpointSaver(checkpoint, train_config.model_dir,
                           train_config.max_to_keep, is_chief,
                           f'{task_type}_{task_id}')
   state = TrainState(model, checkpoint, saver, global_step, skipped_steps,
                      strategy)
-  latest = saver.latest
   if latest:
-    checkpoint.restore(latest).assert_existing_objects_matched()
+    try:
+      checkpoint.restore(latest).assert_existing_objects_matched()
+    except AssertionError as e:
+      raise errors.CheckpointError(
+          f'checkpoint {latest}: does not match the model being trained '
+          f'({str(e).splitlines()[0][:200]})') from e
     state.resumed_from = latest
     logging.info('Resuming from %s (global step %d).', latest,
                  int(global_step.numpy()))
@@ -469,31 +502,113 @@ def build_state(model_config: hmr_model.ModelConfig,
 # Ctrl-C.
 
 
+_INTERRUPT_NOTICE = (
+    'Interrupt received: training stops after the current step and writes a '
+    'checkpoint (the first step also compiles the model, which can take a '
+    'minute). Interrupt again to stop at once, without a checkpoint.')
+_SECOND_INTERRUPT_NOTICE = (
+    'Second interrupt received: stopping without a checkpoint as soon as '
+    'TensorFlow returns control (the latest regular checkpoint stays).')
+
+
+class _Announcer:
+  """Logs the n-th interrupt's notice once, from whichever thread is first."""
+
+  def __init__(self):
+    self._lock = threading.Lock()
+    self._done = 0
+
+  def __call__(self, count: int):
+    with self._lock:
+      if count <= self._done:
+        return
+      self._done = count
+    logging.warning(_INTERRUPT_NOTICE if count == 1 else
+                    _SECOND_INTERRUPT_NOTICE)
+
+
+def _watch_wakeup_fd(read_fd: int, announce: _Announcer):
+  """Announces SIGINTs from the signal wakeup pipe until it is closed.
+
+  Python runs signal handlers in the main thread between bytecodes, so a
+  Ctrl-C during a long TensorFlow call (the first step's XLA compilation:
+  tens of seconds) would be handled only after it. The C-level handler also
+  writes the signal number to the wakeup fd at once; this thread reads it
+  and tells the user the interrupt was received and what it waits for.
+  """
+  count = 0
+  while True:
+    try:
+      data = os.read(read_fd, 64)
+    except OSError:
+      return
+    if not data:
+      return
+    for signum in data:
+      if signum == signal.SIGINT:
+        count += 1
+        announce(min(count, 2))
+
+
+@contextlib.contextmanager
+def _announce_at_once(announce: _Announcer):
+  """Runs `_watch_wakeup_fd` on a pipe set as the signal wakeup fd."""
+  read_fd, write_fd = os.pipe()
+  os.set_blocking(write_fd, False)
+  try:
+    previous = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+  except ValueError:  # Not the main thread (checked by the caller too).
+    previous = None
+  if previous is None or previous != -1:
+    # Another user of the wakeup fd (an asyncio loop): leave it alone.
+    if previous is not None:
+      signal.set_wakeup_fd(previous)
+    os.close(read_fd)
+    os.close(write_fd)
+    yield
+    return
+  thread = threading.Thread(target=_watch_wakeup_fd, args=(read_fd, announce),
+                            name='hmr_interrupt_notice', daemon=True)
+  thread.start()
+  try:
+    yield
+  finally:
+    signal.set_wakeup_fd(-1)
+    os.close(write_fd)  # The thread reads EOF and ends.
+    thread.join(timeout=5.0)
+    os.close(read_fd)
+
+
 @contextlib.contextmanager
 def _deferred_interrupt():
   """Turns the first SIGINT into a flag checked after each step.
 
-  A second SIGINT raises KeyboardInterrupt at once. Outside the main thread
-  (where Python cannot install signal handlers) the flag is never set and a
+  The first SIGINT is announced at once (see `_watch_wakeup_fd`), even when
+  the main thread is busy in TensorFlow. A second SIGINT raises
+  KeyboardInterrupt (as soon as the main thread runs Python again). The
+  SIGINT handler in place before (Python's default, or "ignore" in a
+  background job) is restored afterwards. Outside the main thread (where
+  Python cannot install signal handlers) the flag is never set and a
   KeyboardInterrupt behaves as usual.
   """
   event = threading.Event()
   if threading.current_thread() is not threading.main_thread():
     yield event
     return
+  announce = _Announcer()
 
   def handler(signum, frame):
     del signum, frame
     if event.is_set():
+      announce(2)
       raise KeyboardInterrupt
     event.set()
-    logging.warning('Interrupted: stopping after the current step and '
-                    'writing a checkpoint (interrupt again to stop at once, '
-                    'without one).')
+    announce(1)
 
   previous = signal.signal(signal.SIGINT, handler)
   try:
-    yield event
+    with _announce_at_once(announce):
+      yield event
   finally:
     signal.signal(signal.SIGINT, previous)
 
@@ -559,20 +674,62 @@ def train(model_config: hmr_model.ModelConfig,
   Raises:
     NonFiniteLossError: a non-finite loss stopped training (its message
       names the step, the terms and the emergency checkpoint).
+    errors.ModelDirLockedError: another process trains in model_dir.
+    errors.CheckpointError: model_dir has checkpoints but none is readable,
+      or the restored one does not match the model.
+    errors.UsageError: model_config changes img_size, num_stage or encoder
+      of a folder with checkpoints.
     WorkerFailureError: multi-worker: another worker died or hung.
     ValueError: the global batch does not split over the replicas.
   """
   _check_configs(model_config, data_config)
-  distribute.check_global_batch(data_config.batch_size,
-                                strategy or tf.distribute.get_strategy())
+  strategy = strategy or tf.distribute.get_strategy()
+  distribute.check_global_batch(data_config.batch_size, strategy)
+  is_chief = worker_role(strategy)[0]
+  if not is_chief:
+    return _train(model_config, data_config, train_config, body_model,
+                  mean_theta, strategy, callbacks)
+  with run_lock.ModelDirLock(train_config.model_dir):
+    model_restore.check_model_config(train_config.model_dir, model_config)
+    return _train(model_config, data_config, train_config, body_model,
+                  mean_theta, strategy, callbacks)
+
+
+class _ModelConfigWriter(keras.callbacks.Callback):
+  """Writes model_config.json once the first training step has succeeded.
+
+  Eval, export and the demo rebuild the model from this file, so it is
+  written before the first checkpoint, but not by a run that fails before
+  training (train checked beforehand that it may replace the folder's).
+  """
+
+  def __init__(self, model_dir: str, config: hmr_model.ModelConfig):
+    super().__init__()
+    self._model_dir = model_dir
+    self._config = config
+    self.written = False
+
+  def write(self):
+    if not self.written:
+      model_restore.save_model_config(self._model_dir, self._config)
+      self.written = True
+
+  def on_train_batch_end(self, batch, logs=None):
+    del batch, logs
+    self.write()
+
+
+def _train(model_config, data_config, train_config, body_model, mean_theta,
+           strategy, callbacks) -> Dict[str, Any]:
+  """`train` once the model folder is locked (on the chief)."""
   spe = steps_per_epoch(data_config, train_config)
   total = train_config.epochs * spe
   state = build_state(model_config, train_config, body_model, mean_theta,
                       strategy)
   model, saver = state.model, state.saver
+  config_writer = None
   if saver.is_chief:
-    # Eval, export and the demo rebuild the model from this file.
-    model_restore.save_model_config(train_config.model_dir, model_config)
+    config_writer = _ModelConfigWriter(train_config.model_dir, model_config)
   start = int(state.global_step.numpy())
   status = train_callbacks.TrainingStatus()
   segments = plan_segments(start, spe, train_config.epochs)
@@ -590,6 +747,8 @@ def train(model_config: hmr_model.ModelConfig,
   with _deferred_interrupt() as interrupt:
     all_callbacks = _callbacks(state, train_config, data_config, body_model,
                                status, writer, interrupt, spe, total)
+    if config_writer is not None:
+      all_callbacks.insert(0, config_writer)
     all_callbacks += list(callbacks)
     verbose = _verbose(train_config.progress)
     if verbose:
@@ -640,6 +799,8 @@ def train(model_config: hmr_model.ModelConfig,
                     'the latest is %s.', step, latest)
   elif latest is None or _checkpoint_step(latest) != step:
     latest = saver.save(step)
+  if config_writer is not None and latest is not None:
+    config_writer.write()  # No step ran (already done, or stopped at once).
   if status.interrupted and not forced:
     logging.warning('Training interrupted at step %d/%d; saved checkpoint %s. '
                     'Rerun the same command to resume.', step, total, latest)

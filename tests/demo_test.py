@@ -1,7 +1,9 @@
 """Demo: crops, camera conversion, outputs on a real photo, bad inputs."""
 
+import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -234,7 +236,8 @@ def test_library_path_with_openpose(trained, tmp_path):
 
 
 @pytest.mark.parametrize('case', ['missing', 'empty', 'not_image', 'nobody',
-                                  'bbox_outside'])
+                                  'bbox_outside', 'bad_body_model',
+                                  'truncated_checkpoint'])
 def test_bad_input_one_line_error_no_files(trained, tmp_path, case):
   photo = trained['photo']
   args = [f'--checkpoint={trained["ckpt"]}']
@@ -249,6 +252,17 @@ def test_bad_input_one_line_error_no_files(trained, tmp_path, case):
   elif case == 'nobody':
     args += [f'--image={photo}',
              f'--openpose_json={_openpose(tmp_path, [[[5, 5, 0.1]]])}']
+  elif case == 'bad_body_model':
+    (tmp_path / 'body.npz').write_text('not a body model')
+    args += [f'--image={photo}', f'--smpl_model_path={tmp_path / "body.npz"}']
+  elif case == 'truncated_checkpoint':
+    ckpt = tmp_path / 'ckpt'
+    shutil.copytree(trained['ckpt'], ckpt)
+    (data,) = glob.glob(str(ckpt / '*.data-*'))
+    with open(data, 'r+b') as f:
+      f.truncate(os.path.getsize(data) // 2)
+    args = [f'--checkpoint={ckpt}', f'--image={photo}',
+            f'--smpl_model_path={trained["body_path"]}']
   else:
     args += [f'--image={photo}', '--bbox=600,10,50,50']
   out_dir = tmp_path / 'out'
@@ -258,7 +272,148 @@ def test_bad_input_one_line_error_no_files(trained, tmp_path, case):
   assert last.startswith('hmr_tf.demo: error: '), proc.stderr[-2000:]
   expected = {'missing': 'no such file', 'empty': 'empty',
               'not_image': 'not a readable image', 'nobody': 'no person',
-              'bbox_outside': 'outside'}[case]
+              'bbox_outside': 'outside',
+              'bad_body_model': str(tmp_path / 'body.npz'),
+              'truncated_checkpoint': 'unreadable'}[case]
   assert expected in last
   assert 'Traceback' not in proc.stderr
   assert not out_dir.exists() or not os.listdir(out_dir)
+
+
+# ---------------------------------------------------------------------------
+# Streaming (issue 19 §6): bounded memory over many frames, file modes.
+
+
+class _FakeModel:
+  """Stands in for HMRModel: the outputs demo_lib reads, no TensorFlow."""
+
+  class config:  # pylint: disable=invalid-name
+    img_size = 16
+
+  def __call__(self, crops, training=False):
+    del training
+    n = len(crops)
+    return {'cam': np.tile([[0.9, 0.0, 0.0]], (n, 1)),
+            'keypoints2d': np.zeros((n, 19, 2)),
+            'pose': np.zeros((n, 72))}
+
+
+def _write_video(path, num_frames, height=360, width=640):
+  writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'MJPG'), 25,
+                           (width, height))
+  assert writer.isOpened()
+  rng = np.random.default_rng(0)
+  frame = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+  for i in range(num_frames):
+    frame[:8] = i % 256
+    writer.write(frame)
+  writer.release()
+  return path
+
+
+def _peak_bytes(video, batch_size=4):
+  """Peak traced memory (NumPy buffers included) while streaming a video."""
+  import tracemalloc  # pylint: disable=g-import-not-at-top
+  seen = []
+  frames = demo_lib.VideoFrames(video)
+  items = ((stem, image, demo_lib.crop_whole_image(image.shape))
+           for stem, image in frames)
+  tracemalloc.start()
+  try:
+    done = demo_lib.run_streaming(
+        _FakeModel(), items, lambda key, image, result: seen.append(key),
+        batch_size=batch_size)
+    _, peak = tracemalloc.get_traced_memory()
+  finally:
+    tracemalloc.stop()
+  assert done == len(seen)
+  return done, peak, seen
+
+
+def test_video_streams_with_flat_memory(tmp_path):
+  short = _write_video(str(tmp_path / 'short.avi'), 16)
+  long = _write_video(str(tmp_path / 'long.avi'), 160)
+  done_short, peak_short, _ = _peak_bytes(short)
+  done_long, peak_long, seen = _peak_bytes(long)
+  assert (done_short, done_long) == (16, 160)
+  assert seen[:2] == ['frame_000000', 'frame_000001']
+  assert seen[-1] == 'frame_000159'
+  frame_bytes = 360 * 640 * 3
+  # Holding every frame would add 144 frames (~100 MB); streaming holds a
+  # batch of 4 at any length.
+  assert peak_long < peak_short + 2 * frame_bytes, (peak_short, peak_long)
+  assert peak_long < 12 * frame_bytes
+
+
+def test_image_dir_is_decoded_lazily(tmp_path):
+  for i in range(3):
+    cv2.imwrite(str(tmp_path / f'{i}.png'), np.full((8, 8, 3), i, np.uint8))
+  (tmp_path / '3.png').write_text('not a picture')
+  stream = demo_lib.iter_images(demo_lib.image_dir_files(str(tmp_path)))
+  assert [next(stream)[0] for _ in range(3)] == ['0', '1', '2']
+  with pytest.raises(demo_lib.DemoInputError, match='3.png: not a readable'):
+    next(stream)
+
+
+def test_a_video_without_frames_is_one_error(tmp_path):
+  path = tmp_path / 'empty.avi'
+  path.write_bytes(b'RIFF')
+  with pytest.raises(demo_lib.DemoInputError, match='no readable frames'):
+    demo_lib.VideoFrames(str(path))
+  with pytest.raises(demo_lib.DemoInputError, match='no such file'):
+    demo_lib.VideoFrames(str(tmp_path / 'none.avi'))
+
+
+def test_outputs_respect_the_umask(tmp_path):
+  """Issue 19 §6: the .obj (and JSON) were -rw------- (mkstemp's mode)."""
+  result = demo_lib.to_image_coordinates(
+      {'cam': np.array([0.9, 0.0, 0.0]), 'keypoints2d': np.zeros((19, 2)),
+       'pose': np.zeros(72), 'shape': np.zeros(10),
+       'vertices': np.array([[0, 0, 0], [0.1, 0, 0], [0, 0.1, 0]]),
+       'joints3d': np.zeros((24, 3)), 'keypoints3d': np.zeros((19, 3))},
+      demo_lib.crop_whole_image((32, 32, 3)))
+  previous = os.umask(0o002)
+  try:
+    paths = demo_lib.write_outputs(str(tmp_path / 'out'), 'x',
+                                   np.zeros((32, 32, 3), np.uint8), result,
+                                   np.array([[0, 1, 2]]))
+  finally:
+    os.umask(previous)
+  for key, path in paths.items():
+    assert os.stat(path).st_mode & 0o777 == 0o664, (key, oct(
+        os.stat(path).st_mode))
+
+
+def test_demo_streams_a_video(trained, tmp_path):
+  video = _write_video(str(tmp_path / 'clip.avi'), 5, height=96, width=128)
+  out_dir = tmp_path / 'out'
+  proc = _run_demo(f'--checkpoint={trained["ckpt"]}',
+                   f'--smpl_model_path={trained["body_path"]}',
+                   f'--video={video}', '--batch_size=2',
+                   f'--output_dir={out_dir}')
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  names = sorted(os.listdir(out_dir))
+  assert len(names) == 5 * 5
+  assert 'frame_000004_overlay.png' in names
+  assert cv2.imread(str(out_dir / 'frame_000004_overlay.png')).shape == (
+      96, 128, 3)
+
+
+def test_a_bad_image_later_in_a_folder_is_one_line(trained, tmp_path):
+  folder = tmp_path / 'images'
+  folder.mkdir()
+  shutil.copy(trained['photo'], folder / 'a.png')
+  (folder / 'b.png').write_text('not a picture')
+  out_dir = tmp_path / 'out'
+  proc = _run_demo(f'--checkpoint={trained["ckpt"]}',
+                   f'--smpl_model_path={trained["body_path"]}',
+                   f'--image_dir={folder}', '--batch_size=1',
+                   f'--output_dir={out_dir}')
+  assert proc.returncode == 1, proc.stderr[-3000:]
+  last = proc.stderr.strip().splitlines()[-1]
+  assert last.startswith('hmr_tf.demo: error: ') and 'b.png' in last
+  assert 'Traceback' not in proc.stderr
+  # The first image's outputs are complete; no temporary is left.
+  assert sorted(os.listdir(out_dir)) == sorted(
+      os.path.basename(p) for p in demo_lib.output_paths(str(out_dir),
+                                                         'a').values())

@@ -55,6 +55,20 @@ _LOADER = textwrap.dedent('''
       bytes_fn(image_bytes=tf.constant(b'x'))
     except tf.errors.InvalidArgumentError as e:
       errors['scalar_bytes'] = e.message
+    for name, data in (('gif', b'GIF89a' + bytes([1, 0, 1, 0, 128, 255])),
+                       ('random', bytes(range(250, 256)) + bytes(20))):
+      try:
+        bytes_fn(image_bytes=tf.constant([data]))
+      except tf.errors.InvalidArgumentError as e:
+        errors[name] = e.message
+    for name, fn, arg in (
+        ('empty_bytes', bytes_fn, dict(image_bytes=tf.constant([], tf.string))),
+        ('empty_crops', crops_fn, dict(images=tf.zeros([0, 64, 64, 3])))):
+      try:
+        fn(**arg)
+        errors[name] = 'no error'
+      except tf.errors.InvalidArgumentError as e:
+        errors[name] = e.message
     # Still alive and working after the errors.
     again = crops_fn(images=tf.constant(inputs['crops1']))['cam'].numpy()
     errors['alive'] = bool(np.allclose(again, out['crops1/cam']))
@@ -176,8 +190,26 @@ def test_bad_inputs_give_clear_errors(exported):
                    r'shape \[\?,64,64,3\]', errors['wrong_rank'])
   assert 'images [1,32,32,3] is not compatible' in errors['wrong_size']
   assert 'image_bytes [] is not compatible' in errors['scalar_bytes']
+  # Binary input: a printable message (the client decodes it as text).
+  assert ('(12 bytes; the first in hex: 47 49 46 38 39 61 01 00)' in
+          errors['gif']), errors['gif']
+  assert 'fa fb fc fd fe ff 00 00' in errors['random']
+  for name in ('empty_bytes', 'empty_crops'):
+    assert 'empty batch; expected at least one' in errors[name], errors[name]
   assert errors['alive']
   assert not errors['hmr_tf_imported']
+
+
+def test_export_is_readable_by_others_under_the_umask(exported):
+  """Issue 19 §6: mkdtemp's 0700 made the export private."""
+  mask = os.umask(0o022)
+  os.umask(mask)
+  version = exported['path']
+  assert os.stat(version).st_mode & 0o777 == 0o777 & ~mask
+  for root, _, files in os.walk(version):
+    for name in files:
+      mode = os.stat(os.path.join(root, name)).st_mode & 0o777
+      assert mode & 0o044 == 0o644 & ~mask & 0o044, (name, oct(mode))
 
 
 def test_vertices_can_be_left_out(exported):

@@ -115,7 +115,7 @@ def test_unwritable_output_folder_is_reported_by_path(tmp_path):
   result = _main('--mode=body_model', '--body_model=standin',
                  '--standin_num_vertices=1000', f'--output_dir={out}',
                  timeout=300)
-  assert result.returncode == 1
+  assert result.returncode == 2  # A usage error, found before any work.
   last = result.stderr.strip().splitlines()[-1]
   assert last.startswith('hmr_tf.main: error:') and str(out) in last
 

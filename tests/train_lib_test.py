@@ -357,13 +357,72 @@ def test_checkpoint_saver_chief_and_worker(tmp_path):
 
 
 def test_deferred_interrupt():
+  before = signal.getsignal(signal.SIGINT)
   # pylint: disable-next=protected-access
   with train_lib._deferred_interrupt() as interrupt:
     os.kill(os.getpid(), signal.SIGINT)
     assert interrupt.is_set()  # The first Ctrl-C only sets the flag.
     with pytest.raises(KeyboardInterrupt):
       os.kill(os.getpid(), signal.SIGINT)
-  assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+  # Whatever was there before (Python's default, or "ignore" when pytest
+  # runs in a background job or under nohup).
+  assert signal.getsignal(signal.SIGINT) is before
+  assert signal.set_wakeup_fd(-1) == -1  # The wakeup fd was given back.
+
+
+def test_deferred_interrupt_restores_an_ignored_sigint():
+  before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+  try:
+    # pylint: disable-next=protected-access
+    with train_lib._deferred_interrupt():
+      assert signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+  finally:
+    signal.signal(signal.SIGINT, before)
+
+
+def test_interrupt_is_announced_during_a_long_native_call():
+  """Issue 19 §5: a Ctrl-C during XLA compilation is announced at once.
+
+  pbkdf2_hmac stands in for the compilation: native code that releases
+  the GIL and does not return to Python (where signal handlers run) until
+  it is done.
+  """
+  import hashlib  # pylint: disable=g-import-not-at-top
+  import threading  # pylint: disable=g-import-not-at-top
+  import time  # pylint: disable=g-import-not-at-top
+  notices = []
+
+  class _Timed(py_logging.Handler):
+
+    def emit(self, record):
+      notices.append((time.monotonic(), record.getMessage()))
+
+  # Iterations for about 2 s of native work on this machine.
+  probe = time.monotonic()
+  hashlib.pbkdf2_hmac('sha256', b'password', b'salt', 200_000)
+  iterations = int(200_000 * 2.0 / max(time.monotonic() - probe, 1e-3))
+  handler = _Timed(level=py_logging.WARNING)
+  absl_logger = py_logging.getLogger('absl')
+  absl_logger.addHandler(handler)
+  try:
+    # pylint: disable-next=protected-access
+    with train_lib._deferred_interrupt() as interrupt:
+      timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
+      timer.start()
+      start = time.monotonic()
+      hashlib.pbkdf2_hmac('sha256', b'password', b'salt', iterations)
+      returned = time.monotonic()
+      timer.join()
+      assert interrupt.is_set()
+  finally:
+    absl_logger.removeHandler(handler)
+  assert returned - start > 1.0, 'the stand-in call was too short'
+  received = [t for t, m in notices if m.startswith('Interrupt received')]
+  assert len(received) == 1, notices  # Announced once, not twice.
+  assert received[0] < returned - 0.5, (received[0] - start,
+                                        returned - start)
+  assert 'compiles' in notices[0][1] and 'checkpoint' in notices[0][1]
 
 
 class _FakeModel:

@@ -7,14 +7,13 @@ mostly stature and build), each from the front and the side, rendered by the
 project's own renderer (`hmr_tf.render`).
 """
 
-import os
-import tempfile
 
 from absl import app
 from absl import flags
 import cv2
 import numpy as np
 
+from hmr_tf import atomic_io
 from hmr_tf import render
 from hmr_tf.smpl import model_io
 
@@ -65,17 +64,10 @@ def main(argv):
   del argv
   model = model_io.load_model(FLAGS.model)
   image = render_views(model, FLAGS.size)
-  directory = os.path.dirname(os.path.abspath(FLAGS.output))
-  os.makedirs(directory, exist_ok=True)
   ok, data = cv2.imencode('.png', cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
   if not ok:
     raise ValueError(f'{FLAGS.output}: PNG encoding failed')
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix='.tmp_', suffix='.png')
-  with os.fdopen(fd, 'wb') as f:
-    f.write(data.tobytes())
-  os.chmod(tmp, 0o644)  # mkstemp makes it private; this is a public picture.
-  os.replace(tmp, FLAGS.output)
-
+  atomic_io.write_bytes_atomic(FLAGS.output, data.tobytes())
 
 if __name__ == '__main__':
   app.run(main)

@@ -21,6 +21,8 @@ LAYERS = (
     # Imports nothing from hmr_tf; smpl and the converters read pickles
     # through it.
     ('safe_pickle', lambda p: p == 'hmr_tf/safe_pickle.py'),
+    # Below every layer that writes files (render and smpl included).
+    ('atomic_io', lambda p: p == 'hmr_tf/atomic_io.py'),
     ('smpl', lambda p: p.startswith('hmr_tf/smpl/') or p == 'hmr_tf/__init__.py'),
     ('render', lambda p: p in ('hmr_tf/render.py', 'hmr_tf/render_raster.py')),
     ('data', lambda p: p.startswith('hmr_tf/data/')),

@@ -1,0 +1,42 @@
+"""Expected failures and the exit status each one gives (no TensorFlow).
+
+An expected failure (bad input, an unusable checkpoint, a busy model folder,
+an interrupt) reaches the user as one line naming the file or flag and what
+was expected; a traceback means a bug. The entry points (`hmr_tf.main`,
+`hmr_tf.demo`) print `str(error)` and exit with `error.exit_code`.
+
+Exit statuses: 0 success; 1 an expected failure at run time; 2 a usage
+error (a bad flag value or combination, found before any work); 130 an
+interrupt (Ctrl-C), the shell's convention for SIGINT.
+"""
+
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class HmrError(Exception):
+  """An expected failure; `str()` is one line for the user."""
+  exit_code = EXIT_FAILURE
+
+
+class UsageError(HmrError, ValueError):
+  """A bad flag value or combination of flags."""
+  exit_code = EXIT_USAGE
+
+
+class InputError(HmrError, ValueError):
+  """An input file (data, body model, image) that is missing or malformed."""
+
+
+class CheckpointError(HmrError, ValueError):
+  """A checkpoint that cannot be read, or no usable checkpoint."""
+
+
+class ModelDirLockedError(HmrError, RuntimeError):
+  """Another training process holds the model folder."""
+
+
+class Interrupted(HmrError):
+  """The run was stopped by Ctrl-C (after writing a checkpoint, if any)."""
+  exit_code = EXIT_INTERRUPTED

@@ -1,0 +1,176 @@
+"""Tests of hmr_tf.checkpoint_files: verification, fall-back, state repair.
+
+Small `tf.train.Checkpoint`s of two variables stand in for training
+checkpoints; train_recovery_test.py runs the trainer on damaged folders.
+"""
+
+import glob
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from hmr_tf import checkpoint_files
+from hmr_tf import errors
+
+
+def _write(directory, steps=(2, 4, 6), max_to_keep=10):
+  """ckpt-N for each step through a CheckpointManager; returns the values."""
+  value = tf.Variable(np.zeros([64, 64], np.float32))
+  manager = tf.train.CheckpointManager(tf.train.Checkpoint(value=value),
+                                       directory, max_to_keep=max_to_keep)
+  for step in steps:
+    value.assign(np.full([64, 64], step, np.float32))
+    manager.save(checkpoint_number=step)
+  return os.path.join(directory, 'ckpt-%d')
+
+
+def _data_file(prefix):
+  (path,) = glob.glob(prefix + '.data-*')
+  return path
+
+
+def _truncate(prefix):
+  path = _data_file(prefix)
+  with open(path, 'r+b') as f:
+    f.truncate(os.path.getsize(path) // 2)
+
+
+def _delete(prefix):
+  for path in glob.glob(prefix + '.*'):
+    os.remove(path)
+
+
+def _state(directory):
+  state = tf.train.get_checkpoint_state(directory)
+  return (os.path.basename(state.model_checkpoint_path),
+          [os.path.basename(p) for p in state.all_model_checkpoint_paths])
+
+
+def test_verify_names_a_truncated_checkpoint(tmp_path):
+  ckpt = _write(str(tmp_path))
+  checkpoint_files.verify(ckpt % 6)
+  _truncate(ckpt % 6)
+  with pytest.raises(errors.CheckpointError) as e:
+    checkpoint_files.verify(ckpt % 6)
+  message = str(e.value)
+  assert ckpt % 6 in message and 'unreadable' in message
+  assert len(message.splitlines()) == 1
+
+
+def test_verify_names_a_bit_flip_and_a_missing_data_file(tmp_path):
+  ckpt = _write(str(tmp_path))
+  path = _data_file(ckpt % 4)
+  with open(path, 'r+b') as f:
+    f.seek(100)
+    byte = f.read(1)
+    f.seek(100)
+    f.write(bytes([byte[0] ^ 0xFF]))
+  with pytest.raises(errors.CheckpointError, match='ckpt-4: unreadable'):
+    checkpoint_files.verify(ckpt % 4)
+  os.remove(_data_file(ckpt % 2))
+  with pytest.raises(errors.CheckpointError, match='ckpt-2: incomplete'):
+    checkpoint_files.verify(ckpt % 2)
+
+
+def test_newest_readable_skips_damaged_checkpoints(tmp_path):
+  ckpt = _write(str(tmp_path))
+  _truncate(ckpt % 6)
+  os.remove(_data_file(ckpt % 4))
+  selection = checkpoint_files.newest_readable(str(tmp_path))
+  assert selection.prefix == ckpt % 2
+  assert [p for p, _ in selection.unreadable] == [ckpt % 6, ckpt % 4]
+  assert selection.present == [ckpt % s for s in (2, 4, 6)]
+
+
+def test_resume_falls_back_and_repairs_the_state(tmp_path):
+  directory = str(tmp_path)
+  ckpt = _write(directory)
+  _truncate(ckpt % 6)
+  assert checkpoint_files.resume_checkpoint(directory) == ckpt % 4
+  # The state names the restored checkpoint and its lineage; the damaged
+  # newer one stays on disk (not listed, so no manager deletes it).
+  assert _state(directory) == ('ckpt-4', ['ckpt-2', 'ckpt-4'])
+  assert os.path.exists((ckpt % 6) + '.index')
+  # Repairing twice changes nothing.
+  assert not checkpoint_files.repair_state(
+      directory, checkpoint_files.newest_readable(directory))
+
+
+def test_a_deleted_latest_checkpoint_resumes_from_the_previous(tmp_path):
+  directory = str(tmp_path)
+  ckpt = _write(directory)
+  _delete(ckpt % 6)  # The "obvious fix" after a damaged checkpoint.
+  assert tf.train.latest_checkpoint(directory) is None  # TensorFlow gives up.
+  assert checkpoint_files.resume_checkpoint(directory) == ckpt % 4
+  assert _state(directory) == ('ckpt-4', ['ckpt-2', 'ckpt-4'])
+  assert tf.train.latest_checkpoint(directory) == ckpt % 4
+
+
+def test_a_garbage_state_file_is_rebuilt_from_the_files(tmp_path):
+  directory = str(tmp_path)
+  ckpt = _write(directory)
+  with open(os.path.join(directory, 'checkpoint'), 'w') as f:
+    f.write('garbage {{{\n')
+  assert checkpoint_files.resume_checkpoint(directory) == ckpt % 6
+  assert _state(directory) == ('ckpt-6', ['ckpt-2', 'ckpt-4', 'ckpt-6'])
+
+
+def test_a_repaired_manager_deletes_only_the_restored_lineage(tmp_path):
+  """The issue's data loss: a manager built on the stale state deleted them."""
+  directory = str(tmp_path)
+  ckpt = _write(directory, max_to_keep=2, steps=(2, 4, 6))  # keeps 4 and 6
+  _delete(ckpt % 6)
+  restored = checkpoint_files.resume_checkpoint(directory)
+  assert restored == ckpt % 4
+  value = tf.Variable(np.zeros([64, 64], np.float32))
+  checkpoint = tf.train.Checkpoint(value=value)
+  checkpoint.restore(restored).assert_consumed()
+  assert value.numpy()[0, 0] == 4  # Not step 0.
+  manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=2)
+  manager.save(checkpoint_number=5)
+  assert checkpoint_files.list_checkpoints(directory) == [ckpt % 4, ckpt % 5]
+
+
+def test_no_readable_checkpoint_refuses_to_start_over(tmp_path):
+  directory = str(tmp_path)
+  ckpt = _write(directory, steps=(2, 4))
+  _truncate(ckpt % 2)
+  _truncate(ckpt % 4)
+  with pytest.raises(errors.CheckpointError) as e:
+    checkpoint_files.resume_checkpoint(directory)
+  assert 'no readable checkpoint' in str(e.value)
+  assert 'ckpt-2, ckpt-4' in str(e.value)
+  assert len(checkpoint_files.list_checkpoints(directory)) == 2
+
+
+def test_a_state_without_files_starts_a_new_run(tmp_path):
+  directory = str(tmp_path)
+  ckpt = _write(directory, steps=(2,))
+  _delete(ckpt % 2)
+  assert checkpoint_files.resume_checkpoint(directory) is None
+  assert not os.path.exists(os.path.join(directory, 'checkpoint'))
+  assert checkpoint_files.resume_checkpoint(str(tmp_path / 'new')) is None
+
+
+def test_readable_alternative_names_the_fallback(tmp_path):
+  ckpt = _write(str(tmp_path))
+  _truncate(ckpt % 6)
+  hint = checkpoint_files.readable_alternative(ckpt % 6)
+  assert f'--checkpoint={ckpt % 4}' in hint
+  assert checkpoint_files.readable_alternative(ckpt % 4) == ''
+
+
+def test_a_sound_state_is_left_alone_with_any_spelling_of_the_folder(
+    tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)
+  _write('run', steps=(1, 2))
+  with open(os.path.join('run', 'checkpoint')) as f:
+    state = f.read()
+  for directory in ('run', 'run/', str(tmp_path / 'run')):
+    selection = checkpoint_files.newest_readable(directory)
+    assert not checkpoint_files.repair_state(directory, selection), directory
+    assert checkpoint_files.resume_checkpoint(directory).endswith('ckpt-2')
+  with open(os.path.join('run', 'checkpoint')) as f:
+    assert f.read() == state  # Timestamps and all.

@@ -1,0 +1,275 @@
+"""hmr_tf.main's failure behaviour (issue 19 §1, §5, §7).
+
+Bad command lines stop with one line and exit status 2 before any work;
+expected failures at run time are one line naming the file and exit 1;
+Ctrl-C writes a checkpoint, prints one line, exits 130 and runs no later
+stage. Each test runs `python -m hmr_tf.main` in a subprocess, ended by its
+PID.
+"""
+
+import glob
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from quickstart_test import TINY  # pylint: disable=g-bad-import-order
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The small encoder: a training step in milliseconds, compiled in seconds.
+FAST = TINY + ['--encoder=resnet_v2_small']
+
+
+def _env():
+  return dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
+
+
+def _main(*args, timeout=300):
+  return subprocess.run([sys.executable, '-m', 'hmr_tf.main', *args],
+                        cwd=ROOT, env=_env(), capture_output=True, text=True,
+                        timeout=timeout)
+
+
+# TensorFlow's C++ start-up lines ('I0000 00:00:...', 'WARNING: All log
+# messages before absl::InitializeLog()...') come before hmr_tf runs.
+_NATIVE_LOG = re.compile(r'^([IWEF]\d{4} |WARNING: All log messages before)')
+
+
+def _one_line(result):
+  """hmr_tf's only line on stderr (TensorFlow's start-up noise aside)."""
+  lines = [l for l in result.stderr.splitlines()
+           if l.strip() and not _NATIVE_LOG.match(l)]
+  assert len(lines) == 1, result.stderr[-3000:]
+  assert 'Traceback' not in result.stderr
+  return lines[0]
+
+
+@pytest.mark.parametrize('flags,named', [
+    (['--datasets='], '--datasets'),
+    (['--datasets=synthetic_2d,lsp'], 'lsp'),
+    (['--mocap_datasets=CMU'], 'CMU'),
+])
+def test_bad_dataset_names_stop_before_any_work(tmp_path, flags, named):
+  out = tmp_path / 'run'
+  result = _main('--mode=quickstart', f'--output_dir={out}', *TINY, *flags)
+  assert result.returncode == 2, result.stderr[-3000:]
+  line = _one_line(result)
+  assert line.startswith('hmr_tf.main: error:') and named in line
+  assert not out.exists()
+
+
+def test_quickstart_dataset_names_match_the_synthetic_writer():
+  from datasets import synthetic  # pylint: disable=g-import-not-at-top
+  from hmr_tf import flags as hmr_flags  # pylint: disable=g-import-not-at-top
+  assert hmr_flags.QUICKSTART_DATASETS == (synthetic.DATASET_2D,
+                                           synthetic.DATASET_3D)
+  assert hmr_flags.QUICKSTART_MOCAP_DATASETS == (synthetic.DATASET_MOCAP,)
+
+
+def test_an_unknown_training_dataset_lists_the_ones_there(tmp_path):
+  data = tmp_path / 'data'
+  (data / 'lsp').mkdir(parents=True)
+  mean = tmp_path / 'mean_params.npz'
+  mean.write_bytes(b'')
+  out = tmp_path / 'run'
+  result = _main('--mode=train', f'--output_dir={out}', f'--data_dir={data}',
+                 f'--mean_params_path={mean}', '--datasets=lsq')
+  assert result.returncode == 2, result.stderr[-3000:]
+  line = _one_line(result)
+  assert "no dataset 'lsq'" in line and 'there are: lsp' in line
+  assert not out.exists()
+
+
+def test_an_output_dir_that_is_a_file(tmp_path):
+  blocker = tmp_path / 'a_file'
+  blocker.write_text('not a folder')
+  for out in (blocker, blocker / 'run'):
+    result = _main('--mode=body_model', f'--output_dir={out}')
+    assert result.returncode == 2, result.stderr[-3000:]
+    line = _one_line(result)
+    assert '--output_dir' in line and str(blocker) in line
+
+
+def test_a_busy_or_incompatible_model_folder_stops_before_the_data(
+    tmp_path):
+  """The quickstart checks the model folder before writing its dataset."""
+  out = tmp_path / 'run'
+  model_dir = out / 'model'
+  model_dir.mkdir(parents=True)
+  holder = f'{os.getppid()} {socket.gethostname()}'
+  (model_dir / 'train.lock').write_text(holder)
+  result = _main('--mode=quickstart', f'--output_dir={out}', *TINY)
+  assert result.returncode == 1, result.stderr[-3000:]
+  line = _one_line(result)
+  assert f'another training run holds it (PID {os.getppid()}' in line
+  assert not (out / 'data').exists()
+
+  (model_dir / 'train.lock').unlink()
+  (model_dir / 'ckpt-5.index').write_bytes(b'')
+  (model_dir / 'model_config.json').write_text('{"img_size": 64}')
+  result = _main('--mode=quickstart', f'--output_dir={out}', *TINY)
+  assert result.returncode == 2, result.stderr[-3000:]
+  assert 'img_size 64 -> 32' in _one_line(result)
+  assert not (out / 'data').exists()
+
+
+def test_a_bad_body_model_is_one_line_naming_it(tmp_path):
+  bad = tmp_path / 'body.npz'
+  bad.write_text('not a body model')
+  out = tmp_path / 'run'
+  result = _main('--mode=body_model', f'--smpl_model_path={bad}',
+                 f'--output_dir={out}')
+  assert result.returncode == 1, result.stderr[-3000:]
+  line = _one_line(result)
+  assert line.startswith('hmr_tf.main: error: ') and str(bad) in line
+
+
+def test_a_missing_flagfile_is_one_line(tmp_path):
+  result = _main(f'--flagfile={tmp_path / "nope.flags"}')
+  assert result.returncode == 2
+  line = _one_line(result)
+  assert line.count('ERROR') == 0 and 'nope.flags' in line
+
+
+def _wait_for(path, text, process, timeout=240.0):
+  deadline = time.time() + timeout
+  while time.time() < deadline:
+    with open(path, encoding='utf-8', errors='replace') as f:
+      if text in f.read():
+        return
+    if process.poll() is not None:
+      break
+    time.sleep(0.1)
+  with open(path, encoding='utf-8', errors='replace') as f:
+    raise AssertionError(f'no {text!r}:\n{f.read()[-3000:]}')
+
+
+_FAKE_RUN = """
+import sys
+import tensorflow as tf
+from absl import app
+from hmr_tf import errors, main, run_modes
+def fake_run(cfg):
+  raise {error}
+run_modes.run = fake_run
+sys.argv = ['hmr_tf.main', '--mode=export', '--output_dir={out}', *{flags}]
+app.run(main.main, flags_parser=main.parse_flags)
+"""
+
+
+@pytest.mark.parametrize('error,status,line', [
+    ("errors.Interrupted('interrupted at step 7/10; checkpoint c/ckpt-7')",
+     130, 'hmr_tf.main: interrupted at step 7/10; checkpoint c/ckpt-7'),
+    ("tf.errors.DataLossError(None, None, '{{function_node __wrapped__It}}"
+     " corrupted record at 12 [Op:IteratorGetNext] name: ')", 1,
+     'hmr_tf.main: error: corrupted record at 12 (a damaged TFRecord file '
+     'under --data_dir: convert that dataset again, or pass '
+     '--skip_corrupt_records to skip bad records)'),
+    ("tf.errors.InvalidArgumentError(None, None, 'Feature: image/encoded "
+     "(data type: string) is required but could not be found.')", 1,
+     'hmr_tf.main: error: Feature: image/encoded (data type: string) is '
+     'required but could not be found. (TensorFlow InvalidArgumentError; '
+     '--verbosity=1 shows the traceback)'),
+    ("tf.errors.InvalidArgumentError(None, None, 'Error in user-defined "
+     "function passed to MapDataset:13 transformation: assertion failed: "
+     "[Corrupt TFRecord file \\\\\"d/x.tfrecord\\\\\": read 7 of 9 bytes.] "
+     "[Op:IteratorGetNext]')", 1,
+     'hmr_tf.main: error: Corrupt TFRecord file "d/x.tfrecord": read 7 of 9 '
+     'bytes.'),
+    ("TypeError('a bug')", 1, None),
+], ids=['interrupted', 'corrupt_record', 'bad_record', 'damaged_shard',
+        'bug'])
+def test_exit_status_of_each_failure(tmp_path, error, status, line):
+  script = _FAKE_RUN.format(error=error, out=tmp_path / 'run', flags=[])
+  _check_exit(script, status, line)
+
+
+def test_verbosity_1_adds_the_traceback(tmp_path):
+  script = _FAKE_RUN.format(
+      error="errors.CheckpointError('checkpoint c/ckpt-7: unreadable')",
+      out=tmp_path / 'run', flags=['--verbosity=1'])
+  result = subprocess.run([sys.executable, '-c', script], cwd=ROOT,
+                          env=dict(_env(), PYTHONPATH=ROOT),
+                          capture_output=True, text=True, timeout=300)
+  assert result.returncode == 1, result.stderr[-3000:]
+  assert 'Traceback' in result.stderr and 'fake_run' in result.stderr
+  assert result.stderr.strip().splitlines()[-1] == (
+      'hmr_tf.main: error: checkpoint c/ckpt-7: unreadable')
+
+
+def _check_exit(script, status, line):
+  result = subprocess.run([sys.executable, '-c', script], cwd=ROOT,
+                          env=dict(_env(), PYTHONPATH=ROOT),
+                          capture_output=True, text=True, timeout=300)
+  assert result.returncode == status, result.stderr[-3000:]
+  if line is None:  # A bug keeps its traceback.
+    assert 'Traceback' in result.stderr and 'TypeError: a bug' in result.stderr
+  else:
+    assert _one_line(result) == line
+
+
+@pytest.mark.slow  # ~1-3 min on 2 shared cores.
+def test_ctrl_c_checkpoints_exits_130_and_runs_no_later_stage(tmp_path):
+  out = tmp_path / 'run'
+  log = tmp_path / 'log.txt'
+  with open(log, 'w', encoding='utf-8') as f:
+    process = subprocess.Popen(
+        [sys.executable, '-m', 'hmr_tf.main', '--mode=quickstart',
+         f'--output_dir={out}', *FAST, '--steps_per_epoch=100000',
+         '--checkpoint_every_steps=0'],
+        cwd=ROOT, env=_env(), stdout=f, stderr=subprocess.STDOUT)
+  try:
+    _wait_for(log, 'Training: ', process)
+    time.sleep(1.0)
+    process.send_signal(signal.SIGINT)
+    _wait_for(log, 'Interrupt received', process, timeout=10.0)
+    assert process.wait(timeout=240) == 130
+  finally:
+    if process.poll() is None:
+      os.kill(process.pid, signal.SIGKILL)
+      process.wait()
+  with open(log, encoding='utf-8') as f:
+    text = f.read()
+  last = text.strip().splitlines()[-1]
+  assert last.startswith('hmr_tf.main: interrupted at step '), text[-3000:]
+  assert 'rerun the same command to resume' in last
+  assert glob.glob(str(out / 'model' / 'ckpt-*.index'))
+  for later in ('eval', 'export', 'demo'):
+    assert not (out / later).exists(), later
+  assert not (out / 'model' / 'train.lock').exists()
+
+  # A damaged held-out shard: eval stops with one line (exit 1).
+  shards = sorted(glob.glob(str(out / 'data' / 'synthetic_3d' /
+                                'test_*.tfrecord')))
+  saved = open(shards[0], 'rb').read()
+  damaged = bytearray(saved)
+  damaged[len(damaged) // 2] ^= 0xFF
+  with open(shards[0], 'wb') as f:
+    f.write(bytes(damaged))
+  result = _main('--mode=eval', f'--output_dir={out}', *FAST)
+  assert result.returncode == 1, result.stderr[-3000:]
+  line = _one_line(result)
+  assert line.startswith('hmr_tf.main: error: Corrupt, truncated or '
+                         f'unreadable TFRecord file "{shards[0]}"'), line
+  assert 'skip_corrupt_records' in line
+  with open(shards[0], 'wb') as f:
+    f.write(saved)
+
+  # The same folder, its only checkpoint cut short: eval names it (exit 1),
+  # and training refuses to start over on top of it.
+  (data_file,) = glob.glob(str(out / 'model' / 'ckpt-*.data-*'))
+  with open(data_file, 'r+b') as f:
+    f.truncate(os.path.getsize(data_file) // 2)
+  result = _main('--mode=eval', f'--output_dir={out}', *FAST)
+  assert result.returncode == 1, result.stderr[-3000:]
+  last = result.stderr.strip().splitlines()[-1]
+  assert last.startswith('hmr_tf.main: error: checkpoint ')
+  assert 'unreadable' in last and str(out / 'model' / 'ckpt-') in last
+  result = _main('--mode=train', f'--output_dir={out}', *FAST)
+  assert result.returncode == 1, result.stderr[-3000:]
+  assert 'no readable checkpoint' in result.stderr.strip().splitlines()[-1]
