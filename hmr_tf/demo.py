@@ -2,7 +2,8 @@
 
   python -m hmr_tf.demo --checkpoint=runs/quickstart/model \
       --smpl_model_path=runs/quickstart/body_model/body_model.npz \
-      --image=photo.jpg [--bbox=x,y,w,h | --openpose_json=photo.json] \
+      --image=photo.jpg [--bbox=x,y,w,h | --bboxes=boxes.txt |
+                         --openpose_json=photo.json [--person_index=K]] \
       --output_dir=demo_out
 
 `--image_dir=DIR` runs on every image in a folder and `--video=FILE` on every
@@ -10,6 +11,13 @@ frame of a video, in batches with a progress bar. For each image it writes
 `<name>_overlay.png` (the mesh over the image), `<name>_side.png`,
 `<name>_keypoints.png`, `<name>_mesh.obj` and `<name>_params.json` (see
 hmr_tf.demo_lib for the crop and camera conventions).
+
+Every person in the picture: with `--bboxes=FILE` (one x,y,w,h a line) or
+an OpenPose json without `--person_index`, all people run in one batch and
+each image gets one overlay with everybody (rendered together in the whole
+image's camera, so nearer people hide farther ones), one
+`<name>_person<k>_mesh.obj` per person and one `<name>_params.json` with a
+`people` list (depth-ranked by cam_t_full's Z).
 
 Inputs are read as a stream, one batch at a time, so a long video or a big
 folder needs no more memory than a few images. The flags, the image (the
@@ -37,9 +45,17 @@ flags.DEFINE_string('image_dir', None, 'A folder of input images.')
 flags.DEFINE_string('video', None, 'A video file (every frame is used).')
 flags.DEFINE_string('bbox', None, 'Person box x,y,w,h in pixels (--image '
                     'only, or every frame of --video).')
-flags.DEFINE_string('openpose_json', None, 'OpenPose keypoints of --image.')
+flags.DEFINE_string('bboxes', None, 'A text file of person boxes, one '
+                    'x,y,w,h a line: every person is run (--image, and every '
+                    'image of --image_dir or frame of --video).')
+flags.DEFINE_string('openpose_json', None, 'OpenPose keypoints of --image: '
+                    'every person with confident keypoints is run, unless '
+                    '--person_index picks one.')
 flags.DEFINE_integer('person_index', None, 'Which OpenPose person to use '
-                     '(default: the most confident).', lower_bound=0)
+                     '(default: all of them).', lower_bound=0)
+flags.DEFINE_float('focal_length', None, 'Focal length in pixels of the '
+                   'full-image camera of the outputs (cam_t_full); default: '
+                   'each image\'s diagonal.', lower_bound=1e-6)
 flags.DEFINE_string('output_dir', 'demo_output', 'Where outputs go.')
 flags.DEFINE_integer('batch_size', 8, 'Images per forward pass.',
                      lower_bound=1)
@@ -71,18 +87,21 @@ def _inputs():
   if len(given) != 1:
     raise demo_lib.DemoInputError('give exactly one of --image, --image_dir, '
                                   f'--video (got {given or "none"})')
-  if FLAGS.bbox and FLAGS.openpose_json:
-    raise demo_lib.DemoInputError('give at most one of --bbox and '
-                                  '--openpose_json')
+  boxes_given = [n for n in ('bbox', 'bboxes', 'openpose_json')
+                 if FLAGS[n].value]
+  if len(boxes_given) > 1:
+    raise demo_lib.DemoInputError('give at most one of --bbox, --bboxes and '
+                                  f'--openpose_json (got {boxes_given})')
   if FLAGS.openpose_json and not FLAGS.image:
     raise demo_lib.DemoInputError('--openpose_json needs --image')
   if FLAGS.image:
     image = demo_lib.load_image(FLAGS.image)
     stem = os.path.splitext(os.path.basename(FLAGS.image))[0]
-    return [(stem, image, _crop(image, FLAGS.image))], 1
+    items = list(_people([(stem, image)]))  # crops checked before the model
+    return items, len(items)
   if FLAGS.image_dir:
     paths = demo_lib.image_dir_files(FLAGS.image_dir)
-    _crop(demo_lib.load_image(paths[0]), paths[0])  # Checked up front.
+    _crops(demo_lib.load_image(paths[0]))  # Checked up front.
     stream = demo_lib.iter_images(paths)
     count = len(paths)
     source = FLAGS.image_dir
@@ -90,18 +109,40 @@ def _inputs():
     stream = demo_lib.VideoFrames(FLAGS.video)
     count = stream.num_frames
     source = FLAGS.video
-  return ((stem, image, _crop(image, source)) for stem, image in stream), count
+  del source
+  # The progress bar counts people: unknown ahead when each image may hold
+  # several.
+  return _people(stream), (None if _multi_person() else count)
 
 
-def _crop(image, path):
+def _people(stream):
+  """((stem, k, n), image, crop) for person k of n in each image."""
+  for stem, image in stream:
+    crops = _crops(image)
+    for k, crop in enumerate(crops):
+      yield (stem, k, len(crops)), image, crop
+
+
+def _multi_person() -> bool:
+  """Whether each image's people are written together (people JSON)."""
+  return bool(FLAGS.bboxes or
+              (FLAGS.openpose_json and FLAGS.person_index is None))
+
+
+def _crops(image):
+  """The crops of one image: one per person to run."""
   if FLAGS.bbox:
-    return demo_lib.crop_from_bbox(demo_lib.parse_bbox(FLAGS.bbox),
-                                   image.shape)
+    return [demo_lib.crop_from_bbox(demo_lib.parse_bbox(FLAGS.bbox),
+                                    image.shape)]
+  if FLAGS.bboxes:
+    return [demo_lib.crop_from_bbox(box, image.shape)
+            for box in demo_lib.read_bboxes(FLAGS.bboxes)]
   if FLAGS.openpose_json:
-    return demo_lib.crop_from_openpose(FLAGS.openpose_json, image.shape,
-                                       FLAGS.person_index)
-  del path
-  return demo_lib.crop_whole_image(image.shape)
+    if FLAGS.person_index is None:
+      return demo_lib.crops_from_openpose(FLAGS.openpose_json, image.shape)
+    return [demo_lib.crop_from_openpose(FLAGS.openpose_json, image.shape,
+                                        FLAGS.person_index)]
+  return [demo_lib.crop_whole_image(image.shape)]
 
 
 def _run_body_model_file(checkpoint: str) -> str:
@@ -145,15 +186,29 @@ def _run():
   bar = keras.utils.Progbar(count, unit_name='image')
   source = FLAGS.image or FLAGS.image_dir or FLAGS.video
   written = []
+  people = []  # The current image's results, until its last person.
+  multi = _multi_person()
 
-  def write(stem, image, result):
-    paths = demo_lib.write_outputs(FLAGS.output_dir, stem, image, result,
-                                   body_model.faces, source=source)
+  def write(key, image, result):
+    stem, k, num = key
+    people.append(result)
+    if k + 1 < num:
+      return
+    if multi:
+      paths = demo_lib.write_people_outputs(FLAGS.output_dir, stem, image,
+                                            people, body_model.faces,
+                                            source=source)
+    else:
+      paths = demo_lib.write_outputs(FLAGS.output_dir, stem, image,
+                                     people[0], body_model.faces,
+                                     source=source)
+    people.clear()
     written[:] = [paths['overlay']]
 
   done = demo_lib.run_streaming(model, items, write,
                                 batch_size=FLAGS.batch_size,
-                                progress=bar.update)
+                                progress=bar.update,
+                                focal_length=FLAGS.focal_length)
   logging.info('Wrote %d result(s) to %s (last: %s)', done,
                FLAGS.output_dir, written[0])
 

@@ -40,6 +40,7 @@ import tempfile
 from typing import (Callable, Dict, Iterable, Iterator, List, Optional,
                     Sequence, Tuple)
 
+from absl import logging
 import cv2
 import numpy as np
 
@@ -252,6 +253,82 @@ def read_openpose_people(json_path: str) -> List[np.ndarray]:
   return out
 
 
+def _openpose_crop(points: np.ndarray, json_path: str, index: int,
+                   height: int, width: int) -> Crop:
+  """The crop of one person's confident keypoints [K, 2] (module rule)."""
+  lo, hi = points.min(0), points.max(0)
+  size = float(np.linalg.norm(hi - lo))
+  if size <= 0:
+    raise DemoInputError(f'--openpose_json {json_path}: person {index} has '
+                         'a single confident keypoint; cannot size the crop')
+  center = (lo + hi) / 2.0
+  if not (0 <= center[0] < width and 0 <= center[1] < height):
+    raise DemoInputError(f'--openpose_json {json_path}: person {index} '
+                         f'lies outside the {width}x{height} image')
+  return Crop(center=(float(center[0]), float(center[1])),
+              scale=PERSON_HEIGHT_PX / size, source=f'openpose person {index}')
+
+
+def crops_from_openpose(json_path: str, image_shape,
+                        threshold: float = OPENPOSE_THRESHOLD) -> List[Crop]:
+  """A crop for every person of an OpenPose file (the module's rule).
+
+  People with fewer than two keypoints above the threshold, or whose box
+  centre lies outside the image, are left out (and logged).
+
+  Raises:
+    DemoInputError: nobody is left.
+  """
+  height, width = _check_shape(image_shape)
+  crops = []
+  for i, kp in enumerate(read_openpose_people(json_path)):
+    points = kp[kp[:, 2] > threshold][:, :2]
+    if len(points) < 2:
+      logging.info('%s: person %d has %d keypoint(s) above %g; skipped.',
+                   json_path, i, len(points), threshold)
+      continue
+    try:
+      crops.append(_openpose_crop(points, json_path, i, height, width))
+    except DemoInputError as e:
+      logging.info('%s; skipped.', e)
+  if not crops:
+    raise DemoInputError(f'--openpose_json {json_path}: no person with two '
+                         f'or more keypoints above confidence {threshold}')
+  return crops
+
+
+def read_bboxes(path: str) -> List[tuple]:
+  """Person boxes from a text file: one `x,y,w,h` (or `x y w h`) a line.
+
+  Blank lines and lines starting with '#' are skipped.
+
+  Raises:
+    DemoInputError: naming the file and line of a malformed box, or a file
+      without boxes.
+  """
+  try:
+    with open(path) as f:
+      lines = f.read().splitlines()
+  except (OSError, UnicodeDecodeError) as e:
+    raise DemoInputError(f'--bboxes {path}: cannot read it ({e})') from e
+  boxes = []
+  for number, line in enumerate(lines, start=1):
+    text = line.strip()
+    if not text or text.startswith('#'):
+      continue
+    try:
+      box = tuple(float(t) for t in text.replace(',', ' ').split())
+    except ValueError:
+      box = ()
+    if len(box) != 4 or not np.all(np.isfinite(box)) or min(box[2:]) <= 0:
+      raise DemoInputError(f'--bboxes {path}: line {number}: expected four '
+                           f'numbers x,y,w,h with w, h > 0, got {text!r}')
+    boxes.append(box)
+  if not boxes:
+    raise DemoInputError(f'--bboxes {path}: no boxes in the file')
+  return boxes
+
+
 def crop_from_openpose(json_path: str, image_shape,
                        person_index: Optional[int] = None,
                        threshold: float = OPENPOSE_THRESHOLD) -> Crop:
@@ -279,18 +356,9 @@ def crop_from_openpose(json_path: str, image_shape,
       raise DemoInputError(f'--openpose_json {json_path}: no person with a '
                            f'keypoint confidence above {threshold}')
     chosen = int(np.argmax(scores))
-  points = confident[chosen][:, :2]
-  lo, hi = points.min(0), points.max(0)
-  size = float(np.linalg.norm(hi - lo))
-  if size <= 0:
-    raise DemoInputError(f'--openpose_json {json_path}: person {chosen} has '
-                         'a single confident keypoint; cannot size the crop')
-  center = (lo + hi) / 2.0
-  if not (0 <= center[0] < width and 0 <= center[1] < height):
-    raise DemoInputError(f'--openpose_json {json_path}: person {chosen} '
-                         f'lies outside the {width}x{height} image')
-  return Crop(center=(float(center[0]), float(center[1])),
-              scale=PERSON_HEIGHT_PX / size, source='openpose')
+  return dataclasses.replace(
+      _openpose_crop(confident[chosen][:, :2], json_path, chosen, height,
+                     width), source='openpose')
 
 
 def crop_image(image: np.ndarray, crop: Crop, img_size: int) -> np.ndarray:
@@ -540,6 +608,105 @@ def output_paths(output_dir: str, stem: str) -> Dict[str, str]:
   return {k: os.path.join(output_dir, v) for k, v in names.items()}
 
 
+def render_people(image: np.ndarray, results: Sequence[Dict],
+                  faces: np.ndarray) -> Dict[str, np.ndarray]:
+  """The pictures of several people in one image, [H, W, 3] uint8 each.
+
+  All meshes are placed by their full-image cameras (the same camera for
+  the whole image) and rendered together with one z-buffer, so nearer
+  people hide farther ones; each person has their own colour.
+  """
+  height, width = image.shape[:2]
+  verts = [camera_frame_vertices(r) for r in results]
+  faces = np.asarray(faces)
+  all_faces = np.concatenate([faces + k * len(v) for k, v in
+                              enumerate(verts)]) if verts else faces[:0]
+  all_verts = np.concatenate(verts)
+  persp = results[0]['perspective']
+  projected = render.perspective_project(all_verts, persp['focal_px'],
+                                         persp['principal_point'])
+  palette = np.array([(0.9, 0.7, 0.55), (0.55, 0.75, 0.95), (0.6, 0.9, 0.6),
+                      (0.95, 0.6, 0.8), (0.85, 0.85, 0.5), (0.7, 0.6, 0.95)])
+  colors = np.repeat(palette[np.arange(len(verts)) % len(palette)],
+                     len(faces), axis=0)
+  overlay = render.render_mesh(projected, all_faces, height, width,
+                               background=image, shading_vertices=all_verts,
+                               face_colors=colors)
+  side = render.side_view(all_verts, all_faces, height, width,
+                          background=(1, 1, 1), face_colors=colors)
+  keypoints = image
+  for r in results:
+    keypoints = render.draw_keypoints(keypoints, r['keypoints2d_image'])
+  return {'overlay': overlay.image, 'side': side.image,
+          'keypoints': keypoints}
+
+
+def people_output_paths(output_dir: str, stem: str,
+                        num_people: int) -> Dict[str, str]:
+  """Where `write_people_outputs` puts each file."""
+  paths = output_paths(output_dir, stem)
+  del paths['mesh']
+  for k in range(num_people):
+    paths[f'mesh_{k}'] = os.path.join(output_dir,
+                                      f'{stem}_person{k}_mesh.obj')
+  return paths
+
+
+def write_people_outputs(output_dir: str, stem: str, image: np.ndarray,
+                         results: Sequence[Dict], faces: np.ndarray,
+                         source: str = '') -> Dict[str, str]:
+  """Writes one image's outputs for every person in it.
+
+  One overlay, side view and keypoint picture with everybody; one `.obj`
+  per person (`<stem>_person<k>_mesh.obj`, in the full-image camera's
+  frame, so the meshes stand where they stand in the picture); one JSON
+  with a 'people' list (each entry as the single-person JSON, plus
+  'person' and 'depth_rank': 0 for the nearest by cam_t_full's Z).
+  Written beside and moved into place, as `write_outputs`.
+  """
+  if not results:
+    raise ValueError(f'{stem}: no people to write')
+  depth = [float(r['cam_t_full'][2]) for r in results]
+  rank = np.argsort(np.argsort(depth))
+  people = []
+  for k, r in enumerate(results):
+    entry = _json_ready(r, image.shape, source)
+    entry.update(person=k, depth_rank=int(rank[k]))
+    people.append(entry)
+  params = {'image': source,
+            'image_size': {'height': int(image.shape[0]),
+                           'width': int(image.shape[1])},
+            'num_people': len(results), 'people': people}
+  meshes = {f'mesh_{k}': (camera_frame_vertices(r), faces)
+            for k, r in enumerate(results)}
+  return _write_files(output_dir, people_output_paths,
+                      (stem, len(results)), render_people(image, results,
+                                                          faces),
+                      meshes, params)
+
+
+def _write_files(output_dir: str, paths_fn, paths_args, pictures,
+                 meshes, params) -> Dict[str, str]:
+  """Writes pictures, meshes and the JSON beside, then moves them in."""
+  os.makedirs(output_dir, exist_ok=True)
+  final = paths_fn(output_dir, *paths_args)
+  tmp_dir = tempfile.mkdtemp(dir=output_dir, prefix='.tmp_demo_')
+  try:
+    tmp = paths_fn(tmp_dir, *paths_args)
+    for key, picture in pictures.items():
+      if not cv2.imwrite(tmp[key], cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)):
+        raise OSError(f'{final[key]}: could not write the image')
+    for key, (verts, faces) in meshes.items():
+      render.write_obj(tmp[key], verts, faces)
+    with open(tmp['params'], 'w') as f:
+      json.dump(params, f, indent=1)
+    for key in final:
+      os.replace(tmp[key], final[key])
+  finally:
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+  return final
+
+
 def write_outputs(output_dir: str, stem: str, image: np.ndarray, result: Dict,
                   faces: np.ndarray, source: str = '') -> Dict[str, str]:
   """Writes the overlay, side view, keypoints, .obj and .json of one image.
@@ -558,19 +725,7 @@ def write_outputs(output_dir: str, stem: str, image: np.ndarray, result: Dict,
   Returns:
     {'overlay', 'side', 'keypoints', 'mesh', 'params'} -> path.
   """
-  os.makedirs(output_dir, exist_ok=True)
-  final = output_paths(output_dir, stem)
-  tmp_dir = tempfile.mkdtemp(dir=output_dir, prefix='.tmp_demo_')
-  try:
-    tmp = output_paths(tmp_dir, stem)
-    for key, picture in render_outputs(image, result, faces).items():
-      if not cv2.imwrite(tmp[key], cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)):
-        raise OSError(f'{final[key]}: could not write the image')
-    render.write_obj(tmp['mesh'], camera_frame_vertices(result), faces)
-    with open(tmp['params'], 'w') as f:
-      json.dump(_json_ready(result, image.shape, source), f, indent=1)
-    for key in final:
-      os.replace(tmp[key], final[key])
-  finally:
-    shutil.rmtree(tmp_dir, ignore_errors=True)
-  return final
+  return _write_files(
+      output_dir, output_paths, (stem,), render_outputs(image, result, faces),
+      {'mesh': (camera_frame_vertices(result), faces)},
+      _json_ready(result, image.shape, source))

@@ -289,6 +289,7 @@ class _FakeModel:
 
   class config:  # pylint: disable=invalid-name
     img_size = 16
+    base_crop_size = 224.0
 
   def __call__(self, crops, training=False):
     del training
@@ -371,7 +372,7 @@ def test_outputs_respect_the_umask(tmp_path):
        'pose': np.zeros(72), 'shape': np.zeros(10),
        'vertices': np.array([[0, 0, 0], [0.1, 0, 0], [0, 0.1, 0]]),
        'joints3d': np.zeros((24, 3)), 'keypoints3d': np.zeros((19, 3))},
-      demo_lib.crop_whole_image((32, 32, 3)))
+      demo_lib.crop_whole_image((32, 32, 3)), (32, 32, 3))
   previous = os.umask(0o002)
   try:
     paths = demo_lib.write_outputs(str(tmp_path / 'out'), 'x',
@@ -417,3 +418,94 @@ def test_a_bad_image_later_in_a_folder_is_one_line(trained, tmp_path):
   assert sorted(os.listdir(out_dir)) == sorted(
       os.path.basename(p) for p in demo_lib.output_paths(str(out_dir),
                                                          'a').values())
+
+
+# ---------------------------------------------------------------------------
+# Every person in the picture.
+
+
+def test_read_bboxes_names_the_line(tmp_path):
+  good = tmp_path / 'boxes.txt'
+  good.write_text('# x, y, w, h\n10,20,30,40\n\n 5 6 7 8 \n')
+  assert demo_lib.read_bboxes(str(good)) == [(10, 20, 30, 40), (5, 6, 7, 8)]
+  bad = tmp_path / 'bad.txt'
+  bad.write_text('10,20,30,40\n1,2,3\n')
+  with pytest.raises(demo_lib.DemoInputError,
+                     match=r'bad\.txt: line 2: expected four numbers'):
+    demo_lib.read_bboxes(str(bad))
+  empty = tmp_path / 'empty.txt'
+  empty.write_text('# nothing\n')
+  with pytest.raises(demo_lib.DemoInputError, match='no boxes'):
+    demo_lib.read_bboxes(str(empty))
+
+
+def test_crops_from_openpose_keeps_every_confident_person(tmp_path):
+  path = _openpose(tmp_path, [[[10, 10, 0.9], [10, 90, 0.9]],
+                              [[5, 5, 0.1], [6, 6, 0.1]],  # not confident
+                              [[120, 30, 0.8], [150, 100, 0.7]]])
+  crops = demo_lib.crops_from_openpose(path, (200, 200, 3))
+  assert [c.source for c in crops] == ['openpose person 0',
+                                       'openpose person 2']
+  assert crops[0].center == (10.0, 50.0)
+  assert crops[0].scale == pytest.approx(150 / 80)
+
+
+def _quad_result(z, x_center=50.0):
+  """A camera-facing square 0.4 m wide at depth z, as a demo result."""
+  verts = np.array([[-0.2, -0.2, 0], [0.2, -0.2, 0], [0.2, 0.2, 0],
+                    [-0.2, 0.2, 0]], np.float64)
+  return {'vertices': verts, 'cam_t_full': np.array([0.0, 0.0, z]),
+          'keypoints2d_image': np.full((19, 2), x_center),
+          'perspective': {'focal_px': 100.0, 'principal_point': [49.5, 49.5],
+                          'translation': [0.0, 0.0, z]}}
+
+
+def test_people_render_with_one_z_buffer():
+  faces = np.array([[0, 1, 2], [0, 2, 3]])
+  image = np.zeros((100, 100, 3), np.uint8)
+  near, far = _quad_result(2.0), _quad_result(4.0)
+  for k, order in ((0, (near, far)), (1, (far, near))):
+    pictures = demo_lib.render_people(image, list(order), faces)
+    centre = pictures['overlay'][50, 50].astype(float) / 255
+    # The nearer square hides the farther one whatever the order: the pixel
+    # has the nearer person's (person k's) colour (camera-facing: full
+    # light).
+    expected = [(0.9, 0.7, 0.55), (0.55, 0.75, 0.95)][k]
+    np.testing.assert_allclose(centre, expected, atol=2 / 255)
+
+
+def test_demo_runs_every_box_in_one_overlay(trained, tmp_path):
+  boxes = [(140, 20, 240, 490), (20, 100, 150, 300)]
+  box_file = tmp_path / 'boxes.txt'
+  box_file.write_text('\n'.join(','.join(map(str, b)) for b in boxes))
+  out_dir = str(tmp_path / 'out')
+  proc = _run_demo(f'--checkpoint={trained["ckpt"]}',
+                   f'--smpl_model_path={trained["body_path"]}',
+                   f'--image={trained["photo"]}', f'--bboxes={box_file}',
+                   '--focal_length=800', f'--output_dir={out_dir}')
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  paths = demo_lib.people_output_paths(out_dir, 'astronaut', 2)
+  assert sorted(os.listdir(out_dir)) == sorted(
+      os.path.basename(p) for p in paths.values())
+  with open(paths['params']) as f:
+    params = json.load(f)
+  assert params['num_people'] == 2
+  people = params['people']
+  assert sorted(p['depth_rank'] for p in people) == [0, 1]
+  nearest = min(people, key=lambda p: p['cam_t_full'][2])
+  assert nearest['depth_rank'] == 0
+  # Each person is what the single-person path gives for that box.
+  image = demo_lib.load_image(trained['photo'])
+  for box, person in zip(boxes, people):
+    crop = demo_lib.crop_from_bbox(box, image.shape)
+    single = demo_lib.run_on_images(trained['model'], [image], [crop],
+                                    focal_length=800.0)[0]
+    np.testing.assert_allclose(person['keypoints2d_image'],
+                               single['keypoints2d_image'], atol=1e-3)
+    np.testing.assert_allclose(person['cam_t_full'], single['cam_t_full'],
+                               rtol=1e-4)
+    assert person['perspective_camera']['focal_px'] == 800.0
+  verts, _ = render.read_obj(paths['mesh_1'])
+  np.testing.assert_allclose(verts.mean(0),
+                             (np.asarray(people[1]['cam_t_full']) +
+                              np.zeros(3)), atol=0.5)
