@@ -31,8 +31,9 @@ the model part of both signatures (not the image decoding) is compiled with
 XLA; the batch stays dynamic and XLA compiles once for each batch size it
 meets (the first call of a new size is slow). The choices are recorded in
 `assets.extra/export_info.json` and in a third signature, `export_info`
-(no inputs; outputs precision, jit_compile and img_size as strings), which
-`saved_model_cli show` lists.
+(no inputs; outputs precision, jit_compile and img_size as strings, and
+compute_dtype, a zero of the precision's type, whose dtype `saved_model_cli
+show` prints).
 
 Bad input: a string that is not a JPEG or PNG fails an assertion naming the
 signature and the expected formats (InvalidArgumentError for the caller,
@@ -180,8 +181,13 @@ class _Exportable(tf.Module):
         input_signature=[tf.TensorSpec([None], tf.string, name=INPUT_BYTES)])
 
   def _export_info(self):
-    return {k: tf.constant(str(v).lower() if isinstance(v, bool) else str(v),
+    info = {k: tf.constant(str(v).lower() if isinstance(v, bool) else str(v),
                            name=k) for k, v in self.info.items()}
+    # A zero of the compute type: `saved_model_cli show` prints output
+    # dtypes (not values), so this is where it shows the precision.
+    info['compute_dtype'] = tf.zeros([], self.info['precision'],
+                                     name='compute_dtype')
+    return info
 
   def _model_outputs(self, crops):
     return self._model(crops, training=False)

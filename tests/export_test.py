@@ -258,13 +258,24 @@ def precisions(tmp_path_factory):
 
 def test_precision_is_recorded(precisions):
   for (precision, jit), (path, loaded) in precisions['loaded'].items():
-    info = {k: v.numpy().decode()
-            for k, v in loaded.signatures['export_info']().items()}
+    info = loaded.signatures['export_info']()
+    assert info.pop('compute_dtype').dtype == precision
+    info = {k: v.numpy().decode() for k, v in info.items()}
     assert info == {'precision': precision, 'jit_compile': str(jit).lower(),
                     'img_size': str(IMG)}
     with open(os.path.join(path, 'assets.extra', 'export_info.json')) as f:
       assert json.load(f) == {'precision': precision, 'jit_compile': jit,
                               'img_size': IMG, 'include_vertices': True}
+
+
+def test_saved_model_cli_shows_the_precision(precisions):
+  path = precisions['loaded'][('bfloat16', False)][0]
+  proc = subprocess.run(
+      [sys.executable, '-m', 'tensorflow.python.tools.saved_model_cli', 'show',
+       '--dir', path, '--tag_set', 'serve', '--signature_def', 'export_info'],
+      capture_output=True, text=True, timeout=300, check=True)
+  assert re.search(r"\['compute_dtype'\] tensor_info:\s+dtype: DT_BFLOAT16",
+                   proc.stdout), proc.stdout
 
 
 def test_bfloat16_export_computes_in_bfloat16(precisions):
