@@ -66,7 +66,7 @@ class ExportConfig:
   version: int = 1
   include_vertices: bool = True
   precision: str = 'float32'
-  jit_compile: bool = False
+  jit_compile: str = 'none'
 
 
 @dataclasses.dataclass(frozen=True)

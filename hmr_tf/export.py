@@ -26,10 +26,11 @@ Precision (`precision`, see PRECISIONS): 'float32' (the default), or
 mixed_bfloat16 / mixed_float16 policy, as training's mixed precision builds
 it, and the trained weights copied in (the variables stay float32). The
 encoder and the regressor's hidden layers then compute in the reduced type;
-Θ, SMPL, the projection and every output stay float32. With `jit_compile`
-the model part of both signatures (not the image decoding) is compiled with
-XLA; the batch stays dynamic and XLA compiles once for each batch size it
-meets (the first call of a new size is slow). The choices are recorded in
+Θ, SMPL, the projection and every output stay float32. `jit_compile`
+(see JIT_COMPILE) compiles with XLA 'head': everything after the encoder
+(IEF, SMPL, the projection: many small ops), or 'all': the whole model
+(never the image decoding); the batch stays dynamic and XLA compiles once
+for each batch size it meets (the first call of a new size is slow). The choices are recorded in
 `assets.extra/export_info.json` and in a third signature, `export_info`
 (no inputs; outputs precision, jit_compile and img_size as strings, and
 compute_dtype, a zero of the precision's type, whose dtype `saved_model_cli
@@ -66,6 +67,8 @@ _PNG_MAGIC = b'\x89PNG'
 
 # Export precision -> the Keras policy the model is built under.
 PRECISIONS = ('float32', 'bfloat16', 'float16')
+# What XLA compiles: nothing, everything after the encoder, the whole model.
+JIT_COMPILE = ('none', 'head', 'all')
 _POLICIES = {'float32': 'float32', 'bfloat16': 'mixed_bfloat16',
              'float16': 'mixed_float16'}
 
@@ -157,7 +160,7 @@ class _Exportable(tf.Module):
   """The model's inference graph with the two serving signatures."""
 
   def __init__(self, model, include_vertices: bool,
-               precision: str = 'float32', jit_compile: bool = False):
+               precision: str = 'float32', jit_compile: str = 'none'):
     super().__init__(name='hmr_export')
     model = model_in_precision(model, precision)
     # Only what inference uses is tracked (the discriminator stays out).
@@ -167,10 +170,18 @@ class _Exportable(tf.Module):
     self._include_vertices = include_vertices
     size = model.config.img_size
     self.img_size = size
-    self.info = {'precision': precision, 'jit_compile': bool(jit_compile),
+    if jit_compile not in JIT_COMPILE:
+      raise ValueError(f'jit_compile: expected one of {JIT_COMPILE}, got '
+                       f'{jit_compile!r}')
+    self.info = {'precision': precision, 'jit_compile': jit_compile,
                  'img_size': size}
-    # The model part, compiled with XLA when asked (decoding cannot be).
-    self._model_fn = tf.function(self._model_outputs, jit_compile=jit_compile)
+    # The model part, compiled with XLA when asked (decoding cannot be):
+    # 'all' the whole model, 'head' everything after the encoder (IEF, SMPL:
+    # many small ops), leaving the encoder's convolutions to oneDNN.
+    self._head_fn = tf.function(self._head,
+                                jit_compile=jit_compile in ('head', 'all'))
+    self._model_fn = tf.function(self._model_outputs,
+                                 jit_compile=jit_compile == 'all')
     self.export_info = tf.function(self._export_info, input_signature=[])
     self.predict_crops = tf.function(
         self._predict_crops,
@@ -181,16 +192,22 @@ class _Exportable(tf.Module):
         input_signature=[tf.TensorSpec([None], tf.string, name=INPUT_BYTES)])
 
   def _export_info(self):
-    info = {k: tf.constant(str(v).lower() if isinstance(v, bool) else str(v),
-                           name=k) for k, v in self.info.items()}
+    info = {k: tf.constant(str(v), name=k) for k, v in self.info.items()}
     # A zero of the compute type: `saved_model_cli show` prints output
     # dtypes (not values), so this is where it shows the precision.
     info['compute_dtype'] = tf.zeros([], self.info['precision'],
                                      name='compute_dtype')
     return info
 
+  def _head(self, features):
+    out = self._model.head(features, training=False,
+                           with_mesh=self._include_vertices)
+    keys = ['cam', 'pose', 'shape', 'joints3d', 'keypoints3d', 'keypoints2d',
+            'theta_stages'] + (['vertices'] if self._include_vertices else [])
+    return {k: out[k] for k in keys}
+
   def _model_outputs(self, crops):
-    return self._model(crops, training=False)
+    return self._head_fn(self._model.encoder(crops, training=False))
 
   def _outputs(self, crops):
     out = self._model_fn(crops)
@@ -233,7 +250,7 @@ class _Exportable(tf.Module):
 def export_saved_model(model, export_dir: str, version: int = 1,
                        include_vertices: bool = True,
                        overwrite: bool = False, precision: str = 'float32',
-                       jit_compile: bool = False) -> str:
+                       jit_compile: str = 'none') -> str:
   """Writes the SavedModel to `export_dir/<version>/`.
 
   Args:
@@ -245,7 +262,9 @@ def export_saved_model(model, export_dir: str, version: int = 1,
     precision: 'float32', 'bfloat16' or 'float16' (GPUs): what the encoder
       and the regressor's hidden layers compute in (see the module
       docstring); the outputs are float32 in every case.
-    jit_compile: compile the model part of the signatures with XLA.
+    jit_compile: what XLA compiles (JIT_COMPILE): 'none', 'head' (IEF,
+      SMPL and the projection, the encoder left to oneDNN) or 'all' (the
+      whole model).
 
   Returns:
     The version folder.
@@ -264,6 +283,9 @@ def export_saved_model(model, export_dir: str, version: int = 1,
   if precision not in PRECISIONS:
     raise ValueError(f'precision: expected one of {PRECISIONS}, got '
                      f'{precision!r}')
+  if jit_compile not in JIT_COMPILE:
+    raise ValueError(f'jit_compile: expected one of {JIT_COMPILE}, got '
+                     f'{jit_compile!r}')
   module = _Exportable(model, include_vertices, precision, jit_compile)
   tmp = tempfile.mkdtemp(dir=export_dir, prefix=f'.tmp_{int(version)}_')
   try:
@@ -283,8 +305,8 @@ def export_saved_model(model, export_dir: str, version: int = 1,
   finally:
     shutil.rmtree(tmp, ignore_errors=True)
   logging.info('Exported the SavedModel to %s (signatures %s, %s; img_size '
-               '%d; vertices %s; precision %s; XLA %s).', final,
+               '%d; vertices %s; precision %s; XLA: %s).', final,
                SIGNATURE_BYTES, SIGNATURE_CROPS, model.config.img_size,
                'included' if include_vertices else 'left out', precision,
-               'on' if jit_compile else 'off')
+               jit_compile)
   return final

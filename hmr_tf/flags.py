@@ -309,11 +309,11 @@ flags.DEFINE_enum(
     'What the exported encoder and regressor hidden layers compute in: '
     'bfloat16 (CPUs with AVX-512 BF16 or AMX, TPUs, recent GPUs) or float16 '
     '(GPUs); Θ, SMPL and the outputs stay float32. Recorded in the export.')
-flags.DEFINE_boolean(
-    'export_jit_compile', False,
-    'Compile the exported model with XLA (dynamic batch: one compilation '
-    'per batch size met). On 2-core CPUs it was no faster (see the README\'s '
-    'Performance section), and slower with bfloat16.')
+flags.DEFINE_enum(
+    'export_jit_compile', 'none', ('none', 'head', 'all'),
+    'What XLA compiles in the export: nothing, the head (IEF, SMPL, the '
+    'projection; the encoder stays on oneDNN) or the whole model. Dynamic '
+    'batch: one compilation per batch size met. Recorded in the export.')
 
 
 def _file_or_empty(path):

@@ -230,9 +230,11 @@ def _conv_dtypes(concrete_fn):
 
 
 def _xla_functions(concrete_fn):
+  """{name: its op types} of the functions marked for XLA compilation."""
   graph_def = concrete_fn.graph.as_graph_def()
-  return [fn.signature.name for fn in graph_def.library.function
-          if fn.attr['_XlaMustCompile'].b]
+  return {fn.signature.name: {n.op for n in fn.node_def}
+          for fn in graph_def.library.function
+          if fn.attr['_XlaMustCompile'].b}
 
 
 @pytest.fixture(scope='module')
@@ -244,8 +246,8 @@ def precisions(tmp_path_factory):
       mean_params.mean_theta(np.zeros(72), np.zeros(10)),
       hmr_model.ModelConfig(img_size=IMG, encoder='resnet_v2_small'))
   export_dir = str(tmp / 'hmr')
-  settings = {1: ('float32', False), 2: ('bfloat16', False),
-              3: ('float32', True)}
+  settings = {1: ('float32', 'none'), 2: ('bfloat16', 'none'),
+              3: ('float32', 'all'), 4: ('float32', 'head')}
   loaded = {}
   for version, (precision, jit) in settings.items():
     path = export.export_saved_model(model, export_dir, version,
@@ -261,7 +263,7 @@ def test_precision_is_recorded(precisions):
     info = loaded.signatures['export_info']()
     assert info.pop('compute_dtype').dtype == precision
     info = {k: v.numpy().decode() for k, v in info.items()}
-    assert info == {'precision': precision, 'jit_compile': str(jit).lower(),
+    assert info == {'precision': precision, 'jit_compile': jit,
                     'img_size': str(IMG)}
     with open(os.path.join(path, 'assets.extra', 'export_info.json')) as f:
       assert json.load(f) == {'precision': precision, 'jit_compile': jit,
@@ -269,7 +271,7 @@ def test_precision_is_recorded(precisions):
 
 
 def test_saved_model_cli_shows_the_precision(precisions):
-  path = precisions['loaded'][('bfloat16', False)][0]
+  path = precisions['loaded'][('bfloat16', 'none')][0]
   proc = subprocess.run(
       [sys.executable, '-m', 'tensorflow.python.tools.saved_model_cli', 'show',
        '--dir', path, '--tag_set', 'serve', '--signature_def', 'export_info'],
@@ -280,8 +282,8 @@ def test_saved_model_cli_shows_the_precision(precisions):
 
 def test_bfloat16_export_computes_in_bfloat16(precisions):
   loaded = precisions['loaded']
-  bf16 = loaded[('bfloat16', False)][1].signatures['predict_crops']
-  f32 = loaded[('float32', False)][1].signatures['predict_crops']
+  bf16 = loaded[('bfloat16', 'none')][1].signatures['predict_crops']
+  f32 = loaded[('float32', 'none')][1].signatures['predict_crops']
   assert _conv_dtypes(bf16) == {'bfloat16'}
   assert _conv_dtypes(f32) == {'float32'}
   # Exporting under a reduced precision leaves the caller's policy alone.
@@ -292,8 +294,8 @@ def test_bfloat16_export_computes_in_bfloat16(precisions):
 def test_bfloat16_outputs_close_to_float32(precisions):
   crops = tf.constant(precisions['crops'])
   loaded = precisions['loaded']
-  ref = loaded[('float32', False)][1].signatures['predict_crops'](images=crops)
-  out = loaded[('bfloat16', False)][1].signatures['predict_crops'](
+  ref = loaded[('float32', 'none')][1].signatures['predict_crops'](images=crops)
+  out = loaded[('bfloat16', 'none')][1].signatures['predict_crops'](
       images=crops)
   for key, value in out.items():
     assert value.dtype == tf.float32, key
@@ -309,12 +311,17 @@ def test_bfloat16_outputs_close_to_float32(precisions):
   assert np.abs(out['theta'] - ref['theta']).max() > 1e-6
 
 
-def test_xla_export_keeps_dynamic_batch(precisions):
+@pytest.mark.parametrize('jit', ['all', 'head'])
+def test_xla_export_keeps_dynamic_batch(precisions, jit):
   model, crops = precisions['model'], precisions['crops']
-  fn = precisions['loaded'][('float32', True)][1].signatures['predict_crops']
-  assert _xla_functions(fn)
+  fn = precisions['loaded'][('float32', jit)][1].signatures['predict_crops']
+  compiled = _xla_functions(fn)
+  assert compiled
+  # 'all' compiles the encoder's convolutions too, 'head' leaves them out.
+  has_conv = any('Conv2D' in ops for ops in compiled.values())
+  assert has_conv == (jit == 'all'), compiled.keys()
   assert not _xla_functions(
-      precisions['loaded'][('float32', False)][1].signatures['predict_crops'])
+      precisions['loaded'][('float32', 'none')][1].signatures['predict_crops'])
   for batch in (1, 3, 2):
     out = fn(images=tf.constant(crops[:batch]))
     ref = model(crops[:batch], training=False)
@@ -328,6 +335,9 @@ def test_unknown_precision_is_refused(precisions, tmp_path):
   with pytest.raises(ValueError, match='precision: expected one of'):
     export.export_saved_model(precisions['model'], str(tmp_path), 1,
                               precision='int8')
+  with pytest.raises(ValueError, match='jit_compile: expected one of'):
+    export.export_saved_model(precisions['model'], str(tmp_path), 1,
+                              jit_compile=True)
   assert not os.listdir(tmp_path)
 
 
@@ -340,13 +350,13 @@ def test_export_flags_reach_the_config(tmp_path):
   was_parsed = flag_values.is_parsed()
   try:
     with flagsaver.flagsaver(export_precision='bfloat16',
-                             export_jit_compile=True,
+                             export_jit_compile='head',
                              output_dir=str(tmp_path)):
       flag_values.mark_as_parsed()
       cfg = config_lib.from_flags(flag_values).export
   finally:
     if not was_parsed:
       flag_values.unparse_flags()
-  assert (cfg.precision, cfg.jit_compile) == ('bfloat16', True)
+  assert (cfg.precision, cfg.jit_compile) == ('bfloat16', 'head')
   with pytest.raises(absl_flags.IllegalFlagValueError):
     flag_values['export_precision'].parse('int8')
