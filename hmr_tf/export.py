@@ -30,11 +30,11 @@ encoder and the regressor's hidden layers then compute in the reduced type;
 (see JIT_COMPILE) compiles with XLA 'head': everything after the encoder
 (IEF, SMPL, the projection: many small ops), or 'all': the whole model
 (never the image decoding); the batch stays dynamic and XLA compiles once
-for each batch size it meets (the first call of a new size is slow). The choices are recorded in
-`assets.extra/export_info.json` and in a third signature, `export_info`
-(no inputs; outputs precision, jit_compile and img_size as strings, and
-compute_dtype, a zero of the precision's type, whose dtype `saved_model_cli
-show` prints).
+for each batch size it meets (the first call of a new size is slow). The
+choices are recorded in `assets.extra/export_info.json` and in a third
+signature, `export_info` (no inputs; outputs precision, jit_compile and
+img_size as strings, and compute_dtype, a zero of the precision's type,
+whose dtype `saved_model_cli show` prints).
 
 Bad input: a string that is not a JPEG or PNG fails an assertion naming the
 signature and the expected formats (InvalidArgumentError for the caller,
@@ -130,8 +130,16 @@ def model_in_precision(model, precision: str):
   variables are float32 under every policy, so the copy is exact; the
   discriminator is not copied (inference does not use it).
 
+  Args:
+    model: an HMRModel.
+    precision: one of PRECISIONS.
+
+  Returns:
+    `model` or its copy in `precision`; Keras' global policy is left as it
+    was.
+
   Raises:
-    ValueError: an unknown precision.
+    ValueError: an unknown precision, or weights that do not line up.
   """
   if precision not in PRECISIONS:
     raise ValueError(f'precision: expected one of {PRECISIONS}, got '
