@@ -65,6 +65,8 @@ class ExportConfig:
   export_dir: str
   version: int = 1
   include_vertices: bool = True
+  precision: str = 'float32'
+  jit_compile: str = 'none'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -228,7 +230,9 @@ def from_flags(f) -> RunConfig:
       eval=evaluation,
       export=ExportConfig(export_dir=paths.export_dir,
                           version=f.export_version,
-                          include_vertices=f.export_vertices),
+                          include_vertices=f.export_vertices,
+                          precision=f.export_precision,
+                          jit_compile=f.export_jit_compile),
       mean_params_path=(f.mean_params_path or
                         os.path.join(paths.data_dir, 'mean_params.npz')),
       checkpoint=checkpoint,

@@ -21,6 +21,21 @@ original's projection), vertices [B, N, 3] (unless
 [B, 19, 2] (pixels of each input image) and image_size [B, 2] (height,
 width).
 
+Precision (`precision`, see PRECISIONS): 'float32' (the default), or
+'bfloat16' / 'float16' (GPUs): the model is rebuilt under Keras'
+mixed_bfloat16 / mixed_float16 policy, as training's mixed precision builds
+it, and the trained weights copied in (the variables stay float32). The
+encoder and the regressor's hidden layers then compute in the reduced type;
+Θ, SMPL, the projection and every output stay float32. `jit_compile`
+(see JIT_COMPILE) compiles with XLA 'head': everything after the encoder
+(IEF, SMPL, the projection: many small ops), or 'all': the whole model
+(never the image decoding); the batch stays dynamic and XLA compiles once
+for each batch size it meets (the first call of a new size is slow). The
+choices are recorded in `assets.extra/export_info.json` and in a third
+signature, `export_info` (no inputs; outputs precision, jit_compile and
+img_size as strings, and compute_dtype, a zero of the precision's type,
+whose dtype `saved_model_cli show` prints).
+
 Bad input: a string that is not a JPEG or PNG fails an assertion naming the
 signature and the expected formats, with the string's length and first
 bytes in hex (InvalidArgumentError for the caller, an error response from
@@ -32,23 +47,36 @@ Permissions: the export folder gets the mode `os.makedirs` would give
 (0777 & ~umask), so TF Serving under another account can read it.
 """
 
+import contextlib
+import json
 import os
 import shutil
 import tempfile
 
 from absl import logging
+import keras
 import tensorflow as tf
 
 from hmr_tf import atomic_io
 from hmr_tf.data import parser
+from hmr_tf.modeling import hmr_model
 
 SIGNATURE_BYTES = 'serving_default'
 SIGNATURE_CROPS = 'predict_crops'
+SIGNATURE_INFO = 'export_info'
+INFO_FILENAME = 'export_info.json'
 INPUT_BYTES = 'image_bytes'
 INPUT_CROPS = 'images'
 
 _JPEG_MAGIC = b'\xff\xd8\xff'
 _PNG_MAGIC = b'\x89PNG'
+
+# Export precision -> the Keras policy the model is built under.
+PRECISIONS = ('float32', 'bfloat16', 'float16')
+# What XLA compiles: nothing, everything after the encoder, the whole model.
+JIT_COMPILE = ('none', 'head', 'all')
+_POLICIES = {'float32': 'float32', 'bfloat16': 'mixed_bfloat16',
+             'float16': 'mixed_float16'}
 
 
 def _is_jpeg_or_png(data: tf.Tensor) -> tf.Tensor:
@@ -110,11 +138,68 @@ def decode_and_crop(data: tf.Tensor, img_size: int):
   return crop / 127.5 - 1.0, center, window, shape
 
 
+@contextlib.contextmanager
+def _global_policy(name: str):
+  """Sets Keras' global dtype policy for the block, then restores it."""
+  previous = keras.mixed_precision.global_policy()
+  keras.mixed_precision.set_global_policy(name)
+  try:
+    yield
+  finally:
+    keras.mixed_precision.set_global_policy(previous)
+
+
+def model_in_precision(model, precision: str):
+  """The model computing in `precision` ('float32', 'bfloat16', 'float16').
+
+  Returns `model` itself when its encoder already computes in that type;
+  otherwise an HMRModel rebuilt under the matching Keras policy (float32,
+  mixed_bfloat16, mixed_float16) with the same body model and config and
+  the encoder's and regressor's weights (Θ_0 included) copied in. The
+  variables are float32 under every policy, so the copy is exact; the
+  discriminator is not copied (inference does not use it).
+
+  Args:
+    model: an HMRModel.
+    precision: one of PRECISIONS.
+
+  Returns:
+    `model` or its copy in `precision`; Keras' global policy is left as it
+    was.
+
+  Raises:
+    ValueError: an unknown precision, or weights that do not line up.
+  """
+  if precision not in PRECISIONS:
+    raise ValueError(f'precision: expected one of {PRECISIONS}, got '
+                     f'{precision!r}')
+  if model.encoder.dtype_policy.compute_dtype == precision:
+    return model
+  with _global_policy(_POLICIES[precision]):
+    copy = hmr_model.HMRModel(model.smpl.body_model,
+                              model.regressor.theta0.numpy()[0],
+                              model.config)
+  for part in ('encoder', 'regressor'):
+    source = getattr(model, part).weights
+    target = getattr(copy, part).weights
+    if len(source) != len(target):
+      raise ValueError(f'{part}: {len(source)} weights in the model but '
+                       f'{len(target)} in its {precision} copy')
+    for src, dst in zip(source, target):
+      if src.path != dst.path or src.shape != dst.shape:
+        raise ValueError(f'{part}: weight {src.path} {src.shape} does not '
+                         f'match {dst.path} {dst.shape} of the copy')
+      dst.assign(src)
+  return copy
+
+
 class _Exportable(tf.Module):
   """The model's inference graph with the two serving signatures."""
 
-  def __init__(self, model, include_vertices: bool):
+  def __init__(self, model, include_vertices: bool,
+               precision: str = 'float32', jit_compile: str = 'none'):
     super().__init__(name='hmr_export')
+    model = model_in_precision(model, precision)
     # Only what inference uses is tracked (the discriminator stays out).
     self.encoder = model.encoder
     self.regressor = model.regressor
@@ -122,6 +207,19 @@ class _Exportable(tf.Module):
     self._include_vertices = include_vertices
     size = model.config.img_size
     self.img_size = size
+    if jit_compile not in JIT_COMPILE:
+      raise ValueError(f'jit_compile: expected one of {JIT_COMPILE}, got '
+                       f'{jit_compile!r}')
+    self.info = {'precision': precision, 'jit_compile': jit_compile,
+                 'img_size': size}
+    # The model part, compiled with XLA when asked (decoding cannot be):
+    # 'all' the whole model, 'head' everything after the encoder (IEF, SMPL:
+    # many small ops), leaving the encoder's convolutions to oneDNN.
+    self._head_fn = tf.function(self._head,
+                                jit_compile=jit_compile in ('head', 'all'))
+    self._model_fn = tf.function(self._model_outputs,
+                                 jit_compile=jit_compile == 'all')
+    self.export_info = tf.function(self._export_info, input_signature=[])
     self.predict_crops = tf.function(
         self._predict_crops,
         input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32,
@@ -130,8 +228,26 @@ class _Exportable(tf.Module):
         self._serving_default,
         input_signature=[tf.TensorSpec([None], tf.string, name=INPUT_BYTES)])
 
+  def _export_info(self):
+    info = {k: tf.constant(str(v), name=k) for k, v in self.info.items()}
+    # A zero of the compute type: `saved_model_cli show` prints output
+    # dtypes (not values), so this is where it shows the precision.
+    info['compute_dtype'] = tf.zeros([], self.info['precision'],
+                                     name='compute_dtype')
+    return info
+
+  def _head(self, features):
+    out = self._model.head(features, training=False,
+                           with_mesh=self._include_vertices)
+    keys = ['cam', 'pose', 'shape', 'joints3d', 'keypoints3d', 'keypoints2d',
+            'theta_stages'] + (['vertices'] if self._include_vertices else [])
+    return {k: out[k] for k in keys}
+
+  def _model_outputs(self, crops):
+    return self._head_fn(self._model.encoder(crops, training=False))
+
   def _outputs(self, crops):
-    out = self._model(crops, training=False)
+    out = self._model_fn(crops)
     keys = ['cam', 'pose', 'shape', 'joints3d', 'keypoints3d', 'keypoints2d']
     if self._include_vertices:
       keys.append('vertices')
@@ -176,7 +292,8 @@ class _Exportable(tf.Module):
 
 def export_saved_model(model, export_dir: str, version: int = 1,
                        include_vertices: bool = True,
-                       overwrite: bool = False) -> str:
+                       overwrite: bool = False, precision: str = 'float32',
+                       jit_compile: str = 'none') -> str:
   """Writes the SavedModel to `export_dir/<version>/`.
 
   Args:
@@ -185,12 +302,18 @@ def export_saved_model(model, export_dir: str, version: int = 1,
     version: the version number (a positive integer).
     include_vertices: include the [B, N, 3] mesh in the outputs.
     overwrite: replace an existing version folder.
+    precision: 'float32', 'bfloat16' or 'float16' (GPUs): what the encoder
+      and the regressor's hidden layers compute in (see the module
+      docstring); the outputs are float32 in every case.
+    jit_compile: what XLA compiles (JIT_COMPILE): 'none', 'head' (IEF,
+      SMPL and the projection, the encoder left to oneDNN) or 'all' (the
+      whole model).
 
   Returns:
     The version folder.
 
   Raises:
-    ValueError: a bad version; FileExistsError: the version exists and
+    ValueError: a bad version or precision; FileExistsError: the version exists and
       overwrite is False.
   """
   if int(version) != version or version < 1:
@@ -200,7 +323,13 @@ def export_saved_model(model, export_dir: str, version: int = 1,
     raise FileExistsError(f'{final}: this export version exists already '
                           '(choose another version or overwrite)')
   os.makedirs(export_dir, exist_ok=True)
-  module = _Exportable(model, include_vertices)
+  if precision not in PRECISIONS:
+    raise ValueError(f'precision: expected one of {PRECISIONS}, got '
+                     f'{precision!r}')
+  if jit_compile not in JIT_COMPILE:
+    raise ValueError(f'jit_compile: expected one of {JIT_COMPILE}, got '
+                     f'{jit_compile!r}')
+  module = _Exportable(model, include_vertices, precision, jit_compile)
   tmp = tempfile.mkdtemp(dir=export_dir, prefix=f'.tmp_{int(version)}_')
   # mkdtemp makes a private (0700) folder: TF Serving under another account
   # could not read the export.
@@ -209,14 +338,21 @@ def export_saved_model(model, export_dir: str, version: int = 1,
     tf.saved_model.save(
         module, tmp,
         signatures={SIGNATURE_BYTES: module.serving_default,
-                    SIGNATURE_CROPS: module.predict_crops})
+                    SIGNATURE_CROPS: module.predict_crops,
+                    SIGNATURE_INFO: module.export_info})
+    extra = os.path.join(tmp, 'assets.extra')
+    os.makedirs(extra, exist_ok=True)
+    with open(os.path.join(extra, INFO_FILENAME), 'w') as f:
+      json.dump(dict(module.info, include_vertices=bool(include_vertices)), f,
+                indent=2, sort_keys=True)
     if os.path.exists(final):
       shutil.rmtree(final)
     os.replace(tmp, final)
   finally:
     shutil.rmtree(tmp, ignore_errors=True)
   logging.info('Exported the SavedModel to %s (signatures %s, %s; img_size '
-               '%d; vertices %s).', final, SIGNATURE_BYTES, SIGNATURE_CROPS,
-               model.config.img_size, 'included' if include_vertices else
-               'left out')
+               '%d; vertices %s; precision %s; XLA: %s).', final,
+               SIGNATURE_BYTES, SIGNATURE_CROPS, model.config.img_size,
+               'included' if include_vertices else 'left out', precision,
+               jit_compile)
   return final

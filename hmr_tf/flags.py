@@ -307,6 +307,16 @@ flags.DEFINE_integer('export_version', 1, 'Version folder of the export.',
                      lower_bound=1)
 flags.DEFINE_boolean('export_vertices', True,
                      'Include the mesh vertices in the serving outputs.')
+flags.DEFINE_enum(
+    'export_precision', 'float32', ('float32', 'bfloat16', 'float16'),
+    'What the exported encoder and regressor hidden layers compute in: '
+    'bfloat16 (CPUs with AVX-512 BF16 or AMX, TPUs, recent GPUs) or float16 '
+    '(GPUs); Θ, SMPL and the outputs stay float32. Recorded in the export.')
+flags.DEFINE_enum(
+    'export_jit_compile', 'none', ('none', 'head', 'all'),
+    'What XLA compiles in the export: nothing, the head (IEF, SMPL, the '
+    'projection; the encoder stays on oneDNN) or the whole model. Dynamic '
+    'batch: one compilation per batch size met. Recorded in the export.')
 
 
 def _file_or_empty(path):

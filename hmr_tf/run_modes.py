@@ -290,7 +290,9 @@ def export(cfg: config_lib.RunConfig, model=None) -> str:
   _check_writable(e.export_dir)
   path = export_lib.export_saved_model(model, e.export_dir, e.version,
                                        include_vertices=e.include_vertices,
-                                       overwrite=True)
+                                       overwrite=True,
+                                       precision=e.precision,
+                                       jit_compile=e.jit_compile)
   logging.info('SavedModel written to %s', path)
   return path
 

@@ -246,3 +246,149 @@ def test_saved_model_cli_lists_signatures(exported):
     assert spec(block, 'keypoints2d') == ('DT_FLOAT', '(-1, 19, 2)')
     assert spec(block, 'vertices') == ('DT_FLOAT', f'(-1, {n}, 3)')
   assert spec(served, 'keypoints2d_image') == ('DT_FLOAT', '(-1, 19, 2)')
+
+
+# --- Precision and XLA (a small encoder: these tests export four times) ----
+
+
+def _conv_dtypes(concrete_fn):
+  """The T attribute of every Conv2D in a function and the ones it calls."""
+  graph_def = concrete_fn.graph.as_graph_def()
+  nodes = list(graph_def.node)
+  for fn in graph_def.library.function:
+    nodes.extend(fn.node_def)
+  return {tf.dtypes.as_dtype(n.attr['T'].type).name for n in nodes
+          if n.op == 'Conv2D'}
+
+
+def _xla_functions(concrete_fn):
+  """{name: its op types} of the functions marked for XLA compilation."""
+  graph_def = concrete_fn.graph.as_graph_def()
+  return {fn.signature.name: {n.op for n in fn.node_def}
+          for fn in graph_def.library.function
+          if fn.attr['_XlaMustCompile'].b}
+
+
+@pytest.fixture(scope='module')
+def precisions(tmp_path_factory):
+  tmp = tmp_path_factory.mktemp('precision')
+  tf.keras.utils.set_random_seed(0)
+  model = hmr_model.HMRModel(
+      standin.build(num_vertices=300),
+      mean_params.mean_theta(np.zeros(72), np.zeros(10)),
+      hmr_model.ModelConfig(img_size=IMG, encoder='resnet_v2_small'))
+  export_dir = str(tmp / 'hmr')
+  settings = {1: ('float32', 'none'), 2: ('bfloat16', 'none'),
+              3: ('float32', 'all'), 4: ('float32', 'head')}
+  loaded = {}
+  for version, (precision, jit) in settings.items():
+    path = export.export_saved_model(model, export_dir, version,
+                                     precision=precision, jit_compile=jit)
+    loaded[(precision, jit)] = (path, tf.saved_model.load(path))
+  crops = np.random.default_rng(2).uniform(-1, 1, (3, IMG, IMG, 3))
+  return dict(model=model, loaded=loaded, crops=crops.astype(np.float32),
+              export_dir=export_dir)
+
+
+def test_precision_is_recorded(precisions):
+  for (precision, jit), (path, loaded) in precisions['loaded'].items():
+    info = loaded.signatures['export_info']()
+    assert info.pop('compute_dtype').dtype == precision
+    info = {k: v.numpy().decode() for k, v in info.items()}
+    assert info == {'precision': precision, 'jit_compile': jit,
+                    'img_size': str(IMG)}
+    with open(os.path.join(path, 'assets.extra', 'export_info.json')) as f:
+      assert json.load(f) == {'precision': precision, 'jit_compile': jit,
+                              'img_size': IMG, 'include_vertices': True}
+
+
+def test_saved_model_cli_shows_the_precision(precisions):
+  path = precisions['loaded'][('bfloat16', 'none')][0]
+  proc = subprocess.run(
+      [sys.executable, '-m', 'tensorflow.python.tools.saved_model_cli', 'show',
+       '--dir', path, '--tag_set', 'serve', '--signature_def', 'export_info'],
+      capture_output=True, text=True, timeout=300, check=True)
+  assert re.search(r"\['compute_dtype'\] tensor_info:\s+dtype: DT_BFLOAT16",
+                   proc.stdout), proc.stdout
+
+
+def test_bfloat16_export_computes_in_bfloat16(precisions):
+  loaded = precisions['loaded']
+  bf16 = loaded[('bfloat16', 'none')][1].signatures['predict_crops']
+  f32 = loaded[('float32', 'none')][1].signatures['predict_crops']
+  assert _conv_dtypes(bf16) == {'bfloat16'}
+  assert _conv_dtypes(f32) == {'float32'}
+  # Exporting under a reduced precision leaves the caller's policy alone.
+  assert tf.keras.mixed_precision.global_policy().name == 'float32'
+  assert precisions['model'].encoder.compute_dtype == 'float32'
+
+
+def test_bfloat16_outputs_close_to_float32(precisions):
+  crops = tf.constant(precisions['crops'])
+  loaded = precisions['loaded']
+  ref = loaded[('float32', 'none')][1].signatures['predict_crops'](images=crops)
+  out = loaded[('bfloat16', 'none')][1].signatures['predict_crops'](
+      images=crops)
+  for key, value in out.items():
+    assert value.dtype == tf.float32, key
+  # bfloat16 keeps 8 significant bits: the small encoder's features move by
+  # ~0.5%; the stated tolerances are 2e-2 in crop coordinates ([-1, 1], i.e.
+  # 2.2 px in a 224 crop) and 1 cm.
+  np.testing.assert_allclose(out['keypoints2d'], ref['keypoints2d'],
+                             atol=2e-2, rtol=0)
+  np.testing.assert_allclose(out['vertices'], ref['vertices'], atol=1e-2,
+                             rtol=0)
+  np.testing.assert_allclose(out['theta'], ref['theta'], atol=2e-2, rtol=0)
+  # ... and it does differ: the reduced type is really in use.
+  assert np.abs(out['theta'] - ref['theta']).max() > 1e-6
+
+
+@pytest.mark.parametrize('jit', ['all', 'head'])
+def test_xla_export_keeps_dynamic_batch(precisions, jit):
+  model, crops = precisions['model'], precisions['crops']
+  fn = precisions['loaded'][('float32', jit)][1].signatures['predict_crops']
+  compiled = _xla_functions(fn)
+  assert compiled
+  # 'all' compiles the encoder's convolutions too, 'head' leaves them out.
+  has_conv = any('Conv2D' in ops for ops in compiled.values())
+  assert has_conv == (jit == 'all'), compiled.keys()
+  assert not _xla_functions(
+      precisions['loaded'][('float32', 'none')][1].signatures['predict_crops'])
+  for batch in (1, 3, 2):
+    out = fn(images=tf.constant(crops[:batch]))
+    ref = model(crops[:batch], training=False)
+    for key in ('cam', 'keypoints2d', 'vertices'):
+      assert out[key].shape[0] == batch
+      np.testing.assert_allclose(out[key], ref[key].numpy(), atol=1e-4,
+                                 rtol=0, err_msg=f'{batch}/{key}')
+
+
+def test_unknown_precision_is_refused(precisions, tmp_path):
+  with pytest.raises(ValueError, match='precision: expected one of'):
+    export.export_saved_model(precisions['model'], str(tmp_path), 1,
+                              precision='int8')
+  with pytest.raises(ValueError, match='jit_compile: expected one of'):
+    export.export_saved_model(precisions['model'], str(tmp_path), 1,
+                              jit_compile=True)
+  assert not os.listdir(tmp_path)
+
+
+def test_export_flags_reach_the_config(tmp_path):
+  from absl import flags as absl_flags  # pylint: disable=g-import-not-at-top
+  from absl.testing import flagsaver  # pylint: disable=g-import-not-at-top
+  from hmr_tf import config as config_lib  # pylint: disable=g-import-not-at-top
+  from hmr_tf import flags as _  # pylint: disable=g-import-not-at-top,unused-import
+  flag_values = absl_flags.FLAGS
+  was_parsed = flag_values.is_parsed()
+  try:
+    with flagsaver.flagsaver(export_precision='bfloat16',
+                             export_jit_compile='head',
+                             output_dir=str(tmp_path)):
+      flag_values.mark_as_parsed()
+      cfg = config_lib.from_flags(flag_values).export
+  finally:
+    if not was_parsed:
+      flag_values.unparse_flags()
+  assert (cfg.precision, cfg.jit_compile) == ('bfloat16', 'head')
+  with pytest.raises(absl_flags.IllegalFlagValueError):
+    flag_values['export_precision'].parse('int8')

@@ -297,8 +297,22 @@ class HMRModel(keras.Model):
       as the discriminator sees them), 'rotmats' [B, 24, 3, 3] (last stage).
     """
     features = self.encoder(images, training=training)
+    return self.head(features, training=training, with_mesh=with_mesh)
+
+  def head(self, features, training: bool = False,
+           with_mesh: bool = True) -> Dict[str, tf.Tensor]:
+    """Everything after the encoder: IEF, SMPL and the projection.
+
+    Args:
+      features: [B, F] encoder features φ.
+      training: enables dropout.
+      with_mesh: see `_predict`.
+
+    Returns:
+      The `_predict` dict.
+    """
     thetas = self.regressor(features, training=training)
-    batch = tf.shape(images)[0]
+    batch = tf.shape(features)[0]
     stacked = tf.concat(thetas, axis=0)  # [T*B, 85], stage-major
     _, pose_all, betas_all = mean_params.split_theta(stacked)
     rotmats_all = lbs.batch_rodrigues(
