@@ -4,22 +4,37 @@ Layout: `EXPORT_DIR/<version>/` (saved_model.pb + variables/), the versioned
 layout TF Serving watches; it is written to a temporary folder beside it and
 renamed when complete.
 
-Signatures (batch size is dynamic in both):
+Signatures (batch size is dynamic in all):
   * `serving_default`: `image_bytes` string [B], encoded JPEG or PNG images
     of any size. Inside the graph each image is decoded, the whole image is
-    centred in a square window of side max(H, W) and resized to S x S (the
-    demo's no-box rule, the data parser's warp), and the crop is normalised
-    to [-1, 1].
+    centred in a square window of side max(H, W) * base_crop_size / 224
+    and resized to S x S (the demo's no-box rule with the model's crop
+    rule, the data parser's warp), and the crop is normalised to [-1, 1].
+  * `predict_boxes`: `image_bytes` string [B] and `boxes` float32 [B, 4],
+    one person box [x, y, w, h] (left and top edges, width, height, in the
+    image's pixels) per image (repeat an image for several people): the
+    demo's box rule, cropped in the graph.
   * `predict_crops`: `images` float32 [B, S, S, 3] in [-1, 1], crops made
     by the caller.
+The crop rule (img_size S, base_crop_size) is the model's own
+(ModelConfig, model_config.json), so served people are cropped at the size
+the model was trained on.
 Outputs: cam [B, 3] (s, tx, ty), pose [B, 72], shape [B, 10], theta
 [B, 85] (the three together, the original's Θ), joints3d [B, 24, 3] (SMPL
 joints, metres), keypoints3d [B, 19, 3] (the cocoplus keypoints, metres),
 keypoints2d [B, 19, 2] (crop coordinates in [-1, 1]: s * (X + t), the
 original's projection), vertices [B, N, 3] (unless
-`include_vertices=False`); `serving_default` adds keypoints2d_image
-[B, 19, 2] (pixels of each input image) and image_size [B, 2] (height,
-width).
+`include_vertices=False`); `serving_default` and `predict_boxes` add
+keypoints2d_image [B, 19, 2] (pixels of each input image), image_size
+[B, 2] (height, width), focal_length [B] (the image diagonal, pixels) and
+cam_t_full [B, 3]: the body's translation in a pinhole camera of the whole
+image with that focal length and the principal point at the image centre
+(hmr_tf.modeling.camera.full_image_translation; for another focal length f',
+scale its Z by f' / focal_length).
+
+The SavedModel's variables are the encoder's, the regressor's and Θ_0,
+nothing else. The SMPL arrays are graph constants: an export made with the
+licensed SMPL file contains them.
 
 Precision (`precision`, see PRECISIONS): 'float32' (the default), or
 'bfloat16' / 'float16' (GPUs): the model is rebuilt under Keras'
@@ -59,14 +74,21 @@ import tensorflow as tf
 
 from hmr_tf import atomic_io
 from hmr_tf.data import parser
+from hmr_tf.modeling import camera
 from hmr_tf.modeling import hmr_model
 
 SIGNATURE_BYTES = 'serving_default'
 SIGNATURE_CROPS = 'predict_crops'
+SIGNATURE_BOXES = 'predict_boxes'
 SIGNATURE_INFO = 'export_info'
 INFO_FILENAME = 'export_info.json'
 INPUT_BYTES = 'image_bytes'
 INPUT_CROPS = 'images'
+INPUT_BOXES = 'boxes'
+# HMR's normalisation (as hmr_tf.demo_lib): a person ~150 px tall in a
+# 224-px crop at the paper's crop rule.
+BASE_CROP_SIZE = 224.0
+PERSON_HEIGHT_PX = 150.0
 
 _JPEG_MAGIC = b'\xff\xd8\xff'
 _PNG_MAGIC = b'\x89PNG'
@@ -106,36 +128,85 @@ def _check_not_empty(batch: tf.Tensor, signature: str, name: str):
       'example')
 
 
-def decode_and_crop(data: tf.Tensor, img_size: int):
-  """One encoded image -> (crop [S, S, 3] in [-1, 1], center [2], window []).
-
-  The window is the square of side max(H, W) centred on the image, so the
-  whole image is seen (padded with its edge pixels on the short side).
-
-  Args:
-    data: tf.string [], a JPEG or PNG file's bytes.
-    img_size: S.
-
-  Returns:
-    (float32 [S, S, 3] crop, float32 [2] window centre (x, y) in pixels,
-    float32 [] window side in pixels, int32 [2] image (height, width)).
-  """
+def _decode(data: tf.Tensor, signature: str) -> tf.Tensor:
+  """A JPEG or PNG file's bytes -> uint8 [H, W, 3]; an assertion otherwise."""
   message = tf.strings.join([
-      f'{SIGNATURE_BYTES}: {INPUT_BYTES} must hold JPEG or PNG file bytes; '
+      f'{signature}: {INPUT_BYTES} must hold JPEG or PNG file bytes; '
       'got a string that is neither (',
       tf.strings.as_string(tf.strings.length(data)),
       ' bytes; the first in hex: ', _hex_head(data), ')'])
   check = tf.debugging.Assert(_is_jpeg_or_png(data), [message])
   with tf.control_dependencies([check]):
-    image = tf.io.decode_image(data, channels=3, expand_animations=False)
+    return tf.io.decode_image(data, channels=3, expand_animations=False)
+
+
+def _crop(image: tf.Tensor, center: tf.Tensor, window: tf.Tensor,
+          img_size: int) -> tf.Tensor:
+  """The parser's warp of a [window]-px square at center, in [-1, 1]."""
+  crop = parser.warp_crop(tf.cast(image, tf.float32), center, window,
+                          img_size)
+  return crop / 127.5 - 1.0
+
+
+def decode_and_crop(data: tf.Tensor, img_size: int,
+                    base_crop_size: float = BASE_CROP_SIZE):
+  """One encoded image -> (crop [S, S, 3] in [-1, 1], center [2], window []).
+
+  The original demo's no-box rule: the image's longer side is taken as 224
+  px at HMR's normalisation, so the window is the square of side
+  max(H, W) * base_crop_size / 224 centred on the image (the whole image
+  for the paper's crop rule; padded with its edge pixels where it sticks
+  out).
+
+  Args:
+    data: tf.string [], a JPEG or PNG file's bytes.
+    img_size: S.
+    base_crop_size: the model's crop rule (ModelConfig.base_crop_size).
+
+  Returns:
+    (float32 [S, S, 3] crop, float32 [2] window centre (x, y) in pixels,
+    float32 [] window side in pixels, int32 [2] image (height, width)).
+  """
+  image = _decode(data, SIGNATURE_BYTES)
   shape = tf.shape(image)[:2]
   height = tf.cast(shape[0], tf.float32)
   width = tf.cast(shape[1], tf.float32)
   center = tf.stack([(width - 1.0) / 2.0, (height - 1.0) / 2.0])
-  window = tf.maximum(height, width)
-  crop = parser.warp_crop(tf.cast(image, tf.float32), center, window,
-                          img_size)
-  return crop / 127.5 - 1.0, center, window, shape
+  window = tf.maximum(height, width) * base_crop_size / BASE_CROP_SIZE
+  return _crop(image, center, window, img_size), center, window, shape
+
+
+def decode_and_crop_box(data: tf.Tensor, box: tf.Tensor, img_size: int,
+                        base_crop_size: float = BASE_CROP_SIZE):
+  """One encoded image and a person box -> as `decode_and_crop`.
+
+  The demo's box rule (hmr_tf.demo_lib.crop_from_bbox): the box [x, y, w, h]
+  (left and top edges, width, height in pixels) is scaled so that its
+  longer side is 150 px at HMR's normalisation; the window, centred on the
+  box, is base_crop_size / (150 / max(w, h)) pixels.
+
+  Raises (at run time, InvalidArgumentError naming `boxes`): a box with a
+  non-positive side or one that lies outside the image.
+  """
+  image = _decode(data, SIGNATURE_BOXES)
+  shape = tf.shape(image)[:2]
+  size = tf.cast(shape, tf.float32)
+  x, y, w, h = tf.unstack(tf.cast(box, tf.float32))
+  positive = tf.logical_and(w > 0, h > 0)
+  inside = tf.reduce_all(tf.stack([x < size[1], y < size[0], x + w > 0,
+                                   y + h > 0]))
+  checks = [
+      tf.debugging.Assert(positive, [
+          f'{SIGNATURE_BOXES}: {INPUT_BOXES} [x, y, w, h] must have w > 0 '
+          'and h > 0; got', box]),
+      tf.debugging.Assert(inside, [
+          f'{SIGNATURE_BOXES}: {INPUT_BOXES} [x, y, w, h] lies outside its '
+          'image (height, width):', box, shape])]
+  with tf.control_dependencies(checks):
+    # Edges -> pixel-centre coordinates, as the demo.
+    center = tf.stack([x + w / 2.0 - 0.5, y + h / 2.0 - 0.5])
+    window = base_crop_size * tf.maximum(w, h) / PERSON_HEIGHT_PX
+  return _crop(image, center, window, img_size), center, window, shape
 
 
 @contextlib.contextmanager
@@ -200,13 +271,17 @@ class _Exportable(tf.Module):
                precision: str = 'float32', jit_compile: str = 'none'):
     super().__init__(name='hmr_export')
     model = model_in_precision(model, precision)
-    # Only what inference uses is tracked (the discriminator stays out).
+    # Only what inference runs is tracked, so the SavedModel holds the
+    # encoder, the regressor and Θ_0 and nothing else (the discriminator,
+    # the metrics and any optimizer state stay out); the model itself is
+    # held untracked.
     self.encoder = model.encoder
     self.regressor = model.regressor
-    self._model = model
+    self._held = _Untracked(model)
     self._include_vertices = include_vertices
     size = model.config.img_size
     self.img_size = size
+    self.base_crop_size = float(model.config.base_crop_size)
     if jit_compile not in JIT_COMPILE:
       raise ValueError(f'jit_compile: expected one of {JIT_COMPILE}, got '
                        f'{jit_compile!r}')
@@ -227,6 +302,11 @@ class _Exportable(tf.Module):
     self.serving_default = tf.function(
         self._serving_default,
         input_signature=[tf.TensorSpec([None], tf.string, name=INPUT_BYTES)])
+    self.predict_boxes = tf.function(
+        self._predict_boxes,
+        input_signature=[tf.TensorSpec([None], tf.string, name=INPUT_BYTES),
+                         tf.TensorSpec([None, 4], tf.float32,
+                                       name=INPUT_BOXES)])
 
   def _export_info(self):
     info = {k: tf.constant(str(v), name=k) for k, v in self.info.items()}
@@ -237,14 +317,14 @@ class _Exportable(tf.Module):
     return info
 
   def _head(self, features):
-    out = self._model.head(features, training=False,
+    out = self._held.value.head(features, training=False,
                            with_mesh=self._include_vertices)
     keys = ['cam', 'pose', 'shape', 'joints3d', 'keypoints3d', 'keypoints2d',
             'theta_stages'] + (['vertices'] if self._include_vertices else [])
     return {k: out[k] for k in keys}
 
   def _model_outputs(self, crops):
-    return self._head_fn(self._model.encoder(crops, training=False))
+    return self._head_fn(self._held.value.encoder(crops, training=False))
 
   def _outputs(self, crops):
     out = self._model_fn(crops)
@@ -270,6 +350,26 @@ class _Exportable(tf.Module):
       images = tf.identity(images)
     return self._outputs(images)
 
+  def _image_outputs(self, crops, centers, windows, shapes):
+    """The outputs plus the image-space ones of crops cut from images."""
+    out = self._outputs(crops)
+    out['keypoints2d_image'] = tf.identity(
+        centers[:, None, :] + out['keypoints2d'] * windows[:, None, None] / 2,
+        name='keypoints2d_image')
+    out['image_size'] = tf.identity(shapes, name='image_size')
+    focal = camera.default_focal_length(shapes)
+    out['focal_length'] = tf.identity(focal, name='focal_length')
+    out['cam_t_full'] = tf.identity(
+        camera.full_image_translation(out['cam'], centers, windows, shapes,
+                                      focal), name='cam_t_full')
+    return out
+
+  def _crop_specs(self):
+    size = self.img_size
+    return (tf.TensorSpec([size, size, 3], tf.float32),
+            tf.TensorSpec([2], tf.float32), tf.TensorSpec([], tf.float32),
+            tf.TensorSpec([2], tf.int32))
+
   def _serving_default(self, image_bytes):
     size = self.img_size
     image_bytes = tf.ensure_shape(image_bytes, [None], name=INPUT_BYTES)
@@ -277,17 +377,33 @@ class _Exportable(tf.Module):
         [_check_not_empty(image_bytes, SIGNATURE_BYTES, INPUT_BYTES)]):
       image_bytes = tf.identity(image_bytes)
     crops, centers, windows, shapes = tf.map_fn(
-        lambda d: decode_and_crop(d, size), image_bytes,
-        fn_output_signature=(tf.TensorSpec([size, size, 3], tf.float32),
-                             tf.TensorSpec([2], tf.float32),
-                             tf.TensorSpec([], tf.float32),
-                             tf.TensorSpec([2], tf.int32)))
-    out = self._outputs(crops)
-    out['keypoints2d_image'] = tf.identity(
-        centers[:, None, :] + out['keypoints2d'] * windows[:, None, None] / 2,
-        name='keypoints2d_image')
-    out['image_size'] = tf.identity(shapes, name='image_size')
-    return out
+        lambda d: decode_and_crop(d, size, self.base_crop_size), image_bytes,
+        fn_output_signature=self._crop_specs())
+    return self._image_outputs(crops, centers, windows, shapes)
+
+  def _predict_boxes(self, image_bytes, boxes):
+    size = self.img_size
+    image_bytes = tf.ensure_shape(image_bytes, [None], name=INPUT_BYTES)
+    boxes = tf.ensure_shape(boxes, [None, 4], name=INPUT_BOXES)
+    same = tf.debugging.assert_equal(
+        tf.shape(image_bytes)[0], tf.shape(boxes)[0],
+        message=f'{SIGNATURE_BOXES}: {INPUT_BYTES} and {INPUT_BOXES} must '
+        'have one entry per person (the same batch size)')
+    with tf.control_dependencies(
+        [same, _check_not_empty(image_bytes, SIGNATURE_BOXES, INPUT_BYTES)]):
+      image_bytes = tf.identity(image_bytes)
+    crops, centers, windows, shapes = tf.map_fn(
+        lambda args: decode_and_crop_box(args[0], args[1], size,
+                                         self.base_crop_size),
+        (image_bytes, boxes), fn_output_signature=self._crop_specs())
+    return self._image_outputs(crops, centers, windows, shapes)
+
+
+class _Untracked:
+  """Holds an object outside tf.Module's dependency tracking."""
+
+  def __init__(self, value):
+    self.value = value
 
 
 def export_saved_model(model, export_dir: str, version: int = 1,
@@ -338,6 +454,7 @@ def export_saved_model(model, export_dir: str, version: int = 1,
     tf.saved_model.save(
         module, tmp,
         signatures={SIGNATURE_BYTES: module.serving_default,
+                    SIGNATURE_BOXES: module.predict_boxes,
                     SIGNATURE_CROPS: module.predict_crops,
                     SIGNATURE_INFO: module.export_info})
     extra = os.path.join(tmp, 'assets.extra')

@@ -48,3 +48,86 @@ def test_demo_crop_window_follows_the_model():
   assert crop.window == pytest.approx(400.0)  # the paper's rule
   trained = dataclasses.replace(crop, base_crop_size=170.0)
   assert trained.window == pytest.approx(400.0 * 170.0 / 224.0)
+
+
+def test_eval_demo_and_serving_crop_the_same_person_alike(tmp_path):
+  # A tiny model trained (two steps) at a non-default crop rule (32-px
+  # crops, base_crop_size 170); the same person through the evaluation
+  # parser, the demo, and the SavedModel's serving_default and
+  # predict_boxes gives the same keypoints in the image (within 1 px).
+  # pylint: disable=g-import-not-at-top
+  import cv2
+  import numpy as np
+  import tensorflow as tf
+  from hmr_tf import demo_lib
+  from hmr_tf import export
+  from hmr_tf.data import decoder
+  from hmr_tf.data import features
+  from hmr_tf.data import input_pipeline
+  from hmr_tf.data import parser
+  from hmr_tf.modeling import mean_params
+  from hmr_tf.smpl import standin
+  config = hmr_model.ModelConfig(img_size=32, encoder='resnet_v2_small',
+                                 base_crop_size=170.0)
+  tf.keras.utils.set_random_seed(0)
+  model = hmr_model.HMRModel(standin.build(num_vertices=300),
+                             mean_params.mean_theta(np.zeros(72),
+                                                    np.zeros(10)), config)
+  model.compile()
+  rng = np.random.default_rng(0)
+  kp = np.concatenate([rng.uniform(-1, 1, (2, 19, 2)), np.ones((2, 19, 1))],
+                      -1).astype(np.float32)
+  batch = dict(image=rng.uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32),
+               keypoints2d=kp, joints3d=np.zeros((2, 14, 3), np.float32),
+               has_joints3d=np.zeros(2, np.float32),
+               pose=np.zeros((2, 72), np.float32),
+               shape=np.zeros((2, 10), np.float32),
+               has_smpl=np.zeros(2, np.float32))
+  mocap = dict(pose=(rng.normal(size=(4, 72)) * 0.2).astype(np.float32),
+               shape=rng.normal(size=(4, 10)).astype(np.float32))
+  for _ in range(2):
+    model.train_step((batch, mocap))
+  # A 97 x 97 image whose person is centred at pixel (48, 48) with the
+  # record scale 224 / 97: every rule below then asks for the same window.
+  yy, xx = np.mgrid[0:97, 0:97] / 97.0
+  image = (127.5 + 120 * np.stack([np.sin(7 * xx), np.cos(5 * yy),
+                                   np.sin(4 * (xx + yy))], -1)).astype(
+                                       np.uint8)
+  center, scale = (48.0, 48.0), 224.0 / 97.0
+  window = 170.0 / scale
+
+  def image_px(x_n):
+    return np.asarray(center) + np.asarray(x_n) * window / 2
+
+  # Evaluation: the parser with the model's crop rule (run_modes._crop_rule).
+  data_config = input_pipeline.DataConfig(
+      **run_modes._crop_rule(_cfg(), config))
+  png = cv2.imencode('.png', cv2.cvtColor(image, cv2.COLOR_RGB2BGR))[1]
+  record = features.make_image_example(
+      png.tobytes(), 97, 97, 'person.png', center, np.zeros((14, 3)),
+      scale=scale, image_format=b'png').SerializeToString()
+  parsed = parser.parse_fn(data_config, is_training=False)(
+      decoder.decode_image_example(tf.constant(record)))
+  assert float(parsed['crop_size']) == pytest.approx(window, rel=1e-5)
+  evaluated = image_px(model(parsed['image'][None])['keypoints2d'][0])
+  # The demo: the record's crop, the model's rule applied by the library.
+  demo = demo_lib.run_on_images(
+      model, [image], [demo_lib.Crop(center=center, scale=scale,
+                                     source='record')])[0]
+  # The SavedModel: the whole image, and a person box of side 150 / scale.
+  path = export.export_saved_model(model, str(tmp_path / 'export'), 1)
+  loaded = tf.saved_model.load(path)
+  served = loaded.signatures['serving_default'](
+      image_bytes=tf.constant([png.tobytes()]))
+  side = 150.0 / scale
+  box = [center[0] + 0.5 - side / 2, center[1] + 0.5 - side / 2, side, side]
+  boxed = loaded.signatures['predict_boxes'](
+      image_bytes=tf.constant([png.tobytes()]), boxes=tf.constant([box]))
+  for name, got in (('demo', demo['keypoints2d_image']),
+                    ('serving_default', served['keypoints2d_image'][0]),
+                    ('predict_boxes', boxed['keypoints2d_image'][0])):
+    np.testing.assert_allclose(np.asarray(got), evaluated, atol=1.0,
+                               err_msg=name)
+  # The full-image cameras agree too.
+  np.testing.assert_allclose(boxed['cam_t_full'][0], demo['cam_t_full'],
+                             rtol=1e-3)

@@ -38,7 +38,25 @@ _LOADER = textwrap.dedent('''
       data = [bytes(b) for b in inputs[name]]
       for key, value in bytes_fn(image_bytes=tf.constant(data)).items():
         out[f'{name}/{key}'] = value.numpy()
+    boxes_fn = loaded.signatures['predict_boxes']
+    data = [bytes(b) for b in inputs['bytes2']]
+    for key, value in boxes_fn(image_bytes=tf.constant(data),
+                               boxes=tf.constant(inputs['boxes2'])).items():
+      out[f'boxes2/{key}'] = value.numpy()
     errors = {}
+    for name, box in (('box_outside', [500.0, 10.0, 20.0, 30.0]),
+                      ('box_empty', [10.0, 10.0, 0.0, 30.0])):
+      try:
+        boxes_fn(image_bytes=tf.constant(data[:1]), boxes=tf.constant([box]))
+        errors[name] = 'no error'
+      except tf.errors.InvalidArgumentError as e:
+        errors[name] = e.message
+    try:
+      boxes_fn(image_bytes=tf.constant(data), boxes=tf.constant(
+          inputs['boxes2'][:1]))
+      errors['box_count'] = 'no error'
+    except tf.errors.InvalidArgumentError as e:
+      errors['box_count'] = e.message
     try:
       bytes_fn(image_bytes=tf.constant([b'this is not an image']))
     except tf.errors.InvalidArgumentError as e:
@@ -108,6 +126,8 @@ def exported(tmp_path_factory):
       'crops3': rng.uniform(-1, 1, (3, IMG, IMG, 3)).astype(np.float32),
       'bytes1': np.array([_png(square)], dtype=object),
       'bytes2': np.array([_png(square), _jpeg(wide)], dtype=object),
+      'boxes2': np.array([[20.0, 10.0, 60.0, 100.0], [90.0, 5.0, 50.0, 70.0]],
+                         np.float32),
   }
   inputs_path = str(tmp / 'inputs.npz')
   np.savez(inputs_path, **inputs)
@@ -392,3 +412,46 @@ def test_export_flags_reach_the_config(tmp_path):
   assert (cfg.precision, cfg.jit_compile) == ('bfloat16', 'head')
   with pytest.raises(absl_flags.IllegalFlagValueError):
     flag_values['export_precision'].parse('int8')
+
+
+def test_predict_boxes_crops_as_the_demo(exported):
+  # Outside hmr_tf (the loader process): the same crops, outputs and
+  # full-image cameras as the demo's library on the same boxes.
+  from hmr_tf import demo_lib  # pylint: disable=g-import-not-at-top
+  outputs, inputs = exported['outputs'], exported['inputs']
+  images = [cv2.cvtColor(cv2.imdecode(np.frombuffer(b, np.uint8),
+                                      cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+            for b in inputs['bytes2']]
+  crops = [demo_lib.crop_from_bbox(box, im.shape)
+           for box, im in zip(inputs['boxes2'], images)]
+  results = demo_lib.run_on_images(exported['model'], images, crops)
+  for i, result in enumerate(results):
+    # JPEG decoding may differ by a grey level between OpenCV and TF.
+    np.testing.assert_allclose(outputs['boxes2/keypoints2d_image'][i],
+                               result['keypoints2d_image'], atol=0.05)
+    np.testing.assert_allclose(outputs['boxes2/cam_t_full'][i],
+                               result['cam_t_full'], rtol=1e-3, atol=1e-3)
+    assert outputs['boxes2/focal_length'][i] == pytest.approx(
+        np.hypot(*images[i].shape[:2]))
+  np.testing.assert_array_equal(outputs['boxes2/image_size'],
+                                [[128, 128], [96, 160]])
+
+
+def test_predict_boxes_refuses_bad_boxes(exported):
+  errors = exported['errors']
+  assert 'predict_boxes: boxes [x, y, w, h] lies outside its image' in (
+      errors['box_outside'])
+  assert 'must have w > 0 and h > 0' in errors['box_empty']
+  assert 'one entry per person' in errors['box_count']
+
+
+def test_export_holds_only_the_inference_variables(exported):
+  # The encoder, the regressor and Θ_0: no discriminator, optimizer or
+  # metric state, no SMPL arrays.
+  names = [n for n, _ in tf.train.list_variables(
+      os.path.join(exported['path'], 'variables', 'variables'))]
+  roots = {n.split('/')[0] for n in names if n != '_CHECKPOINTABLE_OBJECT_GRAPH'}
+  assert roots == {'encoder', 'regressor'}, roots
+  model = exported['model']
+  count = len(model.encoder.weights) + len(model.regressor.weights)
+  assert len(names) - 1 == count
