@@ -126,3 +126,28 @@ def test_crops_request_validation(saved):
 def test_missing_signature_is_named(saved):
   with pytest.raises(ValueError, match="no signature 'nope'"):
     client.load_signature(saved['path'], 'nope')
+
+
+def test_box_requests_rest_and_grpc(saved, tmp_path):
+  # predict_boxes through the gRPC client's request and the REST example's
+  # instance, both as the server would run them.
+  with open(os.path.join(SERVING, 'rest_request_boxes.json')) as f:
+    doc = json.load(f)
+  assert doc['signature_name'] == 'predict_boxes'
+  instance = doc['instances'][0]
+  data = base64.b64decode(instance['image_bytes']['b64'])
+  path = str(tmp_path / 'photo.jpg')
+  with open(path, 'wb') as f:
+    f.write(data)
+  request = client.image_request([path], [instance['boxes']])
+  assert request.model_spec.signature_name == 'predict_boxes'
+  client.validate_request(request, client.load_signature(saved['path'],
+                                                         'predict_boxes'))
+  outputs = client.parse_response(_serve(saved['loaded'], request))
+  direct = saved['loaded'].signatures['predict_boxes'](
+      image_bytes=tf.constant([data]),
+      boxes=tf.constant([instance['boxes']], tf.float32))
+  for key in ('cam', 'keypoints2d_image', 'cam_t_full'):
+    np.testing.assert_allclose(outputs[key], direct[key].numpy(), atol=1e-6)
+  with pytest.raises(ValueError, match='one \\[x, y, w, h\\] per image'):
+    client.image_request([path, path], [instance['boxes']])

@@ -3,7 +3,11 @@
   tensorflow_model_server --port=8500 --rest_api_port=8501 \
       --model_config_file=src/serving/models.config
   python src/serving/grpc_client.py --server=localhost:8500 \
-      --image=photo.jpg [--saved_model_dir=EXPORT_DIR/1]
+      --image=photo.jpg [--box=x,y,w,h] [--saved_model_dir=EXPORT_DIR/1]
+
+Without `--box` it calls `serving_default` (the whole image); with one
+`--box` per `--image` it calls `predict_boxes` (a person box each, cropped
+in the server's graph).
 
 Needs `tensorflow-serving-api` (client only; see SERVING.md). With
 `--saved_model_dir`, the request is checked against the exported signature
@@ -25,6 +29,7 @@ from tensorflow_serving.apis import predict_pb2
 DEFAULT_MODEL_NAME = 'hmr'
 SIGNATURE_BYTES = 'serving_default'
 SIGNATURE_CROPS = 'predict_crops'
+SIGNATURE_BOXES = 'predict_boxes'
 
 
 def load_signature(saved_model_dir: str, signature: str):
@@ -68,15 +73,30 @@ def build_request(inputs: Dict[str, np.ndarray],
   return request
 
 
-def image_request(image_files: Sequence[str], **kwargs
-                 ) -> predict_pb2.PredictRequest:
-  """A `serving_default` request for encoded image files (JPEG/PNG)."""
+def image_request(image_files: Sequence[str],
+                  boxes: Optional[Sequence[Sequence[float]]] = None,
+                  **kwargs) -> predict_pb2.PredictRequest:
+  """A request for encoded image files (JPEG/PNG).
+
+  Args:
+    image_files: the files to send.
+    boxes: None for `serving_default` (whole images), or one person box
+      [x, y, w, h] (pixels) per file for `predict_boxes`.
+    **kwargs: see `build_request`.
+  """
   data = []
   for path in image_files:
     with open(path, 'rb') as f:
       data.append(f.read())
-  return build_request({'image_bytes': np.array(data, dtype=object)},
-                       signature=SIGNATURE_BYTES, **kwargs)
+  inputs = {'image_bytes': np.array(data, dtype=object)}
+  if boxes is None:
+    return build_request(inputs, signature=SIGNATURE_BYTES, **kwargs)
+  boxes = np.asarray(boxes, np.float32)
+  if boxes.shape != (len(data), 4):
+    raise ValueError(f'boxes: expected one [x, y, w, h] per image '
+                     f'({len(data)}), got shape {list(boxes.shape)}')
+  inputs['boxes'] = boxes
+  return build_request(inputs, signature=SIGNATURE_BOXES, **kwargs)
 
 
 def validate_request(request: predict_pb2.PredictRequest,
@@ -133,6 +153,8 @@ def _define_flags():
   flags.DEFINE_string('server', 'localhost:8500', 'TF Serving gRPC address.')
   flags.DEFINE_string('model_name', DEFAULT_MODEL_NAME, 'Model name.')
   flags.DEFINE_multi_string('image', None, 'Image file(s) to send.')
+  flags.DEFINE_multi_string('box', None, 'A person box x,y,w,h per --image '
+                            '(then the predict_boxes signature).')
   flags.DEFINE_string('saved_model_dir', None, 'Optional SavedModel version '
                       'folder to check the request against.')
   flags.DEFINE_list('outputs', [], 'Outputs to return (default: all).')
@@ -142,11 +164,14 @@ def _define_flags():
 def main(argv):
   del argv
   f = flags.FLAGS
-  request = image_request(f.image, model_name=f.model_name,
+  boxes = None
+  if f.box:
+    boxes = [[float(v) for v in b.split(',')] for b in f.box]
+  request = image_request(f.image, boxes, model_name=f.model_name,
                           output_filter=f.outputs)
   if f.saved_model_dir:
-    validate_request(request, load_signature(f.saved_model_dir,
-                                             SIGNATURE_BYTES))
+    validate_request(request, load_signature(
+        f.saved_model_dir, request.model_spec.signature_name))
   outputs = predict(f.server, request)
   for name in sorted(outputs):
     value = outputs[name]
