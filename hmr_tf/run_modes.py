@@ -251,8 +251,9 @@ def _restored(cfg: config_lib.RunConfig):
 def _crop_rule(cfg: config_lib.RunConfig, model_config) -> Dict[str, Any]:
   """The crop settings of a trained model: {img_size, base_crop_size}.
 
-  They travel with the model (model_config.json); a flag given explicitly
-  with another value is refused rather than silently overridden.
+  They travel with the model (model_config.json): eval, export and the demo
+  use them, and a flag given explicitly with another value is refused
+  rather than silently overridden.
 
   Raises:
     CropRuleError: naming the flag, its value and the model's.
@@ -286,6 +287,7 @@ def evaluate(cfg: config_lib.RunConfig, model=None) -> Dict[str, Any]:
 def export(cfg: config_lib.RunConfig, model=None) -> str:
   """Writes the SavedModel (replacing an older export of the same version)."""
   model = model or _restored(cfg)
+  _crop_rule(cfg, model.config)  # the export crops with the model's rule
   e = cfg.export
   _check_writable(e.export_dir)
   path = export_lib.export_saved_model(model, e.export_dir, e.version,
@@ -339,6 +341,7 @@ def _held_out_image(cfg: config_lib.RunConfig):
 def demo(cfg: config_lib.RunConfig, model=None) -> Dict[str, str]:
   """Runs the demo on one held-out image; writes overlay, .obj and .json."""
   model = model or _restored(cfg)
+  _crop_rule(cfg, model.config)  # the demo crops with the model's rule
   demo_lib.check_faces(model.smpl.body_model)
   image, name, crop = _held_out_image(cfg)
   result = demo_lib.run_on_image(model, image, crop)
