@@ -8,6 +8,7 @@ import pytest
 from hmr_tf import model_restore
 from hmr_tf import run_modes
 from hmr_tf.modeling import hmr_model
+import train_fixtures  # tests/ helper
 
 
 def _cfg(explicit=(), img_size=224, base_crop_size=224.0):
@@ -74,17 +75,7 @@ def test_eval_demo_and_serving_crop_the_same_person_alike(tmp_path):
                              mean_params.mean_theta(np.zeros(72),
                                                     np.zeros(10)), config)
   model.compile()
-  rng = np.random.default_rng(0)
-  kp = np.concatenate([rng.uniform(-1, 1, (2, 19, 2)), np.ones((2, 19, 1))],
-                      -1).astype(np.float32)
-  batch = dict(image=rng.uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32),
-               keypoints2d=kp, joints3d=np.zeros((2, 14, 3), np.float32),
-               has_joints3d=np.zeros(2, np.float32),
-               pose=np.zeros((2, 72), np.float32),
-               shape=np.zeros((2, 10), np.float32),
-               has_smpl=np.zeros(2, np.float32))
-  mocap = dict(pose=(rng.normal(size=(4, 72)) * 0.2).astype(np.float32),
-               shape=rng.normal(size=(4, 10)).astype(np.float32))
+  batch, mocap = train_fixtures.random_train_batch(32, num_mocap=4)
   for _ in range(2):
     model.train_step((batch, mocap))
   # A 97 x 97 image whose person is centred at pixel (48, 48) with the

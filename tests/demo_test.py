@@ -19,6 +19,7 @@ from hmr_tf.modeling import hmr_model
 from hmr_tf.modeling import mean_params
 from hmr_tf.smpl import model_io
 from hmr_tf.smpl import standin
+import train_fixtures  # tests/ helper
 
 IMG = 64
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -146,18 +147,7 @@ def trained(tmp_path_factory):
   model = hmr_model.HMRModel(
       body_model, mean_params.mean_theta(np.zeros(72), np.zeros(10)), config)
   model.compile()
-  rng = np.random.default_rng(0)
-  kp = np.concatenate([rng.uniform(-1, 1, (2, 19, 2)), np.ones((2, 19, 1))],
-                      -1).astype(np.float32)
-  batch = dict(image=rng.uniform(-1, 1, (2, IMG, IMG, 3)).astype(np.float32),
-               keypoints2d=kp,
-               joints3d=np.zeros((2, 14, 3), np.float32),
-               has_joints3d=np.zeros(2, np.float32),
-               pose=np.zeros((2, 72), np.float32),
-               shape=np.zeros((2, 10), np.float32),
-               has_smpl=np.zeros(2, np.float32))
-  mocap = dict(pose=(rng.normal(size=(6, 72)) * 0.2).astype(np.float32),
-               shape=rng.normal(size=(6, 10)).astype(np.float32))
+  batch, mocap = train_fixtures.random_train_batch(IMG)
   theta0 = model.regressor.theta0.numpy().copy()
   step = tf.function(model.train_step)
   for _ in range(2):

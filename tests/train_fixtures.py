@@ -121,3 +121,23 @@ def fixed_images(num: int = 2, seed: int = 123) -> np.ndarray:
   """[num, IMG, IMG, 3] float32 inputs in [-1, 1] for prediction checks."""
   rng = np.random.default_rng(seed)
   return rng.uniform(-1, 1, [num, IMG, IMG, 3]).astype(np.float32)
+
+
+def random_train_batch(img_size: int, num: int = 2, num_mocap: int = 6,
+                       seed: int = 0):
+  """(batch, mocap) of random 2D-only examples for a few train steps."""
+  rng = np.random.default_rng(seed)
+  kp = np.concatenate([rng.uniform(-1, 1, (num, 19, 2)),
+                       np.ones((num, 19, 1))], -1).astype(np.float32)
+  batch = dict(
+      image=rng.uniform(-1, 1, (num, img_size, img_size, 3)).astype(
+          np.float32),
+      keypoints2d=kp,
+      joints3d=np.zeros((num, 14, 3), np.float32),
+      has_joints3d=np.zeros(num, np.float32),
+      pose=np.zeros((num, 72), np.float32),
+      shape=np.zeros((num, 10), np.float32),
+      has_smpl=np.zeros(num, np.float32))
+  mocap = dict(pose=(rng.normal(size=(num_mocap, 72)) * 0.2).astype(
+      np.float32), shape=rng.normal(size=(num_mocap, 10)).astype(np.float32))
+  return batch, mocap
