@@ -83,6 +83,21 @@ def run(main: Callable, prog: str) -> None:
   app.run(checked_main)
 
 
+def load_mat(path: str, **kwargs) -> dict:
+  """`scipy.io.loadmat(path, **kwargs)`; a damaged file is a ValueError.
+
+  A truncated or corrupt .mat file makes scipy raise many kinds of error
+  (OSError, IndexError, MatReadError, ...); each becomes one ValueError
+  naming the file.
+  """
+  import scipy.io  # pylint: disable=g-import-not-at-top
+  try:
+    return scipy.io.loadmat(path, **kwargs)
+  except (ValueError, OSError, NotImplementedError, IndexError, TypeError,
+          EOFError, scipy.io.matlab.MatReadError) as e:
+    raise ValueError(f'{path}: cannot read the .mat file ({e})') from e
+
+
 def require_file(path: str, what: str = 'file') -> str:
   """Returns `path`; raises FileNotFoundError naming it when it is missing."""
   if not os.path.isfile(path):

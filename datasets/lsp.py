@@ -18,7 +18,6 @@ from typing import Optional
 
 from absl import flags
 import numpy as np
-import scipy.io
 
 from datasets import common
 from datasets import writer as writer_lib
@@ -42,10 +41,7 @@ def load_joints(path: str, layout: str) -> np.ndarray:
     [N, 14, 3] float64 (x, y, raw flag).
   """
   common.require_file(path, 'joints annotation file')
-  try:
-    mat = scipy.io.loadmat(path)
-  except (ValueError, OSError, NotImplementedError) as e:
-    raise ValueError(f'{path}: cannot read the .mat file ({e})') from e
+  mat = common.load_mat(path)
   if 'joints' not in mat:
     raise ValueError(f'{path}: no variable named "joints"')
   joints = np.asarray(mat['joints'], dtype=np.float64)

@@ -144,11 +144,7 @@ def collect_sequence(input_dir: str, subject: int, sequence: int,
                     ) -> List[Frame]:
   """The motion-sampled frames of one sequence, all selected cameras."""
   path = check_sequence(input_dir, subject, sequence)
-  try:
-    mat = scipy.io.loadmat(path, squeeze_me=True)
-  except (ValueError, OSError, NotImplementedError, IndexError,
-          scipy.io.matlab.MatReadError) as e:
-    raise ValueError(f'{path}: cannot read the .mat file ({e})') from e
+  mat = common.load_mat(path, squeeze_me=True)
   for key in ('annot2', 'annot3'):
     if key not in mat:
       raise ValueError(f'{path}: no variable named {key!r}')

@@ -18,7 +18,6 @@ from typing import List, Optional
 
 from absl import flags
 import numpy as np
-import scipy.io
 
 from datasets import common
 from datasets import writer as writer_lib
@@ -48,10 +47,7 @@ def _is_empty(value) -> bool:
 def load_release(path: str):
   """Loads `RELEASE` and checks the fields the converter reads."""
   common.require_file(path, 'MPII annotation file')
-  try:
-    mat = scipy.io.loadmat(path, struct_as_record=False, squeeze_me=True)
-  except (ValueError, OSError, NotImplementedError) as e:
-    raise ValueError(f'{path}: cannot read the .mat file ({e})') from e
+  mat = common.load_mat(path, struct_as_record=False, squeeze_me=True)
   if 'RELEASE' not in mat:
     raise ValueError(f'{path}: no struct named RELEASE')
   release = mat['RELEASE']

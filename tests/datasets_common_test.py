@@ -48,3 +48,20 @@ def test_check_array_names_file_and_record():
     common.check_array(np.zeros((2, 2)), [None, 3], 'f.mat', 4, 'x')
   with pytest.raises(common.BadRecordError, match='non-finite'):
     common.check_array([np.nan], [1], 'f.mat', 4, 'x')
+
+
+def test_load_mat_turns_any_damage_into_one_value_error(tmp_path):
+  # A joints.mat cut anywhere (as a failed download leaves it) is one
+  # ValueError naming the file, whatever scipy raised inside.
+  import scipy.io  # pylint: disable=g-import-not-at-top
+  path = str(tmp_path / 'joints.mat')
+  scipy.io.savemat(path, {'joints': np.arange(3 * 14 * 10.0).reshape(3, 14,
+                                                                    10)})
+  data = open(path, 'rb').read()
+  np.testing.assert_array_equal(common.load_mat(path)['joints'].shape,
+                                (3, 14, 10))
+  for cut in range(0, len(data), max(1, len(data) // 40)):
+    with open(path, 'wb') as f:
+      f.write(data[:cut])
+    with pytest.raises(ValueError, match='joints.mat: cannot read the .mat'):
+      common.load_mat(path)
