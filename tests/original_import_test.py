@@ -327,3 +327,27 @@ def test_demo_without_faces_asks_for_the_smpl_file(imported):
   body = original_import.recorded_body_model(imported)
   with pytest.raises(demo_lib.DemoInputError, match='--smpl_model_path'):
     demo_lib.check_faces(body)
+
+
+def test_later_stages_take_the_recorded_body_model(imported, original):
+  # --mode=eval/export/demo with --output_dir of the import: the body model
+  # comes from where the import recorded it, and nothing is copied into the
+  # run folder; --smpl_model_path given again wins.
+  import types  # pylint: disable=g-import-not-at-top
+  from hmr_tf import run_modes  # pylint: disable=g-import-not-at-top
+  run = os.path.dirname(imported)
+
+  def cfg(smpl_path=''):
+    return types.SimpleNamespace(
+        checkpoint=imported,
+        body=types.SimpleNamespace(smpl_model_path=smpl_path),
+        paths=types.SimpleNamespace(
+            body_model_file=os.path.join(run, 'body_model', 'body_model.npz')))
+
+  body = run_modes._run_body_model(cfg())
+  np.testing.assert_allclose(body.v_template, original['body'].v_template,
+                             atol=1e-6)
+  assert body.faces.shape == (0, 3)  # from the checkpoint's arrays
+  given = run_modes._run_body_model(cfg(original['smpl_file']))
+  np.testing.assert_array_equal(given.faces, original['body'].faces)
+  assert sorted(os.listdir(run)) == ['model']
