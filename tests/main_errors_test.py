@@ -95,6 +95,7 @@ def test_an_output_dir_that_is_a_file(tmp_path):
     assert '--output_dir' in line and str(blocker) in line
 
 
+@pytest.mark.slow  # three quickstart processes; run_lock_test covers the lock
 def test_a_busy_or_incompatible_model_folder_stops_before_the_data(
     tmp_path):
   """The quickstart checks the model folder before writing its dataset."""
@@ -181,7 +182,8 @@ app.run(main.main, flags_parser=main.parse_flags)
      "[Op:IteratorGetNext]')", 1,
      'hmr_tf.main: error: Corrupt TFRecord file "d/x.tfrecord": read 7 of 9 '
      'bytes.'),
-    ("TypeError('a bug')", 1, None),
+    # A bug keeps its traceback (slow: one more TensorFlow process).
+    pytest.param("TypeError('a bug')", 1, None, marks=pytest.mark.slow),
 ], ids=['interrupted', 'corrupt_record', 'bad_record', 'damaged_shard',
         'bug'])
 def test_exit_status_of_each_failure(tmp_path, error, status, line):
@@ -189,6 +191,7 @@ def test_exit_status_of_each_failure(tmp_path, error, status, line):
   _check_exit(script, status, line)
 
 
+@pytest.mark.slow  # a TensorFlow process; the one-line path is tested above
 def test_verbosity_1_adds_the_traceback(tmp_path):
   script = _FAKE_RUN.format(
       error="errors.CheckpointError('checkpoint c/ckpt-7: unreadable')",

@@ -36,15 +36,24 @@ _d_inputs = slim_reference.sample_d_inputs
 
 @pytest.fixture(scope='module')
 def imported(original, tmp_path_factory):
-  """The import through `python -m hmr_tf.main` (the command users run)."""
-  out = tmp_path_factory.mktemp('run') / 'hmr_released'
+  """The import (the library call `--mode=import_original` makes)."""
+  model_dir = tmp_path_factory.mktemp('run') / 'hmr_released' / 'model'
+  original_import.import_original(original['prefix'], str(model_dir))
+  return str(model_dir)
+
+
+@pytest.mark.slow
+def test_import_through_the_command_line(original, tmp_path):
+  # `python -m hmr_tf.main --mode=import_original` (the command users run)
+  # writes the same model folder as the library call.
+  out = tmp_path / 'hmr_released'
   proc = subprocess.run(
       [sys.executable, '-m', 'hmr_tf.main', '--mode=import_original',
-       f'--original_checkpoint={original["prefix"]}',
-       f'--output_dir={out}'],
+       f'--original_checkpoint={original["prefix"]}', f'--output_dir={out}'],
       cwd=_ROOT, capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stderr[-3000:]
-  return str(out / 'model')
+  assert tf.train.latest_checkpoint(str(out / 'model')).endswith(
+      f'ckpt-{_STEP}')
 
 
 # ---------------------------------------------------------------------------
@@ -291,6 +300,7 @@ def test_existing_model_folder_is_not_overwritten(original, tmp_path):
   assert os.listdir(model_dir) == ['ckpt-1.index']
 
 
+@pytest.mark.slow
 def test_demo_on_a_photo_with_the_imported_model(original, tmp_path):
   # The import with the SMPL file: `python -m hmr_tf.demo` finds the body
   # model through the import record and renders with its faces.
