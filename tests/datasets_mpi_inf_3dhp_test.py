@@ -35,13 +35,7 @@ def _write(input_dir, subject=1, sequence=1):
   return gt2d, gt3d
 
 
-def _expected(points):
-  scale = 150 / np.linalg.norm(points.max(0) - points.min(0))
-  factor = np.floor(64 * scale) / 64
-  scaled = (points + 0.5) * factor - 0.5
-  center = (scaled.min(0) + scaled.max(0)) / 2
-  start = np.maximum(np.floor(center - 150), 0)
-  return scaled - start, center - start
+_expected = fx.expected_3dhp_crop
 
 
 def test_round_trip_sampling_and_filters(tmp_path):

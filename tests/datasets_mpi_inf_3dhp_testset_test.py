@@ -29,15 +29,7 @@ def _write(input_dir, sequence='TS1', seed=0):
   return gt2d, annot3, univ
 
 
-def _expected(points):
-  # The training converter's crop, computed by hand: ~150 px tall person
-  # (box diagonal), 300x300 window around the box centre, clipped.
-  scale = 150 / np.linalg.norm(points.max(0) - points.min(0))
-  factor = np.floor(64 * scale) / 64
-  scaled = (points + 0.5) * factor - 0.5
-  center = (scaled.min(0) + scaled.max(0)) / 2
-  start = np.maximum(np.floor(center - 150), 0)
-  return scaled - start, center - start
+_expected = fx.expected_3dhp_crop
 
 
 def test_round_trip_valid_frames_mapping_and_missing_sequence(tmp_path):

@@ -8,9 +8,10 @@ shards back through `hmr_tf.data.decoder`.
 import io
 import os
 import pickle
+import struct
 import subprocess
 import sys
-import struct
+import types
 
 import cv2
 import h5py
@@ -504,3 +505,31 @@ def write_pw3d_scene(input_dir: str, split: str = 'test',
   write_3dpw_sequence(input_dir, split, name, people, cam_poses,
                       PW3D_INTRINSICS, PW3D_FRAMES, seed=seed)
   return people, cam_poses
+
+
+def expected_3dhp_crop(points: np.ndarray):
+  """The MPI-INF-3DHP converters' crop of 2D points, computed by hand.
+
+  ~150 px tall person (box diagonal) in a 64-px-per-unit resize grid, a
+  300 x 300 window around the box centre, clipped at the image's top-left.
+
+  Returns:
+    (points in the crop [K, 2], the person centre in the crop [2]).
+  """
+  scale = 150 / np.linalg.norm(points.max(0) - points.min(0))
+  factor = np.floor(64 * scale) / 64
+  scaled = (points + 0.5) * factor - 0.5
+  center = (scaled.min(0) + scaled.max(0)) / 2
+  start = np.maximum(np.floor(center - 150), 0)
+  return scaled - start, center - start
+
+
+def fake_module(name: str, **classes):
+  """A module object named `name` holding `classes` (for pickle fixtures)."""
+  module = types.ModuleType(name)
+  for cls_name, cls in classes.items():
+    cls.__module__ = name
+    cls.__qualname__ = cls_name
+    cls.__name__ = cls_name
+    setattr(module, cls_name, cls)
+  return module

@@ -3,7 +3,6 @@
 import io
 import pickle
 import sys
-import types
 
 import numpy as np
 import pytest
@@ -22,14 +21,7 @@ def _py2_keys(d):
   return {k.encode('latin-1'): v for k, v in d.items()}
 
 
-def _fake_module(name, **classes):
-  module = types.ModuleType(name)
-  for cls_name, cls in classes.items():
-    cls.__module__ = name
-    cls.__qualname__ = cls_name
-    cls.__name__ = cls_name
-    setattr(module, cls_name, cls)
-  return module
+_fake_module = fixtures_datasets.fake_module
 
 
 def _official_pickle(path, model, cocoplus_layout=None):

@@ -6,7 +6,6 @@ import pickle
 import pickletools
 import subprocess
 import sys
-import types
 
 import numpy as np
 import pytest
@@ -67,14 +66,7 @@ def global_names(data):
   return names
 
 
-def _fake_module(name, **classes):
-  module = types.ModuleType(name)
-  for cls_name, cls in classes.items():
-    cls.__module__ = name
-    cls.__qualname__ = cls_name
-    cls.__name__ = cls_name
-    setattr(module, cls_name, cls)
-  return module
+_fake_module = fixtures_datasets.fake_module
 
 
 class _FakeModules:
