@@ -73,6 +73,7 @@ import keras
 import tensorflow as tf
 
 from hmr_tf import atomic_io
+from hmr_tf import demo_lib
 from hmr_tf.data import parser
 from hmr_tf.modeling import camera
 from hmr_tf.modeling import hmr_model
@@ -85,10 +86,10 @@ INFO_FILENAME = 'export_info.json'
 INPUT_BYTES = 'image_bytes'
 INPUT_CROPS = 'images'
 INPUT_BOXES = 'boxes'
-# HMR's normalisation (as hmr_tf.demo_lib): a person ~150 px tall in a
+# HMR's normalisation, the demo's constants: a person ~150 px tall in a
 # 224-px crop at the paper's crop rule.
-BASE_CROP_SIZE = 224.0
-PERSON_HEIGHT_PX = 150.0
+BASE_CROP_SIZE = demo_lib.BASE_CROP_SIZE
+PERSON_HEIGHT_PX = demo_lib.PERSON_HEIGHT_PX
 
 _JPEG_MAGIC = b'\xff\xd8\xff'
 _PNG_MAGIC = b'\x89PNG'

@@ -39,6 +39,7 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from hmr_tf import atomic_io
 from hmr_tf import errors
 from hmr_tf import model_restore
 from hmr_tf.modeling import encoder as encoder_lib
@@ -317,7 +318,7 @@ def import_original(original_checkpoint: str, model_dir: str,
     model_restore.save_model_config(tmp, model.config)
     with open(os.path.join(tmp, ORIGINAL_IMPORT_FILENAME), 'w') as f:
       json.dump(record, f, indent=2, sort_keys=True)
-    os.chmod(tmp, 0o755)
+    atomic_io.make_public_dir(tmp)  # mkdtemp's 0700 -> the umask's mode
     if os.path.isdir(model_dir):
       os.rmdir(model_dir)  # empty (checked above)
     os.replace(tmp, model_dir)
