@@ -25,8 +25,8 @@ from absl import flags
 import numpy as np
 
 from datasets import common
-from datasets import writer as writer_lib
-from hmr_tf.data import features
+from hmr_tf.data import writer as writer_lib
+from hmr_tf.data import schema
 
 FLAGS = flags.FLAGS
 DATASET = 'coco'
@@ -186,7 +186,7 @@ def convert(input_dir: str,
   # Every input is checked before the writer starts, and the writer keeps
   # the previous conversion until this one is complete.
   inputs = [find_split(input_dir, split) for split in splits]
-  with writer_lib.ShardedWriter(output_dir, DATASET, features.KIND_2D,
+  with writer_lib.ShardedWriter(output_dir, DATASET, schema.KIND_2D,
                                 shard_size=shard_size,
                                 skip_bad=skip_bad) as writer:
     for split_input in inputs:

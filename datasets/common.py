@@ -19,8 +19,8 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
-from datasets import writer as writer_lib
-from hmr_tf.data import features
+from hmr_tf.data import writer as writer_lib
+from hmr_tf.data import schema
 from hmr_tf.smpl import joints as joints_lib
 
 BadRecordError = writer_lib.BadRecordError
@@ -295,6 +295,6 @@ def image_example(image: np.ndarray,
     A `tf.train.Example`.
   """
   height, width = image.shape[:2]
-  return features.make_image_example(
+  return schema.make_image_example(
       encode_jpeg(image), height, width, filename, center, keypoints,
       dataset=dataset, **kwargs)

@@ -23,14 +23,14 @@ from absl import flags
 import numpy as np
 
 from datasets import common
-from datasets import writer as writer_lib
-from hmr_tf.data import features
+from hmr_tf.data import writer as writer_lib
+from hmr_tf.data import schema
 
 FLAGS = flags.FLAGS
 DATASET = 'h36m'
 MARGIN = 150  # As the original 3D records (300x300 windows).
 NUM_FILE_JOINTS = 24
-NUM_LSP = features.NUM_LSP_JOINTS
+NUM_LSP = schema.NUM_LSP_JOINTS
 SPIN_BOX_UNIT = 200.0  # The preprocessed files' scale is box side / 200.
 
 
@@ -141,7 +141,7 @@ def convert(input_dir: str,
     loaded[split] = (path, load_annotation(path))
   if not os.path.isdir(image_dir):
     raise FileNotFoundError(f'{image_dir}: Human3.6M image folder not found')
-  with writer_lib.ShardedWriter(output_dir, DATASET, features.KIND_3D,
+  with writer_lib.ShardedWriter(output_dir, DATASET, schema.KIND_3D,
                                 shard_size=shard_size,
                                 skip_bad=skip_bad) as writer:
     for split, (path, data) in loaded.items():

@@ -20,8 +20,8 @@ from absl import flags
 import numpy as np
 
 from datasets import common
-from datasets import writer as writer_lib
-from hmr_tf.data import features
+from hmr_tf.data import writer as writer_lib
+from hmr_tf.data import schema
 from hmr_tf.smpl import joints as joints_lib
 
 FLAGS = flags.FLAGS
@@ -103,7 +103,7 @@ def convert_joints_file(input_dir: str,
   count = all_joints.shape[0]
   if num_train is None:
     num_train = count
-  with writer_lib.ShardedWriter(output_dir, dataset, features.KIND_2D,
+  with writer_lib.ShardedWriter(output_dir, dataset, schema.KIND_2D,
                                 shard_size=shard_size,
                                 skip_bad=skip_bad) as writer:
     writer.add_split('train')
@@ -130,7 +130,7 @@ def convert_joints_file(input_dir: str,
           continue
         data, height, width = read_image_record(image_path, index)
         low, high = common.visible_box(keypoints)
-        example = features.make_image_example(
+        example = schema.make_image_example(
             data, height, width, relative, (low + high) / 2.0, keypoints,
             dataset=dataset)
         writer.write(split, example)

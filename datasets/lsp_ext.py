@@ -14,7 +14,7 @@ from absl import flags
 
 from datasets import common
 from datasets import lsp
-from datasets import writer as writer_lib
+from hmr_tf.data import writer as writer_lib
 
 FLAGS = flags.FLAGS
 

@@ -22,13 +22,13 @@ from absl import flags
 import numpy as np
 
 from datasets import common
-from datasets import writer as writer_lib
-from hmr_tf import safe_pickle
-from hmr_tf.data import features
+from hmr_tf.data import writer as writer_lib
+from hmr_tf.files import safe_pickle
+from hmr_tf.data import schema
 
 FLAGS = flags.FLAGS
-POSE_DIM = features.POSE_DIM
-SHAPE_DIM = features.SHAPE_DIM
+POSE_DIM = schema.POSE_DIM
+SHAPE_DIM = schema.SHAPE_DIM
 DEFAULT_EXCLUDE = ('S9', 'S11')
 # AMASS keeps a subject's shape alone in shape.npz (no poses).
 _SHAPE_ONLY_FILES = ('shape.npz',)
@@ -111,7 +111,7 @@ def convert(input_dir: str,
   name = dataset_name or os.path.basename(os.path.normpath(input_dir))
   files = find_files(input_dir, exclude)
   split = 'train'
-  with writer_lib.ShardedWriter(output_dir, name, features.KIND_MOCAP,
+  with writer_lib.ShardedWriter(output_dir, name, schema.KIND_MOCAP,
                                 shard_size=shard_size, skip_bad=skip_bad,
                                 extra={'num_files': len(files)}) as writer:
     writer.add_split(split)
@@ -127,7 +127,7 @@ def convert(input_dir: str,
     if poses:
       poses, betas = np.concatenate(poses), np.concatenate(betas)
       for index in np.random.default_rng(seed).permutation(len(poses)):
-        writer.write(split, features.make_mocap_example(poses[index],
+        writer.write(split, schema.make_mocap_example(poses[index],
                                                         betas[index]))
   return writer.summary()
 

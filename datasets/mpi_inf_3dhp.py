@@ -32,9 +32,9 @@ import numpy as np
 import scipy.io
 
 from datasets import common
-from datasets import writer as writer_lib
-from hmr_tf import mpi_inf_3dhp_protocol
-from hmr_tf.data import features
+from hmr_tf.data import writer as writer_lib
+from hmr_tf.evaluation import mpi_inf_3dhp_protocol
+from hmr_tf.data import schema
 
 FLAGS = flags.FLAGS
 DATASET = 'mpi_inf_3dhp'
@@ -193,7 +193,7 @@ def convert(input_dir: str,
     for sequence in sequences:
       check_sequence(input_dir, subject, sequence)
   with writer_lib.ShardedWriter(
-      output_dir, DATASET, features.KIND_3D, shard_size=shard_size,
+      output_dir, DATASET, schema.KIND_3D, shard_size=shard_size,
       skip_bad=skip_bad,
       extra={'subjects': list(subjects), 'cameras': list(cameras)}) as writer:
     writer.add_split(split)

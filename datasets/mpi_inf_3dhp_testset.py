@@ -20,7 +20,7 @@ sequence and frame order:
       L wrist 7, neck 1, head top 0 (0-based indices into the 17);
     pelvis, spine and head are dropped;
   * the 3D joints from `univ_annot3` (default) or `annot3` (`--annot3`, see
-    `hmr_tf.mpi_inf_3dhp_protocol` for which to use), in metres; the choice
+    `hmr_tf.evaluation.mpi_inf_3dhp_protocol` for which to use), in metres; the choice
     is recorded in the sidecar;
   * the person crop as the training converter makes it: every joint counts
     as visible, the image is scaled so the person is ~150 px tall and a
@@ -44,9 +44,9 @@ import h5py
 import numpy as np
 
 from datasets import common
-from datasets import writer as writer_lib
-from hmr_tf import mpi_inf_3dhp_protocol as protocol
-from hmr_tf.data import features
+from hmr_tf.data import writer as writer_lib
+from hmr_tf.evaluation import mpi_inf_3dhp_protocol as protocol
+from hmr_tf.data import schema
 
 DATASET = protocol.TEST_DATASET
 SPLIT = protocol.TEST_SPLIT
@@ -233,7 +233,7 @@ def convert(input_dir: str,
            'annot3_description': protocol.ANNOT3_DESCRIPTIONS[annot3],
            'sequences': present, 'missing_sequences': missing,
            'joints17_to_lsp': _TO_LSP, 'units': 'metres'}
-  with writer_lib.ShardedWriter(output_dir, DATASET, features.KIND_3D,
+  with writer_lib.ShardedWriter(output_dir, DATASET, schema.KIND_3D,
                                 shard_size=shard_size, skip_bad=skip_bad,
                                 extra=extra) as writer:
     writer.add_split(SPLIT)

@@ -20,8 +20,8 @@ from absl import flags
 import numpy as np
 
 from datasets import common
-from datasets import writer as writer_lib
-from hmr_tf.data import features
+from hmr_tf.data import writer as writer_lib
+from hmr_tf.data import schema
 
 FLAGS = flags.FLAGS
 DATASET = 'mpii'
@@ -145,7 +145,7 @@ def convert(input_dir: str,
   singles = _as_list(release.single_person)
   is_train = np.asarray(_as_list(release.img_train)).astype(bool)
   split = 'train'
-  with writer_lib.ShardedWriter(output_dir, DATASET, features.KIND_2D,
+  with writer_lib.ShardedWriter(output_dir, DATASET, schema.KIND_2D,
                                 shard_size=shard_size,
                                 skip_bad=skip_bad) as writer:
     writer.add_split(split)

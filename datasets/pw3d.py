@@ -2,7 +2,7 @@
 
 Input, as distributed (von Marcard et al., ECCV 2018):
 `<input_dir>/sequenceFiles/{train,validation,test}/<sequence>.pkl`, Python 2
-pickles (read through `hmr_tf.safe_pickle` with latin-1) of a dict with, for
+pickles (read through `hmr_tf.files.safe_pickle` with latin-1) of a dict with, for
 the P people of the sequence and its N frames:
   poses [P][N, 72] (SMPL, world frame), betas [P][10+], trans [P][N, 3],
   jointPositions [P][N, 72] (the 24 SMPL joints, world frame, metres),
@@ -49,10 +49,10 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from datasets import common
-from datasets import writer as writer_lib
-from hmr_tf import pw3d_protocol
-from hmr_tf import safe_pickle
-from hmr_tf.data import features
+from hmr_tf.data import writer as writer_lib
+from hmr_tf.evaluation import pw3d_protocol
+from hmr_tf.files import safe_pickle
+from hmr_tf.data import schema
 from hmr_tf.smpl import joints as joints_lib
 
 FLAGS = flags.FLAGS
@@ -63,8 +63,8 @@ MARGIN = 150  # Half the side of the stored window (as the other 3D sets).
 CROP_PX = 224.0  # The evaluation window at record scale 1.
 BOX_TO_CROP = 1.2  # Later work's square crop: 1.2 x the box's longer side.
 NUM_SMPL_JOINTS = joints_lib.NUM_SMPL_JOINTS
-NUM_BETAS = features.SHAPE_DIM
-GENDERS = {'m': features.GENDER_MALE, 'f': features.GENDER_FEMALE}
+NUM_BETAS = schema.SHAPE_DIM
+GENDERS = {'m': schema.GENDER_MALE, 'f': schema.GENDER_FEMALE}
 # SMPL joint of each LSP joint (the head top has none: -1).
 SMPL_TO_LSP = joints_lib.SMPL_TO_LSP_LIMBS + (
     joints_lib.SMPL_JOINT_NAMES.index('neck'), -1)
@@ -224,7 +224,7 @@ def convert_sequence(path: str, input_dir: str, split: str,
                                       'projected joints span no area')
         all_joints = np.concatenate([points, np.ones((len(points), 1))], 1)
         crop = common.crop_person(image, all_joints, scale, MARGIN)
-        keypoints = np.zeros((features.NUM_LSP_JOINTS, 3))
+        keypoints = np.zeros((schema.NUM_LSP_JOINTS, 3))
         for k, j in enumerate(SMPL_TO_LSP):
           if j >= 0 and inside[j]:
             keypoints[k] = crop.keypoints[j]
@@ -267,7 +267,7 @@ def convert(input_dir: str,
       raise FileNotFoundError(f'{folder}: no 3DPW sequence files (*.pkl)')
   per_sequence: Dict[str, Dict[str, int]] = {}
   with writer_lib.ShardedWriter(
-      output_dir, DATASET, features.KIND_3D, shard_size=shard_size,
+      output_dir, DATASET, schema.KIND_3D, shard_size=shard_size,
       skip_bad=skip_bad,
       extra={'crop': 'square of 1.2 x the longer side of the projected '
                      'ground-truth joints\' box = 224 px at scale 1',

@@ -10,7 +10,7 @@
 frame of a video, in batches with a progress bar. For each image it writes
 `<name>_overlay.png` (the mesh over the image), `<name>_side.png`,
 `<name>_keypoints.png`, `<name>_mesh.obj` and `<name>_params.json` (see
-hmr_tf.demo_lib for the crop and camera conventions).
+hmr_tf.inference.demo_lib for the crop and camera conventions).
 
 Every person in the picture: with `--bboxes=FILE` (one x,y,w,h a line) or
 an OpenPose json without `--person_index`, all people run in one batch and
@@ -35,44 +35,48 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from hmr_tf import demo_lib
-
-flags.DEFINE_string('checkpoint', None, 'Checkpoint folder, prefix or '
-                    '.weights.h5 file; model_config.json must sit beside it '
-                    'unless --img_size is given.')
-flags.DEFINE_string('image', None, 'One input image.')
-flags.DEFINE_string('image_dir', None, 'A folder of input images.')
-flags.DEFINE_string('video', None, 'A video file (every frame is used).')
-flags.DEFINE_string('bbox', None, 'Person box x,y,w,h in pixels (--image '
-                    'only, or every frame of --video).')
-flags.DEFINE_string('bboxes', None, 'A text file of person boxes, one '
-                    'x,y,w,h a line: every person is run (--image, and every '
-                    'image of --image_dir or frame of --video).')
-flags.DEFINE_string('openpose_json', None, 'OpenPose keypoints of --image: '
-                    'every person with confident keypoints is run, unless '
-                    '--person_index picks one.')
-flags.DEFINE_integer('person_index', None, 'Which OpenPose person to use '
-                     '(default: all of them).', lower_bound=0)
-flags.DEFINE_float('focal_length', None, 'Focal length in pixels of the '
-                   'full-image camera of the outputs (cam_t_full); default: '
-                   'each image\'s diagonal.', lower_bound=1e-6)
-flags.DEFINE_string('output_dir', 'demo_output', 'Where outputs go.')
-flags.DEFINE_integer('batch_size', 8, 'Images per forward pass.',
-                     lower_bound=1)
-flags.DEFINE_string('smpl_model_path', '', 'The body model the checkpoint was '
-                    'trained with (.pkl or .npz); default: the run\'s '
-                    'body_model/body_model.npz next to the checkpoint folder '
-                    'if there is one, else --body_model.')
-flags.DEFINE_enum('body_model', 'makehuman', ('makehuman', 'standin'),
-                  'Embedded body model used when there is neither '
-                  '--smpl_model_path nor a run body model file.')
-flags.DEFINE_integer('standin_num_vertices', 4000, 'Stand-in size, with '
-                     '--body_model=standin.', lower_bound=100)
-flags.DEFINE_integer('img_size', None, 'Model input size, only needed when '
-                     'the checkpoint has no model_config.json.',
-                     lower_bound=32)
+from hmr_tf.inference import demo_lib
 
 FLAGS = flags.FLAGS
+
+
+def _define_flags() -> None:
+  """Defines the demo's flags (only under __main__: no clash on import)."""
+  flags.DEFINE_string('checkpoint', None, 'Checkpoint folder, prefix or '
+                      '.weights.h5 file; model_config.json must sit beside it '
+                      'unless --img_size is given.')
+  flags.DEFINE_string('image', None, 'One input image.')
+  flags.DEFINE_string('image_dir', None, 'A folder of input images.')
+  flags.DEFINE_string('video', None, 'A video file (every frame is used).')
+  flags.DEFINE_string('bbox', None, 'Person box x,y,w,h in pixels (--image '
+                      'only, or every frame of --video).')
+  flags.DEFINE_string('bboxes', None, 'A text file of person boxes, one '
+                      'x,y,w,h a line: every person is run (--image, and every '
+                      'image of --image_dir or frame of --video).')
+  flags.DEFINE_string('openpose_json', None, 'OpenPose keypoints of --image: '
+                      'every person with confident keypoints is run, unless '
+                      '--person_index picks one.')
+  flags.DEFINE_integer('person_index', None, 'Which OpenPose person to use '
+                       '(default: all of them).', lower_bound=0)
+  flags.DEFINE_float('focal_length', None, 'Focal length in pixels of the '
+                     'full-image camera of the outputs (cam_t_full); default: '
+                     'each image\'s diagonal.', lower_bound=1e-6)
+  flags.DEFINE_string('output_dir', 'demo_output', 'Where outputs go.')
+  flags.DEFINE_integer('batch_size', 8, 'Images per forward pass.',
+                       lower_bound=1)
+  flags.DEFINE_string('smpl_model_path', '', 'The body model the checkpoint was '
+                      'trained with (.pkl or .npz); default: the run\'s '
+                      'body_model/body_model.npz next to the checkpoint folder '
+                      'if there is one, else --body_model.')
+  flags.DEFINE_enum('body_model', 'makehuman', ('makehuman', 'standin'),
+                    'Embedded body model used when there is neither '
+                    '--smpl_model_path nor a run body model file.')
+  flags.DEFINE_integer('standin_num_vertices', 4000, 'Stand-in size, with '
+                       '--body_model=standin.', lower_bound=100)
+  flags.DEFINE_integer('img_size', None, 'Model input size, only needed when '
+                       'the checkpoint has no model_config.json.',
+                       lower_bound=32)
+
 
 
 def _inputs():
@@ -164,17 +168,17 @@ def _run():
   items, count = _inputs()
   # Imported after the inputs are checked: TensorFlow takes seconds to load.
   import keras  # pylint: disable=g-import-not-at-top
-  from hmr_tf import model_restore  # pylint: disable=g-import-not-at-top
+  from hmr_tf.training import model_restore  # pylint: disable=g-import-not-at-top
   from hmr_tf.modeling import hmr_model  # pylint: disable=g-import-not-at-top
-  from hmr_tf.smpl import registry  # pylint: disable=g-import-not-at-top
-  from hmr_tf import original_import  # pylint: disable=g-import-not-at-top
+  from hmr_tf.smpl import body_models  # pylint: disable=g-import-not-at-top
+  from hmr_tf.inference import original_import  # pylint: disable=g-import-not-at-top
   folder = (FLAGS.checkpoint if os.path.isdir(FLAGS.checkpoint) else
             os.path.dirname(FLAGS.checkpoint))
   # An imported original model loads its body from where it was imported.
   body_model = (None if FLAGS.smpl_model_path else
                 original_import.recorded_body_model(folder))
   if body_model is None:
-    body_model = registry.resolve_body_model(
+    body_model = body_models.resolve_body_model(
         FLAGS.smpl_model_path or _run_body_model_file(FLAGS.checkpoint),
         FLAGS.body_model, FLAGS.standin_num_vertices)
   demo_lib.check_faces(body_model)
@@ -238,4 +242,5 @@ def _fail(message, status: int, what: str = 'error: '):
 
 
 if __name__ == '__main__':
+  _define_flags()
   app.run(main)

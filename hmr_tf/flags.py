@@ -1,6 +1,6 @@
 """Every command-line flag of `python -m hmr_tf.main`, with its validators.
 
-Nothing else lives here. `hmr_tf.config.from_flags` turns the parsed values
+Nothing else lives here. `hmr_tf.configs.from_flags` turns the parsed values
 into typed, frozen config dataclasses once, in `main`; no code below `main`
 reads FLAGS. Defaults are the paper's / the original code's values; the
 flagfiles in src/flags/ override them per run.
@@ -67,7 +67,7 @@ flags.DEFINE_integer('synthetic_img_size', 224,
                      lower_bound=32)
 flags.DEFINE_integer('synthetic_workers', 2,
                      'Processes rendering the synthetic images.', lower_bound=0)
-# Repeats datasets.synthetic_scene.PART_COLORS / BACKGROUNDS (that module
+# Repeats hmr_tf.synthetic.scene.PART_COLORS / BACKGROUNDS (that module
 # imports OpenCV; a test ties them).
 SYNTHETIC_PART_COLORS = ('random', 'fixed')
 SYNTHETIC_BACKGROUNDS = ('clutter', 'plain')
@@ -399,7 +399,7 @@ flags.register_validator(
 
 
 # --- Checks before any work (issue 19 §7) -----------------------------------
-# The datasets the quickstart writes (datasets.synthetic's DATASET_2D/_3D and
+# The datasets the quickstart writes (hmr_tf.synthetic.generator's DATASET_2D/_3D and
 # DATASET_MOCAP; a test ties them).
 QUICKSTART_DATASETS = ('synthetic_2d', 'synthetic_3d')
 QUICKSTART_MOCAP_DATASETS = ('synthetic_mocap',)

@@ -45,13 +45,13 @@ def main(argv):
   # pylint: disable=g-import-not-at-top
   from absl import logging
   import tensorflow as tf
-  from hmr_tf import config as config_lib
+  from hmr_tf import configs as config_lib
   from hmr_tf import errors
-  from hmr_tf import run_modes
+  from hmr_tf import stages
   # pylint: enable=g-import-not-at-top
   try:
     cfg = config_lib.from_flags(FLAGS)
-    run_modes.check(cfg)  # Before any work: no folder is created.
+    stages.check(cfg)  # Before any work: no folder is created.
   except errors.HmrError as e:
     _fail(e, e.exit_code)
   except ValueError as e:
@@ -61,7 +61,7 @@ def main(argv):
   # Expected failures are one line naming the file and what was expected;
   # --verbosity=1 adds the traceback. Anything else is a bug: a traceback.
   try:
-    run_modes.run(cfg)
+    stages.run(cfg)
   except KeyboardInterrupt:
     _fail('interrupted', errors.EXIT_INTERRUPTED, what='')
   except errors.Interrupted as e:

@@ -1,11 +1,11 @@
-"""Tests of hmr_tf.atomic_io: atomic replacement, umask-respecting modes."""
+"""Tests of hmr_tf.files.atomic_io: atomic replacement, umask-respecting modes."""
 
 import json
 import os
 
 import pytest
 
-from hmr_tf import atomic_io
+from hmr_tf.files import atomic_io
 
 
 @pytest.fixture

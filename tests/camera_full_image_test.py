@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from hmr_tf.modeling import camera
+from hmr_tf.geometry import camera
 import smpl_reference  # tests/ helper
 
 

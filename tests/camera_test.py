@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from hmr_tf.modeling import camera
+from hmr_tf.geometry import camera
 
 
 def test_worked_example_from_docstring():

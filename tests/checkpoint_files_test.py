@@ -1,4 +1,4 @@
-"""Tests of hmr_tf.checkpoint_files: verification, fall-back, state repair.
+"""Tests of hmr_tf.training.checkpoint_files: verification, fall-back, state repair.
 
 Small `tf.train.Checkpoint`s of two variables stand in for training
 checkpoints; train_recovery_test.py runs the trainer on damaged folders.
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hmr_tf import checkpoint_files
+from hmr_tf.training import checkpoint_files
 from hmr_tf import errors
 
 

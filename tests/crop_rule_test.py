@@ -5,8 +5,8 @@ import types
 
 import pytest
 
-from hmr_tf import model_restore
-from hmr_tf import run_modes
+from hmr_tf.training import model_restore
+from hmr_tf import stages
 from hmr_tf.modeling import hmr_model
 import train_fixtures  # tests/ helper
 
@@ -29,22 +29,22 @@ def test_model_config_keeps_the_crop_rule(tmp_path):
 def test_eval_takes_the_models_rule_and_refuses_a_conflicting_flag():
   model_config = hmr_model.ModelConfig(img_size=64, base_crop_size=170.0)
   # Flags left at their defaults: the model's values win, silently.
-  assert run_modes._crop_rule(_cfg(), model_config) == {
+  assert stages._crop_rule(_cfg(), model_config) == {
       'img_size': 64, 'base_crop_size': 170.0}
   # The same values given explicitly: fine.
-  assert run_modes._crop_rule(
+  assert stages._crop_rule(
       _cfg(('img_size', 'base_crop_size'), 64, 170.0), model_config)
   # Another value given explicitly: one line naming the flag and both values.
-  with pytest.raises(run_modes.CropRuleError,
+  with pytest.raises(stages.CropRuleError,
                      match=r'--base_crop_size=224: .* trained with '
                            r'base_crop_size 170'):
-    run_modes._crop_rule(_cfg(('base_crop_size',)), model_config)
-  with pytest.raises(run_modes.CropRuleError, match='--img_size=224'):
-    run_modes._crop_rule(_cfg(('img_size',)), model_config)
+    stages._crop_rule(_cfg(('base_crop_size',)), model_config)
+  with pytest.raises(stages.CropRuleError, match='--img_size=224'):
+    stages._crop_rule(_cfg(('img_size',)), model_config)
 
 
 def test_demo_crop_window_follows_the_model():
-  from hmr_tf import demo_lib  # pylint: disable=g-import-not-at-top
+  from hmr_tf.inference import demo_lib  # pylint: disable=g-import-not-at-top
   crop = demo_lib.crop_whole_image((300, 400, 3))
   assert crop.window == pytest.approx(400.0)  # the paper's rule
   trained = dataclasses.replace(crop, base_crop_size=170.0)
@@ -60,10 +60,10 @@ def test_eval_demo_and_serving_crop_the_same_person_alike(tmp_path):
   import cv2
   import numpy as np
   import tensorflow as tf
-  from hmr_tf import demo_lib
-  from hmr_tf import export
+  from hmr_tf.inference import demo_lib
+  from hmr_tf.inference import export
   from hmr_tf.data import decoder
-  from hmr_tf.data import features
+  from hmr_tf.data import schema
   from hmr_tf.data import input_pipeline
   from hmr_tf.data import parser
   from hmr_tf.modeling import mean_params
@@ -90,11 +90,11 @@ def test_eval_demo_and_serving_crop_the_same_person_alike(tmp_path):
   def image_px(x_n):
     return np.asarray(center) + np.asarray(x_n) * window / 2
 
-  # Evaluation: the parser with the model's crop rule (run_modes._crop_rule).
+  # Evaluation: the parser with the model's crop rule (stages._crop_rule).
   data_config = input_pipeline.DataConfig(
-      **run_modes._crop_rule(_cfg(), config))
+      **stages._crop_rule(_cfg(), config))
   png = cv2.imencode('.png', cv2.cvtColor(image, cv2.COLOR_RGB2BGR))[1]
-  record = features.make_image_example(
+  record = schema.make_image_example(
       png.tobytes(), 97, 97, 'person.png', center, np.zeros((14, 3)),
       scale=scale, image_format=b'png').SerializeToString()
   parsed = parser.parse_fn(data_config, is_training=False)(

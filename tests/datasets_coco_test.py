@@ -10,7 +10,7 @@ import pytest
 
 import fixtures_datasets as fx
 from datasets import coco
-from datasets import writer as writer_lib
+from hmr_tf.data import writer as writer_lib
 
 V_ALL = [2] * 17
 V_NO_LEGS = [2] * 13 + [0] * 4  # Knees and ankles unlabelled.

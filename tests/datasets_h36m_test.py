@@ -9,7 +9,7 @@ import pytest
 
 import fixtures_datasets as fx
 from datasets import h36m
-from datasets import writer as writer_lib
+from hmr_tf.data import writer as writer_lib
 
 NUM = 4
 

@@ -10,7 +10,7 @@ import scipy.io
 
 import fixtures_datasets as fx
 from datasets import lsp_ext
-from datasets import writer as writer_lib
+from hmr_tf.data import writer as writer_lib
 
 NUM = 5
 

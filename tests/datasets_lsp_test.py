@@ -11,7 +11,7 @@ import tensorflow as tf
 
 import fixtures_datasets as fx
 from datasets import lsp
-from datasets import writer as writer_lib
+from hmr_tf.data import writer as writer_lib
 
 NUM = 6
 

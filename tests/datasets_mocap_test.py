@@ -10,7 +10,7 @@ import pytest
 
 import fixtures_datasets as fx
 from datasets import mocap
-from datasets import writer as writer_lib
+from hmr_tf.data import writer as writer_lib
 
 
 def _write(input_dir):

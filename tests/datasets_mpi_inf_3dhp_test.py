@@ -10,7 +10,7 @@ import scipy.io
 
 import fixtures_datasets as fx
 from datasets import mpi_inf_3dhp
-from datasets import writer as writer_lib
+from hmr_tf.data import writer as writer_lib
 
 CAMERAS = 3
 FRAMES = np.array([10, 11, 12, 13, 14])

@@ -11,7 +11,7 @@ import scipy.io
 
 import fixtures_datasets as fx
 from datasets import mpi_inf_3dhp_testset as testset
-from datasets import writer as writer_lib
+from hmr_tf.data import writer as writer_lib
 
 DATASET = 'mpi_inf_3dhp_test'
 VALID = np.array([1, 0, 1, 1])

@@ -9,7 +9,7 @@ import pytest
 
 import fixtures_datasets as fx
 from datasets import mpii
-from datasets import writer as writer_lib
+from hmr_tf.data import writer as writer_lib
 
 ALL = np.ones(14, bool)
 UPPER = np.array([0, 0, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1], bool)

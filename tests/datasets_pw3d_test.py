@@ -11,7 +11,7 @@ import pytest
 import fixtures_datasets as fx
 import smpl_reference
 from datasets import pw3d
-from datasets import writer as writer_lib
+from hmr_tf.data import writer as writer_lib
 from hmr_tf.smpl import joints as joints_lib
 
 FRAMES = fx.PW3D_FRAMES

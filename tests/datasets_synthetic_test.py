@@ -1,4 +1,4 @@
-"""Tests of the synthetic dataset (datasets.synthetic, synthetic_scene)."""
+"""Tests of the synthetic dataset (hmr_tf.synthetic.generator, synthetic_scene)."""
 
 import glob
 import json
@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from datasets import pose_prior
-from datasets import synthetic
-from datasets import synthetic_scene
-from datasets import writer as writer_lib
+from hmr_tf.synthetic import pose_prior
+from hmr_tf.synthetic import generator
+from hmr_tf.synthetic import scene as scene_lib
+from hmr_tf.data import writer as writer_lib
 from hmr_tf.data import decoder
 from hmr_tf.smpl import joints as joints_lib
 from hmr_tf.smpl import layer as layer_lib
@@ -35,7 +35,7 @@ def body():
 def _generate(out, body, **kwargs):
   args = dict(COUNTS, img_size=SIZE, seed=0, shard_size=4)
   args.update(kwargs)
-  return synthetic.generate(str(out), body_model=body, **args)
+  return generator.generate(str(out), body_model=body, **args)
 
 
 @pytest.fixture(scope='module')
@@ -54,15 +54,15 @@ def _records(out, dataset, split):
 
 def _all_bytes(out):
   paths = sorted(glob.glob(os.path.join(out, '*', '*.tfrecord')))
-  paths.append(os.path.join(out, synthetic.MEAN_PARAMS_FILE))
+  paths.append(os.path.join(out, generator.MEAN_PARAMS_FILE))
   return {os.path.relpath(p, out): open(p, 'rb').read() for p in paths}
 
 
 def test_sidecar_counts_match_records(dataset):
   out, meta = dataset
   expected = {
-      synthetic.DATASET_2D: (6, 4), synthetic.DATASET_3D: (6, 4),
-      synthetic.DATASET_MOCAP: (20, 4)}
+      generator.DATASET_2D: (6, 4), generator.DATASET_3D: (6, 4),
+      generator.DATASET_MOCAP: (20, 4)}
   for name, (train, test) in expected.items():
     sidecar = writer_lib.read_sidecar(out, name)
     for split, n in (('train', train), ('test', test)):
@@ -70,13 +70,13 @@ def test_sidecar_counts_match_records(dataset):
       assert len(_records(out, name, split)) == n
       assert meta['datasets'][name][split] == n
     assert sidecar['standin'] is True
-  assert writer_lib.read_sidecar(out, synthetic.DATASET_2D)['kind'] == '2d'
-  assert writer_lib.read_sidecar(out, synthetic.DATASET_3D)['kind'] == '3d'
+  assert writer_lib.read_sidecar(out, generator.DATASET_2D)['kind'] == '2d'
+  assert writer_lib.read_sidecar(out, generator.DATASET_3D)['kind'] == '3d'
 
 
 def test_meta_says_it_is_a_standin(dataset):
   out, _ = dataset
-  with open(os.path.join(out, synthetic.META_FILE)) as f:
+  with open(os.path.join(out, generator.META_FILE)) as f:
     meta = json.load(f)
   assert meta['standin'] is True
   assert meta['body_model'] == standin.NAME
@@ -91,8 +91,8 @@ def test_same_seed_gives_identical_bytes_other_seed_differs(dataset, body,
   assert _all_bytes(out) == _all_bytes(str(again))
   other = tmp_path / 'other'
   _generate(other, body, seed=1, kinds=('3d',))
-  first = _records(out, synthetic.DATASET_3D, 'train')[0]
-  assert _records(str(other), synthetic.DATASET_3D, 'train')[0] != first
+  first = _records(out, generator.DATASET_3D, 'train')[0]
+  assert _records(str(other), generator.DATASET_3D, 'train')[0] != first
 
 
 def test_records_do_not_depend_on_batching_or_workers(dataset, body,
@@ -101,9 +101,9 @@ def test_records_do_not_depend_on_batching_or_workers(dataset, body,
   small = tmp_path / 'small'
   _generate(small, body, batch_size=3, kinds=('3d',))
   a = [decoder.decode_image_example(r)
-       for r in _records(out, synthetic.DATASET_3D, 'train')]
+       for r in _records(out, generator.DATASET_3D, 'train')]
   b = [decoder.decode_image_example(r)
-       for r in _records(str(small), synthetic.DATASET_3D, 'train')]
+       for r in _records(str(small), generator.DATASET_3D, 'train')]
   for x, y in zip(a, b):
     np.testing.assert_array_equal(x['pose'].numpy(), y['pose'].numpy())
     np.testing.assert_array_equal(x['shape'].numpy(), y['shape'].numpy())
@@ -111,13 +111,13 @@ def test_records_do_not_depend_on_batching_or_workers(dataset, body,
                                y['keypoints2d'].numpy(), atol=1e-3)
   workers = tmp_path / 'workers'
   _generate(workers, body, num_workers=1, kinds=('2d',))
-  assert (_records(str(workers), synthetic.DATASET_2D, 'train') ==
-          _records(out, synthetic.DATASET_2D, 'train'))
+  assert (_records(str(workers), generator.DATASET_2D, 'train') ==
+          _records(out, generator.DATASET_2D, 'train'))
 
 
 def test_keypoints_are_the_weak_perspective_projection_of_smpl(dataset, body):
   out, _ = dataset
-  for record in _records(out, synthetic.DATASET_3D, 'train'):
+  for record in _records(out, generator.DATASET_3D, 'train'):
     ex = {k: v.numpy() for k, v in decoder.decode_image_example(record).items()}
     assert ex['has_smpl'] == 1 and ex['has_joints3d'] == 1
     assert np.all(np.abs(ex['shape']) <= 2.0)
@@ -145,18 +145,18 @@ def test_keypoints_are_the_weak_perspective_projection_of_smpl(dataset, body):
 
 def test_2d_records_have_no_3d(dataset):
   out, _ = dataset
-  for record in _records(out, synthetic.DATASET_2D, 'test'):
+  for record in _records(out, generator.DATASET_2D, 'test'):
     ex = decoder.decode_image_example(record)
     assert ex['has_smpl'].numpy() == 0 and ex['has_joints3d'].numpy() == 0
 
 
 def test_mean_params_file(dataset):
   out, _ = dataset
-  with np.load(os.path.join(out, synthetic.MEAN_PARAMS_FILE)) as z:
+  with np.load(os.path.join(out, generator.MEAN_PARAMS_FILE)) as z:
     pose, shape = z['pose'], z['shape']
   assert pose.shape == (72,) and shape.shape == (10,)
   mocap = [decoder.decode_mocap_example(r)
-           for r in _records(out, synthetic.DATASET_MOCAP, 'train')]
+           for r in _records(out, generator.DATASET_MOCAP, 'train')]
   poses = np.stack([m['pose'].numpy() for m in mocap]).astype(np.float64)
   shapes = np.stack([m['shape'].numpy() for m in mocap]).astype(np.float64)
   np.testing.assert_allclose(shape, shapes.mean(0), atol=1e-6)
@@ -167,9 +167,9 @@ def test_mean_params_file(dataset):
 
 
 def _scene(body, **config):
-  return synthetic_scene.SceneRenderer(
+  return scene_lib.SceneRenderer(
       body.faces, body.weights, body.v_template, body.cocoplus_regressor,
-      SIZE, synthetic_scene.SceneConfig(**config))
+      SIZE, scene_lib.SceneConfig(**config))
 
 
 def _posed(body, pose):
@@ -187,7 +187,7 @@ def test_visibility_rule_on_a_constructed_depth_map():
       [[2, 2, 9.0], [3, 3, 5.01]],  # One within tolerance: seen.
       [[0, 3, 1.0], [1, 3, 1.0]],  # Seen, but the keypoint is outside.
   ])
-  vis = synthetic_scene.keypoint_visibility(keypoints, support, depth, 0.05)
+  vis = scene_lib.keypoint_visibility(keypoints, support, depth, 0.05)
   np.testing.assert_array_equal(vis, [False, True, True, False])
 
 
@@ -256,9 +256,9 @@ def test_command_line(tmp_path):
          '--num_workers=0']
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   subprocess.run(cmd, check=True, cwd=root, capture_output=True, timeout=300)
-  meta = synthetic.read_meta(str(out))
-  assert meta['datasets'][synthetic.DATASET_3D] == {'train': 2, 'test': 1}
-  assert meta['datasets'][synthetic.DATASET_MOCAP] == {'train': 3, 'test': 1}
+  meta = generator.read_meta(str(out))
+  assert meta['datasets'][generator.DATASET_3D] == {'train': 2, 'test': 1}
+  assert meta['datasets'][generator.DATASET_MOCAP] == {'train': 3, 'test': 1}
 
 
 def test_scene_options_keep_body_camera_and_labels(body):
@@ -279,7 +279,7 @@ def test_scene_options_keep_body_camera_and_labels(body):
 
 def test_fixed_part_colours_are_the_palette_shaded(body):
   scene = _scene(body, part_colors='fixed', truncation_fraction=0.0)
-  palette = synthetic_scene.fixed_part_palette(24)
+  palette = scene_lib.fixed_part_palette(24)
   np.testing.assert_array_equal(scene.fixed_palette, palette)
   parts_seen = set()
   for i, pose in enumerate(pose_prior.sample_poses(np.random.default_rng(5),
@@ -302,7 +302,7 @@ def test_fixed_part_colours_are_the_palette_shaded(body):
 
 
 def test_fixed_palette_tells_left_from_right():
-  palette = synthetic_scene.fixed_part_palette(24)
+  palette = scene_lib.fixed_part_palette(24)
   for name in joints_lib.SMPL_JOINT_NAMES:
     if name.startswith('left_'):
       twin = 'right_' + name[len('left_'):]
@@ -312,9 +312,9 @@ def test_fixed_palette_tells_left_from_right():
 
 
 def test_plain_background_is_the_clutter_one_without_shapes():
-  plain = synthetic_scene.random_background(np.random.default_rng(3), SIZE,
+  plain = scene_lib.random_background(np.random.default_rng(3), SIZE,
                                             shapes=False)
-  clutter = synthetic_scene.random_background(np.random.default_rng(3), SIZE)
+  clutter = scene_lib.random_background(np.random.default_rng(3), SIZE)
   # Same gradient and blotches: equal wherever no shape was drawn.
   assert np.mean(np.all(plain == clutter, axis=-1)) > 0.3
   assert not np.array_equal(plain, clutter)
@@ -323,34 +323,34 @@ def test_plain_background_is_the_clutter_one_without_shapes():
   assert step < 40
   # The generator ends in the same state either way.
   r1, r2 = np.random.default_rng(3), np.random.default_rng(3)
-  synthetic_scene.random_background(r1, SIZE, shapes=False)
-  synthetic_scene.random_background(r2, SIZE)
+  scene_lib.random_background(r1, SIZE, shapes=False)
+  scene_lib.random_background(r2, SIZE)
   assert r1.random() == r2.random()
 
 
 def test_scene_config_rejects_unknown_options():
   with pytest.raises(ValueError, match='part_colors'):
-    synthetic_scene.SceneConfig(part_colors='pastel')
+    scene_lib.SceneConfig(part_colors='pastel')
   with pytest.raises(ValueError, match='background'):
-    synthetic_scene.SceneConfig(background='none')
+    scene_lib.SceneConfig(background='none')
 
 
 def test_generate_records_scene_options_and_3d_count(body, tmp_path):
   meta = _generate(
       tmp_path, body, num_train=2, num_test=1, num_mocap=3, num_train_3d=5,
       kinds=('2d', '3d'),
-      scene=synthetic_scene.SceneConfig(part_colors='fixed',
+      scene=scene_lib.SceneConfig(part_colors='fixed',
                                         background='plain'),
       prior=pose_prior.PosePriorConfig(yaw_max_deg=0.0))
-  assert meta['datasets'][synthetic.DATASET_2D] == {'train': 2, 'test': 1}
-  assert meta['datasets'][synthetic.DATASET_3D] == {'train': 5, 'test': 1}
+  assert meta['datasets'][generator.DATASET_2D] == {'train': 2, 'test': 1}
+  assert meta['datasets'][generator.DATASET_3D] == {'train': 5, 'test': 1}
   assert meta['scene'] == {'part_colors': 'fixed', 'background': 'plain',
                            'yaw_max_deg': 0.0}
-  assert synthetic.read_meta(str(tmp_path)) == meta
-  assert len(_records(str(tmp_path), synthetic.DATASET_3D, 'train')) == 5
+  assert generator.read_meta(str(tmp_path)) == meta
+  assert len(_records(str(tmp_path), generator.DATASET_3D, 'train')) == 5
   # Yaw 0: every body faces the camera up to the 10-degree tilt, i.e. its
   # forward axis (SMPL +z) stays within ~15 degrees of the camera's -z.
-  for record in _records(str(tmp_path), synthetic.DATASET_3D, 'train'):
+  for record in _records(str(tmp_path), generator.DATASET_3D, 'train'):
     ex = tf.train.Example.FromString(record)
     pose = np.array(ex.features.feature['mosh/pose'].float_list.value)
     forward = smpl_reference.rodrigues(pose[:3]) @ np.array([0.0, 0.0, 1.0])

@@ -8,17 +8,17 @@ import pytest
 import tensorflow as tf
 
 import fixtures_datasets as fx
-from datasets import writer as writer_lib
-from hmr_tf.data import features
+from hmr_tf.data import writer as writer_lib
+from hmr_tf.data import schema
 
 
 def _example(i):
-  return features.make_mocap_example(np.full(72, float(i)), np.zeros(10))
+  return schema.make_mocap_example(np.full(72, float(i)), np.zeros(10))
 
 
 def test_shards_sidecar_and_order(tmp_path):
   out = str(tmp_path)
-  with writer_lib.ShardedWriter(out, 'toy', features.KIND_MOCAP,
+  with writer_lib.ShardedWriter(out, 'toy', schema.KIND_MOCAP,
                                 shard_size=3) as w:
     w.add_split('test')  # Declared, stays empty.
     for i in range(7):
@@ -48,7 +48,7 @@ def test_shards_sidecar_and_order(tmp_path):
 def test_failure_leaves_no_partial_shard_and_no_sidecar(tmp_path):
   out = str(tmp_path)
   with pytest.raises(RuntimeError, match='boom'):
-    with writer_lib.ShardedWriter(out, 'toy', features.KIND_MOCAP,
+    with writer_lib.ShardedWriter(out, 'toy', schema.KIND_MOCAP,
                                   shard_size=3) as w:
       for i in range(5):
         w.write('train', _example(i))
@@ -58,7 +58,7 @@ def test_failure_leaves_no_partial_shard_and_no_sidecar(tmp_path):
 
 
 def _convert(out, values, shard_size=2):
-  with writer_lib.ShardedWriter(out, 'toy', features.KIND_MOCAP,
+  with writer_lib.ShardedWriter(out, 'toy', schema.KIND_MOCAP,
                                 shard_size=shard_size) as w:
     for i in values:
       w.write('train', _example(i))
@@ -71,7 +71,7 @@ def test_failed_run_leaves_the_previous_conversion_byte_identical(tmp_path):
   assert sorted(before) == ['toy_meta.json', 'train_00000.tfrecord',
                             'train_00001.tfrecord', 'train_00002.tfrecord']
   with pytest.raises(RuntimeError, match='boom'):
-    with writer_lib.ShardedWriter(out, 'toy', features.KIND_MOCAP,
+    with writer_lib.ShardedWriter(out, 'toy', schema.KIND_MOCAP,
                                   shard_size=1) as w:
       for i in range(4):  # Writes over the old shards' names, staged.
         w.write('train', _example(10 + i))
@@ -111,11 +111,11 @@ def test_leftovers_of_a_crashed_run_are_removed(tmp_path):
 
 def test_new_run_removes_outputs_of_an_earlier_run(tmp_path):
   out = str(tmp_path)
-  with writer_lib.ShardedWriter(out, 'toy', features.KIND_MOCAP,
+  with writer_lib.ShardedWriter(out, 'toy', schema.KIND_MOCAP,
                                 shard_size=1) as w:
     for i in range(4):
       w.write('train', _example(i))
-  with writer_lib.ShardedWriter(out, 'toy', features.KIND_MOCAP,
+  with writer_lib.ShardedWriter(out, 'toy', schema.KIND_MOCAP,
                                 shard_size=1) as w:
     w.write('train', _example(9))
   assert fx.final_files(out, 'toy') == ['toy_meta.json',
@@ -125,16 +125,16 @@ def test_new_run_removes_outputs_of_an_earlier_run(tmp_path):
 def test_guard_stops_or_skips_and_counts(tmp_path):
   out = str(tmp_path)
   with pytest.raises(writer_lib.BadRecordError, match=r'a\.mat: record 3'):
-    with writer_lib.ShardedWriter(out, 'toy', features.KIND_MOCAP) as w:
+    with writer_lib.ShardedWriter(out, 'toy', schema.KIND_MOCAP) as w:
       with w.guard('train', 'a.mat', 3):
         raise writer_lib.BadRecordError('a.mat', 3, 'broken')
   # Other ValueErrors/OSErrors are named after the file and record.
   with pytest.raises(writer_lib.BadRecordError,
                      match=r'b\.mat: record 7: ValueError: bad value'):
-    with writer_lib.ShardedWriter(out, 'toy', features.KIND_MOCAP) as w:
+    with writer_lib.ShardedWriter(out, 'toy', schema.KIND_MOCAP) as w:
       with w.guard('train', 'b.mat', 7):
         raise ValueError('bad value')
-  with writer_lib.ShardedWriter(out, 'toy', features.KIND_MOCAP,
+  with writer_lib.ShardedWriter(out, 'toy', schema.KIND_MOCAP,
                                 skip_bad=True) as w:
     for i in range(4):
       with w.guard('train', 'c.mat', i):

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hmr_tf import demo_lib
-from hmr_tf import model_restore
-from hmr_tf import render
+from hmr_tf.inference import demo_lib
+from hmr_tf.training import model_restore
+from hmr_tf.render import renderer
 from hmr_tf.modeling import hmr_model
 from hmr_tf.modeling import mean_params
 from hmr_tf.smpl import model_io
@@ -117,7 +117,7 @@ def test_image_coordinates_and_perspective_camera():
   assert persp['principal_point'] == [199.5, 149.5]
   np.testing.assert_allclose(persp['translation'], out['cam_t_full'])
   # The TF graph's version (the SavedModel's) gives the same translation.
-  from hmr_tf.modeling import camera  # pylint: disable=g-import-not-at-top
+  from hmr_tf.geometry import camera  # pylint: disable=g-import-not-at-top
   np.testing.assert_allclose(
       camera.full_image_translation([cam], [[100.0, 50.0]], [448.0],
                                     [[300, 400]], [500.0]).numpy()[0],
@@ -127,7 +127,7 @@ def test_image_coordinates_and_perspective_camera():
   np.testing.assert_allclose(other['cam_t_full'],
                              out['cam_t_full'] * [1, 1, 2])
   # Points at the body's depth project identically with both cameras.
-  projected = render.perspective_project(
+  projected = renderer.perspective_project(
       demo_lib.camera_frame_vertices(out), persp['focal_px'],
       persp['principal_point'])
   np.testing.assert_allclose(projected[:, :2], out['keypoints2d_image'],
@@ -197,7 +197,7 @@ def test_demo_on_a_photograph(trained):
     assert picture.shape == photo.shape, key
   overlay = cv2.imread(paths['overlay'])
   assert np.any(overlay != photo)  # the mesh is drawn on it
-  verts, faces = render.read_obj(paths['mesh'])
+  verts, faces = renderer.read_obj(paths['mesh'])
   body = trained['body_model']
   assert verts.shape == (body.num_vertices, 3)
   assert faces.shape == body.faces.shape
@@ -495,7 +495,7 @@ def test_demo_runs_every_box_in_one_overlay(trained, tmp_path):
     np.testing.assert_allclose(person['cam_t_full'], single['cam_t_full'],
                                rtol=1e-4)
     assert person['perspective_camera']['focal_px'] == 800.0
-  verts, _ = render.read_obj(paths['mesh_1'])
+  verts, _ = renderer.read_obj(paths['mesh_1'])
   np.testing.assert_allclose(verts.mean(0),
                              (np.asarray(people[1]['cam_t_full']) +
                               np.zeros(3)), atol=0.5)

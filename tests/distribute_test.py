@@ -1,4 +1,4 @@
-"""Tests for hmr_tf.distribute and training under MirroredStrategy.
+"""Tests for hmr_tf.training.distribute and training under MirroredStrategy.
 
 The multi-replica tests run in a fresh process each: two logical CPU devices
 must be configured before TensorFlow initialises its devices.
@@ -15,9 +15,9 @@ import pytest
 import tensorflow as tf
 
 import train_fixtures as tfx
-from datasets import writer as writer_lib
-from hmr_tf import distribute
-from hmr_tf.data import features
+from hmr_tf.data import writer as writer_lib
+from hmr_tf.training import distribute
+from hmr_tf.data import schema
 from hmr_tf.data import input_pipeline
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -121,10 +121,10 @@ def test_auto_shard_policy_needs_a_shard_per_worker():
 
 def _write_mocap_shards(root, name, num, shard_size):
   """Mocap records whose first pose value is the record number / 100."""
-  with writer_lib.ShardedWriter(root, name, features.KIND_MOCAP,
+  with writer_lib.ShardedWriter(root, name, schema.KIND_MOCAP,
                                 shard_size=shard_size) as w:
     for i in range(num):
-      w.write('train', features.make_mocap_example(
+      w.write('train', schema.make_mocap_example(
           np.full(72, i / 100.0), np.zeros(10)))
 
 
@@ -324,14 +324,14 @@ print('SYNC_OK')
 _RESUME_SCRIPT = _PRELUDE + r"""
 import json
 import train_fixtures as tfx
-from hmr_tf import train_lib
+from hmr_tf.training import loop
 
 data_dir, model_dir, body_path = sys.argv[1:4]
 body = tfx.load_body_model(body_path)
 images = tfx.fixed_images()
 
 def run(strategy, epochs):
-  result = train_lib.train(
+  result = loop.train(
       tfx.model_config(), tfx.data_config(data_dir, batch_size=4),
       tfx.train_config(model_dir, epochs=epochs, steps_per_epoch=2,
                        image_summary_every_steps=0, summary_every_steps=0),
@@ -339,7 +339,7 @@ def run(strategy, epochs):
   return result, result['model'](images)['theta_stages'].numpy()
 
 def restored(strategy):
-  state = train_lib.build_state(
+  state = loop.build_state(
       tfx.model_config(), tfx.train_config(model_dir), body,
       tfx.mean_theta(), strategy)
   return state.model(images)['theta_stages'].numpy()

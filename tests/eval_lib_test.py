@@ -11,10 +11,10 @@ import pytest
 import tensorflow as tf
 
 import smpl_reference
-from datasets import writer as writer_lib
-from hmr_tf import eval_lib
-from hmr_tf import metrics as metrics_lib
-from hmr_tf.data import features
+from hmr_tf.data import writer as writer_lib
+from hmr_tf.evaluation import evaluate
+from hmr_tf.evaluation import metrics as metrics_lib
+from hmr_tf.data import schema
 from hmr_tf.data import input_pipeline
 from hmr_tf.modeling import mean_params
 from hmr_tf.smpl.layer import SMPL
@@ -45,10 +45,10 @@ def _write_records(data_dir, dataset, items):
   """items: list of (filename, keypoints [14, 3] px, joints3d [14, 3])."""
   image = np.full((IMG, IMG, 3), 128, np.uint8)
   encoded = cv2.imencode('.jpg', image)[1].tobytes()
-  with writer_lib.ShardedWriter(data_dir, dataset, features.KIND_3D,
+  with writer_lib.ShardedWriter(data_dir, dataset, schema.KIND_3D,
                                 shard_size=2) as w:
     for name, kp, j3d in items:
-      w.write('test', features.make_image_example(
+      w.write('test', schema.make_image_example(
           encoded, IMG, IMG, name, (IMG // 2, IMG // 2), kp,
           joints3d=j3d, dataset=dataset))
 
@@ -64,14 +64,14 @@ def test_metrics_3d_hand_computed():
   pred = np.stack([s, s])
   gt = np.stack([s + [0.125, -0.25, 0.5], s.copy()])
   gt[1, 13, 0] += 0.140  # head top 140 mm off: MPJPE 10 mm
-  m = eval_lib.metrics_3d(pred, gt)
+  m = evaluate.metrics_3d(pred, gt)
   assert m['mpjpe'] == pytest.approx(5.0)
   assert m['mpjpe_median'] == pytest.approx(5.0)
   assert m['pck150'] == 1.0
   # 31 thresholds 0..150; for t < 140 one joint of 28 misses, else none.
   assert m['auc'] == pytest.approx(30 / 31)
   # A translated copy is aligned away by PA as well.
-  assert eval_lib.metrics_3d(pred[:1], gt[:1])['pa_mpjpe'] == pytest.approx(
+  assert evaluate.metrics_3d(pred[:1], gt[:1])['pa_mpjpe'] == pytest.approx(
       0, abs=1e-9)
   # PA minimises the squared error, not MPJPE: check the squared sum.
   aligned = metrics_lib.procrustes_align(
@@ -92,7 +92,7 @@ def test_metrics_2d_hand_computed():
   gt[0, 5, 0] = 0.3  # miss, 9.6 px
   gt[0, 13] = 0.0  # invisible: does not count
   pred = np.zeros((1, 19, 2))
-  m = eval_lib.metrics_2d(pred, gt, np.array([64.0]))
+  m = evaluate.metrics_2d(pred, gt, np.array([64.0]))
   assert m['pck2d_torso0.2'] == pytest.approx(10 / 13)
   assert m['kp2d_error_px'] == pytest.approx((10 * 3.2 + 32 + 9.6) / 13)
 
@@ -111,10 +111,10 @@ def test_evaluate_writes_json_and_tensorboard(tmp_path):
   kp3d = np.concatenate([s, np.zeros((5, 3))])
   model = FakeModel(kp3d, np.zeros((19, 2)))
   out_dir = str(tmp_path / 'eval')
-  config = eval_lib.EvalConfig(dataset='synth', split='test',
+  config = evaluate.EvalConfig(dataset='synth', split='test',
                                checkpoint='/ckpt/model-7', output_dir=out_dir,
                                summary_dir=out_dir, step=7)
-  doc = eval_lib.evaluate(model, _data_config(data_dir), config)
+  doc = evaluate.evaluate(model, _data_config(data_dir), config)
   # MPJPE: 0, 10, 0 mm.
   assert doc['results']['3d']['mpjpe'] == pytest.approx(10 / 3, abs=1e-4)
   assert doc['results']['3d']['mpjpe_median'] == pytest.approx(0, abs=1e-4)
@@ -158,9 +158,9 @@ def test_evaluate_h36m_protocol_from_records(tmp_path):
   model = FakeModel(kp3d, np.zeros((19, 2)))
   out_dir = str(tmp_path / 'eval')
   for protocol, frames, mpjpe in (('p1', 2, 2.5), ('p2_original', 1, 5.0)):
-    config = eval_lib.EvalConfig(dataset='h36m', h36m_protocol=protocol,
+    config = evaluate.EvalConfig(dataset='h36m', h36m_protocol=protocol,
                                  output_dir=out_dir)
-    doc = eval_lib.evaluate(model, _data_config(data_dir), config)
+    doc = evaluate.evaluate(model, _data_config(data_dir), config)
     h36m = doc['results']['h36m']
     assert h36m['num_frames'] == frames
     assert h36m['overall']['mpjpe'] == pytest.approx(mpjpe, abs=1e-4)
@@ -176,7 +176,7 @@ def test_batched_tf_metrics_equal_per_example_numpy():
   rng = np.random.default_rng(3)
   pred = rng.normal(size=(5, 14, 3)) * 0.3
   gt = rng.normal(size=(5, 14, 3)) * 0.3
-  m = eval_lib.metrics_3d(pred, gt)
+  m = evaluate.metrics_3d(pred, gt)
   per = [metrics_lib.pa_mpjpe(pred[i:i + 1], gt[i:i + 1])[0] for i in range(5)]
   assert m['pa_mpjpe'] == pytest.approx(np.mean(per))
   np.testing.assert_allclose(metrics_lib.tf_pa_mpjpe(pred, gt).numpy(), per,
@@ -189,7 +189,7 @@ def test_mean_baseline_matches_numpy_smpl():
   fake = types.SimpleNamespace(
       regressor=types.SimpleNamespace(theta0=tf.constant(theta0, tf.float32)),
       smpl=SMPL(body_model))
-  out = eval_lib.mean_baseline_predictions(fake, 3)
+  out = evaluate.mean_baseline_predictions(fake, 3)
   verts, _ = smpl_reference.smpl_forward(body_model, theta0[3:75],
                                          theta0[75:])
   kp = body_model.cocoplus_regressor @ verts

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hmr_tf import export
+from hmr_tf.inference import export
 from hmr_tf.modeling import hmr_model
 from hmr_tf.modeling import mean_params
 from hmr_tf.smpl import standin
@@ -396,7 +396,7 @@ def test_unknown_precision_is_refused(precisions, tmp_path):
 def test_export_flags_reach_the_config(tmp_path):
   from absl import flags as absl_flags  # pylint: disable=g-import-not-at-top
   from absl.testing import flagsaver  # pylint: disable=g-import-not-at-top
-  from hmr_tf import config as config_lib  # pylint: disable=g-import-not-at-top
+  from hmr_tf import configs as config_lib  # pylint: disable=g-import-not-at-top
   from hmr_tf import flags as _  # pylint: disable=g-import-not-at-top,unused-import
   flag_values = absl_flags.FLAGS
   was_parsed = flag_values.is_parsed()
@@ -417,7 +417,7 @@ def test_export_flags_reach_the_config(tmp_path):
 def test_predict_boxes_crops_as_the_demo(exported):
   # Outside hmr_tf (the loader process): the same crops, outputs and
   # full-image cameras as the demo's library on the same boxes.
-  from hmr_tf import demo_lib  # pylint: disable=g-import-not-at-top
+  from hmr_tf.inference import demo_lib  # pylint: disable=g-import-not-at-top
   outputs, inputs = exported['outputs'], exported['inputs']
   images = [cv2.cvtColor(cv2.imdecode(np.frombuffer(b, np.uint8),
                                       cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)

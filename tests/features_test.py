@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from hmr_tf.data import decoder
-from hmr_tf.data import features
+from hmr_tf.data import schema
 
 RNG = np.random.default_rng(3)
 
@@ -150,7 +150,7 @@ def test_make_image_example_round_trip_eager_and_in_tf_data():
   keypoints = np.concatenate(
       [RNG.uniform(0, 9, size=(19, 2)), RNG.integers(0, 2, size=(19, 1))], 1)
   pose, shape = RNG.normal(size=72), RNG.normal(size=10)
-  serialized = features.make_image_example(
+  serialized = schema.make_image_example(
       data, 9, 7, 'a/b.jpg', [3.4, 5.6], keypoints, scale=0.5,
       dataset='coco', pose=pose, shape=shape).SerializeToString()
   eager = decoder.decode_image_example(tf.constant(serialized))
@@ -180,7 +180,7 @@ def test_face_points_written_in_the_original_layout():
   data, _ = _jpeg()
   keypoints = np.zeros((19, 3))
   keypoints[14:] = [[1, 2, 1], [3, 4, 0], [5, 6, 1], [7, 8, 1], [9, 10, 0]]
-  example = features.make_image_example(data, 12, 10, 'f', [1, 1], keypoints)
+  example = schema.make_image_example(data, 12, 10, 'f', [1, 1], keypoints)
   stored = example.features.feature['image/face_pts'].float_list.value
   # [3, 5] row-major: the x row, the y row, the visibility row.
   np.testing.assert_array_equal(
@@ -190,7 +190,7 @@ def test_face_points_written_in_the_original_layout():
 def test_3d_record_with_joints_only():
   data, _ = _jpeg()
   gt3d = RNG.normal(size=(14, 3))
-  out = decoder.decode_image_example(features.make_image_example(
+  out = decoder.decode_image_example(schema.make_image_example(
       data, 12, 10, 'f', [1, 1], np.zeros((14, 3)),
       joints3d=gt3d).SerializeToString())
   np.testing.assert_allclose(out['joints3d'].numpy(), gt3d, rtol=1e-6)
@@ -201,24 +201,24 @@ def test_3d_record_with_joints_only():
 def test_gender_and_activity_round_trip_and_are_optional():
   data, _ = _jpeg()
   pose, shape = RNG.normal(size=72), RNG.normal(size=10)
-  example = features.make_image_example(
+  example = schema.make_image_example(
       data, 12, 10, 'f', [1, 1], np.zeros((14, 3)), pose=pose, shape=shape,
       gender='female', activity=5)
   out = decoder.decode_image_example(example.SerializeToString())
   assert out['gender'].numpy() == b'female'
   assert out['activity'].numpy() == 5
-  plain = features.make_image_example(data, 12, 10, 'f', [1, 1],
+  plain = schema.make_image_example(data, 12, 10, 'f', [1, 1],
                                       np.zeros((14, 3)), pose=pose,
                                       shape=shape)
   keys = set(plain.features.feature)
-  assert features.META_GENDER not in keys
-  assert features.META_ACTIVITY not in keys
+  assert schema.META_GENDER not in keys
+  assert schema.META_ACTIVITY not in keys
 
 
 def test_mocap_round_trip():
   pose, shape = RNG.normal(size=72), RNG.normal(size=10)
   out = decoder.decode_mocap_example(
-      features.make_mocap_example(pose, shape).SerializeToString())
+      schema.make_mocap_example(pose, shape).SerializeToString())
   np.testing.assert_allclose(out['pose'].numpy(), pose, rtol=1e-6)
   np.testing.assert_allclose(out['shape'].numpy(), shape, rtol=1e-6)
 
@@ -238,7 +238,7 @@ def test_make_image_example_rejects_bad_input(kwargs, match):
               center=[0, 0], keypoints=np.zeros((14, 3)))
   args.update(kwargs)
   with pytest.raises(ValueError, match=match):
-    features.make_image_example(**args)
+    schema.make_image_example(**args)
 
 
 def test_wrong_gt3d_length_fails_to_decode():

@@ -19,7 +19,7 @@ import numpy as np
 import scipy.io
 import tensorflow as tf
 
-from datasets import writer as writer_lib
+from hmr_tf.data import writer as writer_lib
 from hmr_tf.data import decoder
 
 # A standing person in LSP order then the 5 face points, as fractions of the

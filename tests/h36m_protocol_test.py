@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from hmr_tf import eval_lib
-from hmr_tf import h36m_protocol as h36m
+from hmr_tf.evaluation import evaluate
+from hmr_tf.evaluation import h36m_protocol as h36m
 
 CAMS = h36m.CAMERA_IDS
 
@@ -95,7 +95,7 @@ def test_h36m_metrics_selects_frames_and_averages_per_action():
   pred[0] += np.random.default_rng(1).normal(size=(14, 3))
   names = [_name(11, 'Directions', 0), _name(11, 'Directions_1', 3),
            _name(9, 'Greeting_1', 3), _name(9, 'Greeting_1', 0)]
-  res = eval_lib.h36m_metrics(pred, gt, names, 'p1')
+  res = evaluate.h36m_metrics(pred, gt, names, 'p1')
   assert res['num_frames'] == 3 and res['num_skipped'] == 1
   assert res['overall']['mpjpe'] == pytest.approx(5.0 / 3)
   assert res['per_action']['Directions']['mpjpe'] == pytest.approx(5.0)
@@ -103,10 +103,10 @@ def test_h36m_metrics_selects_frames_and_averages_per_action():
   assert res['per_action']['mean_over_actions']['mpjpe'] == pytest.approx(2.5)
   assert 'P' in res['protocol_description'] or 'Protocol' in (
       res['protocol_description'])
-  res2 = eval_lib.h36m_metrics(pred, gt, names, 'p2_original')
+  res2 = evaluate.h36m_metrics(pred, gt, names, 'p2_original')
   assert res2['num_frames'] == 2
   assert res2['overall']['mpjpe'] == pytest.approx(2.5)
   assert res2['protocol'] == 'p2_original'
   assert 'camera 3' in res2['protocol_description']
   with pytest.raises(ValueError, match='none of the'):
-    eval_lib.h36m_metrics(pred[:1], gt[:1], names[:1], 'p2_original')
+    evaluate.h36m_metrics(pred[:1], gt[:1], names[:1], 'p2_original')

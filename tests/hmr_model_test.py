@@ -466,7 +466,7 @@ def test_weight_decay_gradient_equals_differentiating_the_l2_term():
 
 def test_small_encoder_trains_and_restores_from_its_config(tmp_path):
   """--encoder=resnet_v2_small: φ has 512 numbers; the saved config rebuilds it."""
-  from hmr_tf import model_restore  # pylint: disable=g-import-not-at-top
+  from hmr_tf.training import model_restore  # pylint: disable=g-import-not-at-top
   config = dataclasses.replace(CONFIG, encoder='resnet_v2_small')
   model = _model(config)
   assert model.encoder.output.shape[-1] == 512

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hmr_tf.data import features
+from hmr_tf.data import schema
 from hmr_tf.data import input_pipeline
 
 IMG = 24
@@ -23,7 +23,7 @@ def _image_record(rng, index, dataset, is_3d):
   if is_3d:
     kwargs = dict(pose=rng.normal(size=72) * 0.2, shape=rng.normal(size=10),
                   joints3d=rng.normal(size=[14, 3]))
-  return features.make_image_example(
+  return schema.make_image_example(
       tf.io.encode_jpeg(image).numpy(), IMG, IMG, f'{dataset}_{index:04d}.jpg',
       (IMG / 2, IMG / 2), kp, dataset=dataset, **kwargs).SerializeToString()
 
@@ -39,12 +39,12 @@ def _write_dataset(root, name, kind, num_shards, per_shard, seed,
     fname = f'{split}_{s:05d}.tfrecord'
     with tf.io.TFRecordWriter(os.path.join(directory, fname)) as writer:
       for _ in range(per_shard):
-        if kind == features.KIND_MOCAP:
-          record = features.make_mocap_example(
+        if kind == schema.KIND_MOCAP:
+          record = schema.make_mocap_example(
               np.full(72, float(index)), np.full(10, float(seed))
           ).SerializeToString()
         else:
-          record = _image_record(rng, index, name, kind == features.KIND_3D)
+          record = _image_record(rng, index, name, kind == schema.KIND_3D)
         writer.write(record)
         index += 1
     files.append(fname)
@@ -59,11 +59,11 @@ def _write_dataset(root, name, kind, num_shards, per_shard, seed,
 @pytest.fixture(scope='module')
 def data_dir(tmp_path_factory):
   root = str(tmp_path_factory.mktemp('data'))
-  _write_dataset(root, 'two_d', features.KIND_2D, 2, 10, seed=1)
-  _write_dataset(root, 'three_d', features.KIND_3D, 2, 10, seed=2)
-  _write_dataset(root, 'three_d', features.KIND_3D, 1, 7, seed=3,
+  _write_dataset(root, 'two_d', schema.KIND_2D, 2, 10, seed=1)
+  _write_dataset(root, 'three_d', schema.KIND_3D, 2, 10, seed=2)
+  _write_dataset(root, 'three_d', schema.KIND_3D, 1, 7, seed=3,
                  split='test')
-  _write_dataset(root, 'mocap', features.KIND_MOCAP, 2, 20, seed=4)
+  _write_dataset(root, 'mocap', schema.KIND_MOCAP, 2, 20, seed=4)
   # The test split of three_d overwrote the sidecar; rewrite both splits.
   meta = {'dataset': 'three_d', 'kind': '3d', 'splits': {
       'train': {'num_examples': 20,
@@ -109,9 +109,9 @@ def test_mocap_stream_is_shuffled_and_repeats(data_dir):
 
 def test_default_weights_follow_original_scheme(tmp_path):
   root = str(tmp_path)
-  _write_dataset(root, 'a', features.KIND_2D, 1, 1, seed=0)
-  _write_dataset(root, 'b', features.KIND_2D, 1, 3, seed=0)
-  _write_dataset(root, 'c', features.KIND_3D, 1, 2, seed=0)
+  _write_dataset(root, 'a', schema.KIND_2D, 1, 1, seed=0)
+  _write_dataset(root, 'b', schema.KIND_2D, 1, 3, seed=0)
+  _write_dataset(root, 'c', schema.KIND_3D, 1, 2, seed=0)
   config = _config(root, datasets=('a', 'b', 'c'))
   # Half 3D, half 2D; within 2D by size (1 : 3).
   np.testing.assert_allclose(
@@ -178,7 +178,7 @@ def _skipping_warnings(caplog, path):
 
 def test_corrupt_record_names_the_file_and_record(tmp_path):
   root = str(tmp_path)
-  files = _write_dataset(root, 'ds', features.KIND_2D, 2, 6, seed=5,
+  files = _write_dataset(root, 'ds', schema.KIND_2D, 2, 6, seed=5,
                          split='test')
   _damage(files[1], 'corrupt')
   config = _config(root, batch_size=4)
@@ -189,7 +189,7 @@ def test_corrupt_record_names_the_file_and_record(tmp_path):
 
 def test_skipped_corrupt_shard_counts_lost_records_once(tmp_path, caplog):
   root = str(tmp_path)
-  files = _write_dataset(root, 'ds', features.KIND_2D, 2, 6, seed=5,
+  files = _write_dataset(root, 'ds', schema.KIND_2D, 2, 6, seed=5,
                          split='test')
   _damage(files[1], 'corrupt')
   counter = tf.Variable(0, dtype=tf.int64)
@@ -212,7 +212,7 @@ def test_skipped_corrupt_shard_counts_lost_records_once(tmp_path, caplog):
 
 def test_shard_cut_mid_record_found_before_reading(tmp_path, caplog):
   root = str(tmp_path)
-  files = _write_dataset(root, 'ds', features.KIND_2D, 2, 6, seed=5,
+  files = _write_dataset(root, 'ds', schema.KIND_2D, 2, 6, seed=5,
                          split='test')
   _damage(files[1], 'truncated')
   config = _config(root, batch_size=4)
@@ -242,10 +242,10 @@ def _cut_after(path, num_records):
 def test_shard_cut_at_record_boundary_named_by_per_shard_count(tmp_path,
                                                                caplog):
   """Sidecars of the shared writer give each shard's count."""
-  from datasets import writer as writer_lib  # pylint: disable=import-outside-toplevel
+  from hmr_tf.data import writer as writer_lib  # pylint: disable=import-outside-toplevel
   root = str(tmp_path)
   rng = np.random.default_rng(0)
-  with writer_lib.ShardedWriter(root, 'ds', features.KIND_2D,
+  with writer_lib.ShardedWriter(root, 'ds', schema.KIND_2D,
                                 shard_size=6) as w:
     for i in range(12):
       w.write('test', _image_record(rng, i, 'ds', False))
@@ -268,7 +268,7 @@ def test_shard_cut_at_record_boundary_named_by_per_shard_count(tmp_path,
 def test_shard_cut_at_record_boundary_found_by_split_total(tmp_path):
   """Sidecars with the split's total only (no per-shard counts)."""
   root = str(tmp_path)
-  files = _write_dataset(root, 'ds', features.KIND_2D, 2, 6, seed=5,
+  files = _write_dataset(root, 'ds', schema.KIND_2D, 2, 6, seed=5,
                          split='test')
   _cut_after(files[1], 3)
   config = _config(root, batch_size=4)
@@ -284,8 +284,8 @@ def test_shard_cut_at_record_boundary_found_by_split_total(tmp_path):
 
 def test_training_stops_before_reading_a_cut_shard(tmp_path):
   root = str(tmp_path)
-  files = _write_dataset(root, 'ds', features.KIND_2D, 2, 6, seed=6)
-  _write_dataset(root, 'mocap', features.KIND_MOCAP, 1, 20, seed=7)
+  files = _write_dataset(root, 'ds', schema.KIND_2D, 2, 6, seed=6)
+  _write_dataset(root, 'mocap', schema.KIND_MOCAP, 1, 20, seed=7)
   _cut_after(files[0], 5)
   config = _config(root, datasets=('ds',), batch_size=2)
   with pytest.raises(input_pipeline.InputDataError, match='hold 11'):
@@ -295,22 +295,22 @@ def test_training_stops_before_reading_a_cut_shard(tmp_path):
 def test_records_with_wrong_keys_name_file_dataset_and_key(tmp_path):
   root = str(tmp_path)
   # Mocap records where image records belong, and the reverse.
-  _write_dataset(root, 'ds', features.KIND_2D, 1, 4, seed=8)
-  _write_dataset(root, 'mocap', features.KIND_MOCAP, 1, 4, seed=7)
+  _write_dataset(root, 'ds', schema.KIND_2D, 1, 4, seed=8)
+  _write_dataset(root, 'mocap', schema.KIND_MOCAP, 1, 4, seed=7)
   os.replace(os.path.join(root, 'mocap', 'train_00000.tfrecord'),
              os.path.join(root, 'ds', 'train_00000.tfrecord'))
-  _write_dataset(root, 'mocap', features.KIND_MOCAP, 1, 20, seed=7)
+  _write_dataset(root, 'mocap', schema.KIND_MOCAP, 1, 20, seed=7)
   config = _config(root, datasets=('ds',), batch_size=2)
   with pytest.raises(input_pipeline.InputDataError,
                      match=r"ds/train_00000\.tfrecord: record 0 of dataset "
                      r"'ds' has no feature 'image/center'; expected image "
                      r"\(2D/3D\) records with image/center, image/encoded"):
     input_pipeline.train_dataset(config)
-  _write_dataset(root, 'ds', features.KIND_2D, 1, 4, seed=8)
+  _write_dataset(root, 'ds', schema.KIND_2D, 1, 4, seed=8)
   # An image record without its centre (the error the issue quotes).
   example = tf.train.Example.FromString(
       _image_record(np.random.default_rng(0), 0, 'ds', False))
-  del example.features.feature[features.IMAGE_CENTER]
+  del example.features.feature[schema.IMAGE_CENTER]
   with tf.io.TFRecordWriter(os.path.join(root, 'ds',
                                          'train_00000.tfrecord')) as w:
     for _ in range(4):
@@ -320,7 +320,7 @@ def test_records_with_wrong_keys_name_file_dataset_and_key(tmp_path):
                      r"has no feature 'image/center'"):
     input_pipeline.image_dataset(config)
   # A value of the wrong size; mocap records checked against their keys.
-  _write_dataset(root, 'ds', features.KIND_2D, 1, 4, seed=8)
+  _write_dataset(root, 'ds', schema.KIND_2D, 1, 4, seed=8)
   bad = tf.train.Example()
   bad.features.feature['pose'].float_list.value.extend([0.0] * 69)
   bad.features.feature['shape'].float_list.value.extend([0.0] * 10)
@@ -336,8 +336,8 @@ def test_records_with_wrong_keys_name_file_dataset_and_key(tmp_path):
 
 def test_corrupt_shard_stops_training_stream(tmp_path):
   root = str(tmp_path)
-  files = _write_dataset(root, 'ds', features.KIND_2D, 1, 6, seed=6)
-  _write_dataset(root, 'mocap', features.KIND_MOCAP, 1, 20, seed=7)
+  files = _write_dataset(root, 'ds', schema.KIND_2D, 1, 6, seed=6)
+  _write_dataset(root, 'mocap', schema.KIND_MOCAP, 1, 20, seed=7)
   _damage(files[0], 'corrupt')
   config = _config(root, datasets=('ds',), batch_size=2)
   with pytest.raises(tf.errors.InvalidArgumentError, match='train_00000'):
@@ -347,7 +347,7 @@ def test_corrupt_shard_stops_training_stream(tmp_path):
 
 def test_missing_sidecar_falls_back_to_names(tmp_path):
   root = str(tmp_path)
-  _write_dataset(root, 'orig', features.KIND_2D, 2, 2, seed=8, sidecar=False)
+  _write_dataset(root, 'orig', schema.KIND_2D, 2, 2, seed=8, sidecar=False)
   shards = input_pipeline.list_shards(root, 'orig', 'train')
   assert [os.path.basename(f) for f in shards.files] == [
       'train_00000.tfrecord', 'train_00001.tfrecord']
@@ -371,7 +371,7 @@ def test_config_validation():
 
 def test_record_that_is_not_an_example_is_named(tmp_path):
   root = str(tmp_path)
-  _write_dataset(root, 'ds', features.KIND_2D, 1, 2, seed=8)
+  _write_dataset(root, 'ds', schema.KIND_2D, 1, 2, seed=8)
   with tf.io.TFRecordWriter(os.path.join(root, 'ds',
                                          'train_00000.tfrecord')) as w:
     for _ in range(2):

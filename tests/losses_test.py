@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hmr_tf import losses
+from hmr_tf.modeling import losses
 
 
 def _rng(seed=0):

@@ -64,11 +64,11 @@ def test_bad_dataset_names_stop_before_any_work(tmp_path, flags, named):
 
 
 def test_quickstart_dataset_names_match_the_synthetic_writer():
-  from datasets import synthetic  # pylint: disable=g-import-not-at-top
+  from hmr_tf.synthetic import generator  # pylint: disable=g-import-not-at-top
   from hmr_tf import flags as hmr_flags  # pylint: disable=g-import-not-at-top
-  assert hmr_flags.QUICKSTART_DATASETS == (synthetic.DATASET_2D,
-                                           synthetic.DATASET_3D)
-  assert hmr_flags.QUICKSTART_MOCAP_DATASETS == (synthetic.DATASET_MOCAP,)
+  assert hmr_flags.QUICKSTART_DATASETS == (generator.DATASET_2D,
+                                           generator.DATASET_3D)
+  assert hmr_flags.QUICKSTART_MOCAP_DATASETS == (generator.DATASET_MOCAP,)
 
 
 def test_an_unknown_training_dataset_lists_the_ones_there(tmp_path):
@@ -154,10 +154,11 @@ _FAKE_RUN = """
 import sys
 import tensorflow as tf
 from absl import app
-from hmr_tf import errors, main, run_modes
+from hmr_tf import errors, main
+from hmr_tf import stages
 def fake_run(cfg):
   raise {error}
-run_modes.run = fake_run
+stages.run = fake_run
 sys.argv = ['hmr_tf.main', '--mode=export', '--output_dir={out}', *{flags}]
 app.run(main.main, flags_parser=main.parse_flags)
 """

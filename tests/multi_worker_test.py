@@ -2,7 +2,7 @@
 
 Each test starts two `python -c _WORKER_SCRIPT` processes on 127.0.0.1 with
 their own TF_CONFIG (worker 0 is the chief) training the tiny fixtures with
-hmr_tf.train_lib. Every wait is bounded: the workers use a collective
+hmr_tf.training.loop. Every wait is bounded: the workers use a collective
 timeout and a short health-check period, and the test kills whatever is
 still running at its deadline. Slow (each test trains twice or more, with
 two TensorFlow processes sharing the machine).
@@ -33,7 +33,7 @@ import sys
 import time
 
 config = json.loads(sys.argv[1])
-from hmr_tf import distribute
+from hmr_tf.training import distribute
 # First: MultiWorkerMirroredStrategy must exist before other TF work.
 strategy = distribute.make_strategy(
     'multi_worker', collective_timeout_s=config['collective_timeout_s'],
@@ -41,7 +41,7 @@ strategy = distribute.make_strategy(
 import keras
 import numpy as np
 import train_fixtures as tfx
-from hmr_tf import train_lib
+from hmr_tf.training import loop
 
 
 class Pace(keras.callbacks.Callback):
@@ -58,14 +58,14 @@ def write(content):
 
 
 try:
-  result = train_lib.train(
+  result = loop.train(
       tfx.model_config(), tfx.data_config(config['data_dir'], batch_size=4),
       tfx.train_config(config['model_dir'], epochs=config['epochs'],
                        steps_per_epoch=2, checkpoint_every_steps=2,
                        summary_every_steps=1, image_summary_every_steps=0),
       tfx.load_body_model(config['body_model']), tfx.mean_theta(),
       strategy=strategy, callbacks=[Pace()])
-except train_lib.WorkerFailureError as e:
+except loop.WorkerFailureError as e:
   write({'error': str(e)})
   sys.stdout.flush()
   os._exit(3)

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hmr_tf import export as export_lib
-from hmr_tf import model_restore
-from hmr_tf import original_import
-from hmr_tf import train_lib
+from hmr_tf.inference import export as export_lib
+from hmr_tf.training import model_restore
+from hmr_tf.inference import original_import
+from hmr_tf.training import loop
 from hmr_tf.modeling import hmr_model
 from hmr_tf.modeling import mean_params
 from hmr_tf.smpl import model_io
@@ -151,7 +151,7 @@ def test_discriminator_equals_the_originals(imported, original):
   body = original_import.recorded_body_model(imported)
   model = hmr_model.HMRModel(body, _mean_param(),
                              model_restore.read_model_config(imported))
-  train_lib.restore_weights(model, imported)  # what --init_checkpoint does
+  loop.restore_weights(model, imported)  # what --init_checkpoint does
   rot, betas = _d_inputs()
   got = model.discriminator(tf.constant(rot, tf.float32),
                             tf.constant(betas, tf.float32)).numpy()
@@ -261,7 +261,7 @@ def test_checkpoint_without_discriminator_starts_it_fresh(original, tmp_path):
   # --init_checkpoint still works (the fresh discriminator is saved too).
   body = original_import.recorded_body_model(str(tmp_path / 'm'))
   model = hmr_model.HMRModel(body, _mean_param(), hmr_model.ModelConfig())
-  train_lib.restore_weights(model, str(tmp_path / 'm'))
+  loop.restore_weights(model, str(tmp_path / 'm'))
 
 
 def test_main_rejects_bad_input_with_one_line_and_exit_2(tmp_path):
@@ -333,7 +333,7 @@ def test_demo_on_a_photo_with_the_imported_model(original, tmp_path):
 
 
 def test_demo_without_faces_asks_for_the_smpl_file(imported):
-  from hmr_tf import demo_lib  # pylint: disable=g-import-not-at-top
+  from hmr_tf.inference import demo_lib  # pylint: disable=g-import-not-at-top
   body = original_import.recorded_body_model(imported)
   with pytest.raises(demo_lib.DemoInputError, match='--smpl_model_path'):
     demo_lib.check_faces(body)
@@ -344,7 +344,7 @@ def test_later_stages_take_the_recorded_body_model(imported, original):
   # comes from where the import recorded it, and nothing is copied into the
   # run folder; --smpl_model_path given again wins.
   import types  # pylint: disable=g-import-not-at-top
-  from hmr_tf import run_modes  # pylint: disable=g-import-not-at-top
+  from hmr_tf import stages  # pylint: disable=g-import-not-at-top
   run = os.path.dirname(imported)
 
   def cfg(smpl_path=''):
@@ -354,10 +354,10 @@ def test_later_stages_take_the_recorded_body_model(imported, original):
         paths=types.SimpleNamespace(
             body_model_file=os.path.join(run, 'body_model', 'body_model.npz')))
 
-  body = run_modes._run_body_model(cfg())
+  body = stages._run_body_model(cfg())
   np.testing.assert_allclose(body.v_template, original['body'].v_template,
                              atol=1e-6)
   assert body.faces.shape == (0, 3)  # from the checkpoint's arrays
-  given = run_modes._run_body_model(cfg(original['smpl_file']))
+  given = stages._run_body_model(cfg(original['smpl_file']))
   np.testing.assert_array_equal(given.faces, original['body'].faces)
   assert sorted(os.listdir(run)) == ['model']

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from hmr_tf.data import decoder
-from hmr_tf.data import features
+from hmr_tf.data import schema
 from hmr_tf.data import input_pipeline
 from hmr_tf.data import parser
 from hmr_tf.smpl import joints as joints_lib
@@ -26,7 +26,7 @@ def _config(**changes):
 def _decoded(image, center, keypoints, scale=1.0, **kwargs):
   """A decoded record, built through the real schema and decoder."""
   encoded = tf.io.encode_png(np.asarray(image, np.uint8)).numpy()
-  example = features.make_image_example(
+  example = schema.make_image_example(
       encoded, image.shape[0], image.shape[1], 'img.png', center, keypoints,
       scale=scale, image_format=b'png', **kwargs)
   return decoder.decode_image_example(example.SerializeToString())
@@ -214,7 +214,7 @@ def test_eager_and_tf_data_agree():
   rng = np.random.default_rng(2)
   image = rng.integers(0, 256, [50, 60, 3])
   kp = _keypoints([(20, 30), (35, 25), (0, 0)])
-  record = features.make_image_example(
+  record = schema.make_image_example(
       tf.io.encode_jpeg(image.astype(np.uint8)).numpy(), 50, 60, 'a.jpg',
       (30, 25), kp, pose=rng.normal(size=72), shape=rng.normal(size=10),
       joints3d=rng.normal(size=[14, 3])).SerializeToString()

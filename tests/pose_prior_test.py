@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from datasets import pose_prior
+from hmr_tf.synthetic import pose_prior
 from hmr_tf.smpl import joints as joints_lib
 from hmr_tf.smpl import layer as layer_lib
 from hmr_tf.smpl import standin

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import smpl_reference
-from hmr_tf import pw3d_protocol
+from hmr_tf.evaluation import pw3d_protocol
 from hmr_tf.smpl import joints as joints_lib
 
 NUM_VERTICES = 200
@@ -184,7 +184,7 @@ def test_converted_3dpw_evaluates_from_records(tmp_path):
   import cv2
   import fixtures_datasets as fx
   from datasets import pw3d
-  from hmr_tf import eval_lib
+  from hmr_tf.evaluation import evaluate
   from hmr_tf.data import input_pipeline
   from hmr_tf.smpl import model_io
   input_dir, data_dir = str(tmp_path / '3DPW'), str(tmp_path / 'data')
@@ -203,12 +203,12 @@ def test_converted_3dpw_evaluates_from_records(tmp_path):
   betas = people[0]['betas']
   model = _FakeModel(female, pose, betas)
   out_dir = str(tmp_path / 'eval')
-  config = eval_lib.EvalConfig(dataset='3dpw', split='test',
+  config = evaluate.EvalConfig(dataset='3dpw', split='test',
                                output_dir=out_dir, smpl_male_path=male_path,
                                smpl_female_path=female_path)
   data = input_pipeline.DataConfig(data_dir=data_dir, batch_size=3,
                                    img_size=32, num_parallel_calls=1)
-  doc = eval_lib.evaluate(model, data, config)
+  doc = evaluate.evaluate(model, data, config)
   pw = doc['results']['3dpw']
   assert pw['overall']['num_examples'] == 4
   # Person 0's frame 0 is predicted exactly: its errors are 0, so the
@@ -239,9 +239,9 @@ def test_converted_3dpw_evaluates_from_records(tmp_path):
   assert doc['pw3d']['joint_regressor'] == 'cocoplus'
   assert 'pve' in doc['scalars']
   assert '2d' not in doc['results']
-  assert 'downtown_walk_00' in eval_lib.format_table(doc['results'], 'x')
+  assert 'downtown_walk_00' in evaluate.format_table(doc['results'], 'x')
   with pytest.raises(ValueError, match='needs --smpl_female_path'):
-    eval_lib.evaluate(model, data, dataclasses.replace(
+    evaluate.evaluate(model, data, dataclasses.replace(
         config, smpl_female_path=''))
 
 
@@ -251,7 +251,7 @@ def test_real_model_and_mean_baseline_on_3dpw_records(tmp_path):
   # pylint: disable=g-import-not-at-top
   import fixtures_datasets as fx
   from datasets import pw3d
-  from hmr_tf import eval_lib
+  from hmr_tf.evaluation import evaluate
   from hmr_tf.data import input_pipeline
   from hmr_tf.modeling import hmr_model
   from hmr_tf.modeling import mean_params
@@ -268,13 +268,13 @@ def test_real_model_and_mean_baseline_on_3dpw_records(tmp_path):
   model = hmr_model.HMRModel(
       models.neutral, theta0,
       hmr_model.ModelConfig(img_size=32, encoder='resnet_v2_small'))
-  config = eval_lib.EvalConfig(dataset='3dpw', split='test',
+  config = evaluate.EvalConfig(dataset='3dpw', split='test',
                                smpl_male_path=paths['male'],
                                smpl_female_path=paths['female'],
                                include_mean_baseline=True)
   data = input_pipeline.DataConfig(data_dir=data_dir, batch_size=4,
                                    img_size=32, num_parallel_calls=1)
-  doc = eval_lib.evaluate(model, data, config)
+  doc = evaluate.evaluate(model, data, config)
   for results in (doc['results'], doc['results']['mean_baseline']):
     overall = results['3dpw']['overall']
     assert overall['num_examples'] == 4

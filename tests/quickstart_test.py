@@ -220,38 +220,38 @@ def test_flag_choices_repeat_the_scene_options():
           'print(flags.SYNTHETIC_PART_COLORS, flags.SYNTHETIC_BACKGROUNDS)')
   out = subprocess.run([sys.executable, '-c', code], cwd=ROOT, check=True,
                        capture_output=True, text=True, timeout=120)
-  from datasets import synthetic_scene  # pylint: disable=g-import-not-at-top
-  assert out.stdout.strip() == (f'{synthetic_scene.PART_COLORS} '
-                                f'{synthetic_scene.BACKGROUNDS}')
+  from hmr_tf.synthetic import scene as scene_lib  # pylint: disable=g-import-not-at-top
+  assert out.stdout.strip() == (f'{scene_lib.PART_COLORS} '
+                                f'{scene_lib.BACKGROUNDS}')
 
 
 def test_a_changed_scene_option_rewrites_the_dataset(tmp_path):
   # pylint: disable=g-import-not-at-top
   import dataclasses
   import types
-  from datasets import pose_prior
-  from datasets import synthetic
-  from datasets import synthetic_scene
-  from hmr_tf import config as config_lib
-  from hmr_tf import run_modes
+  from hmr_tf.synthetic import pose_prior
+  from hmr_tf.synthetic import generator
+  from hmr_tf.synthetic import scene as scene_lib
+  from hmr_tf import configs as config_lib
+  from hmr_tf import stages
   from hmr_tf.smpl import standin
   body = standin.build(num_vertices=300)
   options = config_lib.SyntheticConfig(
       num_train=2, num_test=1, num_mocap=3, img_size=32, workers=0,
       num_train_3d=3, part_colors='fixed', background='plain',
       yaw_max_deg=0.0)
-  meta = synthetic.generate(
+  meta = generator.generate(
       str(tmp_path), 2, 1, 3, body, img_size=32, num_train_3d=3,
-      scene=synthetic_scene.SceneConfig(part_colors='fixed',
+      scene=scene_lib.SceneConfig(part_colors='fixed',
                                         background='plain'),
       prior=pose_prior.PosePriorConfig(yaw_max_deg=0.0))
   cfg = lambda s: types.SimpleNamespace(synthetic=s)
-  assert run_modes._synthetic_matches(meta, cfg(options), body)
+  assert stages._synthetic_matches(meta, cfg(options), body)
   for change in (dict(part_colors='random'), dict(background='clutter'),
                  dict(yaw_max_deg=45.0), dict(num_train_3d=None),
                  dict(num_train=3)):
     changed = dataclasses.replace(options, **change)
-    assert not run_modes._synthetic_matches(meta, cfg(changed), body), change
+    assert not stages._synthetic_matches(meta, cfg(changed), body), change
 
 
 def test_every_shipped_flagfile_parses_into_a_config():
@@ -280,15 +280,15 @@ def test_demo_picks_the_first_person_fully_in_the_image(tmp_path):
   # pylint: disable=g-import-not-at-top
   import types
   import tensorflow as tf
-  from datasets import synthetic
-  from datasets import synthetic_scene
-  from hmr_tf import run_modes
+  from hmr_tf.synthetic import generator
+  from hmr_tf.synthetic import scene as scene_lib
+  from hmr_tf import stages
   from hmr_tf.data import decoder
   from hmr_tf.data import input_pipeline
   from hmr_tf.smpl import standin
   body = standin.build(num_vertices=300)
-  synthetic.generate(str(tmp_path), 1, 8, 3, body, img_size=48, seed=0,
-                     kinds=('3d',), scene=synthetic_scene.SceneConfig(
+  generator.generate(str(tmp_path), 1, 8, 3, body, img_size=48, seed=0,
+                     kinds=('3d',), scene=scene_lib.SceneConfig(
                          truncation_fraction=0.6))
   shards = input_pipeline.list_shards(str(tmp_path), 'synthetic_3d', 'test')
   inside = []
@@ -300,7 +300,7 @@ def test_demo_picks_the_first_person_fully_in_the_image(tmp_path):
       paths=types.SimpleNamespace(data_dir=str(tmp_path)),
       eval=types.SimpleNamespace(dataset='synthetic_3d', split='test'),
       data=types.SimpleNamespace(base_crop_size=170.0))
-  image, name, crop = run_modes._held_out_image(cfg)
+  image, name, crop = stages._held_out_image(cfg)
   assert name == f'synthetic_3d/test/{inside.index(True):07d}.jpg'
   assert image.shape == (48, 48, 3)
   # The record's scale (224 / 4.667 = 48 px at the paper's crop rule); the

@@ -1,12 +1,12 @@
-"""Tests for hmr_tf.render: against per-pixel float64 references by hand."""
+"""Tests for hmr_tf.render.renderer: against per-pixel float64 references by hand."""
 
 import os
 
 import numpy as np
 import pytest
 
-from hmr_tf import render
-from hmr_tf import render_raster
+from hmr_tf.render import renderer
+from hmr_tf.render import raster
 
 
 def _centres(height, width):
@@ -52,7 +52,7 @@ TRIANGLE = np.array([[3.3, 2.6, 5.0], [27.8, 6.1, 5.0], [9.4, 20.7, 5.0]])
 def test_single_triangle_fills_exactly_its_pixels_with_lambert_colour():
   h, w = 24, 32
   color = (0.8, 0.6, 0.4)
-  result = render.render_mesh(TRIANGLE, [[0, 1, 2]], h, w, face_colors=color,
+  result = renderer.render_mesh(TRIANGLE, [[0, 1, 2]], h, w, face_colors=color,
                               ambient=0.3, antialias=False)
   x, y = _centres(h, w)
   expected = _inside(TRIANGLE[:, :2], x, y)
@@ -65,14 +65,14 @@ def test_single_triangle_fills_exactly_its_pixels_with_lambert_colour():
   np.testing.assert_array_equal(result.image[~expected], 0)
 
   # Light at 45 degrees: 0.3 + 0.7 * cos(45 deg).
-  tilted = render.render_mesh(TRIANGLE, [[0, 1, 2]], h, w, face_colors=color,
+  tilted = renderer.render_mesh(TRIANGLE, [[0, 1, 2]], h, w, face_colors=color,
                               light_dir=(1.0, 0.0, -1.0), ambient=0.3,
                               antialias=False)
   shade = 0.3 + 0.7 * np.sqrt(0.5)
   np.testing.assert_array_equal(
       tilted.image[expected][0], np.round(np.array(color) * shade * 255))
   # Light from behind the face: ambient only.
-  behind = render.render_mesh(TRIANGLE, [[0, 1, 2]], h, w, face_colors=color,
+  behind = renderer.render_mesh(TRIANGLE, [[0, 1, 2]], h, w, face_colors=color,
                               light_dir=(0.0, 0.0, 1.0), ambient=0.3,
                               antialias=False)
   np.testing.assert_array_equal(behind.image[expected][0],
@@ -81,9 +81,9 @@ def test_single_triangle_fills_exactly_its_pixels_with_lambert_colour():
 
 def test_both_windings_render_the_same():
   h, w = 24, 32
-  ccw = render.render_mesh(TRIANGLE, [[0, 1, 2]], h, w,
+  ccw = renderer.render_mesh(TRIANGLE, [[0, 1, 2]], h, w,
                            light_dir=(0.3, -0.2, -1.0))
-  cw = render.render_mesh(TRIANGLE, [[0, 2, 1]], h, w,
+  cw = renderer.render_mesh(TRIANGLE, [[0, 2, 1]], h, w,
                           light_dir=(0.3, -0.2, -1.0))
   np.testing.assert_array_equal(ccw.image, cw.image)
   np.testing.assert_array_equal(ccw.mask, cw.mask)
@@ -95,7 +95,7 @@ def test_tilted_triangle_depth_and_shading():
   # (0.5, -0.25, -1) / |.|, light at the camera -> 1 / |(0.5, -0.25, -1)|.
   tri = TRIANGLE.copy()
   tri[:, 2] = 0.5 * tri[:, 0] - 0.25 * tri[:, 1] + 10.0
-  result = render.render_mesh(tri, [[0, 1, 2]], h, w, face_colors=(1, 1, 1),
+  result = renderer.render_mesh(tri, [[0, 1, 2]], h, w, face_colors=(1, 1, 1),
                               ambient=0.0, antialias=False)
   x, y = _centres(h, w)
   inside = _inside(tri[:, :2], x, y)
@@ -116,7 +116,7 @@ def test_nearer_triangle_wins_whatever_the_draw_order(order):
   tris = [[0, 1, 2], [3, 4, 5]]
   faces = np.array([tris[i] for i in order])
   colors = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])[list(order)]
-  result = render.render_mesh(vertices, faces, h, w, face_colors=colors,
+  result = renderer.render_mesh(vertices, faces, h, w, face_colors=colors,
                               antialias=False)
   x, y = _centres(h, w)
   in_near = _inside(near[:, :2], x, y)
@@ -139,7 +139,7 @@ def test_interpenetrating_triangles_split_along_the_intersection():
   b = np.array([[-8.1, 30.4, 15.5], [44.4, 27.3, 15.5], [15.3, -12.1, 15.5]])
   for faces in ([[0, 1, 2], [3, 4, 5]], [[3, 4, 5], [0, 1, 2]]):
     faces = np.array(faces)
-    result = render.render_mesh(np.concatenate([a, b]), faces, h, w,
+    result = renderer.render_mesh(np.concatenate([a, b]), faces, h, w,
                                 antialias=False)
     x, y = _centres(h, w)
     both = _inside(a[:, :2], x, y) & _inside(b[:, :2], x, y)
@@ -158,7 +158,7 @@ def test_random_overlapping_faces_match_a_brute_force_zbuffer(seed):
   h, w = 21, 29
   vertices = rng.uniform([-4, -4, 0], [w + 4, h + 4, 10], (18, 3))
   faces = np.arange(18).reshape(6, 3)
-  result = render.render_mesh(vertices, faces, h, w, antialias=False)
+  result = renderer.render_mesh(vertices, faces, h, w, antialias=False)
   index, depth = _reference_zbuffer(vertices, faces, h, w)
   np.testing.assert_array_equal(result.face_index, index)
   np.testing.assert_allclose(result.depth, depth.astype(np.float32),
@@ -176,7 +176,7 @@ def test_antialiased_edges_have_fractional_coverage():
   # of column 4, a right edge at x = 12.0 half of column 12, a top edge at
   # y = 3.0 half of row 3, a bottom edge at y = 10.75 1/4 of row 11.
   vertices, faces = _square(4.25, 12.0, 3.0, 10.75)
-  result = render.render_mesh(vertices, faces, h, w, face_colors=(1, 1, 1),
+  result = renderer.render_mesh(vertices, faces, h, w, face_colors=(1, 1, 1),
                               background=(0, 0, 0), antialias=True)
   cols = np.clip(np.minimum(np.arange(w) + 0.5, 12.0) -
                  np.maximum(np.arange(w) - 0.5, 4.25), 0, 1)
@@ -188,7 +188,7 @@ def test_antialiased_edges_have_fractional_coverage():
   np.testing.assert_array_equal(result.image[..., 0],
                                 np.round(expected * 255))
   # Centre-sampled outputs do not change with anti-aliasing.
-  plain = render.render_mesh(vertices, faces, h, w, antialias=False)
+  plain = renderer.render_mesh(vertices, faces, h, w, antialias=False)
   np.testing.assert_array_equal(plain.face_index, result.face_index)
   np.testing.assert_array_equal(plain.mask, result.face_index >= 0)
 
@@ -210,13 +210,13 @@ def _rotation(rx, ry):
 
 def test_closed_mesh_coverage_shortcut_equals_all_faces():
   vertices, faces = _cube([15.3, 12.7, 50.0], 7.1, _rotation(0.5, 0.7))
-  assert render_raster.is_closed_and_oriented(faces)
-  assert not render_raster.is_closed_and_oriented(faces[1:])
-  tri = render_raster.setup(vertices, faces)
-  index, _ = render_raster.rasterize(tri, 26, 31)
-  full, _ = render_raster.silhouette_coverage(tri, index, orientation=0)
-  sign = render_raster.visible_orientation(tri, index)
-  half, _ = render_raster.silhouette_coverage(tri, index, orientation=sign)
+  assert raster.is_closed_and_oriented(faces)
+  assert not raster.is_closed_and_oriented(faces[1:])
+  tri = raster.setup(vertices, faces)
+  index, _ = raster.rasterize(tri, 26, 31)
+  full, _ = raster.silhouette_coverage(tri, index, orientation=0)
+  sign = raster.visible_orientation(tri, index)
+  half, _ = raster.silhouette_coverage(tri, index, orientation=sign)
   assert np.any((full > 0) & (full < 1))
   np.testing.assert_array_equal(full, half)
   # The convex cube hides its back faces: only the sign's faces are seen.
@@ -228,27 +228,27 @@ def test_background_is_preserved_where_empty():
   rng = np.random.default_rng(3)
   background = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
   before = background.copy()
-  result = render.render_mesh(TRIANGLE, [[0, 1, 2]], h, w,
+  result = renderer.render_mesh(TRIANGLE, [[0, 1, 2]], h, w,
                               background=background)
   np.testing.assert_array_equal(background, before)
   empty = result.mask == 0
   assert empty.sum() > 100
   np.testing.assert_array_equal(result.image[empty], background[empty])
-  plain = render.render_mesh(TRIANGLE, [[0, 1, 2]], h, w,
+  plain = renderer.render_mesh(TRIANGLE, [[0, 1, 2]], h, w,
                              background=(0.2, 0.4, 0.6))
   np.testing.assert_array_equal(plain.image[plain.mask == 0][0],
                                 [51, 102, 153])
   # Partly covered pixels blend the two.
   partial = (result.mask > 0) & (result.mask < 1)
   assert partial.any()
-  full_colour = np.round(np.array(render.DEFAULT_COLOR) * 255)
+  full_colour = np.round(np.array(renderer.DEFAULT_COLOR) * 255)
   a = result.mask[partial][:, None]
   expected = background[partial] * (1 - a) + full_colour * a
   assert np.abs(result.image[partial] - expected).max() <= 1.0
 
 
 def test_output_shapes_and_dtypes():
-  result = render.render_mesh(TRIANGLE, np.array([[0, 1, 2]], np.int64), 24,
+  result = renderer.render_mesh(TRIANGLE, np.array([[0, 1, 2]], np.int64), 24,
                               32)
   assert result.image.shape == (24, 32, 3) and result.image.dtype == np.uint8
   assert result.mask.shape == (24, 32) and result.mask.dtype == np.float32
@@ -261,7 +261,7 @@ def test_output_shapes_and_dtypes():
 def test_vertex_colours_interpolate_barycentrically():
   h, w = 24, 32
   colors = np.eye(3)
-  result = render.render_mesh(TRIANGLE, [[0, 1, 2]], h, w,
+  result = renderer.render_mesh(TRIANGLE, [[0, 1, 2]], h, w,
                               vertex_colors=colors, ambient=1.0,
                               antialias=False)
   x, y = _centres(h, w)
@@ -274,20 +274,20 @@ def test_vertex_colours_interpolate_barycentrically():
 
 def test_bad_input_raises_clear_errors():
   with pytest.raises(ValueError, match='vertices'):
-    render.render_mesh(np.zeros((3, 2)), [[0, 1, 2]], 8, 8)
+    renderer.render_mesh(np.zeros((3, 2)), [[0, 1, 2]], 8, 8)
   with pytest.raises(ValueError, match='faces'):
-    render.render_mesh(TRIANGLE, [[0, 1, 3]], 8, 8)
+    renderer.render_mesh(TRIANGLE, [[0, 1, 3]], 8, 8)
   with pytest.raises(ValueError, match='face_colors'):
-    render.render_mesh(TRIANGLE, [[0, 1, 2]], 8, 8, face_colors=(255, 0, 0))
+    renderer.render_mesh(TRIANGLE, [[0, 1, 2]], 8, 8, face_colors=(255, 0, 0))
   with pytest.raises(ValueError, match='background'):
-    render.render_mesh(TRIANGLE, [[0, 1, 2]], 8, 8,
+    renderer.render_mesh(TRIANGLE, [[0, 1, 2]], 8, 8,
                        background=np.zeros((8, 9, 3), np.uint8))
   with pytest.raises(ValueError, match='in front of the camera'):
-    render.perspective_project(np.array([[0.0, 0.0, -1.0]]), 500, (0, 0))
+    renderer.perspective_project(np.array([[0.0, 0.0, -1.0]]), 500, (0, 0))
 
 
 def test_weak_perspective_matches_hand_computation():
-  out = render.weak_perspective_to_pixels(
+  out = renderer.weak_perspective_to_pixels(
       np.array([[0.5, 0.3, 2.0], [-1.0, 0.0, 1.0]]), (0.9, 0.1, -0.2), 224)
   # 0.9 * (0.5 + 0.1) = 0.54 -> 1.54 * 112; 0.9 * (0.3 - 0.2) = 0.09 ->
   # 1.09 * 112; 0.9 * (-1 + 0.1) = -0.81 -> 0.19 * 112; 0.9 * -0.2 = -0.18
@@ -297,10 +297,10 @@ def test_weak_perspective_matches_hand_computation():
 
 
 def test_perspective_projection_matches_hand_computation():
-  out = render.perspective_project(np.array([[0.1, -0.2, 2.0]]), 500.0,
+  out = renderer.perspective_project(np.array([[0.1, -0.2, 2.0]]), 500.0,
                                    (112.0, 100.0))
   np.testing.assert_allclose(out, [[137.0, 50.0, 2.0]])
-  out = render.perspective_project(np.array([[0.1, -0.2, 2.0]]), (500, 400),
+  out = renderer.perspective_project(np.array([[0.1, -0.2, 2.0]]), (500, 400),
                                    (112.0, 100.0))
   np.testing.assert_allclose(out, [[137.0, 60.0, 2.0]])
 
@@ -310,9 +310,9 @@ def test_side_view_turns_the_mesh_about_the_vertical_axis():
   # the side.
   vertices = np.array([[0.0, -1, -1], [0, 1, -1], [0, 1, 1], [0, -1, 1]])
   faces = np.array([[0, 1, 2], [0, 2, 3]])
-  front = render.render_mesh(vertices * 10 + [16, 16, 50], faces, 32, 32)
+  front = renderer.render_mesh(vertices * 10 + [16, 16, 50], faces, 32, 32)
   assert front.mask.sum() == 0
-  side = render.side_view(vertices, faces, 32, 32, fill=0.5)
+  side = renderer.side_view(vertices, faces, 32, 32, fill=0.5)
   x, y = _centres(32, 32)
   # Fitted to half the image, centred at pixel (15.5, 15.5).
   inside = (np.abs(x - 15.5) < 8) & (np.abs(y - 15.5) < 8)
@@ -324,8 +324,8 @@ def test_obj_round_trip(tmp_path):
   vertices = rng.normal(size=(10, 3))
   faces = rng.integers(0, 10, (7, 3)).astype(np.int32)
   path = os.path.join(tmp_path, 'mesh.obj')
-  render.write_obj(path, vertices, faces)
-  v, f = render.read_obj(path)
+  renderer.write_obj(path, vertices, faces)
+  v, f = renderer.read_obj(path)
   np.testing.assert_allclose(v, vertices, rtol=1e-8)
   np.testing.assert_array_equal(f, faces)
   assert os.listdir(tmp_path) == ['mesh.obj']
@@ -336,20 +336,20 @@ def test_read_obj_quads_negative_indices_and_errors(tmp_path):
   with open(path, 'w') as fh:
     fh.write('o q\nv 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\nvt 0 0\n'
              'f 1/1 2/1 3/1 4/1\nf -4 -3 -2\n')
-  v, f = render.read_obj(path)
+  v, f = renderer.read_obj(path)
   assert v.shape == (4, 3)
   np.testing.assert_array_equal(f, [[0, 1, 2], [0, 2, 3], [0, 1, 2]])
   with open(path, 'w') as fh:
     fh.write('v 0 0 0\nv 1 0 0\nf 1 2 5\n')
   with pytest.raises(ValueError, match='quad.obj:3'):
-    render.read_obj(path)
+    renderer.read_obj(path)
 
 
 def test_draw_keypoints_skips_invisible_points_and_copies():
   image = np.full((40, 60, 3), 10, np.uint8)
   before = image.copy()
   keypoints = np.array([[10.0, 10.0], [45.0, 30.0], [30.0, 20.0]])
-  out = render.draw_keypoints(image, keypoints, [1, 0, 1],
+  out = renderer.draw_keypoints(image, keypoints, [1, 0, 1],
                               skeleton=[(0, 1), (0, 2)], color=(255, 0, 0),
                               radius=2, thickness=1)
   np.testing.assert_array_equal(image, before)
@@ -367,20 +367,20 @@ def test_draw_keypoints_default_cocoplus_skeleton():
   image = np.zeros((64, 64, 3), np.uint8)
   rng = np.random.default_rng(5)
   keypoints = rng.uniform(5, 59, (19, 2))
-  bones = render.cocoplus_bones()
+  bones = renderer.cocoplus_bones()
   assert len(bones) == 19 and len(set(bones)) == 19
-  out = render.draw_keypoints(image, keypoints, np.zeros(19))
+  out = renderer.draw_keypoints(image, keypoints, np.zeros(19))
   np.testing.assert_array_equal(out, image)
-  out = render.draw_keypoints(image, keypoints, np.ones(19))
+  out = renderer.draw_keypoints(image, keypoints, np.ones(19))
   assert np.any(out != 0)
 
 
 def test_empty_and_non_finite_meshes_render_the_background():
   background = np.full((8, 8, 3), 77, np.uint8)
-  empty = render.render_mesh(np.zeros((0, 3)), np.zeros((0, 3), np.int32), 8,
+  empty = renderer.render_mesh(np.zeros((0, 3)), np.zeros((0, 3), np.int32), 8,
                              8, background=background)
   np.testing.assert_array_equal(empty.image, background)
   assert np.all(empty.face_index == -1) and np.all(np.isinf(empty.depth))
-  nan = render.render_mesh([[0.0, 0, 1], [5, 0, 1], [0, 5, np.nan]],
+  nan = renderer.render_mesh([[0.0, 0, 1], [5, 0, 1], [0, 5, np.nan]],
                            [[0, 1, 2]], 8, 8, background=background)
   np.testing.assert_array_equal(nan.image, background)

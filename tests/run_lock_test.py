@@ -1,4 +1,4 @@
-"""Tests of hmr_tf.run_lock: one trainer per model folder.
+"""Tests of hmr_tf.training.run_lock: one trainer per model folder.
 
 Processes started here are ended by their PID.
 """
@@ -12,13 +12,13 @@ import time
 import pytest
 
 from hmr_tf import errors
-from hmr_tf import run_lock
+from hmr_tf.training import run_lock
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 _HOLDER = '''
 import sys, time
-from hmr_tf import run_lock
+from hmr_tf.training import run_lock
 lock = run_lock.ModelDirLock(sys.argv[1]).acquire()
 print('locked', flush=True)
 time.sleep(120)

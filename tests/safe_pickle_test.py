@@ -1,4 +1,4 @@
-"""hmr_tf.safe_pickle: the allow-list unpickler refuses code, loads data."""
+"""hmr_tf.files.safe_pickle: the allow-list unpickler refuses code, loads data."""
 
 import io
 import os
@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import scipy.sparse
 
-from hmr_tf import safe_pickle
+from hmr_tf.files import safe_pickle
 import fixtures_datasets  # tests/ helper
-from hmr_tf.safe_pickle import UnsafePickleError
+from hmr_tf.files.safe_pickle import UnsafePickleError
 
 
 # ---------------------------------------------------------------------------
@@ -427,7 +427,7 @@ def test_malformed_chumpy_and_sparse_state_named():
 
 
 def test_importable_without_tensorflow():
-  code = ('import sys; import hmr_tf.safe_pickle; '
+  code = ('import sys; import hmr_tf.files.safe_pickle; '
           'assert "tensorflow" not in sys.modules')
   subprocess.run([sys.executable, '-c', code], check=True,
                  cwd=os.path.dirname(os.path.dirname(__file__)))

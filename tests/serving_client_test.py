@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2
 
-from hmr_tf import export
+from hmr_tf.inference import export
 from hmr_tf.modeling import hmr_model
 from hmr_tf.modeling import mean_params
 from hmr_tf.smpl import standin

@@ -10,9 +10,9 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from datasets import writer as writer_lib
-from hmr_tf import train_lib
-from hmr_tf.data import features
+from hmr_tf.data import writer as writer_lib
+from hmr_tf.training import loop
+from hmr_tf.data import schema
 from hmr_tf.data import input_pipeline
 from hmr_tf.modeling import hmr_model
 from hmr_tf.modeling import mean_params
@@ -36,7 +36,7 @@ def _image_example(rng, index, dataset, is_3d):
   if is_3d:
     extra = dict(pose=rng.normal(size=72) * 0.2, shape=rng.normal(size=10),
                  joints3d=rng.normal(size=[14, 3]) * 0.3)
-  return features.make_image_example(
+  return schema.make_image_example(
       tf.io.encode_jpeg(image).numpy(), STORED, STORED,
       f'{dataset}_{index:03d}.jpg', (STORED / 2, STORED / 2), keypoints,
       dataset=dataset, **extra)
@@ -56,15 +56,15 @@ def write_tiny_data(root: str, seed: int = 0,
     root.
   """
   rng = np.random.default_rng(seed)
-  for name, kind in (('tiny2d', features.KIND_2D),
-                     ('tiny3d', features.KIND_3D)):
+  for name, kind in (('tiny2d', schema.KIND_2D),
+                     ('tiny3d', schema.KIND_3D)):
     with writer_lib.ShardedWriter(root, name, kind, shard_size=4) as w:
       for i in range(NUM_IMAGES):
         w.write('train', _image_example(rng, i, name,
-                                        kind == features.KIND_3D))
-  with writer_lib.ShardedWriter(root, 'tinymocap', features.KIND_MOCAP) as w:
+                                        kind == schema.KIND_3D))
+  with writer_lib.ShardedWriter(root, 'tinymocap', schema.KIND_MOCAP) as w:
     for _ in range(NUM_MOCAP):
-      w.write('train', features.make_mocap_example(
+      w.write('train', schema.make_mocap_example(
           rng.normal(size=72) * 0.2, rng.normal(size=10)))
     for record in mocap_extra_records:
       w.write('train', record)
@@ -75,9 +75,9 @@ def nonfinite_mocap_record() -> bytes:
   """A mocap record whose pose is NaN (make_mocap_example refuses these)."""
   pose = np.full(72, np.nan, np.float32)
   return tf.train.Example(features=tf.train.Features(feature={
-      features.MOCAP_POSE: tf.train.Feature(
+      schema.MOCAP_POSE: tf.train.Feature(
           float_list=tf.train.FloatList(value=pose)),
-      features.MOCAP_SHAPE: tf.train.Feature(
+      schema.MOCAP_SHAPE: tf.train.Feature(
           float_list=tf.train.FloatList(value=np.zeros(10, np.float32))),
   })).SerializeToString()
 
@@ -95,8 +95,8 @@ def model_config(**overrides) -> hmr_model.ModelConfig:
   return dataclasses.replace(hmr_model.ModelConfig(img_size=IMG), **overrides)
 
 
-def train_config(model_dir: str, **overrides) -> train_lib.TrainConfig:
-  config = train_lib.TrainConfig(
+def train_config(model_dir: str, **overrides) -> loop.TrainConfig:
+  config = loop.TrainConfig(
       model_dir=model_dir, epochs=2, steps_per_epoch=3,
       checkpoint_every_steps=2, max_to_keep=2, summary_every_steps=1,
       image_summary_every_steps=3, num_summary_images=2, progress='none')

@@ -1,4 +1,4 @@
-"""Tests of hmr_tf.train_lib and hmr_tf.train_callbacks (in one process).
+"""Tests of hmr_tf.training.loop and hmr_tf.training.callbacks (in one process).
 
 Subprocess tests (SIGKILL + resume, SIGINT, restore in a new process) and the
 skip mode on real data are in train_resume_test.py (slow).
@@ -18,8 +18,8 @@ import tensorflow as tf
 from absl import logging
 
 import train_fixtures as tfx
-from hmr_tf import train_callbacks
-from hmr_tf import train_lib
+from hmr_tf.training import callbacks
+from hmr_tf.training import loop
 from hmr_tf.modeling import hmr_model
 
 TERMS = hmr_model.GENERATOR_TERMS + hmr_model.DISCRIMINATOR_TERMS
@@ -53,7 +53,7 @@ def trained(workspace):
   verbosity = logging.get_verbosity()
   logging.set_verbosity(logging.INFO)
   try:
-    result = train_lib.train(tfx.model_config(),
+    result = loop.train(tfx.model_config(),
                              tfx.data_config(workspace.data_dir),
                              tfx.train_config(model_dir), workspace.body,
                              tfx.mean_theta())
@@ -160,7 +160,7 @@ def test_epoch_summary_lines(trained):
 
 def test_init_checkpoint_loads_weights_not_optimizer(workspace, trained):
   config = tfx.model_config()
-  resumed = train_lib.build_state(
+  resumed = loop.build_state(
       config, tfx.train_config(trained.model_dir,
                                init_checkpoint='/ignored/when/resuming'),
       workspace.body, tfx.mean_theta())
@@ -169,7 +169,7 @@ def test_init_checkpoint_loads_weights_not_optimizer(workspace, trained):
   assert int(resumed.global_step.numpy()) == 6
   assert int(resumed.model.g_optimizer.iterations.numpy()) == 6
 
-  fresh = train_lib.build_state(
+  fresh = loop.build_state(
       config, tfx.train_config(str(workspace.root / 'init_run'),
                                init_checkpoint=trained.model_dir),
       workspace.body, tfx.mean_theta())
@@ -192,7 +192,7 @@ def test_init_checkpoint_loads_weights_not_optimizer(workspace, trained):
   assert any(np.any(v.numpy()) for v in resumed.model.g_optimizer.variables
              if 'momentum' in v.path)
   with pytest.raises(FileNotFoundError, match='no_such_checkpoint'):
-    train_lib.restore_weights(fresh.model, str(workspace.root /
+    loop.restore_weights(fresh.model, str(workspace.root /
                                                'no_such_checkpoint'))
 
 
@@ -200,8 +200,8 @@ def test_nonfinite_loss_stops_with_emergency_checkpoint(workspace, trained):
   model_dir = str(workspace.root / 'nan_run')
   shutil.copytree(trained.model_dir, model_dir)
   huge = tfx.model_config(e_lr=1e30, d_lr=1e30)
-  with pytest.raises(train_lib.NonFiniteLossError) as info:
-    train_lib.train(huge, tfx.data_config(workspace.data_dir),
+  with pytest.raises(loop.NonFiniteLossError) as info:
+    loop.train(huge, tfx.data_config(workspace.data_dir),
                     tfx.train_config(model_dir, epochs=4,
                                      image_summary_every_steps=0),
                     workspace.body, tfx.mean_theta())
@@ -238,7 +238,7 @@ def test_nonfinite_loss_stops_with_emergency_checkpoint(workspace, trained):
     (20, 4, 3, []),
 ])
 def test_plan_segments(start, spe, epochs, expected):
-  assert [tuple(s) for s in train_lib.plan_segments(start, spe, epochs)] == (
+  assert [tuple(s) for s in loop.plan_segments(start, spe, epochs)] == (
       expected)
 
 
@@ -247,7 +247,7 @@ def test_plan_segments_total_steps():
   for _ in range(200):
     spe, epochs = int(rng.integers(1, 9)), int(rng.integers(1, 6))
     start = int(rng.integers(0, spe * epochs + 1))
-    segments = train_lib.plan_segments(start, spe, epochs)
+    segments = loop.plan_segments(start, spe, epochs)
     # Runs exactly the remaining steps, ending at the last epoch, and every
     # segment after the first starts on an epoch boundary.
     assert sum((s.epochs - s.initial_epoch) * s.steps_per_epoch
@@ -261,10 +261,10 @@ def test_steps_per_epoch(workspace, tmp_path):
   data = tfx.data_config(workspace.data_dir)
   config = tfx.train_config(str(tmp_path), steps_per_epoch=0)
   # (6 + 6 examples) // batch 2, from the sidecars.
-  assert train_lib.steps_per_epoch(data, config) == 6
-  assert train_lib.steps_per_epoch(
+  assert loop.steps_per_epoch(data, config) == 6
+  assert loop.steps_per_epoch(
       dataclasses.replace(data, batch_size=5), config) == 2
-  assert train_lib.steps_per_epoch(
+  assert loop.steps_per_epoch(
       data, dataclasses.replace(config, steps_per_epoch=7)) == 7
   # Shards without a sidecar: no count to derive the epoch from.
   bare = tmp_path / 'bare' / 'nometa'
@@ -273,17 +273,17 @@ def test_steps_per_epoch(workspace, tmp_path):
                                      '*.tfrecord'))[0],
               bare / 'train_00000.tfrecord')
   with pytest.raises(ValueError, match="'nometa'.*steps_per_epoch"):
-    train_lib.steps_per_epoch(
+    loop.steps_per_epoch(
         tfx.data_config(str(tmp_path / 'bare'), datasets=('nometa',)), config)
 
 
 def test_data_config_for_step():
   data = tfx.data_config('/data', seed=5)
-  assert train_lib.data_config_for_step(data, 0) is data
-  seeds = {train_lib.data_config_for_step(data, s).seed for s in (2, 4, 6)}
+  assert loop.data_config_for_step(data, 0) is data
+  seeds = {loop.data_config_for_step(data, s).seed for s in (2, 4, 6)}
   assert len(seeds) == 3 and 5 not in seeds
-  again = train_lib.data_config_for_step(data, 4)
-  assert again.seed == train_lib.data_config_for_step(data, 4).seed
+  again = loop.data_config_for_step(data, 4)
+  assert again.seed == loop.data_config_for_step(data, 4).seed
   assert dataclasses.replace(again, seed=5) == data
 
 
@@ -294,12 +294,12 @@ def test_data_config_for_step():
 def test_train_config_validation(field, value):
   kwargs = {'model_dir': '/m', field: value}
   with pytest.raises(ValueError, match=field):
-    train_lib.TrainConfig(**kwargs)
+    loop.TrainConfig(**kwargs)
 
 
 def test_configs_must_agree(workspace, tmp_path):
   with pytest.raises(ValueError, match='img_size'):
-    train_lib.train(tfx.model_config(img_size=64),
+    loop.train(tfx.model_config(img_size=64),
                     tfx.data_config(workspace.data_dir),
                     tfx.train_config(str(tmp_path)), workspace.body,
                     tfx.mean_theta())
@@ -323,14 +323,14 @@ def _strategy(task_type, task_id, cluster):
 def test_worker_role():
   workers = {'worker': ['localhost:1', 'localhost:2']}
   with_chief = dict(workers, chief=['localhost:3'])
-  assert train_lib.worker_role(tf.distribute.get_strategy())[0]
-  assert train_lib.worker_role(_strategy('worker', 0, workers)) == (
+  assert loop.worker_role(tf.distribute.get_strategy())[0]
+  assert loop.worker_role(_strategy('worker', 0, workers)) == (
       True, 'worker', 0)
-  assert train_lib.worker_role(_strategy('worker', 1, workers)) == (
+  assert loop.worker_role(_strategy('worker', 1, workers)) == (
       False, 'worker', 1)
-  assert train_lib.worker_role(_strategy('worker', 0, with_chief)) == (
+  assert loop.worker_role(_strategy('worker', 0, with_chief)) == (
       False, 'worker', 0)
-  assert train_lib.worker_role(_strategy('chief', 0, with_chief)) == (
+  assert loop.worker_role(_strategy('chief', 0, with_chief)) == (
       True, 'chief', 0)
 
 
@@ -338,14 +338,14 @@ def test_checkpoint_saver_chief_and_worker(tmp_path):
   value = tf.Variable(3.0)
   checkpoint = tf.train.Checkpoint(value=value)
   worker_dir = tmp_path / 'shared'
-  worker = train_lib.CheckpointSaver(checkpoint, str(worker_dir), 5,
+  worker = loop.CheckpointSaver(checkpoint, str(worker_dir), 5,
                                      is_chief=False, task='worker_1')
   worker.save(2)
   worker.write_emergency(2)
   # A non-chief leaves nothing behind in the shared model_dir.
   assert not worker_dir.exists() or list(worker_dir.iterdir()) == []
   assert worker.latest is None
-  chief = train_lib.CheckpointSaver(checkpoint, str(tmp_path / 'chief'), 5)
+  chief = loop.CheckpointSaver(checkpoint, str(tmp_path / 'chief'), 5)
   path = chief.save(4)
   assert path == str(tmp_path / 'chief' / 'ckpt-4') == chief.latest
   value.assign(-1.0)
@@ -359,7 +359,7 @@ def test_checkpoint_saver_chief_and_worker(tmp_path):
 def test_deferred_interrupt():
   before = signal.getsignal(signal.SIGINT)
   # pylint: disable-next=protected-access
-  with train_lib._deferred_interrupt() as interrupt:
+  with loop._deferred_interrupt() as interrupt:
     os.kill(os.getpid(), signal.SIGINT)
     assert interrupt.is_set()  # The first Ctrl-C only sets the flag.
     with pytest.raises(KeyboardInterrupt):
@@ -374,7 +374,7 @@ def test_deferred_interrupt_restores_an_ignored_sigint():
   before = signal.signal(signal.SIGINT, signal.SIG_IGN)
   try:
     # pylint: disable-next=protected-access
-    with train_lib._deferred_interrupt():
+    with loop._deferred_interrupt():
       assert signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
     assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
   finally:
@@ -407,7 +407,7 @@ def test_interrupt_is_announced_during_a_long_native_call():
   absl_logger.addHandler(handler)
   try:
     # pylint: disable-next=protected-access
-    with train_lib._deferred_interrupt() as interrupt:
+    with loop._deferred_interrupt() as interrupt:
       timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
       timer.start()
       start = time.monotonic()
@@ -439,10 +439,10 @@ def _guard(mode, variables, status, max_consecutive=2):
   step = tf.Variable(0, dtype=tf.int64)
   skipped = tf.Variable(0, dtype=tf.int64)
   written = []
-  guard = train_callbacks.NonFiniteGuard(
+  guard = callbacks.NonFiniteGuard(
       mode, step, status, lambda s: written.append(s) or f'/e/nonfinite-{s}',
       lambda: '/m/ckpt-2',
-      snapshot=train_callbacks.StateSnapshot(variables),
+      snapshot=callbacks.StateSnapshot(variables),
       skipped_steps=skipped, max_consecutive=max_consecutive)
   model = _FakeModel()
   guard.set_model(model)
@@ -450,7 +450,7 @@ def _guard(mode, variables, status, max_consecutive=2):
 
 
 def test_nonfinite_guard_stop():
-  status = train_callbacks.TrainingStatus()
+  status = callbacks.TrainingStatus()
   guard, step, _, written, model = _guard('stop', [tf.Variable(1.0)], status)
   step.assign(3)
   guard.on_train_batch_end(2, {'g_loss': 1.0, 'loss_kp': 0.5})
@@ -468,7 +468,7 @@ def test_nonfinite_guard_stop():
 def test_nonfinite_guard_skip_rolls_back_and_counts():
   weights = tf.Variable([1.0, 2.0])
   count = tf.Variable(7, dtype=tf.int64)
-  status = train_callbacks.TrainingStatus()
+  status = callbacks.TrainingStatus()
   guard, step, skipped, written, model = _guard('skip', [weights, count],
                                                 status)
   guard.on_train_begin()
@@ -506,7 +506,7 @@ def test_example_panels():
                         [0.0, 0.5, 1.0]]])
   cams = np.array([[1.0, 0.0, 0.0]])
   faces = np.array([[0, 1, 2]])
-  panels = train_callbacks.example_panels(images, gt, pred, vertices, cams,
+  panels = callbacks.example_panels(images, gt, pred, vertices, cams,
                                           faces, display)
   assert panels.shape == (1, display, 3 * display, 3)
   assert panels.dtype == np.uint8
@@ -526,15 +526,15 @@ def test_nonfinite_guard_checks_variables_when_losses_look_finite():
   # input to 0 in the forward pass), so the guard also checks the variables:
   # at checkpoint steps in 'stop' mode, so no regular checkpoint is non-finite.
   weights = tf.Variable([1.0, 2.0], name='kernel')
-  status = train_callbacks.TrainingStatus()
+  status = callbacks.TrainingStatus()
   step = tf.Variable(0, dtype=tf.int64)
   written = []
-  guard = train_callbacks.NonFiniteGuard(
+  guard = callbacks.NonFiniteGuard(
       'stop', step, status, lambda s: written.append(s) or f'/e/{s}',
-      lambda: None, state_check=train_callbacks.FiniteCheck([weights]),
+      lambda: None, state_check=callbacks.FiniteCheck([weights]),
       checkpoint_every_steps=2)
   guard.set_model(_FakeModel())
-  assert train_callbacks.FiniteCheck([weights]).bad_variables() == []
+  assert callbacks.FiniteCheck([weights]).bad_variables() == []
   weights.assign([np.nan, 2.0])
   step.assign(3)
   guard.on_train_batch_end(2, {'g_loss': 1.0})  # not a checkpoint step
@@ -545,22 +545,22 @@ def test_nonfinite_guard_checks_variables_when_losses_look_finite():
   assert written == [4] and 'kernel' in str(status.error)
   assert 'although the logged losses were finite' in str(status.error)
   # check_state (used before the final save) reports the same way.
-  status2 = train_callbacks.TrainingStatus()
-  guard2 = train_callbacks.NonFiniteGuard(
+  status2 = callbacks.TrainingStatus()
+  guard2 = callbacks.NonFiniteGuard(
       'stop', step, status2, lambda s: None, lambda: None,
-      state_check=train_callbacks.FiniteCheck([weights]))
+      state_check=callbacks.FiniteCheck([weights]))
   assert not guard2.check_state(9) and status2.error.step == 9
   weights.assign([1.0, 2.0])
   assert guard.check_state(10) is False  # already stopped: stays stopped
-  status3 = train_callbacks.TrainingStatus()
-  guard3 = train_callbacks.NonFiniteGuard(
+  status3 = callbacks.TrainingStatus()
+  guard3 = callbacks.NonFiniteGuard(
       'stop', step, status3, lambda s: None, lambda: None,
-      state_check=train_callbacks.FiniteCheck([weights]))
+      state_check=callbacks.FiniteCheck([weights]))
   assert guard3.check_state(10) and status3.error is None
 
 
 def test_progress_bar_shows_main_losses(capsys):
-  bar = train_callbacks.MainLossProgbar(total_epochs=75)
+  bar = callbacks.MainLossProgbar(total_epochs=75)
   bar.set_params({'verbose': 2, 'epochs': 3, 'steps': 2})
   assert bar.epochs == 75
   logs = {'g_loss': 1.5, 'loss_kp': 0.25, 'loss_g_wd': 9.0, 'd_out_real': 7.0}

@@ -18,9 +18,9 @@ from absl import logging
 
 import train_fixtures as tfx
 from hmr_tf import errors
-from hmr_tf import model_restore
-from hmr_tf import run_lock
-from hmr_tf import train_lib
+from hmr_tf.training import model_restore
+from hmr_tf.training import run_lock
+from hmr_tf.training import loop
 
 
 def _model_config(**overrides):
@@ -46,7 +46,7 @@ def _train(model_dir, data_dir, body, epochs, model_config=None, **overrides):
                 summary_every_steps=0)
   config.update(overrides)
   try:
-    result = train_lib.train(model_config or _model_config(),
+    result = loop.train(model_config or _model_config(),
                              tfx.data_config(data_dir),
                              tfx.train_config(model_dir, **config), body,
                              tfx.mean_theta())
@@ -169,7 +169,7 @@ def test_model_config_is_written_only_once_training_runs(base, tmp_path):
   model_dir = str(tmp_path / 'new')
   bad_data = tfx.data_config(base.data_dir, mocap_datasets=('no_such',))
   with pytest.raises((FileNotFoundError, ValueError)):
-    train_lib.train(_model_config(), bad_data,
+    loop.train(_model_config(), bad_data,
                     tfx.train_config(model_dir, epochs=1, steps_per_epoch=2,
                                      image_summary_every_steps=0),
                     base.body, tfx.mean_theta())

@@ -19,7 +19,7 @@ import pytest
 import tensorflow as tf
 
 import train_fixtures as tfx
-from hmr_tf import train_lib
+from hmr_tf.training import loop
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUNNER = os.path.join(REPO, 'tests', 'train_runner.py')
@@ -137,7 +137,7 @@ def test_kill_interrupt_resume_and_restore(workspace, tmp_path):
 
   # 4. Restore in this (another) process: the same predictions.
   body = tfx.load_body_model(workspace.body_path)
-  state = train_lib.build_state(tfx.model_config(),
+  state = loop.build_state(tfx.model_config(),
                                 tfx.train_config(model_dir), body,
                                 tfx.mean_theta())
   assert state.resumed_from == final
@@ -148,7 +148,7 @@ def test_kill_interrupt_resume_and_restore(workspace, tmp_path):
     np.testing.assert_allclose(restored[key].numpy(), saved[key], rtol=1e-5,
                                atol=1e-5, err_msg=key)
   # A model without the checkpoint predicts something else.
-  fresh = train_lib.build_state(tfx.model_config(),
+  fresh = loop.build_state(tfx.model_config(),
                                 tfx.train_config(str(tmp_path / 'empty')),
                                 body, tfx.mean_theta())
   assert not np.allclose(fresh.model(images)['theta_stages'].numpy(),
@@ -172,7 +172,7 @@ def test_skip_mode_rolls_back_nonfinite_steps(workspace, tmp_path):
       str(tmp_path / 'data'),
       mocap_extra_records=[tfx.nonfinite_mocap_record()])
   model_dir = str(tmp_path / 'run')
-  result = train_lib.train(
+  result = loop.train(
       tfx.model_config(), tfx.data_config(data_dir),
       tfx.train_config(model_dir, epochs=2, steps_per_epoch=4,
                        on_nonfinite='skip', image_summary_every_steps=0,

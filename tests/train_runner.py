@@ -1,4 +1,4 @@
-"""Runs train_lib.train on the tiny fixtures; a helper of train_resume_test.
+"""Runs loop.train on the tiny fixtures; a helper of train_resume_test.
 
 Usage (from the repository root, with it on PYTHONPATH):
   python tests/train_runner.py CONFIG.json
@@ -20,7 +20,7 @@ from absl import app
 from absl import logging
 
 import train_fixtures as tfx
-from hmr_tf import train_lib
+from hmr_tf.training import loop
 
 _TRAIN_KEYS = ('epochs', 'steps_per_epoch', 'checkpoint_every_steps',
                'max_to_keep', 'summary_every_steps',
@@ -52,7 +52,7 @@ def main(argv):
   callbacks = []
   if config.get('sleep_per_step'):
     callbacks.append(_Sleep(float(config['sleep_per_step'])))
-  result = train_lib.train(
+  result = loop.train(
       tfx.model_config(), tfx.data_config(config['data_dir']),
       tfx.train_config(config['model_dir'], **overrides),
       tfx.load_body_model(config['body_model']), tfx.mean_theta(),

@@ -1,14 +1,14 @@
 """Decodes serialised TFRecord examples into tensors (no augmentation).
 
 One `tf.io.parse_single_example` per record, following the schema in
-`hmr_tf.data.features`. Works eagerly and inside `tf.data` / `tf.function`.
+`hmr_tf.data.schema`. Works eagerly and inside `tf.data` / `tf.function`.
 """
 
 from typing import Dict
 
 import tensorflow as tf
 
-from hmr_tf.data import features as F
+from hmr_tf.data import schema as F
 
 
 def decode_image_example(serialized: tf.Tensor) -> Dict[str, tf.Tensor]:

@@ -50,7 +50,7 @@ from google.protobuf import message as pb_message
 import tensorflow as tf
 
 from hmr_tf.data import decoder
-from hmr_tf.data import features
+from hmr_tf.data import schema
 from hmr_tf.data import parser
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -242,8 +242,8 @@ def list_shards(data_dir: str, dataset: str, split: str) -> ShardList:
       raise ValueError(
           f'{sidecar}: expected "kind" and "splits"/"{split}" with '
           f'"num_examples" and "files" ({e!r})') from e
-    if kind not in features.KINDS:
-      raise ValueError(f'{sidecar}: "kind" must be one of {features.KINDS}, '
+    if kind not in schema.KINDS:
+      raise ValueError(f'{sidecar}: "kind" must be one of {schema.KINDS}, '
                        f'got {kind!r}')
     files = [n if os.path.isabs(n) else os.path.join(dataset_dir, n)
              for n in names]
@@ -595,8 +595,8 @@ def _records(config: DataConfig, shards: ShardList, training: bool,
     shards = dataclasses.replace(
         shards, files=shards.files[part], sizes=shards.sizes[part],
         records=None if shards.records is None else shards.records[part])
-  spec = (features.mocap_feature_spec() if mocap
-          else features.image_feature_spec())
+  spec = (schema.mocap_feature_spec() if mocap
+          else schema.image_feature_spec())
   expected = check_shards(
       shards, spec, _MOCAP_RECORDS if mocap else _IMAGE_RECORDS,
       config.skip_corrupt_records, counter, whole_split=worker_shard is None)
@@ -661,8 +661,8 @@ def mixing_weights(config: DataConfig,
       raise ValueError(
           f'dataset {shards.dataset!r} has no sidecar with its kind and size; '
           'give dataset_weights explicitly')
-  groups = [[s for s in shard_lists if s.kind == features.KIND_3D],
-            [s for s in shard_lists if s.kind == features.KIND_2D]]
+  groups = [[s for s in shard_lists if s.kind == schema.KIND_3D],
+            [s for s in shard_lists if s.kind == schema.KIND_2D]]
   groups = [g for g in groups if g]
   weights = []
   for shards in shard_lists:
@@ -702,7 +702,7 @@ def image_dataset(config: DataConfig,
   shard_lists = [list_shards(config.data_dir, name, config.train_split)
                  for name in config.datasets]
   for shards in shard_lists:
-    if shards.kind == features.KIND_MOCAP:
+    if shards.kind == schema.KIND_MOCAP:
       raise ValueError(f'dataset {shards.dataset!r} is a mocap dataset; list '
                        'it in mocap_datasets, not datasets')
   weights = mixing_weights(config, shard_lists)
@@ -744,9 +744,9 @@ def mocap_dataset(config: DataConfig,
   if not shard_lists:
     raise ValueError('mocap_datasets is empty')
   for shards in shard_lists:
-    if shards.kind not in (None, features.KIND_MOCAP):
+    if shards.kind not in (None, schema.KIND_MOCAP):
       raise ValueError(f'mocap dataset {shards.dataset!r} has kind '
-                       f'{shards.kind!r}, expected {features.KIND_MOCAP!r}')
+                       f'{shards.kind!r}, expected {schema.KIND_MOCAP!r}')
   # In proportion to their sizes (the original read all files through one
   # queue); shard counts stand in where a sidecar is missing.
   weights = [s.num_examples if s.num_examples is not None else len(s.files)
@@ -775,7 +775,7 @@ def train_dataset(config: DataConfig,
       every dataset (its own disjoint part of the data; each dataset needs
       at least num_workers shards). tf.data's FILE auto-sharding cannot do
       this itself here: its graph rewrite stops at the mixing and indexing
-      sources (sample_from_datasets, enumerate). See hmr_tf.distribute.
+      sources (sample_from_datasets, enumerate). See hmr_tf.training.distribute.
       None: read every shard.
 
   Returns:

@@ -23,7 +23,7 @@ per replica (as with one GPU per replica in TF-Slim) unless
 `sync_batch_norm`, where they are all-reduced over the global batch; then a
 step on R replicas equals a step on one device with the same global batch.
 
-Mixed precision (see hmr_tf.distribute.set_precision_policy): build the
+Mixed precision (see hmr_tf.training.distribute.set_precision_policy): build the
 model under a Keras mixed policy. The encoder and the hidden layers compute
 in float16/bfloat16; Θ, the discriminator's scores, SMPL and the losses stay
 float32. Under mixed_float16 `compile` wraps both optimizers in
@@ -40,9 +40,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from hmr_tf import losses
-from hmr_tf import metrics as metrics_lib
-from hmr_tf.modeling import camera
+from hmr_tf.modeling import losses
+from hmr_tf.evaluation import metrics as metrics_lib
+from hmr_tf.geometry import camera
 from hmr_tf.modeling import discriminator as discriminator_lib
 from hmr_tf.modeling import encoder as encoder_lib
 from hmr_tf.modeling import mean_params

@@ -11,7 +11,7 @@ camera and the global rotation the way the original HMR trainer did:
     upright into the crop (and face the camera, since z flips too).
 
 Two file formats hold `pose` [72] and `shape` [10]:
-  * `.npz` (written by datasets.synthetic for the stand-in body);
+  * `.npz` (written by hmr_tf.synthetic.generator for the stand-in body);
   * HMR's `neutral_smpl_mean_params.h5` (an HDF5 file written by deepdish,
     read here with h5py).
 """

@@ -3,7 +3,7 @@
 Reads the official SMPL pickles (Python 2 pickles of chumpy objects with a
 `scipy.sparse` `J_regressor`) without chumpy, HMR's
 `neutral_smpl_with_cocoplus_reg.pkl`, and `.npz` files with the same keys.
-Pickles go through `hmr_tf.safe_pickle` (an allow-list: no code from the
+Pickles go through `hmr_tf.files.safe_pickle` (an allow-list: no code from the
 file runs).
 Writes `.npz` atomically.
 
@@ -26,7 +26,7 @@ from typing import Any, Dict, Optional
 import numpy as np
 import scipy.sparse
 
-from hmr_tf import safe_pickle
+from hmr_tf.files import safe_pickle
 from hmr_tf.smpl import joints as joints_lib
 
 NUM_JOINTS = joints_lib.NUM_SMPL_JOINTS
@@ -208,7 +208,7 @@ def load_model(path: str) -> BodyModel:
   Raises:
     ValueError: naming the file and the key, for an unreadable file, a missing
       key, a wrong shape, out-of-range faces or non-finite values.
-    hmr_tf.safe_pickle.UnsafePickleError: (a ValueError) naming the file and
+    hmr_tf.files.safe_pickle.UnsafePickleError: (a ValueError) naming the file and
       the class, for a pickle that asks for anything but arrays.
   """
   path = os.fspath(path)

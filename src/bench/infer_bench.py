@@ -4,7 +4,7 @@
       [--iters=5] [--num_vertices=6890] [--accuracy_examples=32]
 
 Builds an HMRModel (random weights: speed does not depend on them), exports
-it with hmr_tf.export five ways (float32 and bfloat16, each without XLA
+it with hmr_tf.inference.export five ways (float32 and bfloat16, each without XLA
 and with XLA on the head: IEF + SMPL; float32 all XLA), reloads each with tf.saved_model.load, and times in the same run,
 the configurations taking turns call by call (so that other jobs on the
 machine slow them alike):
@@ -48,9 +48,9 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from datasets import synthetic
-from hmr_tf import export
-from hmr_tf import model_restore
+from hmr_tf.synthetic import generator
+from hmr_tf.inference import export
+from hmr_tf.training import model_restore
 from hmr_tf.data import input_pipeline
 from hmr_tf.modeling import encoder as encoder_lib
 from hmr_tf.modeling import hmr_model
@@ -114,7 +114,7 @@ def _model(body_model, size):
 def _held_out_crops(body_model, size: int, count: int, tmp: str) -> np.ndarray:
   """[count, S, S, 3] crops of the synthetic 3D test split, as eval sees them."""
   data_dir = os.path.join(tmp, 'data')
-  synthetic.generate(data_dir, num_train=0, num_test=count, num_mocap=0,
+  generator.generate(data_dir, num_train=0, num_test=count, num_mocap=0,
                      body_model=body_model, img_size=size, kinds=('3d',))
   config = input_pipeline.DataConfig(data_dir=data_dir, img_size=size,
                                      base_crop_size=size, batch_size=count)

@@ -33,8 +33,8 @@ import tensorflow as tf
 from absl import app
 from absl import flags
 
-from datasets import writer as writer_lib
-from hmr_tf.data import features
+from hmr_tf.data import writer as writer_lib
+from hmr_tf.data import schema
 from hmr_tf.data import input_pipeline
 
 _BATCH = flags.DEFINE_integer('batch_size', 64, 'Images per batch.')
@@ -64,8 +64,8 @@ def write_records(root, num_records, side, seed=0):
   """Writes a 2D, a 3D and a mocap dataset; returns their names."""
   rng = np.random.default_rng(seed)
   sizes = []
-  for name, kind, count in (('bench_2d', features.KIND_2D, num_records // 2),
-                            ('bench_3d', features.KIND_3D,
+  for name, kind, count in (('bench_2d', schema.KIND_2D, num_records // 2),
+                            ('bench_3d', schema.KIND_3D,
                              num_records - num_records // 2)):
     with writer_lib.ShardedWriter(root, name, kind, shard_size=50) as w:
       for i in range(count):
@@ -76,17 +76,17 @@ def write_records(root, num_records, side, seed=0):
         kp = np.concatenate([rng.uniform(0.2 * side, 0.8 * side, [19, 2]),
                              np.ones([19, 1])], axis=1)
         extra = {}
-        if kind == features.KIND_3D:
+        if kind == schema.KIND_3D:
           extra = dict(pose=rng.normal(size=72) * 0.2,
                        shape=rng.normal(size=10),
                        joints3d=rng.normal(size=[14, 3]) * 0.3)
-        w.write('train', features.make_image_example(
+        w.write('train', schema.make_image_example(
             jpeg.tobytes(), side, side, f'{name}_{i}.jpg',
             (side / 2, side / 2), kp, dataset=name, **extra))
-  with writer_lib.ShardedWriter(root, 'bench_mocap', features.KIND_MOCAP,
+  with writer_lib.ShardedWriter(root, 'bench_mocap', schema.KIND_MOCAP,
                                 shard_size=1000) as w:
     for _ in range(2000):
-      w.write('train', features.make_mocap_example(rng.normal(size=72) * 0.2,
+      w.write('train', schema.make_mocap_example(rng.normal(size=72) * 0.2,
                                                    rng.normal(size=10)))
   return ('bench_2d', 'bench_3d'), ('bench_mocap',), float(np.mean(sizes))
 

@@ -3,7 +3,7 @@
   python src/bench/render_bench.py [--frames=30] [--sizes=512,224]
 
 Renders SMPL-sized synthetic meshes (6890 vertices, 13776 faces: SMPL's
-counts, as the SMPL model itself is not shipped) with `hmr_tf.render`
+counts, as the SMPL model itself is not shipped) with `hmr_tf.render.renderer`
 (z-buffer, Lambert shading, anti-aliased silhouette) and, as the baseline in
 the same run, a painter's-algorithm render of the same mesh: faces sorted by
 mean depth and filled one by one with `cv2.fillConvexPoly` from a Python loop
@@ -33,7 +33,7 @@ import numpy as np
 from absl import app
 from absl import flags
 
-from hmr_tf import render
+from hmr_tf.render import renderer
 
 _FRAMES = flags.DEFINE_integer('frames', 30, 'Timed frames per setting.')
 _SIZES = flags.DEFINE_list('sizes', ['512', '224'], 'Square image sizes.')
@@ -118,7 +118,7 @@ def painter_render(vertices, faces, size, light=(0.0, 0.0, -1.0)):
   n *= np.where(n[:, 2:] > 0, -1.0, 1.0)
   n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
   shade = 0.3 + 0.7 * np.maximum(n @ np.asarray(light), 0.0)
-  colors = np.outer(shade, render.DEFAULT_COLOR) * 255
+  colors = np.outer(shade, renderer.DEFAULT_COLOR) * 255
   order = np.argsort(-tri[:, :, 2].mean(1))
   fixed = np.round(tri[:, :, :2] * 16).astype(np.int32)
   for k in order:
@@ -157,12 +157,12 @@ def main(argv):
     for name, (v, f) in meshes.items():
       body_px = round(size * 400 / 512)
       pix = to_pixels(v, size, body_px)
-      result = render.render_mesh(pix, f, size, size, light_dir=light)
+      result = renderer.render_mesh(pix, f, size, size, light_dir=light)
       ms, best = _median_ms(
-          lambda: render.render_mesh(pix, f, size, size, light_dir=light),
+          lambda: renderer.render_mesh(pix, f, size, size, light_dir=light),
           frames)
       ms_plain, _ = _median_ms(
-          lambda: render.render_mesh(pix, f, size, size, light_dir=light,
+          lambda: renderer.render_mesh(pix, f, size, size, light_dir=light,
                                      antialias=False), frames)
       ms_base, _ = _median_ms(lambda: painter_render(pix, f, size, light),
                            frames)

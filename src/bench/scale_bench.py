@@ -17,7 +17,7 @@ global batch, for:
   * with and without XLA (jit_compile). XLA runs with one replica only:
     Keras' TensorFlow trainer compiles the whole `strategy.run` as one XLA
     function, which cannot place variables on several devices, and
-    hmr_tf.train_lib ignores jit_compile with several replicas.
+    hmr_tf.training.loop ignores jit_compile with several replicas.
 
 Each row prints images/s and the speed-up relative to the single-replica
 float32 baseline measured in the same run, the encoder's achieved
@@ -52,7 +52,7 @@ import numpy as np  # pylint: disable=g-import-not-at-top
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags  # pylint: disable=g-import-not-at-top
 
-from hmr_tf import distribute  # pylint: disable=g-import-not-at-top
+from hmr_tf.training import distribute  # pylint: disable=g-import-not-at-top
 from hmr_tf.modeling import hmr_model  # pylint: disable=g-import-not-at-top
 from hmr_tf.modeling import mean_params  # pylint: disable=g-import-not-at-top
 from hmr_tf.smpl import standin  # pylint: disable=g-import-not-at-top

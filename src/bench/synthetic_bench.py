@@ -4,7 +4,7 @@
       [--num_workers=2] [--standin_num_vertices=4000]
 
 Writes `--num` 3D training records (pose, render, JPEG, serialise, write)
-with `datasets.synthetic.generate` into a temporary folder and prints
+with `hmr_tf.synthetic.generator.generate` into a temporary folder and prints
 examples/second (wall clock, with and without the worker pool's start-up),
 the time per example of each stage (posing in this process; rendering and
 JPEG encoding summed over the worker processes; writing), and the ratio to
@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..'))
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 
-from datasets import synthetic
+from hmr_tf.synthetic import generator
 from hmr_tf.smpl import standin
 
 TARGET_EXAMPLES_PER_S = 50.0
@@ -62,7 +62,7 @@ def main(argv):
   with tempfile.TemporaryDirectory() as out:
     cpu_start = _cpu_seconds()
     start = time.perf_counter()
-    synthetic.generate(out, num, 0, 0, body, img_size=_IMG_SIZE.value,
+    generator.generate(out, num, 0, 0, body, img_size=_IMG_SIZE.value,
                        num_workers=_NUM_WORKERS.value, kinds=('3d',),
                        batch_size=_BATCH.value, timings=timings)
     wall = time.perf_counter() - start

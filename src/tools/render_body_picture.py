@@ -4,7 +4,7 @@ r"""Renders the README picture of the MakeHuman-derived body.
 
 Three bodies (the template and +/- 2 along the first shape direction, which is
 mostly stature and build), each from the front and the side, rendered by the
-project's own renderer (`hmr_tf.render`).
+project's own renderer (`hmr_tf.render.renderer`).
 """
 
 
@@ -13,8 +13,8 @@ from absl import flags
 import cv2
 import numpy as np
 
-from hmr_tf import atomic_io
-from hmr_tf import render
+from hmr_tf.files import atomic_io
+from hmr_tf.render import renderer
 from hmr_tf.smpl import model_io
 
 FLAGS = flags.FLAGS
@@ -54,7 +54,7 @@ def render_views(model: model_io.BodyModel, size: int) -> np.ndarray:
       px = turned * scale
       px[:, 0] += (width - 1) / 2
       px[:, 1] += 0.05 * size - top * scale
-      tiles.append(render.render_mesh(px, model.faces, size, width,
+      tiles.append(renderer.render_mesh(px, model.faces, size, width,
                                       background=(1.0, 1.0, 1.0),
                                       light_dir=(-0.3, -0.4, -1.0)).image)
   return np.concatenate(tiles, axis=1)

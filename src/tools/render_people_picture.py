@@ -5,7 +5,7 @@ r"""Renders the README picture of the demo's multi-person overlay.
 Three MakeHuman-derived bodies (different shapes and poses) stand at known
 places in a perspective camera of a 640 x 360 image: their `cam_t_full`s
 are set here (ground truth, not network predictions). Each becomes the
-result dict the demo builds, and `hmr_tf.demo_lib.render_people` draws them
+result dict the demo builds, and `hmr_tf.inference.demo_lib.render_people` draws them
 as the demo does for several people: one z-buffer in the whole image's
 camera (nearer people hide farther ones), a colour per person, their
 keypoints. Left: the overlay; right: the side view.
@@ -16,8 +16,8 @@ from absl import flags
 import cv2
 import numpy as np
 
-from hmr_tf import atomic_io
-from hmr_tf import demo_lib
+from hmr_tf.files import atomic_io
+from hmr_tf.inference import demo_lib
 from hmr_tf.smpl import model_io
 from hmr_tf.smpl.layer import SMPL
 

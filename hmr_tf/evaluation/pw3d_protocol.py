@@ -23,7 +23,7 @@ Per example:
        theirs.
   3. Both joint sets are centred at their pelvis; MPJPE = mean joint
      distance; PA-MPJPE = the same after the similarity Procrustes alignment
-     of `hmr_tf.metrics` (reflections excluded); PVE = mean vertex distance
+     of `hmr_tf.evaluation.metrics` (reflections excluded); PVE = mean vertex distance
      between the two meshes, each centred at its own pelvis (the same pelvis
      point as the joints). All in mm.
 Reported: the mean over all examples, a per-sequence table (file names
@@ -37,8 +37,8 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
-from hmr_tf import metrics as metrics_lib
-from hmr_tf.data import features
+from hmr_tf.evaluation import metrics as metrics_lib
+from hmr_tf.data import schema
 from hmr_tf.smpl import joints as joints_lib
 from hmr_tf.smpl import model_io
 
@@ -208,14 +208,14 @@ def example_errors(pred_pose: np.ndarray, pred_betas: np.ndarray,
   from hmr_tf.smpl.layer import SMPL  # pylint: disable=g-import-not-at-top
   genders = [g.decode() if isinstance(g, bytes) else str(g) for g in genders]
   for i, g in enumerate(genders):
-    if g not in features.GENDERS:
+    if g not in schema.GENDERS:
       name = filenames[i] if filenames is not None else i
       raise ValueError(f'3DPW example {name!r}: gender {g!r}; expected one of '
-                       f'{features.GENDERS} (meta/gender, written by '
+                       f'{schema.GENDERS} (meta/gender, written by '
                        'datasets.pw3d)')
   layers = {'neutral': SMPL(models.neutral, dtype='float64'),
-            features.GENDER_MALE: SMPL(models.male, dtype='float64'),
-            features.GENDER_FEMALE: SMPL(models.female, dtype='float64')}
+            schema.GENDER_MALE: SMPL(models.male, dtype='float64'),
+            schema.GENDER_FEMALE: SMPL(models.female, dtype='float64')}
   n = len(genders)
   out = {k: np.zeros(n) for k in ('mpjpe', 'pa_mpjpe', 'pve')}
   genders = np.asarray(genders)
@@ -223,7 +223,7 @@ def example_errors(pred_pose: np.ndarray, pred_betas: np.ndarray,
     idx = np.arange(start, min(start + _CHUNK, n))
     pred_v = _vertices(layers['neutral'], pred_pose[idx], pred_betas[idx])
     gt_v = np.zeros_like(pred_v)
-    for gender in features.GENDERS:
+    for gender in schema.GENDERS:
       sel = genders[idx] == gender
       if sel.any():
         gt_v[sel] = _vertices(layers[gender], gt_pose[idx][sel],

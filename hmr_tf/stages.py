@@ -20,25 +20,25 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from hmr_tf import config as config_lib
-from hmr_tf import demo_lib
-from hmr_tf import distribute
+from hmr_tf import configs as config_lib
+from hmr_tf.inference import demo_lib
+from hmr_tf.training import distribute
 from hmr_tf import errors
-from hmr_tf import eval_lib
-from hmr_tf import export as export_lib
-from hmr_tf import model_restore
-from hmr_tf import original_import
-from hmr_tf import render
-from hmr_tf import run_lock
-from hmr_tf import train_lib
+from hmr_tf.evaluation import evaluate as evaluate_lib
+from hmr_tf.inference import export as export_lib
+from hmr_tf.training import model_restore
+from hmr_tf.inference import original_import
+from hmr_tf.render import renderer
+from hmr_tf.training import run_lock
+from hmr_tf.training import loop
 from hmr_tf.data import decoder
 from hmr_tf.data import input_pipeline
 from hmr_tf.modeling import mean_params
 from hmr_tf.smpl import joints as joints_lib
 from hmr_tf.smpl import model_io
-from hmr_tf.smpl import registry
+from hmr_tf.smpl import body_models
 
-# Datasets the quickstart writes and reads (datasets/synthetic.py).
+# Datasets the quickstart writes and reads (datasets/generator.py).
 SYNTHETIC_DATASETS = ('synthetic_2d', 'synthetic_3d')
 # Modes that read the evaluation split of --data_dir.
 _EVAL_SPLIT_MODES = ('eval', 'demo')
@@ -112,13 +112,13 @@ def _check_writable(path: str) -> None:
 def body_model(cfg: config_lib.RunConfig) -> model_io.BodyModel:
   """Resolves the configured body model and writes it as the run's file."""
   b = cfg.body
-  model = registry.resolve_body_model(b.smpl_model_path, b.body_model,
+  model = body_models.resolve_body_model(b.smpl_model_path, b.body_model,
                                       b.standin_num_vertices, b.seed)
   path = cfg.paths.body_model_file
   _check_writable(os.path.dirname(path))
   model_io.save_model(model, path)
   obj = os.path.join(os.path.dirname(path), 'template.obj')
-  render.write_obj(obj, model.v_template, model.faces)
+  renderer.write_obj(obj, model.v_template, model.faces)
   logging.info('Body model: %s (%d vertices, %d faces) and %s', path,
                model.num_vertices, len(model.faces), obj)
   return model
@@ -158,9 +158,9 @@ def _run_body_model(cfg: config_lib.RunConfig) -> model_io.BodyModel:
 def _scene_and_prior(s: config_lib.SyntheticConfig):
   """(SceneConfig, PosePriorConfig) of the synthetic options."""
   # pylint: disable=g-import-not-at-top
-  from datasets import pose_prior
-  from datasets import synthetic_scene
-  return (synthetic_scene.SceneConfig(part_colors=s.part_colors,
+  from hmr_tf.synthetic import pose_prior
+  from hmr_tf.synthetic import scene as scene_lib
+  return (scene_lib.SceneConfig(part_colors=s.part_colors,
                                       background=s.background),
           pose_prior.PosePriorConfig(yaw_max_deg=s.yaw_max_deg))
 
@@ -169,7 +169,7 @@ def _synthetic_matches(meta, cfg: config_lib.RunConfig,
                        body: model_io.BodyModel) -> bool:
   if meta is None:
     return False
-  from datasets import synthetic  # pylint: disable=g-import-not-at-top
+  from hmr_tf.synthetic import generator  # pylint: disable=g-import-not-at-top
   s = cfg.synthetic
   sets = meta.get('datasets', {})
   counts_2d = sets.get('synthetic_2d', {})
@@ -179,7 +179,7 @@ def _synthetic_matches(meta, cfg: config_lib.RunConfig,
           and counts_2d.get('train') == s.num_train and
           counts_3d.get('train') == num_train_3d and
           counts_3d.get('test') == s.num_test and
-          meta.get('scene') == synthetic.scene_options(*_scene_and_prior(s)) and
+          meta.get('scene') == generator.scene_options(*_scene_and_prior(s)) and
           meta.get('num_vertices') == body.num_vertices and
           meta.get('body_model') == body.metadata.get('name', ''))
 
@@ -187,10 +187,10 @@ def _synthetic_matches(meta, cfg: config_lib.RunConfig,
 def data(cfg: config_lib.RunConfig) -> Dict[str, Any]:
   """Writes the synthetic dataset, unless a matching one is there."""
   # Imported here: the converters package is only needed by this stage.
-  from datasets import synthetic  # pylint: disable=g-import-not-at-top
+  from hmr_tf.synthetic import generator  # pylint: disable=g-import-not-at-top
   body = _run_body_model(cfg)
   data_dir = cfg.paths.data_dir
-  meta = synthetic.read_meta(data_dir)
+  meta = generator.read_meta(data_dir)
   if _synthetic_matches(meta, cfg, body):
     logging.info('Synthetic dataset: reusing %s.', data_dir)
     return meta
@@ -198,7 +198,7 @@ def data(cfg: config_lib.RunConfig) -> Dict[str, Any]:
   s = cfg.synthetic
   scene, prior = _scene_and_prior(s)
   start = time.time()
-  meta = synthetic.generate(data_dir, s.num_train, s.num_test, s.num_mocap,
+  meta = generator.generate(data_dir, s.num_train, s.num_test, s.num_mocap,
                             body, img_size=s.img_size, seed=s.seed,
                             num_workers=s.workers, scene=scene, prior=prior,
                             num_train_3d=s.num_train_3d)
@@ -231,7 +231,7 @@ def train(cfg: config_lib.RunConfig) -> Dict[str, Any]:
   body = _run_body_model(cfg)
   _check_writable(cfg.paths.model_dir)
   _check_writable(cfg.paths.log_dir)
-  trained = train_lib.train(cfg.model, cfg.data, cfg.train, body,
+  trained = loop.train(cfg.model, cfg.data, cfg.train, body,
                             _mean_theta(cfg), strategy=strategy)
   if trained['interrupted']:
     # No later stage runs on a partly trained model (quickstart).
@@ -281,7 +281,7 @@ def evaluate(cfg: config_lib.RunConfig, model=None) -> Dict[str, Any]:
   eval_cfg = dataclasses.replace(cfg.eval, checkpoint=ckpt)
   data_cfg = dataclasses.replace(cfg.data, **_crop_rule(cfg, model.config))
   _check_writable(cfg.paths.eval_dir)
-  return eval_lib.evaluate(model, data_cfg, eval_cfg)
+  return evaluate_lib.evaluate(model, data_cfg, eval_cfg)
 
 
 def export(cfg: config_lib.RunConfig, model=None) -> str:

@@ -39,9 +39,9 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from hmr_tf import atomic_io
+from hmr_tf.files import atomic_io
 from hmr_tf import errors
-from hmr_tf import model_restore
+from hmr_tf.training import model_restore
 from hmr_tf.modeling import encoder as encoder_lib
 from hmr_tf.modeling import hmr_model
 from hmr_tf.modeling import mean_params

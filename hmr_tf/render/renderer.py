@@ -14,7 +14,7 @@ README pictures. Frames and conventions:
   * Colours passed in are RGB floats in [0, 1].
 
 Rasterization, the z-buffer and the silhouette anti-aliasing live in
-`hmr_tf.render_raster`.
+`hmr_tf.render.raster`.
 """
 
 import functools
@@ -23,8 +23,8 @@ from typing import NamedTuple, Optional, Sequence, Tuple, Union
 import cv2
 import numpy as np
 
-from hmr_tf import atomic_io
-from hmr_tf import render_raster
+from hmr_tf.files import atomic_io
+from hmr_tf.render import raster
 
 DEFAULT_COLOR = (0.65, 0.74, 0.86)  # a light blue-grey, as in HMR's figures
 
@@ -199,13 +199,13 @@ def render_mesh(vertices: np.ndarray,
     raise ValueError(f'shading_vertices: expected {list(vertices.shape)}, got '
                      f'{list(shading_vertices.shape)}')
 
-  tri = render_raster.setup(vertices, faces)
-  face_index, depth = render_raster.rasterize(tri, height, width)
+  tri = raster.setup(vertices, faces)
+  face_index, depth = raster.rasterize(tri, height, width)
   if antialias:
     orientation = 0
-    if render_raster.is_closed_and_oriented(faces):
-      orientation = render_raster.visible_orientation(tri, face_index)
-    coverage, edge_face = render_raster.silhouette_coverage(
+    if raster.is_closed_and_oriented(faces):
+      orientation = raster.visible_orientation(tri, face_index)
+    coverage, edge_face = raster.silhouette_coverage(
         tri, face_index, orientation)
   else:
     coverage = (face_index >= 0).astype(np.float32)
@@ -220,7 +220,7 @@ def render_mesh(vertices: np.ndarray,
   intensity = ambient + (1.0 - ambient) * np.maximum(normals @ light, 0.0)
   if vertex_colors is not None:
     rows, cols = np.divmod(pix, width)
-    weights = render_raster.barycentric(tri, fid, cols.astype(np.float64),
+    weights = raster.barycentric(tri, fid, cols.astype(np.float64),
                                         rows.astype(np.float64))
     # Edge pixels' centres may lie just outside their face.
     weights = np.clip(weights, 0.0, None)
@@ -491,7 +491,7 @@ def write_obj(path: str, vertices: np.ndarray, faces: np.ndarray) -> None:
                                                       f.max() >= len(v))):
     raise ValueError(f'faces: expected int [F, 3] indices into {len(v)} '
                      'vertices')
-  lines = ['# written by hmr_tf.render.write_obj\n']
+  lines = ['# written by hmr_tf.render.renderer.write_obj\n']
   lines += ['v %.9g %.9g %.9g\n' % tuple(p) for p in v]
   lines += ['f %d %d %d\n' % tuple(t) for t in f.astype(np.int64) + 1]
   atomic_io.write_text_atomic(path, ''.join(lines))

@@ -1,4 +1,4 @@
-"""Keras callbacks of the HMR training loop (used by `hmr_tf.train_lib`).
+"""Keras callbacks of the HMR training loop (used by `hmr_tf.training.loop`).
 
 `train_lib.train` passes them to `model.fit` in this order, which matters
 because Keras calls callbacks in list order after every step:
@@ -30,7 +30,7 @@ from absl import logging
 
 from tensorflow.core.framework import summary_pb2
 
-from hmr_tf import render
+from hmr_tf.render import renderer
 from hmr_tf.modeling import hmr_model
 
 # Order of the terms in log lines and messages: each loss component before
@@ -558,7 +558,7 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
 def _crop_to_pixels(points: np.ndarray, size: int) -> np.ndarray:
   """[K, 2] crop coordinates in [-1, 1] -> pixels of a size x size image.
 
-  The same convention as render.weak_perspective_to_pixels: -1 maps to pixel
+  The same convention as renderer.weak_perspective_to_pixels: -1 maps to pixel
   0, +1 to `size`.
   """
   return (np.asarray(points, np.float64) + 1.0) * size / 2.0
@@ -571,8 +571,8 @@ def example_panels(images: np.ndarray, keypoints_gt: np.ndarray,
   """Side-by-side pictures of inputs and predictions for TensorBoard.
 
   Each row is [input + ground-truth keypoints | input + predicted keypoints |
-  input + predicted mesh], keypoints drawn with render.draw_keypoints and
-  the mesh rendered with render.render_mesh through HMR's weak-perspective
+  input + predicted mesh], keypoints drawn with renderer.draw_keypoints and
+  the mesh rendered with renderer.render_mesh through HMR's weak-perspective
   camera.
 
   Args:
@@ -597,14 +597,14 @@ def example_panels(images: np.ndarray, keypoints_gt: np.ndarray,
     base = cv2.resize(_to_uint8(images[k]), (d, d),
                       interpolation=cv2.INTER_LINEAR)
     gt = keypoints_gt[k]
-    with_gt = render.draw_keypoints(base, _crop_to_pixels(gt[:, :2], d),
+    with_gt = renderer.draw_keypoints(base, _crop_to_pixels(gt[:, :2], d),
                                     gt[:, 2] > 0)
-    with_pred = render.draw_keypoints(base,
+    with_pred = renderer.draw_keypoints(base,
                                       _crop_to_pixels(keypoints_pred[k], d))
     verts = np.asarray(vertices[k], np.float64)
     if np.all(np.isfinite(verts)) and np.all(np.isfinite(cams[k])):
-      projected = render.weak_perspective_to_pixels(verts, cams[k], d)
-      mesh = render.render_mesh(projected, faces, d, d, background=base,
+      projected = renderer.weak_perspective_to_pixels(verts, cams[k], d)
+      mesh = renderer.render_mesh(projected, faces, d, d, background=base,
                                 shading_vertices=verts).image
     else:
       mesh = base

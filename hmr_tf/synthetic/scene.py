@@ -49,7 +49,7 @@ from typing import Dict, NamedTuple, Optional
 import cv2
 import numpy as np
 
-from hmr_tf import render
+from hmr_tf.render import renderer
 
 # HMR's normalisation: a ~150 px tall person in a 224 px crop.
 BASE_CROP_SIZE = 224
@@ -312,7 +312,7 @@ class SceneRenderer:
       vertices: [N, 3] posed mesh in the camera frame (metres).
       keypoints: [19, 3] posed cocoplus keypoints, same frame.
       seed: the example's scene seed (camera, colours, light, background).
-      return_debug: also return a dict with the `render.RenderResult`
+      return_debug: also return a dict with the `renderer.RenderResult`
       ('render'), the background image ('background') and the camera
       ('f_px', 'offset'), for tests.
 
@@ -339,7 +339,7 @@ class SceneRenderer:
     projected = np.empty_like(vertices)
     projected[:, :2] = f_px * vertices[:, :2] + offset
     projected[:, 2] = f_px * vertices[:, 2]
-    result = render.render_mesh(projected, self.faces, size, size,
+    result = renderer.render_mesh(projected, self.faces, size, size,
                                 background=background,
                                 face_colors=palette[self.parts],
                                 light_dir=light, ambient=ambient)
@@ -376,10 +376,10 @@ class SceneRenderer:
 _WORKER: Optional[SceneRenderer] = None
 
 
-def init_worker(renderer: SceneRenderer) -> None:
+def init_worker(scene_renderer: SceneRenderer) -> None:
   """Pool initializer: keeps the renderer in the worker process."""
   global _WORKER
-  _WORKER = renderer
+  _WORKER = scene_renderer
 
 
 def render_in_worker(job):

@@ -27,7 +27,7 @@ from typing import Dict, Iterator, List, Optional, Union
 from absl import logging
 import tensorflow as tf
 
-from hmr_tf.data import features
+from hmr_tf.data import schema
 
 DEFAULT_SHARD_SIZE = 500
 DEFAULT_MOCAP_SHARD_SIZE = 10000
@@ -87,7 +87,7 @@ class ShardedWriter:
   are deleted and no sidecar is written.
 
   Example:
-    with ShardedWriter(out, 'lsp', features.KIND_2D, skip_bad=True) as w:
+    with ShardedWriter(out, 'lsp', schema.KIND_2D, skip_bad=True) as w:
       for i, item in enumerate(items):
         with w.guard('train', path, i):
           w.write('train', make_example(item))
@@ -108,14 +108,14 @@ class ShardedWriter:
     Args:
       output_dir: the root output folder.
       dataset: the dataset name (sub-folder and sidecar name).
-      kind: one of `features.KINDS`.
+      kind: one of `schema.KINDS`.
       shard_size: records per shard (> 0).
       skip_bad: count and skip records that raise `BadRecordError` inside
         `guard` instead of stopping.
       extra: more JSON-serialisable facts to store in the sidecar.
     """
-    if kind not in features.KINDS:
-      raise ValueError(f'kind: expected one of {features.KINDS}, got {kind!r}')
+    if kind not in schema.KINDS:
+      raise ValueError(f'kind: expected one of {schema.KINDS}, got {kind!r}')
     if shard_size <= 0:
       raise ValueError(f'shard_size: expected > 0, got {shard_size}')
     self.dataset = dataset

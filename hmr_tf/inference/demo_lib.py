@@ -15,7 +15,7 @@ the same affine map as `hmr_tf.data.parser.crop_transform`):
     demo's rule: the image is assumed to show one person, tightly framed).
 
 Coordinates: image pixels with integer values at pixel centres (OpenCV's
-convention, also `hmr_tf.render`'s); a box's (x, y, w, h) are continuous
+convention, also `hmr_tf.render.renderer`'s); a box's (x, y, w, h) are continuous
 edges, the image spanning [0, W] x [0, H]. A crop coordinate x_n in [-1, 1]
 (the model's output space) maps to the image point center + x_n * window / 2.
 
@@ -26,7 +26,7 @@ length f (default: the image diagonal, `--focal_length` overrides it),
 principal point at the image centre ((W - 1) / 2, (H - 1) / 2), the body
 moved by cam_t_full = (TX, TY, TZ) with TZ = 2 f / (window * s) and
 (TX, TY) = t + 2 (center - principal point) / (window * s)
-(hmr_tf.modeling.camera.full_image_translation; `full_image_translation`
+(hmr_tf.geometry.camera.full_image_translation; `full_image_translation`
 here is its NumPy twin). Points at the body's depth project exactly where
 the weak-perspective camera puts them; nearer parts a little larger. The
 JSON and the overlay use this camera.
@@ -44,7 +44,7 @@ from absl import logging
 import cv2
 import numpy as np
 
-from hmr_tf import render
+from hmr_tf.render import renderer
 
 BASE_CROP_SIZE = 224.0  # The crop size the 150-px rule refers to.
 PERSON_HEIGHT_PX = 150.0  # Person height in a BASE_CROP_SIZE crop.
@@ -560,12 +560,12 @@ def render_outputs(image: np.ndarray, result: Dict,
   height, width = image.shape[:2]
   verts = camera_frame_vertices(result)
   persp = result['perspective']
-  projected = render.perspective_project(verts, persp['focal_px'],
+  projected = renderer.perspective_project(verts, persp['focal_px'],
                                          persp['principal_point'])
-  overlay = render.render_mesh(projected, faces, height, width,
+  overlay = renderer.render_mesh(projected, faces, height, width,
                                background=image, shading_vertices=verts)
-  side = render.side_view(verts, faces, height, width, background=(1, 1, 1))
-  keypoints = render.draw_keypoints(image, result['keypoints2d_image'])
+  side = renderer.side_view(verts, faces, height, width, background=(1, 1, 1))
+  keypoints = renderer.draw_keypoints(image, result['keypoints2d_image'])
   return {'overlay': overlay.image, 'side': side.image,
           'keypoints': keypoints}
 
@@ -623,20 +623,20 @@ def render_people(image: np.ndarray, results: Sequence[Dict],
                               enumerate(verts)]) if verts else faces[:0]
   all_verts = np.concatenate(verts)
   persp = results[0]['perspective']
-  projected = render.perspective_project(all_verts, persp['focal_px'],
+  projected = renderer.perspective_project(all_verts, persp['focal_px'],
                                          persp['principal_point'])
   palette = np.array([(0.9, 0.7, 0.55), (0.55, 0.75, 0.95), (0.6, 0.9, 0.6),
                       (0.95, 0.6, 0.8), (0.85, 0.85, 0.5), (0.7, 0.6, 0.95)])
   colors = np.repeat(palette[np.arange(len(verts)) % len(palette)],
                      len(faces), axis=0)
-  overlay = render.render_mesh(projected, all_faces, height, width,
+  overlay = renderer.render_mesh(projected, all_faces, height, width,
                                background=image, shading_vertices=all_verts,
                                face_colors=colors)
-  side = render.side_view(all_verts, all_faces, height, width,
+  side = renderer.side_view(all_verts, all_faces, height, width,
                           background=(1, 1, 1), face_colors=colors)
   keypoints = image
   for r in results:
-    keypoints = render.draw_keypoints(keypoints, r['keypoints2d_image'])
+    keypoints = renderer.draw_keypoints(keypoints, r['keypoints2d_image'])
   return {'overlay': overlay.image, 'side': side.image,
           'keypoints': keypoints}
 
@@ -697,7 +697,7 @@ def _write_files(output_dir: str, paths_fn, paths_args, pictures,
       if not cv2.imwrite(tmp[key], cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)):
         raise OSError(f'{final[key]}: could not write the image')
     for key, (verts, faces) in meshes.items():
-      render.write_obj(tmp[key], verts, faces)
+      renderer.write_obj(tmp[key], verts, faces)
     with open(tmp['params'], 'w') as f:
       json.dump(params, f, indent=1)
     for key in final:

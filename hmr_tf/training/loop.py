@@ -15,7 +15,7 @@ atomically after the checkpoint files are complete, so a run killed at any
 moment (SIGKILL included) resumes from the last complete checkpoint, losing
 at most `checkpoint_every_steps` steps.
 
-Damaged folders (hmr_tf.checkpoint_files). Before restoring, the newest
+Damaged folders (hmr_tf.training.checkpoint_files). Before restoring, the newest
 checkpoint whose every tensor reads back (CRC-checked) is chosen from the
 files present; unreadable newer ones are logged by path and left in place.
 The chief rewrites a `checkpoint` state file that names missing files or is
@@ -25,7 +25,7 @@ checkpoints are all unreadable stops training (CheckpointError) instead of
 starting over on top of them.
 
 Lock and model config. The chief holds `model_dir/train.lock`
-(hmr_tf.run_lock) for the whole run: a second trainer stops at once with
+(hmr_tf.training.run_lock) for the whole run: a second trainer stops at once with
 ModelDirLockedError naming the holder. A model config whose img_size,
 num_stage or encoder differ from the folder's model_config.json (with
 checkpoints there) is refused before any work (UsageError); the file is
@@ -50,7 +50,7 @@ from the encoder, regressor and discriminator weights of another run,
 without its optimizer state or step. It is ignored when `model_dir` already
 has a checkpoint (resuming wins).
 
-Non-finite losses. See train_callbacks.NonFiniteGuard: 'stop' writes
+Non-finite losses. See callbacks_lib.NonFiniteGuard: 'stop' writes
 `model_dir/emergency/nonfinite-<step>` (outside the manager, so resume never
 picks it) and raises NonFiniteLossError naming the step and the terms;
 'skip' rolls the step back from an in-memory snapshot and counts it.
@@ -68,7 +68,7 @@ collective reads), but only the chief (task type 'chief', or worker 0
 without a chief, from the strategy's cluster resolver) writes into
 `model_dir` and `log_dir`; other workers save into a temporary folder under
 `model_dir` that is deleted after each save, and write no summaries. Each
-worker reads its own part of the data (hmr_tf.distribute.train_dataset).
+worker reads its own part of the data (hmr_tf.training.distribute.train_dataset).
 When a worker dies the others fail (collective timeout or TensorFlow's
 health check) with WorkerFailureError; rerunning every worker resumes from
 the chief's latest checkpoint. Checkpoints hold one copy of each variable,
@@ -89,17 +89,17 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from hmr_tf import checkpoint_files
-from hmr_tf import distribute
+from hmr_tf.training import checkpoint_files
+from hmr_tf.training import distribute
 from hmr_tf import errors
-from hmr_tf import model_restore
-from hmr_tf import run_lock
-from hmr_tf import train_callbacks
+from hmr_tf.training import model_restore
+from hmr_tf.training import run_lock
+from hmr_tf.training import callbacks as callbacks_lib
 from hmr_tf.data import input_pipeline
 from hmr_tf.modeling import hmr_model
 from hmr_tf.smpl.model_io import BodyModel
 
-NonFiniteLossError = train_callbacks.NonFiniteLossError
+NonFiniteLossError = callbacks_lib.NonFiniteLossError
 
 
 class WorkerFailureError(RuntimeError):
@@ -731,7 +731,7 @@ def _train(model_config, data_config, train_config, body_model, mean_theta,
   if saver.is_chief:
     config_writer = _ModelConfigWriter(train_config.model_dir, model_config)
   start = int(state.global_step.numpy())
-  status = train_callbacks.TrainingStatus()
+  status = callbacks_lib.TrainingStatus()
   segments = plan_segments(start, spe, train_config.epochs)
   logging.info('Training: %d epochs x %d steps = %d steps (batch %d); '
                'starting at step %d; checkpoints in %s, summaries in %s.',
@@ -753,7 +753,7 @@ def _train(model_config, data_config, train_config, body_model, mean_theta,
     verbose = _verbose(train_config.progress)
     if verbose:
       all_callbacks.append(
-          train_callbacks.MainLossProgbar(train_config.epochs))
+          callbacks_lib.MainLossProgbar(train_config.epochs))
     try:
       for segment in segments:
         step = int(state.global_step.numpy())
@@ -791,7 +791,7 @@ def _train(model_config, data_config, train_config, body_model, mean_theta,
   step = int(state.global_step.numpy())
   latest = saver.latest
   guard = next(c for c in all_callbacks
-               if isinstance(c, train_callbacks.NonFiniteGuard))
+               if isinstance(c, callbacks_lib.NonFiniteGuard))
   if not forced and not guard.check_state(step):
     raise status.error
   if forced:
@@ -833,7 +833,7 @@ def _checkpoint_step(path: str) -> int:
 
 def _callbacks(state: TrainState, train_config: TrainConfig,
                data_config: input_pipeline.DataConfig, body_model: BodyModel,
-               status: train_callbacks.TrainingStatus, writer,
+               status: callbacks_lib.TrainingStatus, writer,
                interrupt: threading.Event, spe: int,
                total: int) -> List[keras.callbacks.Callback]:
   """The callbacks in the order train_callbacks' docstring explains."""
@@ -841,37 +841,37 @@ def _callbacks(state: TrainState, train_config: TrainConfig,
   snapshot = None
   if train_config.on_nonfinite == 'skip':
     with state.strategy.scope():
-      snapshot = train_callbacks.StateSnapshot(
+      snapshot = callbacks_lib.StateSnapshot(
           _rollback_variables(model))
-  guard = train_callbacks.NonFiniteGuard(
+  guard = callbacks_lib.NonFiniteGuard(
       train_config.on_nonfinite, state.global_step, status,
       state.saver.write_emergency, lambda: state.saver.latest,
       snapshot=snapshot, skipped_steps=state.skipped_steps,
       max_consecutive=train_config.max_consecutive_nonfinite,
-      state_check=train_callbacks.FiniteCheck(_rollback_variables(model)),
+      state_check=callbacks_lib.FiniteCheck(_rollback_variables(model)),
       checkpoint_every_steps=train_config.checkpoint_every_steps)
   image_fn = None
   if state.saver.is_chief and train_config.image_summary_every_steps > 0:
     batch = _fixed_batch(data_config, train_config.num_summary_images)
-    image_fn = train_callbacks.make_image_summary_fn(
+    image_fn = callbacks_lib.make_image_summary_fn(
         model, batch, body_model.faces, train_config.num_summary_images)
   extra = {}
   if data_config.skip_corrupt_records:
     counter = input_pipeline.corrupt_record_counter()
     extra['data/corrupt_records_skipped'] = lambda: counter.numpy()
-  summaries = train_callbacks.SummaryWriter(
+  summaries = callbacks_lib.SummaryWriter(
       writer, state.global_step, status, train_config.summary_every_steps,
       train_config.image_summary_every_steps, image_fn,
       skipped_steps=state.skipped_steps, batch_size=data_config.batch_size,
       extra_scalars=extra)
   return [
-      train_callbacks.GlobalStepCounter(state.global_step),
+      callbacks_lib.GlobalStepCounter(state.global_step),
       guard,
       summaries,
-      train_callbacks.PeriodicCheckpoint(
+      callbacks_lib.PeriodicCheckpoint(
           state.saver.save, state.global_step,
           train_config.checkpoint_every_steps, status, interrupt),
-      train_callbacks.EpochLogger(state.global_step, status,
+      callbacks_lib.EpochLogger(state.global_step, status,
                                   train_config.epochs, total,
                                   data_config.batch_size,
                                   state.skipped_steps),

@@ -9,8 +9,8 @@ import dataclasses
 import os
 from typing import Optional
 
-from hmr_tf import eval_lib
-from hmr_tf import train_lib
+from hmr_tf.evaluation import evaluate
+from hmr_tf.training import loop
 from hmr_tf.data import input_pipeline
 from hmr_tf.modeling import hmr_model
 
@@ -33,7 +33,7 @@ class BodyModelConfig:
 
 @dataclasses.dataclass(frozen=True)
 class SyntheticConfig:
-  """Size of the synthetic dataset (`datasets.synthetic.generate`).
+  """Size of the synthetic dataset (`hmr_tf.synthetic.generator.generate`).
 
   Attributes:
     num_train: training images of each image dataset (2D and 3D).
@@ -43,9 +43,9 @@ class SyntheticConfig:
     workers: rendering processes.
     seed: the dataset seed.
     num_train_3d: training images of the 3D dataset; None: num_train.
-    part_colors: 'random' or 'fixed' (datasets.synthetic_scene).
-    background: 'clutter' or 'plain' (datasets.synthetic_scene).
-    yaw_max_deg: the pose prior's yaw range (datasets.pose_prior).
+    part_colors: 'random' or 'fixed' (hmr_tf.synthetic.scene).
+    background: 'clutter' or 'plain' (hmr_tf.synthetic.scene).
+    yaw_max_deg: the pose prior's yaw range (hmr_tf.synthetic.pose_prior).
   """
   num_train: int = 2000
   num_test: int = 200
@@ -61,7 +61,7 @@ class SyntheticConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ExportConfig:
-  """SavedModel export options (see hmr_tf.export)."""
+  """SavedModel export options (see hmr_tf.inference.export)."""
   export_dir: str
   version: int = 1
   include_vertices: bool = True
@@ -71,7 +71,7 @@ class ExportConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ScaleConfig:
-  """Distribution and precision (see hmr_tf.distribute)."""
+  """Distribution and precision (see hmr_tf.training.distribute)."""
   strategy: str = 'default'
   tpu_address: str = ''
   collective_timeout_s: float = 0.0
@@ -100,8 +100,8 @@ class RunConfig:
   synthetic: SyntheticConfig
   data: input_pipeline.DataConfig
   model: hmr_model.ModelConfig
-  train: train_lib.TrainConfig
-  eval: eval_lib.EvalConfig
+  train: loop.TrainConfig
+  eval: evaluate.EvalConfig
   export: ExportConfig
   mean_params_path: str
   checkpoint: str
@@ -178,7 +178,7 @@ def from_flags(f) -> RunConfig:
                       if f.lr_schedule == 'cosine' else 0),
       sync_batch_norm=f.sync_batch_norm,
       base_crop_size=f.base_crop_size)
-  train = train_lib.TrainConfig(
+  train = loop.TrainConfig(
       model_dir=paths.model_dir,
       log_dir=paths.log_dir,
       epochs=f.epochs,
@@ -195,7 +195,7 @@ def from_flags(f) -> RunConfig:
       jit_compile=f.jit_compile,
       seed=f.seed)
   checkpoint = f.checkpoint or paths.model_dir
-  evaluation = eval_lib.EvalConfig(
+  evaluation = evaluate.EvalConfig(
       dataset=f.eval_dataset,
       split=f.eval_split,
       h36m_protocol=f.h36m_protocol,

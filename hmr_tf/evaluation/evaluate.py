@@ -1,19 +1,19 @@
 """Evaluation: runs a restored HMRModel over an eval split and reports metrics.
 
-What is measured (all from `hmr_tf.metrics`):
+What is measured (all from `hmr_tf.evaluation.metrics`):
   * 3D datasets (examples with `has_joints3d`): MPJPE and PA-MPJPE in mm
     (mean and median over examples) on the 14 LSP joints after pelvis
     alignment; PCK at 150 mm and AUC over 0..150 mm, without and with rigid
     (Procrustes) alignment (the MPI-INF-3DHP protocol).
   * Human3.6M (`EvalConfig.h36m_protocol`, used when the dataset name starts
     with 'h36m'): frames are selected by the protocol from their
-    `image/filename` (see `hmr_tf.h36m_protocol`), and a per-action table and
+    `image/filename` (see `hmr_tf.evaluation.h36m_protocol`), and a per-action table and
     the mean over actions are added.
   * The MPI-INF-3DHP test set (dataset 'mpi_inf_3dhp_test', see
-    `hmr_tf.mpi_inf_3dhp_protocol`): the 3D metrics per test sequence and per
+    `hmr_tf.evaluation.mpi_inf_3dhp_protocol`): the 3D metrics per test sequence and per
     activity as well, and which 3D ground truth the records hold (from the
     dataset's sidecar).
-  * 3DPW (dataset '3dpw', see `hmr_tf.pw3d_protocol`): MPJPE, PA-MPJPE and
+  * 3DPW (dataset '3dpw', see `hmr_tf.evaluation.pw3d_protocol`): MPJPE, PA-MPJPE and
     PVE from the ground-truth SMPL bodies (gendered models) against the
     predicted ones (neutral model), overall and per sequence.
   * 2D (examples with visible keypoints, e.g. LSP): PCK@0.2 of the torso
@@ -35,11 +35,11 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
-from hmr_tf import atomic_io
-from hmr_tf import h36m_protocol
-from hmr_tf import metrics as metrics_lib
-from hmr_tf import mpi_inf_3dhp_protocol
-from hmr_tf import pw3d_protocol
+from hmr_tf.files import atomic_io
+from hmr_tf.evaluation import h36m_protocol
+from hmr_tf.evaluation import metrics as metrics_lib
+from hmr_tf.evaluation import mpi_inf_3dhp_protocol
+from hmr_tf.evaluation import pw3d_protocol
 from hmr_tf.data import input_pipeline
 from hmr_tf.smpl import joints as joints_lib
 
@@ -58,7 +58,7 @@ class EvalConfig:
     dataset: dataset directory name under DataConfig.data_dir.
     split: split name.
     h36m_protocol: 'p1' | 'p2_original' | 'p2_all_cameras_pa' (see
-      hmr_tf.h36m_protocol); used when `dataset` starts with 'h36m'.
+      hmr_tf.evaluation.h36m_protocol); used when `dataset` starts with 'h36m'.
     checkpoint: the evaluated checkpoint (recorded in the JSON only).
     output_dir: where the JSON goes; '' writes no files.
     summary_dir: TensorBoard log directory; '' writes no summaries.
@@ -350,7 +350,7 @@ def mean_baseline_predictions(model, num_examples: int
     'pred_pose': [N, 72], 'pred_shape': [N, 10]}.
   """
   # Imported here: only the baseline needs the model's pieces.
-  from hmr_tf.modeling import camera  # pylint: disable=g-import-not-at-top
+  from hmr_tf.geometry import camera  # pylint: disable=g-import-not-at-top
   from hmr_tf.modeling import mean_params  # pylint: disable=g-import-not-at-top
   theta0 = tf.reshape(tf.convert_to_tensor(model.regressor.theta0), [1, -1])
   cam, pose, betas = mean_params.split_theta(theta0)
@@ -479,7 +479,7 @@ def format_table(results: Dict, title: str) -> str:
 
 
 def write_json_atomic(path: str, obj) -> None:
-  """Writes JSON atomically, with the umask's file mode (hmr_tf.atomic_io)."""
+  """Writes JSON atomically, with the umask's file mode (hmr_tf.files.atomic_io)."""
   atomic_io.write_json_atomic(path, obj)
 
 

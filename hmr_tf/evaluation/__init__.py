@@ -1,0 +1,1 @@
+"""Evaluation: metrics, the benchmark protocols, the eval run."""

@@ -1,0 +1,1 @@
+"""File safety: atomic writes and the allow-list unpickler."""

@@ -1,0 +1,1 @@
+"""Image geometry: the crop window and the cameras."""

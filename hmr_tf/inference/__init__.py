@@ -1,0 +1,1 @@
+"""Inference: the demo library, the SavedModel export, the original model's import."""

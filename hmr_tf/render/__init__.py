@@ -1,0 +1,1 @@
+"""The mesh renderer and its rasterizer."""

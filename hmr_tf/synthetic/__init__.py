@@ -1,0 +1,1 @@
+"""The synthetic scenes, pose prior and dataset generator."""
