@@ -46,6 +46,7 @@ from hmr_tf.geometry import camera
 from hmr_tf.modeling import discriminator as discriminator_lib
 from hmr_tf.modeling import encoder as encoder_lib
 from hmr_tf.modeling import mean_params
+from hmr_tf.modeling import prebuilt
 from hmr_tf.modeling import regressor as regressor_lib
 from hmr_tf.smpl import joints as joints_lib
 from hmr_tf.smpl import lbs
@@ -189,7 +190,7 @@ def _loss_scale(optimizer) -> Optional[tf.Tensor]:
   return None
 
 
-class HMRModel(keras.Model):
+class HMRModel(prebuilt.PrebuiltModel):
   """End-to-end human mesh recovery.
 
   Args:
@@ -256,15 +257,6 @@ class HMRModel(keras.Model):
     # Built now so their slots exist before a checkpoint restore.
     self.g_optimizer.build(self.generator_variables)
     self.d_optimizer.build(self.discriminator_variables)
-
-  def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-    # Everything is built in __init__ and compile. Under a strategy Keras'
-    # version takes one batch from the training iterator (which fit then
-    # never trains on) and reduces it across replicas, which fails for
-    # nested batches under MultiWorkerMirroredStrategy.
-    if all(layer.built for layer in self._flatten_layers()):
-      return
-    super()._maybe_symbolic_build(iterator, data_batch)
 
   @property
   def generator_variables(self) -> List[tf.Variable]:
