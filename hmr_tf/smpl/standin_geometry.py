@@ -194,13 +194,6 @@ def vertex_normals(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
   return vn / np.linalg.norm(vn, axis=1, keepdims=True)
 
 
-def signed_volume(verts: np.ndarray, faces: np.ndarray) -> float:
-  """Volume enclosed by a closed mesh; positive for outward winding."""
-  p = verts[faces]
-  return float(np.einsum('ij,ij->i', p[:, 0], np.cross(p[:, 1], p[:, 2])).sum()
-               / 6.0)
-
-
 def neighbour_average_matrix(faces: np.ndarray,
                              num_vertices: int) -> scipy.sparse.csr_matrix:
   """[V, V] sparse row-stochastic matrix averaging each vertex's neighbours."""
