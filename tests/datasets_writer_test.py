@@ -101,8 +101,9 @@ def test_leftovers_of_a_crashed_run_are_removed(tmp_path):
   out = str(tmp_path)
   _convert(out, range(3))
   folder = tmp_path / 'toy'
+  # The last two: sidecar temporaries of older and of current runs.
   for name in ('.train_00000.tfrecord.tmp', '.train_00001.tfrecord.new',
-               'toy_meta.json.tmp'):
+               'toy_meta.json.tmp', '.tmp_k3j9x2.json'):
     (folder / name).write_bytes(b'partial')
   _convert(out, range(1))
   assert fx.final_files(out, 'toy') == ['toy_meta.json',

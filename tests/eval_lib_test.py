@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 import smpl_reference
+import summary_events
 from hmr_tf.data import writer as writer_lib
 from hmr_tf.evaluation import evaluate
 from hmr_tf.evaluation import metrics as metrics_lib
@@ -131,11 +132,9 @@ def test_evaluate_writes_json_and_tensorboard(tmp_path):
   assert saved['scalars']['mpjpe'] == pytest.approx(10 / 3, abs=1e-4)
   assert not glob.glob(os.path.join(out_dir, '.tmp_*'))
   # TensorBoard scalars at step 7.
-  found = {}
-  for event_file in glob.glob(os.path.join(out_dir, 'events.out.*')):
-    for event in tf.compat.v1.train.summary_iterator(event_file):
-      for value in event.summary.value:
-        found[value.tag] = (event.step, float(tf.make_ndarray(value.tensor)))
+  values, _ = summary_events.read_events(out_dir)
+  found = {tag: (step, float(value)) for tag, steps in values.items()
+           for step, value in steps.items()}
   assert found['eval/synth_test/mpjpe'][0] == 7
   assert found['eval/synth_test/mpjpe'][1] == pytest.approx(10 / 3, abs=1e-4)
   assert 'eval/synth_test/pa_auc' in found

@@ -17,6 +17,7 @@ import pytest
 import tensorflow as tf
 from absl import logging
 
+import summary_events
 import train_fixtures as tfx
 from hmr_tf.training import callbacks
 from hmr_tf.training import loop
@@ -64,19 +65,6 @@ def trained(workspace):
                                lines=handler.lines)
 
 
-def _events(log_dir):
-  """{tag: {step: ndarray}} and {tag: plugin name} of all event files."""
-  values, plugins = {}, {}
-  for path in glob.glob(os.path.join(log_dir, 'events.out.tfevents.*')):
-    for event in tf.compat.v1.train.summary_iterator(path):
-      for value in event.summary.value:
-        values.setdefault(value.tag, {})[event.step] = tf.make_ndarray(
-            value.tensor)
-        if value.metadata.plugin_data.plugin_name:
-          plugins[value.tag] = value.metadata.plugin_data.plugin_name
-  return values, plugins
-
-
 def _step_of(path):
   return int(os.path.basename(path).rsplit('-', 1)[1])
 
@@ -111,7 +99,8 @@ def test_result_and_checkpoints(trained):
 
 
 def test_tensorboard_scalars(trained):
-  values, plugins = _events(os.path.join(trained.model_dir, 'train'))
+  values, plugins = summary_events.read_events(
+      os.path.join(trained.model_dir, 'train'))
   for term in TERMS:
     group = ('generator' if term in hmr_model.GENERATOR_TERMS else
              'discriminator')
@@ -133,7 +122,8 @@ def test_tensorboard_scalars(trained):
 
 
 def test_image_summary(trained):
-  values, plugins = _events(os.path.join(trained.model_dir, 'train'))
+  values, plugins = summary_events.read_events(
+      os.path.join(trained.model_dir, 'train'))
   tag = 'images/examples'
   assert plugins[tag] == 'images'
   assert sorted(values[tag]) == [3, 6]  # image_summary_every_steps=3

@@ -10,7 +10,8 @@ name (`.<shard>.new`) beside the previous conversion, which stays untouched
 while the new one is written. Only when the whole conversion is complete
 does `close()` replace the previous one: it removes the old sidecar, renames
 the staged shards to their final names, deletes old shards the new
-conversion does not have, and writes the new sidecar last (via a temp name).
+conversion does not have, and writes the new sidecar last (via a temp name,
+hmr_tf.files.atomic_io).
 The sidecar's presence marks a finished conversion, and readers take every
 count from it instead of hard-coding dataset sizes. A conversion that fails
 deletes its temp and staged shards, writes no sidecar, and leaves the
@@ -28,6 +29,7 @@ from absl import logging
 import tensorflow as tf
 
 from hmr_tf.data import schema
+from hmr_tf.files import atomic_io
 
 DEFAULT_SHARD_SIZE = 500
 DEFAULT_MOCAP_SHARD_SIZE = 10000
@@ -133,7 +135,9 @@ class ShardedWriter:
     # finished conversion.
     leftovers = glob.glob(os.path.join(self.directory, '.*.tmp'))
     leftovers += glob.glob(os.path.join(self.directory, '.*' + _STAGED))
-    leftovers.append(sidecar_path(output_dir, dataset) + '.tmp')
+    leftovers += glob.glob(os.path.join(self.directory,
+                                        atomic_io.TEMP_PREFIX + '*'))
+    leftovers.append(sidecar_path(output_dir, dataset) + '.tmp')  # Older runs.
     for path in leftovers:
       if os.path.exists(path):
         logging.info('Removing a leftover of an interrupted run: %s', path)
@@ -267,29 +271,11 @@ class ShardedWriter:
         **self.extra,
     }
 
-  def close(self) -> dict:
-    """Finishes the open shards, replaces the previous conversion with this
-    one (sidecar last) and returns the sidecar's content."""
-    if self._closed:
-      raise RuntimeError('ShardedWriter: closed twice')
-    path = sidecar_path(self._output_dir, self.dataset)
-    temp = path + '.tmp'
-    try:
-      for split, state in self._splits.items():
-        if state.writer is not None:
-          self._finish_shard(split, state)
-      meta = self.summary()
-      with open(temp, 'w', encoding='utf-8') as f:
-        json.dump(meta, f, indent=2, sort_keys=True)
-    except BaseException:
-      # Not complete (a full disk, an interrupt): keep the previous one.
-      self.abort()
-      if os.path.exists(temp):
-        os.remove(temp)
-      raise
-    self._closed = True
-    # The new conversion is complete: replace the previous one. The old
-    # sidecar goes first so that no sidecar ever names a mix of shards.
+  def _replace_previous(self, path: str, meta: dict) -> None:
+    """Puts the staged shards in place of the previous conversion's.
+
+    The old sidecar goes first so that no sidecar ever names a mix of shards.
+    """
     if os.path.exists(path):
       os.remove(path)
     new_files = {f for info in meta['splits'].values() for f in info['files']}
@@ -299,7 +285,29 @@ class ShardedWriter:
       if os.path.basename(old) not in new_files:
         logging.info('Removing a shard of the previous conversion: %s', old)
         os.remove(old)
-    os.replace(temp, path)
+
+  def close(self) -> dict:
+    """Finishes the open shards, replaces the previous conversion with this
+    one (sidecar last) and returns the sidecar's content."""
+    if self._closed:
+      raise RuntimeError('ShardedWriter: closed twice')
+    path = sidecar_path(self._output_dir, self.dataset)
+    with atomic_io.atomic_path(path) as temp:
+      try:
+        for split, state in self._splits.items():
+          if state.writer is not None:
+            self._finish_shard(split, state)
+        meta = self.summary()
+        with open(temp, 'w', encoding='utf-8') as f:
+          json.dump(meta, f, indent=2, sort_keys=True)
+      except BaseException:
+        # Not complete (a full disk, an interrupt): keep the previous one
+        # (leaving the block deletes the temp sidecar).
+        self.abort()
+        raise
+      self._closed = True
+      self._replace_previous(path, meta)
+      # Leaving the block renames the new sidecar into place, last.
     for split, info in meta['splits'].items():
       logging.info('%s/%s: %d examples in %d shards, %d bad records skipped',
                    self.dataset, split, info['num_examples'],

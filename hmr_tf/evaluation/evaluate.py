@@ -7,15 +7,15 @@ What is measured (all from `hmr_tf.evaluation.metrics`):
     (Procrustes) alignment (the MPI-INF-3DHP protocol).
   * Human3.6M (`EvalConfig.h36m_protocol`, used when the dataset name starts
     with 'h36m'): frames are selected by the protocol from their
-    `image/filename` (see `hmr_tf.evaluation.h36m_protocol`), and a per-action table and
-    the mean over actions are added.
+    `image/filename` (see `hmr_tf.evaluation.h36m_protocol`), and a
+    per-action table and the mean over actions are added.
   * The MPI-INF-3DHP test set (dataset 'mpi_inf_3dhp_test', see
-    `hmr_tf.evaluation.mpi_inf_3dhp_protocol`): the 3D metrics per test sequence and per
-    activity as well, and which 3D ground truth the records hold (from the
-    dataset's sidecar).
-  * 3DPW (dataset '3dpw', see `hmr_tf.evaluation.pw3d_protocol`): MPJPE, PA-MPJPE and
-    PVE from the ground-truth SMPL bodies (gendered models) against the
-    predicted ones (neutral model), overall and per sequence.
+    `hmr_tf.evaluation.mpi_inf_3dhp_protocol`): the 3D metrics per test
+    sequence and per activity as well, and which 3D ground truth the records
+    hold (from the dataset's sidecar).
+  * 3DPW (dataset '3dpw', see `hmr_tf.evaluation.pw3d_protocol`): MPJPE,
+    PA-MPJPE and PVE from the ground-truth SMPL bodies (gendered models)
+    against the predicted ones (neutral model), overall and per sequence.
   * 2D (examples with visible keypoints, e.g. LSP): PCK@0.2 of the torso
     diameter on the 14 LSP joints, and the mean keypoint error in pixels of
     the stored image.
@@ -33,7 +33,6 @@ from typing import Dict, List, Optional, Tuple
 from absl import logging
 import numpy as np
 import tensorflow as tf
-from tensorflow.core.framework import summary_pb2
 
 from hmr_tf.files import atomic_io
 from hmr_tf.evaluation import h36m_protocol
@@ -478,27 +477,14 @@ def format_table(results: Dict, title: str) -> str:
   return '\n'.join(lines)
 
 
-def write_json_atomic(path: str, obj) -> None:
-  """Writes JSON atomically, with the umask's file mode (hmr_tf.files.atomic_io)."""
-  atomic_io.write_json_atomic(path, obj)
-
-
 def write_summaries(summary_dir: str, name: str, values: Dict[str, float],
                     step: int) -> None:
   """Writes scalars `eval/<name>/<key>` to TensorBoard."""
-  # tf.summary.scalar lives in the tensorboard package, which TensorFlow no
-  # longer installs; tf.summary.write with the scalar plugin's metadata writes
-  # the same event records with core TF only.
-  metadata = summary_pb2.SummaryMetadata()
-  metadata.plugin_data.plugin_name = 'scalars'
-  metadata.data_class = summary_pb2.DATA_CLASS_SCALAR
   writer = tf.summary.create_file_writer(summary_dir)
   with writer.as_default():
     for key, value in values.items():
-      tf.summary.write(f'eval/{name}/{key}', tf.constant(value, tf.float32),
-                       step=step, metadata=metadata)
-  writer.flush()
-  writer.close()
+      tf.summary.scalar(f'eval/{name}/{key}', value, step=step)
+  writer.close()  # Flushes.
 
 
 def report(results: Dict, config: EvalConfig, data_files: List[str],
@@ -533,7 +519,7 @@ def report(results: Dict, config: EvalConfig, data_files: List[str],
   logging.info('\n%s', format_table(results, f'evaluation {config.name}'))
   if config.output_dir:
     path = os.path.join(config.output_dir, f'eval_{config.name}.json')
-    write_json_atomic(path, doc)
+    atomic_io.write_json_atomic(path, doc)
     doc['json_path'] = path
     logging.info('Wrote %s', path)
   if config.summary_dir:

@@ -19,13 +19,13 @@ import dataclasses
 import io
 import json
 import os
-import tempfile
 import zipfile
 from typing import Any, Dict, Optional
 
 import numpy as np
 import scipy.sparse
 
+from hmr_tf.files import atomic_io
 from hmr_tf.files import safe_pickle
 from hmr_tf.smpl import joints as joints_lib
 
@@ -246,20 +246,7 @@ def to_file_dict(model: BodyModel) -> Dict[str, np.ndarray]:
 
 
 def save_model(model: BodyModel, path: str, compress: bool = True) -> None:
-  """Writes `model` as `.npz` at `path` atomically (temp file, then rename)."""
-  path = os.fspath(path)
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
+  """Writes `model` as `.npz` at `path` atomically (hmr_tf.files.atomic_io)."""
   buf = io.BytesIO()
   (np.savez_compressed if compress else np.savez)(buf, **to_file_dict(model))
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix='.tmp_', suffix='.npz')
-  try:
-    with os.fdopen(fd, 'wb') as f:
-      f.write(buf.getvalue())
-    # mkstemp creates 0600 files; give the model the usual permissions.
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
+  atomic_io.write_bytes_atomic(os.fspath(path), buf.getvalue())

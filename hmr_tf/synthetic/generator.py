@@ -37,6 +37,7 @@ seed gives byte-identical records.
 """
 
 import contextlib
+import io
 import json
 import multiprocessing
 import os
@@ -49,6 +50,7 @@ from scipy import special
 from scipy.spatial import transform
 import tensorflow as tf
 
+from hmr_tf.files import atomic_io
 from hmr_tf.synthetic import pose_prior
 from hmr_tf.synthetic import scene as scene_lib
 from hmr_tf.data import writer as writer_lib
@@ -267,22 +269,15 @@ def _write_mocap(output_dir: str, counts: Dict[str, int], poser: _Poser,
 
 
 def write_mean_params(path: str, pose: np.ndarray, shape: np.ndarray) -> None:
-  """Writes `pose` [72] and `shape` [10] as .npz (temp name, then renamed)."""
+  """Writes `pose` [72] and `shape` [10] as .npz (hmr_tf.files.atomic_io)."""
   pose = np.asarray(pose, np.float64).reshape(-1)
   shape = np.asarray(shape, np.float64).reshape(-1)
   if pose.shape != (schema.POSE_DIM,) or shape.shape != (NUM_SHAPE,):
     raise ValueError(f'{path}: expected pose [72] and shape [10], got '
                      f'{pose.shape} and {shape.shape}')
-  temp = path + '.tmp.npz'
-  np.savez(temp, pose=pose, shape=shape)
-  os.replace(temp, path)
-
-
-def _write_json(path: str, content: dict) -> None:
-  temp = path + '.tmp'
-  with open(temp, 'w', encoding='utf-8') as f:
-    json.dump(content, f, indent=2, sort_keys=True)
-  os.replace(temp, path)
+  buf = io.BytesIO()
+  np.savez(buf, pose=pose, shape=shape)
+  atomic_io.write_bytes_atomic(path, buf.getvalue())
 
 
 def generate(output_dir: str,
@@ -414,7 +409,7 @@ def generate(output_dir: str,
       'image_scale': scene_lib.BASE_CROP_SIZE / img_size,
       'scene': scene_options(scene, prior),
   }
-  _write_json(meta_path, meta)
+  atomic_io.write_json_atomic(meta_path, meta)
   if timings is not None:
     timings.update(timer.seconds)
   return meta

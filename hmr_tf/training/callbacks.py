@@ -28,8 +28,6 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from tensorflow.core.framework import summary_pb2
-
 from hmr_tf.render import renderer
 from hmr_tf.modeling import hmr_model
 
@@ -41,48 +39,6 @@ PROGBAR_TERMS = ('g_loss', 'loss_kp', 'loss_3d_joints', 'loss_adv', 'd_loss')
 # Terms in the one-line epoch summary.
 EPOCH_LINE_TERMS = ('g_loss', 'loss_kp', 'loss_3d_joints', 'loss_3d_smpl',
                     'loss_adv', 'd_loss', 'd_out_real', 'd_out_fake')
-
-
-# ---------------------------------------------------------------------------
-# Summaries without the tensorboard package.
-#
-# tf.summary.scalar/image are implemented in the tensorboard pip package,
-# which TensorFlow no longer installs. These write the same event records
-# (the tensor plus the TensorBoard plugin's metadata) through core
-# tf.summary.write, so `tensorboard --logdir` reads them as scalars and
-# images; only viewing needs tensorboard installed.
-
-
-def _metadata(plugin: str, data_class: int,
-              description: str = '') -> summary_pb2.SummaryMetadata:
-  # The plugins' content protos are empty at their version 0.
-  return summary_pb2.SummaryMetadata(
-      plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name=plugin),
-      summary_description=description, data_class=data_class)
-
-
-def write_scalar(tag: str, value: float, step: int) -> None:
-  """A TensorBoard scalar (inside a writer's default context)."""
-  tf.summary.write(tag, tf.constant(value, tf.float32), step=step,
-                   metadata=_metadata('scalars',
-                                      summary_pb2.DATA_CLASS_SCALAR))
-
-
-def write_images(tag: str, images: np.ndarray, step: int,
-                 description: str = '') -> None:
-  """TensorBoard images from uint8 [K, H, W, 3] (PNG-encoded)."""
-  images = np.asarray(images)
-  if images.dtype != np.uint8 or images.ndim != 4 or images.shape[3] != 3:
-    raise ValueError(f'images: expected uint8 [K, H, W, 3], got '
-                     f'{images.dtype} {list(images.shape)}')
-  # The images plugin's layout: [width, height, png_1, ..., png_K].
-  encoded = [tf.io.encode_png(img).numpy() for img in images]
-  tensor = tf.constant([str(images.shape[2]).encode(),
-                        str(images.shape[1]).encode()] + encoded)
-  tf.summary.write(tag, tensor, step=step,
-                   metadata=_metadata('images',
-                                      summary_pb2.DATA_CLASS_BLOB_SEQUENCE,
-                                      description))
 
 
 # ---------------------------------------------------------------------------
@@ -453,29 +409,29 @@ class SummaryWriter(keras.callbacks.Callback):
 
   def _write_scalars(self, step):
     now = time.time()
+    # Eager, on the host, at the step the writer's context sets.
     with self._writer.as_default(step=step):
       for name, value in self._tracker_means().items():
         if name in hmr_model.GENERATOR_TERMS:
-          write_scalar('generator/' + name, value, step)
+          tf.summary.scalar('generator/' + name, value)
         elif name in hmr_model.DISCRIMINATOR_TERMS:
-          write_scalar('discriminator/' + name, value, step)
+          tf.summary.scalar('discriminator/' + name, value)
       model = self.model
       for tag, opt in (('generator', model.g_optimizer),
                        ('discriminator', model.d_optimizer)):
-        write_scalar('learning_rate/' + tag,
-                     float(np.asarray(opt.learning_rate)), step)
+        tf.summary.scalar('learning_rate/' + tag,
+                          float(np.asarray(opt.learning_rate)))
       if self._skipped is not None:
-        write_scalar('train/skipped_steps', float(self._skipped.numpy()),
-                     step)
+        tf.summary.scalar('train/skipped_steps', float(self._skipped.numpy()))
       steps = step - self._last_step
       if steps > 0 and now > self._last_time:
         rate = steps / (now - self._last_time)
-        write_scalar('train/steps_per_second', rate, step)
+        tf.summary.scalar('train/steps_per_second', rate)
         if self._batch_size:
-          write_scalar('train/images_per_second', rate * self._batch_size,
-                       step)
+          tf.summary.scalar('train/images_per_second',
+                            rate * self._batch_size)
       for tag, fn in self._extra.items():
-        write_scalar(tag, float(fn()), step)
+        tf.summary.scalar(tag, float(fn()))
     self._last_time = now
     self._last_step = step
 
@@ -637,8 +593,9 @@ def make_image_summary_fn(model, batch: Dict[str, np.ndarray],
                             out['keypoints2d'].numpy(),
                             out['vertices'].numpy(), out['cam'].numpy(),
                             faces)
-    write_images(tag, panels, step,
-                 description='input + ground-truth keypoints | predicted '
-                 'keypoints | predicted mesh')
+    # max_outputs: tf.summary.image keeps only 3 images by default.
+    tf.summary.image(tag, panels, step=step, max_outputs=len(panels),
+                     description='input + ground-truth keypoints | '
+                     'predicted keypoints | predicted mesh')
 
   return write

@@ -69,5 +69,6 @@ def main(argv):
     raise ValueError(f'{FLAGS.output}: PNG encoding failed')
   atomic_io.write_bytes_atomic(FLAGS.output, data.tobytes())
 
+
 if __name__ == '__main__':
   app.run(main)
