@@ -77,8 +77,8 @@ def full_image_translation(cam, box_center, box_size, image_size,
   (X_xy + t). A pinhole camera of the whole image (focal length f pixels,
   principal point at the image centre c = ((W - 1) / 2, (H - 1) / 2) in
   pixel-centre coordinates, crop.image_center) that images the body moved
-  by T = (TX, TY, TZ) puts X at c + f * (X_xy + T_xy) / (X_z + TZ). For a body far from the
-  camera (X_z << TZ) the two agree when
+  by T = (TX, TY, TZ) puts X at c + f * (X_xy + T_xy) / (X_z + TZ). For a
+  body far from the camera (X_z << TZ) the two agree when
     TZ = 2 f / (box_size * s),
     T_xy = t + 2 (box_center - c) / (box_size * s).
 

@@ -23,19 +23,22 @@ Pixel convention (the only one used):
     window's outer EDGES (not pixel centres). In an S-pixel crop the pixel
     u is centred at x_n = 2 (u + 0.5) / S - 1, i.e.
 
-      crop pixel = (x_n + 1) * S / 2 - 0.5,   image pixel = center + x_n * window / 2.
+      crop pixel  = (x_n + 1) * S / 2 - 0.5,
+      image pixel = center + x_n * window / 2.
 
     The crop grid is symmetric about `center`, so mirroring the crop's
     columns is exactly x_n -> -x_n (the training flip).
 
-Training's labels decide it: the parser maps a stored keypoint to
-(p - center) * 2 / window, as the original HMR did (src/data_loader.py:
-2 * (p - start) / S - 1 with start = center - S / 2 after scaling). The
-original cut its crop at an integer start, so its crop pixel u was centred
-at x_n = 2u / S - 1, half a crop pixel off ours; our warp samples the
-symmetric grid above, and every picture maps x_n back with the formula
-above (the panels once used (x_n + 1) * S / 2, the edge coordinate, and
-drew half a pixel right of and below the person).
+Why this convention: training's labels. The parser maps a stored keypoint
+to (p - center) * 2 / window, as the original HMR did (src/data_loader.py:
+2 * (p - start) / S - 1 on the scaled image, start = center - S / 2), and
+samples crop pixel u at x_n = 2 (u + 0.5) / S - 1, so what the network
+learns is the mapping above. (The original cut its crop at an integer
+start, so its crop pixel u was centred at x_n = 2u / S - 1, half a crop
+pixel off ours; its demo mapped back with (x_n + 1) * S / 2, consistent
+with its own crops but not with ours. The TensorBoard panels here used
+that formula and drew everything half a pixel right of and below the
+person.)
 """
 
 from typing import Tuple
