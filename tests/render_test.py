@@ -291,9 +291,10 @@ def test_weak_perspective_matches_hand_computation():
       np.array([[0.5, 0.3, 2.0], [-1.0, 0.0, 1.0]]), (0.9, 0.1, -0.2), 224)
   # 0.9 * (0.5 + 0.1) = 0.54 -> 1.54 * 112; 0.9 * (0.3 - 0.2) = 0.09 ->
   # 1.09 * 112; 0.9 * (-1 + 0.1) = -0.81 -> 0.19 * 112; 0.9 * -0.2 = -0.18
-  # -> 0.82 * 112.
+  # -> 0.82 * 112; each minus 0.5: -1 is the crop's left edge, and
+  # render_mesh takes pixel-centre coordinates (hmr_tf.geometry.crop).
   np.testing.assert_allclose(
-      out, [[172.48, 122.08, 2.0], [21.28, 91.84, 1.0]], rtol=1e-12)
+      out, [[171.98, 121.58, 2.0], [20.78, 91.34, 1.0]], rtol=1e-12)
 
 
 def test_perspective_projection_matches_hand_computation():

@@ -5,25 +5,26 @@ stored image and labels in stored pixels; `parse_fn(config, is_training)`
 returns a function that crops the person, applies HMR's augmentation when
 training, and normalises everything to the model's conventions.
 
-Geometry. Stored coordinates are pixels with integer values at pixel centres.
-The crop window is a square of side
+Geometry (hmr_tf.geometry.crop, whose docstring holds the pixel
+convention). The crop window is a square of side
 
   window = base_crop_size / (record scale * scale factor)
 
 stored pixels around `center` (+ jitter when training), resampled to
-`img_size` x `img_size` with one bilinear affine warp (edge pixels repeat
-outside the image, as the original's edge padding did). A stored point p maps
-to crop coordinates (p - center) * 2 / window, so the centre goes to 0 and the
-window border to +-1; that equals the contract's (px / S) * 2 - 1 with px the
-point's position in the S-pixel crop. Output pixel u samples the stored point
-of crop coordinate (2 (u + 0.5) / S - 1), i.e. the crop grid is symmetric
-about the centre, so reversing the crop's columns is exactly x -> -x.
+`img_size` x `img_size` with one bilinear warp (crop_lib.warp: edge pixels
+repeat outside the image, as the original's edge padding did). A stored
+point p maps to crop coordinates (p - center) * 2 / window, so the centre
+goes to 0 and the window border to +-1; that equals the contract's
+(px / S) * 2 - 1 with px the point's position in the S-pixel crop measured
+from its left edge. The crop grid is symmetric about the centre, so
+reversing the crop's columns is exactly x -> -x.
 """
 
 from typing import Callable, Dict, Optional
 
 import tensorflow as tf
 
+from hmr_tf.geometry import crop as crop_lib
 from hmr_tf.smpl import joints as joints_lib
 from hmr_tf.smpl import lbs
 
@@ -36,53 +37,9 @@ TRAIN_KEYS = ('image', 'keypoints2d', 'joints3d', 'has_joints3d', 'pose',
 EVAL_KEYS = ('filename', 'gender', 'activity', 'center', 'crop_size')
 
 
-def crop_transform(center: tf.Tensor, window: tf.Tensor,
-                   img_size: int) -> tf.Tensor:
-  """The affine map from output crop pixels to stored-image pixels.
-
-  Args:
-    center: float32 [2], crop centre (x, y) in stored pixels.
-    window: float32 [], crop side in stored pixels.
-    img_size: S, the output side in pixels.
-
-  Returns:
-    float32 [8], the transform in `ImageProjectiveTransformV3`'s layout:
-    output pixel (u, v) samples stored point (a0 u + a2, b1 v + b2).
-  """
-  step = window / img_size  # Stored pixels per output pixel.
-  # Output pixel u's centre sits at crop coordinate 2 (u + 0.5) / S - 1.
-  offset = center + (0.5 - img_size / 2.0) * step
-  zero = tf.zeros_like(step)
-  return tf.stack([step, zero, offset[0], zero, step, offset[1], zero, zero])
-
-
-def warp_crop(image: tf.Tensor, center: tf.Tensor, window: tf.Tensor,
-              img_size: int) -> tf.Tensor:
-  """Crops a square window and resizes it with one bilinear warp.
-
-  Args:
-    image: float32 [H, W, 3].
-    center: float32 [2], window centre (x, y) in stored pixels.
-    window: float32 [], window side in stored pixels.
-    img_size: S.
-
-  Returns:
-    float32 [S, S, 3]; outside the stored image the edge pixels repeat.
-  """
-  transform = crop_transform(center, window, img_size)
-  crop = tf.raw_ops.ImageProjectiveTransformV3(
-      images=image[tf.newaxis],
-      transforms=transform[tf.newaxis],
-      output_shape=tf.constant([img_size, img_size], tf.int32),
-      fill_value=tf.constant(0.0, tf.float32),
-      interpolation='BILINEAR',
-      fill_mode='NEAREST')
-  return tf.ensure_shape(crop[0], [img_size, img_size, 3])
-
-
-def crop_keypoints(keypoints: tf.Tensor, center: tf.Tensor,
-                   window: tf.Tensor) -> tf.Tensor:
-  """Maps stored-pixel keypoints into [-1, 1] crop coordinates.
+def _keypoint_labels(keypoints: tf.Tensor, center: tf.Tensor,
+                     window: tf.Tensor) -> tf.Tensor:
+  """Stored-pixel keypoints -> the [-1, 1] crop-coordinate labels.
 
   Args:
     keypoints: float32 [K, 3], (x px, y px, visibility).
@@ -90,10 +47,11 @@ def crop_keypoints(keypoints: tf.Tensor, center: tf.Tensor,
     window: float32 [], crop side in stored pixels.
 
   Returns:
-    float32 [K, 3], (x, y, visibility) with x, y in crop coordinates. A point
-    that was invisible or falls outside the crop is all zeros.
+    float32 [K, 3], (x, y, visibility) with x, y in crop coordinates
+    (crop_lib.image_to_crop). A point that was invisible or falls outside
+    the crop is all zeros.
   """
-  xy = (keypoints[:, :2] - center) * (2.0 / window)
+  xy = crop_lib.image_to_crop(keypoints[:, :2], center, window)
   inside = tf.reduce_all(tf.abs(xy) <= 1.0, axis=-1)
   visible = tf.logical_and(keypoints[:, 2] > 0, inside)
   visible = tf.cast(visible, tf.float32)[:, tf.newaxis]
@@ -187,13 +145,13 @@ def parse_fn(config, is_training: bool
       do_flip = draws[3] < config.flip_prob
     else:
       factor = tf.constant(1.0)
-    window = config.base_crop_size / (scale * factor)
+    window = crop_lib.window_side(scale * factor, config.base_crop_size)
 
-    crop = warp_crop(image, center, window, img_size)
+    crop = crop_lib.warp(image, center, window, img_size)
     example = {
         # [0, 255] -> [-1, 1], the ResNet v2 convention.
         'image': crop / 127.5 - 1.0,
-        'keypoints2d': crop_keypoints(
+        'keypoints2d': _keypoint_labels(
             tf.cast(decoded['keypoints2d'], tf.float32), center, window),
         'joints3d': tf.cast(decoded['joints3d'], tf.float32),
         'has_joints3d': tf.cast(decoded['has_joints3d'], tf.float32),

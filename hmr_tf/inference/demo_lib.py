@@ -3,8 +3,8 @@
 Cropping follows the original HMR demo's rule: the network works best on a
 person about 150 px tall in a 224-px crop. A crop is a square window of side
 `window = 224 / scale` image pixels around `center`, resized to the model's
-S x S input (one bilinear warp with edge pixels repeated outside the image,
-the same affine map as `hmr_tf.data.parser.crop_transform`):
+S x S input (hmr_tf.geometry.crop.warp_np: one bilinear warp with edge
+pixels repeated outside the image, the twin of the data parser's warp):
 
   * a person box (x, y, w, h): centre of the box, scale = 150 / max(w, h);
   * an OpenPose json: the most confident person (mean confidence of the
@@ -14,10 +14,11 @@ the same affine map as `hmr_tf.data.parser.crop_transform`):
   * neither: the whole image, centred, scale = 224 / max(H, W) (the original
     demo's rule: the image is assumed to show one person, tightly framed).
 
-Coordinates: image pixels with integer values at pixel centres (OpenCV's
-convention, also `hmr_tf.render.renderer`'s); a box's (x, y, w, h) are continuous
-edges, the image spanning [0, W] x [0, H]. A crop coordinate x_n in [-1, 1]
-(the model's output space) maps to the image point center + x_n * window / 2.
+Coordinates (hmr_tf.geometry.crop's convention): image pixels with integer
+values at pixel centres (OpenCV's, also `hmr_tf.render.renderer`'s); a box's
+(x, y, w, h) are continuous edges, the image spanning [0, W] x [0, H]. A crop
+coordinate x_n in [-1, 1] (the model's output space) maps to the image point
+center + x_n * window / 2 (crop.crop_to_image_np).
 
 Camera. HMR predicts a weak-perspective camera (s, tx, ty) of the crop:
 x_n = s * (X + tx). The demo also gives the body's place in a perspective
@@ -26,10 +27,10 @@ length f (default: the image diagonal, `--focal_length` overrides it),
 principal point at the image centre ((W - 1) / 2, (H - 1) / 2), the body
 moved by cam_t_full = (TX, TY, TZ) with TZ = 2 f / (window * s) and
 (TX, TY) = t + 2 (center - principal point) / (window * s)
-(hmr_tf.geometry.camera.full_image_translation; `full_image_translation`
-here is its NumPy twin). Points at the body's depth project exactly where
-the weak-perspective camera puts them; nearer parts a little larger. The
-JSON and the overlay use this camera.
+(hmr_tf.geometry.camera.full_image_translation and its NumPy twin
+full_image_translation_np, which the demo uses). Points at the body's depth
+project exactly where the weak-perspective camera puts them; nearer parts a
+little larger. The JSON and the overlay use this camera.
 """
 
 import dataclasses
@@ -44,10 +45,10 @@ from absl import logging
 import cv2
 import numpy as np
 
+from hmr_tf.geometry import camera
+from hmr_tf.geometry import crop as crop_lib
 from hmr_tf.render import renderer
 
-BASE_CROP_SIZE = 224.0  # The crop size the 150-px rule refers to.
-PERSON_HEIGHT_PX = 150.0  # Person height in a BASE_CROP_SIZE crop.
 OPENPOSE_THRESHOLD = 0.2
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff',
                     '.webp')
@@ -73,12 +74,12 @@ class Crop:
   center: tuple
   scale: float
   source: str
-  base_crop_size: float = BASE_CROP_SIZE
+  base_crop_size: float = crop_lib.BASE_CROP_SIZE
 
   @property
   def window(self) -> float:
     """Window side in image pixels."""
-    return self.base_crop_size / self.scale
+    return crop_lib.window_side(self.scale, self.base_crop_size)
 
 
 # ---------------------------------------------------------------------------
@@ -181,8 +182,8 @@ def _check_shape(image_shape) -> tuple:
 def crop_whole_image(image_shape) -> Crop:
   """The whole image, centred: the window is the image's longer side."""
   height, width = _check_shape(image_shape)
-  return Crop(center=((width - 1) / 2.0, (height - 1) / 2.0),
-              scale=BASE_CROP_SIZE / max(height, width),
+  return Crop(center=crop_lib.image_center(height, width),
+              scale=crop_lib.BASE_CROP_SIZE / max(height, width),
               source='whole_image')
 
 
@@ -216,8 +217,8 @@ def crop_from_bbox(bbox: Sequence[float], image_shape) -> Crop:
     raise DemoInputError(
         f'--bbox {x:g},{y:g},{w:g},{h:g}: the box lies outside the '
         f'{width}x{height} image')
-  return Crop(center=(x + w / 2.0 - 0.5, y + h / 2.0 - 0.5),
-              scale=PERSON_HEIGHT_PX / max(w, h), source='bbox')
+  return Crop(center=crop_lib.box_center(x, y, w, h),
+              scale=crop_lib.PERSON_HEIGHT_PX / max(w, h), source='bbox')
 
 
 def read_openpose_people(json_path: str) -> List[np.ndarray]:
@@ -266,7 +267,8 @@ def _openpose_crop(points: np.ndarray, json_path: str, index: int,
     raise DemoInputError(f'--openpose_json {json_path}: person {index} '
                          f'lies outside the {width}x{height} image')
   return Crop(center=(float(center[0]), float(center[1])),
-              scale=PERSON_HEIGHT_PX / size, source=f'openpose person {index}')
+              scale=crop_lib.PERSON_HEIGHT_PX / size,
+              source=f'openpose person {index}')
 
 
 def crops_from_openpose(json_path: str, image_shape,
@@ -365,14 +367,10 @@ def crop_image(image: np.ndarray, crop: Crop, img_size: int) -> np.ndarray:
   """The network input: float32 [S, S, 3] in [-1, 1].
 
   Output pixel (u, v) samples the image at center + (u + 0.5 - S / 2) *
-  window / S (bilinear, edge pixels repeated), as the data parser does.
+  window / S (bilinear, edge pixels repeated): crop_lib.warp_np, the twin of
+  the data parser's warp.
   """
-  step = crop.window / img_size
-  offset = np.asarray(crop.center) + (0.5 - img_size / 2.0) * step
-  affine = np.array([[step, 0.0, offset[0]], [0.0, step, offset[1]]])
-  out = cv2.warpAffine(image.astype(np.float32), affine, (img_size, img_size),
-                       flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                       borderMode=cv2.BORDER_REPLICATE)
+  out = crop_lib.warp_np(image, crop.center, crop.window, img_size)
   return out / 127.5 - 1.0
 
 
@@ -391,22 +389,6 @@ def check_faces(body_model) -> None:
 
 # ---------------------------------------------------------------------------
 # Inference.
-
-
-def default_focal_length(image_shape) -> float:
-  """The full-image camera's default focal length: the image diagonal, px."""
-  return float(np.hypot(image_shape[0], image_shape[1]))
-
-
-def full_image_translation(cam, center, window: float, image_shape,
-                           focal_length: float) -> np.ndarray:
-  """[3] cam_t_full (float64); NumPy twin of camera.full_image_translation."""
-  s = max(float(cam[0]), 1e-6)  # s <= 0 would put the body behind the camera
-  half_scale = window * s / 2.0
-  principal = np.array([image_shape[1] - 1.0, image_shape[0] - 1.0]) / 2.0
-  offset = (np.asarray(center, np.float64) - principal) / half_scale
-  return np.array([float(cam[1]) + offset[0], float(cam[2]) + offset[1],
-                   focal_length / half_scale])
 
 
 def to_image_coordinates(prediction: Dict[str, np.ndarray], crop: Crop,
@@ -432,21 +414,20 @@ def to_image_coordinates(prediction: Dict[str, np.ndarray], crop: Crop,
   """
   out = dict(prediction)
   center = np.asarray(crop.center, np.float64)
-  half = crop.window / 2.0
   s, tx, ty = (float(v) for v in prediction['cam'])
-  out['keypoints2d_image'] = center + np.asarray(
-      prediction['keypoints2d'], np.float64) * half
+  out['keypoints2d_image'] = crop_lib.crop_to_image_np(
+      prediction['keypoints2d'], center, crop.window)
+  height, width = image_shape[:2]
   if focal_length is None:
-    focal_length = default_focal_length(image_shape)
-  trans = full_image_translation(prediction['cam'], center, crop.window,
-                                 image_shape, focal_length)
-  out['camera_image'] = {'scale_px': s * half, 'tx': tx, 'ty': ty,
-                         'center_px': center.tolist()}
+    focal_length = camera.default_focal_length_np((height, width))
+  trans = camera.full_image_translation_np(
+      prediction['cam'], center, crop.window, (height, width), focal_length)
+  out['camera_image'] = {'scale_px': s * (crop.window / 2.0), 'tx': tx,
+                         'ty': ty, 'center_px': center.tolist()}
   out['cam_t_full'] = trans
   out['perspective'] = {
       'focal_px': float(focal_length),
-      'principal_point': [(image_shape[1] - 1) / 2.0,
-                          (image_shape[0] - 1) / 2.0],
+      'principal_point': list(crop_lib.image_center(height, width)),
       'translation': trans.tolist()}
   out['crop'] = {'center': list(crop.center), 'scale': crop.scale,
                  'window_px': crop.window, 'source': crop.source}

@@ -73,9 +73,8 @@ import keras
 import tensorflow as tf
 
 from hmr_tf.files import atomic_io
-from hmr_tf.inference import demo_lib
-from hmr_tf.data import parser
 from hmr_tf.geometry import camera
+from hmr_tf.geometry import crop as crop_lib
 from hmr_tf.modeling import hmr_model
 
 SIGNATURE_BYTES = 'serving_default'
@@ -86,10 +85,6 @@ INFO_FILENAME = 'export_info.json'
 INPUT_BYTES = 'image_bytes'
 INPUT_CROPS = 'images'
 INPUT_BOXES = 'boxes'
-# HMR's normalisation, the demo's constants: a person ~150 px tall in a
-# 224-px crop at the paper's crop rule.
-BASE_CROP_SIZE = demo_lib.BASE_CROP_SIZE
-PERSON_HEIGHT_PX = demo_lib.PERSON_HEIGHT_PX
 
 _JPEG_MAGIC = b'\xff\xd8\xff'
 _PNG_MAGIC = b'\x89PNG'
@@ -141,16 +136,8 @@ def _decode(data: tf.Tensor, signature: str) -> tf.Tensor:
     return tf.io.decode_image(data, channels=3, expand_animations=False)
 
 
-def _crop(image: tf.Tensor, center: tf.Tensor, window: tf.Tensor,
-          img_size: int) -> tf.Tensor:
-  """The parser's warp of a [window]-px square at center, in [-1, 1]."""
-  crop = parser.warp_crop(tf.cast(image, tf.float32), center, window,
-                          img_size)
-  return crop / 127.5 - 1.0
-
-
 def decode_and_crop(data: tf.Tensor, img_size: int,
-                    base_crop_size: float = BASE_CROP_SIZE):
+                    base_crop_size: float = crop_lib.BASE_CROP_SIZE):
   """One encoded image -> (crop [S, S, 3] in [-1, 1], center [2], window []).
 
   The original demo's no-box rule: the image's longer side is taken as 224
@@ -172,19 +159,22 @@ def decode_and_crop(data: tf.Tensor, img_size: int,
   shape = tf.shape(image)[:2]
   height = tf.cast(shape[0], tf.float32)
   width = tf.cast(shape[1], tf.float32)
-  center = tf.stack([(width - 1.0) / 2.0, (height - 1.0) / 2.0])
-  window = tf.maximum(height, width) * base_crop_size / BASE_CROP_SIZE
-  return _crop(image, center, window, img_size), center, window, shape
+  center = tf.stack(crop_lib.image_center(height, width))
+  scale = crop_lib.BASE_CROP_SIZE / tf.maximum(height, width)
+  window = crop_lib.window_side(scale, base_crop_size)
+  crop = crop_lib.warp(image, center, window, img_size) / 127.5 - 1.0
+  return crop, center, window, shape
 
 
 def decode_and_crop_box(data: tf.Tensor, box: tf.Tensor, img_size: int,
-                        base_crop_size: float = BASE_CROP_SIZE):
+                        base_crop_size: float = crop_lib.BASE_CROP_SIZE):
   """One encoded image and a person box -> as `decode_and_crop`.
 
-  The demo's box rule (hmr_tf.inference.demo_lib.crop_from_bbox): the box [x, y, w, h]
-  (left and top edges, width, height in pixels) is scaled so that its
-  longer side is 150 px at HMR's normalisation; the window, centred on the
-  box, is base_crop_size / (150 / max(w, h)) pixels.
+  The demo's box rule (hmr_tf.inference.demo_lib.crop_from_bbox): the box
+  [x, y, w, h] (left and top edges, width, height in pixels) is scaled so
+  that its longer side is 150 px at HMR's normalisation; the window,
+  centred on the box, is base_crop_size / (150 / max(w, h)) pixels
+  (hmr_tf.geometry.crop).
 
   Raises (at run time, InvalidArgumentError naming `boxes`): a box with a
   non-positive side or one that lies outside the image.
@@ -205,9 +195,11 @@ def decode_and_crop_box(data: tf.Tensor, box: tf.Tensor, img_size: int,
           'image (height, width):', box, shape])]
   with tf.control_dependencies(checks):
     # Edges -> pixel-centre coordinates, as the demo.
-    center = tf.stack([x + w / 2.0 - 0.5, y + h / 2.0 - 0.5])
-    window = base_crop_size * tf.maximum(w, h) / PERSON_HEIGHT_PX
-  return _crop(image, center, window, img_size), center, window, shape
+    center = tf.stack(crop_lib.box_center(x, y, w, h))
+    scale = crop_lib.PERSON_HEIGHT_PX / tf.maximum(w, h)
+    window = crop_lib.window_side(scale, base_crop_size)
+  crop = crop_lib.warp(image, center, window, img_size) / 127.5 - 1.0
+  return crop, center, window, shape
 
 
 @contextlib.contextmanager
@@ -355,7 +347,7 @@ class _Exportable(tf.Module):
     """The outputs plus the image-space ones of crops cut from images."""
     out = self._outputs(crops)
     out['keypoints2d_image'] = tf.identity(
-        centers[:, None, :] + out['keypoints2d'] * windows[:, None, None] / 2,
+        crop_lib.crop_to_image(out['keypoints2d'], centers, windows),
         name='keypoints2d_image')
     out['image_size'] = tf.identity(shapes, name='image_size')
     focal = camera.default_focal_length(shapes)

@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from hmr_tf.files import atomic_io
+from hmr_tf.geometry import crop as crop_lib
 from hmr_tf.render import raster
 
 DEFAULT_COLOR = (0.65, 0.74, 0.86)  # a light blue-grey, as in HMR's figures
@@ -280,15 +281,16 @@ def weak_perspective_to_pixels(vertices: np.ndarray, cam: ArrayLike,
   """HMR's weak-perspective camera, to pixels of the crop plus depth.
 
   x_norm = s * (X[:, :2] + (tx, ty)) lies in [-1, 1] crop coordinates;
-  pixel = (x_norm + 1) * img_size / 2; depth = Z (unscaled, so pass the
+  pixel = (x_norm + 1) * img_size / 2 - 0.5 (hmr_tf.geometry.crop's
+  crop_to_pixels_np: x_norm = -1 is the crop's left edge, pixel centres at
+  integers as `render_mesh` takes them); depth = Z (unscaled, so pass the
   input vertices as `shading_vertices` to `render_mesh` for undistorted
-  normals). With HMR's convention x_norm = -1 maps to pixel 0 and +1 to
-  img_size.
+  normals).
 
   Worked example: cam (s, tx, ty) = (0.9, 0.1, -0.2), img_size 224, vertex
   (0.5, 0.3, 2.0): x_norm = 0.9 * (0.5 + 0.1) = 0.54,
-  y_norm = 0.9 * (0.3 - 0.2) = 0.09; pixel x = 1.54 * 112 = 172.48,
-  y = 1.09 * 112 = 122.08; depth 2.0.
+  y_norm = 0.9 * (0.3 - 0.2) = 0.09; pixel x = 1.54 * 112 - 0.5 = 171.98,
+  y = 1.09 * 112 - 0.5 = 121.58; depth 2.0.
 
   Args:
     vertices: [N, 3] float, the mesh in HMR's camera-aligned frame.
@@ -306,7 +308,8 @@ def weak_perspective_to_pixels(vertices: np.ndarray, cam: ArrayLike,
     raise ValueError(f'cam: expected (s, tx, ty), got shape {cam.shape}')
   size = np.broadcast_to(np.asarray(img_size, np.float64), (2,))
   x_norm = cam[0] * (v[:, :2] + cam[1:])
-  return np.concatenate([(x_norm + 1.0) * size / 2.0, v[:, 2:]], axis=1)
+  return np.concatenate([crop_lib.crop_to_pixels_np(x_norm, size), v[:, 2:]],
+                        axis=1)
 
 
 def fit_orthographic(vertices: np.ndarray, height: int, width: int,

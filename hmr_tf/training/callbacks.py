@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from hmr_tf.geometry import crop as crop_lib
 from hmr_tf.render import renderer
 from hmr_tf.modeling import hmr_model
 
@@ -511,15 +512,6 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
   return np.clip(np.round((image + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
-def _crop_to_pixels(points: np.ndarray, size: int) -> np.ndarray:
-  """[K, 2] crop coordinates in [-1, 1] -> pixels of a size x size image.
-
-  The same convention as renderer.weak_perspective_to_pixels: -1 maps to pixel
-  0, +1 to `size`.
-  """
-  return (np.asarray(points, np.float64) + 1.0) * size / 2.0
-
-
 def example_panels(images: np.ndarray, keypoints_gt: np.ndarray,
                    keypoints_pred: np.ndarray, vertices: np.ndarray,
                    cams: np.ndarray, faces: np.ndarray,
@@ -553,10 +545,12 @@ def example_panels(images: np.ndarray, keypoints_gt: np.ndarray,
     base = cv2.resize(_to_uint8(images[k]), (d, d),
                       interpolation=cv2.INTER_LINEAR)
     gt = keypoints_gt[k]
-    with_gt = renderer.draw_keypoints(base, _crop_to_pixels(gt[:, :2], d),
-                                    gt[:, 2] > 0)
-    with_pred = renderer.draw_keypoints(base,
-                                      _crop_to_pixels(keypoints_pred[k], d))
+    # cv2.resize keeps pixel centres aligned, so crop coordinates map into
+    # the D-pixel picture as into the S-pixel crop (crop_lib's convention).
+    with_gt = renderer.draw_keypoints(
+        base, crop_lib.crop_to_pixels_np(gt[:, :2], d), gt[:, 2] > 0)
+    with_pred = renderer.draw_keypoints(
+        base, crop_lib.crop_to_pixels_np(keypoints_pred[k], d))
     verts = np.asarray(vertices[k], np.float64)
     if np.all(np.isfinite(verts)) and np.all(np.isfinite(cams[k])):
       projected = renderer.weak_perspective_to_pixels(verts, cams[k], d)

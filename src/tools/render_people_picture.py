@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from hmr_tf.files import atomic_io
+from hmr_tf.geometry import camera as camera_lib
 from hmr_tf.inference import demo_lib
 from hmr_tf.smpl import model_io
 from hmr_tf.smpl.layer import SMPL
@@ -42,7 +43,7 @@ def _background() -> np.ndarray:
 
 def people_picture(model: model_io.BodyModel) -> np.ndarray:
   """The overlay and the side view side by side, uint8 RGB."""
-  focal = demo_lib.default_focal_length((_HEIGHT, _WIDTH))
+  focal = float(camera_lib.default_focal_length_np((_HEIGHT, _WIDTH)))
   principal = [(_WIDTH - 1) / 2.0, (_HEIGHT - 1) / 2.0]
   smpl = SMPL(model)
   results = []
