@@ -1,5 +1,8 @@
 """hmr_tf.geometry.crop: the window, the warp and the coordinate maps."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -237,3 +240,13 @@ def test_weak_perspective_mesh_is_centred_on_the_crop():
   np.testing.assert_allclose(mask, mask[:, ::-1], atol=1e-6)
   np.testing.assert_allclose(mask, mask[::-1, :], atol=1e-6)
   assert mask[7, 7] == pytest.approx(1.0)
+
+
+def test_the_renderer_and_the_scene_import_without_tensorflow():
+  # The synthetic data's worker processes import only these: TensorFlow
+  # there would cost each worker seconds and hundreds of MB.
+  code = ('import sys; import hmr_tf.geometry.crop, hmr_tf.synthetic.scene; '
+          'print("tensorflow" in sys.modules)')
+  out = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                       text=True, check=True)
+  assert out.stdout.strip() == 'False'

@@ -41,11 +41,27 @@ that formula and drew everything half a pixel right of and below the
 person.)
 """
 
+from __future__ import annotations  # annotations name tf without importing it
+
+import importlib
 from typing import Tuple
 
 import cv2
 import numpy as np
-import tensorflow as tf
+
+
+class _TensorFlowOnUse:
+  """`tensorflow`, imported on the first attribute read.
+
+  The NumPy twins serve the mesh renderer inside the synthetic data's worker
+  processes, which must not pay seconds and hundreds of MB for TensorFlow.
+  """
+
+  def __getattr__(self, name):
+    return getattr(importlib.import_module('tensorflow'), name)
+
+
+tf = _TensorFlowOnUse()
 
 BASE_CROP_SIZE = 224.0  # The window side at scale 1 (HMR's crop).
 PERSON_HEIGHT_PX = 150.0  # A person's height in a BASE_CROP_SIZE window.
