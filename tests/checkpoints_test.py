@@ -4,6 +4,7 @@ Small `tf.train.Checkpoint`s of two variables stand in for training
 checkpoints; train_recovery_test.py runs the trainer on damaged folders.
 """
 
+import dataclasses
 import glob
 import os
 
@@ -11,8 +12,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hmr_tf.training import checkpoints
 from hmr_tf import errors
+from hmr_tf.modeling import hmr_model
+from hmr_tf.training import checkpoints
+from hmr_tf.training import model_files
 
 
 def _write(directory, steps=(2, 4, 6), max_to_keep=10):
@@ -174,3 +177,34 @@ def test_a_sound_state_is_left_alone_with_any_spelling_of_the_folder(
     assert checkpoints.resume_checkpoint(directory).endswith('ckpt-2')
   with open(os.path.join('run', 'checkpoint')) as f:
     assert f.read() == state  # Timestamps and all.
+
+
+def test_check_model_config_refuses_another_model(tmp_path):
+  directory = str(tmp_path)
+  config = hmr_model.ModelConfig(img_size=64, num_stage=2)
+  model_files.save_model_config(directory, config)
+  # No checkpoints yet: any model may take the folder over.
+  checkpoints.check_model_config(directory, hmr_model.ModelConfig())
+  _write(directory, steps=(2,))
+  checkpoints.check_model_config(
+      directory, dataclasses.replace(config, e_lr=1e-3, dropout_rate=0.0))
+  with pytest.raises(errors.UsageError) as e:
+    checkpoints.check_model_config(
+        directory, dataclasses.replace(config, img_size=96, num_stage=3))
+  message = str(e.value)
+  assert 'img_size 64 -> 96' in message and 'num_stage 2 -> 3' in message
+  assert 'encoder' not in message.split('(')[1]
+
+
+def test_restore_training_state(tmp_path):
+  ckpt = _write(str(tmp_path), steps=(2, 4))
+  value = tf.Variable(np.zeros([64, 64], np.float32))
+  checkpoints.restore_training_state(tf.train.Checkpoint(value=value),
+                                     ckpt % 2)
+  np.testing.assert_array_equal(value.numpy(), np.full([64, 64], 2.0))
+  # A variable the checkpoint does not hold: not the model it was saved for.
+  other = tf.train.Checkpoint(value=tf.Variable(np.zeros([64, 64],
+                                                         np.float32)),
+                              extra=tf.Variable(1.0))
+  with pytest.raises(errors.CheckpointError, match='does not match the model'):
+    checkpoints.restore_training_state(other, ckpt % 4)
