@@ -168,7 +168,8 @@ def _run():
   items, count = _inputs()
   # Imported after the inputs are checked: TensorFlow takes seconds to load.
   import keras  # pylint: disable=g-import-not-at-top
-  from hmr_tf.training import model_restore  # pylint: disable=g-import-not-at-top
+  from hmr_tf.training import checkpoints  # pylint: disable=g-import-not-at-top
+  from hmr_tf.training import model_files  # pylint: disable=g-import-not-at-top
   from hmr_tf.modeling import hmr_model  # pylint: disable=g-import-not-at-top
   from hmr_tf.smpl import body_models  # pylint: disable=g-import-not-at-top
   from hmr_tf.inference import original_import  # pylint: disable=g-import-not-at-top
@@ -184,9 +185,9 @@ def _run():
   demo_lib.check_faces(body_model)
   fallback = (hmr_model.ModelConfig(img_size=FLAGS.img_size)
               if FLAGS.img_size else None)
-  config = model_restore.read_model_config(
-      model_restore.resolve_checkpoint(FLAGS.checkpoint), fallback)
-  model = model_restore.restore_model(FLAGS.checkpoint, body_model, config)
+  config = model_files.read_model_config(
+      checkpoints.resolve_checkpoint(FLAGS.checkpoint), fallback)
+  model = checkpoints.restore_model(FLAGS.checkpoint, body_model, config)
   bar = keras.utils.Progbar(count, unit_name='image')
   source = FLAGS.image or FLAGS.image_dir or FLAGS.video
   written = []

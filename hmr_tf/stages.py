@@ -26,7 +26,7 @@ from hmr_tf.training import distribute
 from hmr_tf import errors
 from hmr_tf.evaluation import evaluate as evaluate_lib
 from hmr_tf.inference import export as export_lib
-from hmr_tf.training import model_restore
+from hmr_tf.training import checkpoints
 from hmr_tf.inference import original_import
 from hmr_tf.render import renderer
 from hmr_tf.training import run_lock
@@ -86,7 +86,7 @@ def check(cfg: config_lib.RunConfig) -> None:
     # Before the quickstart spends minutes on its dataset: a folder another
     # trainer holds, or whose checkpoints were trained with another model.
     run_lock.ModelDirLock(cfg.paths.model_dir).check_free()
-    model_restore.check_model_config(cfg.paths.model_dir, cfg.model)
+    checkpoints.check_model_config(cfg.paths.model_dir, cfg.model)
   if cfg.mode == 'train':
     _mean_theta_path(cfg)
     for name in d.datasets:
@@ -245,7 +245,7 @@ def train(cfg: config_lib.RunConfig) -> Dict[str, Any]:
 
 
 def _restored(cfg: config_lib.RunConfig):
-  return model_restore.restore_model(cfg.checkpoint, _run_body_model(cfg))
+  return checkpoints.restore_model(cfg.checkpoint, _run_body_model(cfg))
 
 
 def _crop_rule(cfg: config_lib.RunConfig, model_config) -> Dict[str, Any]:
@@ -277,7 +277,7 @@ class CropRuleError(errors.UsageError):
 def evaluate(cfg: config_lib.RunConfig, model=None) -> Dict[str, Any]:
   """Evaluates the checkpoint (and the mean baseline) on the eval split."""
   model = model or _restored(cfg)
-  ckpt = model_restore.resolve_checkpoint(cfg.checkpoint)
+  ckpt = checkpoints.resolve_checkpoint(cfg.checkpoint)
   eval_cfg = dataclasses.replace(cfg.eval, checkpoint=ckpt)
   data_cfg = dataclasses.replace(cfg.data, **_crop_rule(cfg, model.config))
   _check_writable(cfg.paths.eval_dir)
@@ -402,7 +402,7 @@ def quickstart(cfg: config_lib.RunConfig) -> Dict[str, Any]:
   body_model(cfg)
   data(cfg)
   trained = train(cfg)
-  model = model_restore.restore_model(trained['checkpoint'],
+  model = checkpoints.restore_model(trained['checkpoint'],
                                       _run_body_model(cfg))
   report = evaluate(cfg, model)
   export_path = export(cfg, model)

@@ -5,7 +5,7 @@ import types
 
 import pytest
 
-from hmr_tf.training import model_restore
+from hmr_tf.training import model_files
 from hmr_tf import stages
 from hmr_tf.modeling import hmr_model
 import train_fixtures  # tests/ helper
@@ -20,8 +20,8 @@ def _cfg(explicit=(), img_size=224, base_crop_size=224.0):
 
 def test_model_config_keeps_the_crop_rule(tmp_path):
   config = hmr_model.ModelConfig(img_size=64, base_crop_size=170.0)
-  model_restore.save_model_config(str(tmp_path), config)
-  assert model_restore.read_model_config(str(tmp_path)) == config
+  model_files.save_model_config(str(tmp_path), config)
+  assert model_files.read_model_config(str(tmp_path)) == config
   # An older model_config.json without the field: the paper's rule.
   assert hmr_model.ModelConfig().base_crop_size == 224.0
 

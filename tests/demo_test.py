@@ -13,7 +13,8 @@ import pytest
 import tensorflow as tf
 
 from hmr_tf.inference import demo_lib
-from hmr_tf.training import model_restore
+from hmr_tf.training import checkpoints
+from hmr_tf.training import model_files
 from hmr_tf.render import renderer
 from hmr_tf.modeling import hmr_model
 from hmr_tf.modeling import mean_params
@@ -155,7 +156,7 @@ def trained(tmp_path_factory):
   assert not np.allclose(theta0, model.regressor.theta0.numpy())
   ckpt_dir = str(tmp / 'ckpt')
   tf.train.Checkpoint(model=model).save(os.path.join(ckpt_dir, 'ckpt'))
-  model_restore.save_model_config(ckpt_dir, config)
+  model_files.save_model_config(ckpt_dir, config)
   body_path = str(tmp / 'body_model.npz')
   model_io.save_model(body_model, body_path)
   photo_path = str(tmp / 'astronaut.png')
@@ -165,7 +166,7 @@ def trained(tmp_path_factory):
 
 
 def test_restore_gives_the_trained_model(trained):
-  restored = model_restore.restore_model(trained['ckpt'],
+  restored = checkpoints.restore_model(trained['ckpt'],
                                          trained['body_model'])
   assert restored.config.img_size == IMG
   x = np.random.default_rng(1).uniform(-1, 1, (1, IMG, IMG, 3)).astype(

@@ -325,6 +325,7 @@ _RESUME_SCRIPT = _PRELUDE + r"""
 import json
 import train_fixtures as tfx
 from hmr_tf.training import loop
+from hmr_tf.training import state as state_lib
 
 data_dir, model_dir, body_path = sys.argv[1:4]
 body = tfx.load_body_model(body_path)
@@ -339,7 +340,7 @@ def run(strategy, epochs):
   return result, result['model'](images)['theta_stages'].numpy()
 
 def restored(strategy):
-  state = loop.build_state(
+  state = state_lib.build_state(
       tfx.model_config(), tfx.train_config(model_dir), body,
       tfx.mean_theta(), strategy)
   return state.model(images)['theta_stages'].numpy()

@@ -466,7 +466,8 @@ def test_weight_decay_gradient_equals_differentiating_the_l2_term():
 
 def test_small_encoder_trains_and_restores_from_its_config(tmp_path):
   """--encoder=resnet_v2_small: φ has 512 numbers; the saved config rebuilds it."""
-  from hmr_tf.training import model_restore  # pylint: disable=g-import-not-at-top
+  from hmr_tf.training import checkpoints  # pylint: disable=g-import-not-at-top
+  from hmr_tf.training import model_files  # pylint: disable=g-import-not-at-top
   config = dataclasses.replace(CONFIG, encoder='resnet_v2_small')
   model = _model(config)
   assert model.encoder.output.shape[-1] == 512
@@ -475,9 +476,9 @@ def test_small_encoder_trains_and_restores_from_its_config(tmp_path):
   logs = model.train_step((_batch(), _mocap(6)))
   assert all(np.isfinite(float(v)) for v in logs.values())
   assert np.mean(_changed(before, model.generator_variables)) > 0.95
-  model_restore.save_model_config(str(tmp_path), config)
+  model_files.save_model_config(str(tmp_path), config)
   prefix = tf.train.Checkpoint(model=model).save(str(tmp_path / 'ckpt'))
-  restored = model_restore.restore_model(prefix, _body_model())
+  restored = checkpoints.restore_model(prefix, _body_model())
   assert restored.config.encoder == 'resnet_v2_small'
   images = tf.random.stateless_uniform((2, IMG, IMG, 3), (1, 2), -1.0, 1.0)
   np.testing.assert_allclose(restored(images)['theta_stages'].numpy(),

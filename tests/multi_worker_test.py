@@ -65,7 +65,7 @@ try:
                        summary_every_steps=1, image_summary_every_steps=0),
       tfx.load_body_model(config['body_model']), tfx.mean_theta(),
       strategy=strategy, callbacks=[Pace()])
-except loop.WorkerFailureError as e:
+except distribute.WorkerFailureError as e:
   write({'error': str(e)})
   sys.stdout.flush()
   os._exit(3)

@@ -17,9 +17,9 @@ import pytest
 import tensorflow as tf
 
 from hmr_tf.inference import export as export_lib
-from hmr_tf.training import model_restore
+from hmr_tf.training import checkpoints
+from hmr_tf.training import model_files
 from hmr_tf.inference import original_import
-from hmr_tf.training import loop
 from hmr_tf.modeling import hmr_model
 from hmr_tf.modeling import mean_params
 from hmr_tf.smpl import model_io
@@ -99,10 +99,10 @@ def original(original_hmr):
 
 def test_import_writes_an_hmr_tf_model(imported, original):
   files = set(os.listdir(imported))
-  assert {'checkpoint', model_restore.MODEL_CONFIG_FILENAME,
+  assert {'checkpoint', model_files.MODEL_CONFIG_FILENAME,
           original_import.ORIGINAL_IMPORT_FILENAME} <= files
   assert tf.train.latest_checkpoint(imported).endswith(f'ckpt-{_STEP}')
-  config = model_restore.read_model_config(imported)
+  config = model_files.read_model_config(imported)
   assert (config.img_size, config.num_stage, config.encoder) == (
       224, 3, 'resnet50v2')
   with open(os.path.join(imported,
@@ -123,7 +123,7 @@ def test_import_writes_an_hmr_tf_model(imported, original):
 
 def test_imported_model_equals_the_float64_reference(imported, original):
   body = original_import.recorded_body_model(imported)
-  model = model_restore.restore_model(imported, body)
+  model = checkpoints.restore_model(imported, body)
   crops, ref = original['crops'], original['ref']
   out = {k: v.numpy() for k, v in model(crops, training=False).items()}
   # The encoder reproduces slim's features.
@@ -150,15 +150,15 @@ def test_imported_model_equals_the_float64_reference(imported, original):
 def test_discriminator_equals_the_originals(imported, original):
   body = original_import.recorded_body_model(imported)
   model = hmr_model.HMRModel(body, _mean_param(),
-                             model_restore.read_model_config(imported))
-  loop.restore_weights(model, imported)  # what --init_checkpoint does
+                             model_files.read_model_config(imported))
+  checkpoints.restore_weights(model, imported)  # what --init_checkpoint does
   rot, betas = _d_inputs()
   got = model.discriminator(tf.constant(rot, tf.float32),
                             tf.constant(betas, tf.float32)).numpy()
   np.testing.assert_allclose(got, original['ref']['d_out'], rtol=1e-4,
                              atol=1e-4)
   # Fine-tuning starts from the released weights.
-  restored = model_restore.restore_model(imported, body)
+  restored = checkpoints.restore_model(imported, body)
   for a, b in zip(model.encoder.weights, restored.encoder.weights):
     np.testing.assert_array_equal(a.numpy(), b.numpy())
 
@@ -176,7 +176,7 @@ def test_body_model_from_checkpoint_arrays_equals_the_file(imported, original):
 
 def test_import_then_export_predicts_the_same(imported, original, tmp_path):
   body = original_import.recorded_body_model(imported)
-  model = model_restore.restore_model(imported, body)
+  model = checkpoints.restore_model(imported, body)
   path = export_lib.export_saved_model(model, str(tmp_path / 'export'), 1)
   loaded = tf.saved_model.load(path)
   crops = original['crops']
@@ -261,7 +261,7 @@ def test_checkpoint_without_discriminator_starts_it_fresh(original, tmp_path):
   # --init_checkpoint still works (the fresh discriminator is saved too).
   body = original_import.recorded_body_model(str(tmp_path / 'm'))
   model = hmr_model.HMRModel(body, _mean_param(), hmr_model.ModelConfig())
-  loop.restore_weights(model, str(tmp_path / 'm'))
+  checkpoints.restore_weights(model, str(tmp_path / 'm'))
 
 
 def test_main_rejects_bad_input_with_one_line_and_exit_2(tmp_path):
@@ -322,7 +322,7 @@ def test_demo_on_a_photo_with_the_imported_model(original, tmp_path):
   assert (out / 'photo_overlay.png').is_file()
   # A 224 x 224 photo is its own crop (the original demo's no-json rule:
   # the longer side scaled to 224): the keypoints are the model's on it.
-  model = model_restore.restore_model(
+  model = checkpoints.restore_model(
       str(model_dir), original_import.recorded_body_model(str(model_dir)))
   crop = (rgb.astype(np.float32) / 127.5 - 1.0)[None]
   x2d = model(crop, training=False)['keypoints2d'].numpy()[0]

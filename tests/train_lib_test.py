@@ -1,4 +1,7 @@
-"""Tests of hmr_tf.training.loop and hmr_tf.training.callbacks (in one process).
+"""Tests of hmr_tf.training's loop and its parts (in one process).
+
+The loop, callbacks, nonfinite, steps, state, interrupt and the
+checkpoint saver and worker roles it uses.
 
 Subprocess tests (SIGKILL + resume, SIGINT, restore in a new process) and the
 skip mode on real data are in train_resume_test.py (slow).
@@ -20,7 +23,13 @@ from absl import logging
 import summary_events
 import train_fixtures as tfx
 from hmr_tf.training import callbacks
+from hmr_tf.training import checkpoints
+from hmr_tf.training import distribute
+from hmr_tf.training import interrupt as interrupt_lib
 from hmr_tf.training import loop
+from hmr_tf.training import nonfinite
+from hmr_tf.training import state as state_lib
+from hmr_tf.training import steps as steps_lib
 from hmr_tf.modeling import hmr_model
 
 TERMS = hmr_model.GENERATOR_TERMS + hmr_model.DISCRIMINATOR_TERMS
@@ -150,7 +159,7 @@ def test_epoch_summary_lines(trained):
 
 def test_init_checkpoint_loads_weights_not_optimizer(workspace, trained):
   config = tfx.model_config()
-  resumed = loop.build_state(
+  resumed = state_lib.build_state(
       config, tfx.train_config(trained.model_dir,
                                init_checkpoint='/ignored/when/resuming'),
       workspace.body, tfx.mean_theta())
@@ -159,7 +168,7 @@ def test_init_checkpoint_loads_weights_not_optimizer(workspace, trained):
   assert int(resumed.global_step.numpy()) == 6
   assert int(resumed.model.g_optimizer.iterations.numpy()) == 6
 
-  fresh = loop.build_state(
+  fresh = state_lib.build_state(
       config, tfx.train_config(str(workspace.root / 'init_run'),
                                init_checkpoint=trained.model_dir),
       workspace.body, tfx.mean_theta())
@@ -182,7 +191,7 @@ def test_init_checkpoint_loads_weights_not_optimizer(workspace, trained):
   assert any(np.any(v.numpy()) for v in resumed.model.g_optimizer.variables
              if 'momentum' in v.path)
   with pytest.raises(FileNotFoundError, match='no_such_checkpoint'):
-    loop.restore_weights(fresh.model, str(workspace.root /
+    checkpoints.restore_weights(fresh.model, str(workspace.root /
                                                'no_such_checkpoint'))
 
 
@@ -190,7 +199,7 @@ def test_nonfinite_loss_stops_with_emergency_checkpoint(workspace, trained):
   model_dir = str(workspace.root / 'nan_run')
   shutil.copytree(trained.model_dir, model_dir)
   huge = tfx.model_config(e_lr=1e30, d_lr=1e30)
-  with pytest.raises(loop.NonFiniteLossError) as info:
+  with pytest.raises(nonfinite.NonFiniteLossError) as info:
     loop.train(huge, tfx.data_config(workspace.data_dir),
                     tfx.train_config(model_dir, epochs=4,
                                      image_summary_every_steps=0),
@@ -228,7 +237,7 @@ def test_nonfinite_loss_stops_with_emergency_checkpoint(workspace, trained):
     (20, 4, 3, []),
 ])
 def test_plan_segments(start, spe, epochs, expected):
-  assert [tuple(s) for s in loop.plan_segments(start, spe, epochs)] == (
+  assert [tuple(s) for s in steps_lib.plan_segments(start, spe, epochs)] == (
       expected)
 
 
@@ -237,7 +246,7 @@ def test_plan_segments_total_steps():
   for _ in range(200):
     spe, epochs = int(rng.integers(1, 9)), int(rng.integers(1, 6))
     start = int(rng.integers(0, spe * epochs + 1))
-    segments = loop.plan_segments(start, spe, epochs)
+    segments = steps_lib.plan_segments(start, spe, epochs)
     # Runs exactly the remaining steps, ending at the last epoch, and every
     # segment after the first starts on an epoch boundary.
     assert sum((s.epochs - s.initial_epoch) * s.steps_per_epoch
@@ -251,10 +260,10 @@ def test_steps_per_epoch(workspace, tmp_path):
   data = tfx.data_config(workspace.data_dir)
   config = tfx.train_config(str(tmp_path), steps_per_epoch=0)
   # (6 + 6 examples) // batch 2, from the sidecars.
-  assert loop.steps_per_epoch(data, config) == 6
-  assert loop.steps_per_epoch(
+  assert steps_lib.steps_per_epoch(data, config) == 6
+  assert steps_lib.steps_per_epoch(
       dataclasses.replace(data, batch_size=5), config) == 2
-  assert loop.steps_per_epoch(
+  assert steps_lib.steps_per_epoch(
       data, dataclasses.replace(config, steps_per_epoch=7)) == 7
   # Shards without a sidecar: no count to derive the epoch from.
   bare = tmp_path / 'bare' / 'nometa'
@@ -263,17 +272,17 @@ def test_steps_per_epoch(workspace, tmp_path):
                                      '*.tfrecord'))[0],
               bare / 'train_00000.tfrecord')
   with pytest.raises(ValueError, match="'nometa'.*steps_per_epoch"):
-    loop.steps_per_epoch(
+    steps_lib.steps_per_epoch(
         tfx.data_config(str(tmp_path / 'bare'), datasets=('nometa',)), config)
 
 
 def test_data_config_for_step():
   data = tfx.data_config('/data', seed=5)
-  assert loop.data_config_for_step(data, 0) is data
-  seeds = {loop.data_config_for_step(data, s).seed for s in (2, 4, 6)}
+  assert steps_lib.data_config_for_step(data, 0) is data
+  seeds = {steps_lib.data_config_for_step(data, s).seed for s in (2, 4, 6)}
   assert len(seeds) == 3 and 5 not in seeds
-  again = loop.data_config_for_step(data, 4)
-  assert again.seed == loop.data_config_for_step(data, 4).seed
+  again = steps_lib.data_config_for_step(data, 4)
+  assert again.seed == steps_lib.data_config_for_step(data, 4).seed
   assert dataclasses.replace(again, seed=5) == data
 
 
@@ -313,14 +322,14 @@ def _strategy(task_type, task_id, cluster):
 def test_worker_role():
   workers = {'worker': ['localhost:1', 'localhost:2']}
   with_chief = dict(workers, chief=['localhost:3'])
-  assert loop.worker_role(tf.distribute.get_strategy())[0]
-  assert loop.worker_role(_strategy('worker', 0, workers)) == (
+  assert distribute.worker_role(tf.distribute.get_strategy())[0]
+  assert distribute.worker_role(_strategy('worker', 0, workers)) == (
       True, 'worker', 0)
-  assert loop.worker_role(_strategy('worker', 1, workers)) == (
+  assert distribute.worker_role(_strategy('worker', 1, workers)) == (
       False, 'worker', 1)
-  assert loop.worker_role(_strategy('worker', 0, with_chief)) == (
+  assert distribute.worker_role(_strategy('worker', 0, with_chief)) == (
       False, 'worker', 0)
-  assert loop.worker_role(_strategy('chief', 0, with_chief)) == (
+  assert distribute.worker_role(_strategy('chief', 0, with_chief)) == (
       True, 'chief', 0)
 
 
@@ -328,14 +337,14 @@ def test_checkpoint_saver_chief_and_worker(tmp_path):
   value = tf.Variable(3.0)
   checkpoint = tf.train.Checkpoint(value=value)
   worker_dir = tmp_path / 'shared'
-  worker = loop.CheckpointSaver(checkpoint, str(worker_dir), 5,
+  worker = checkpoints.CheckpointSaver(checkpoint, str(worker_dir), 5,
                                      is_chief=False, task='worker_1')
   worker.save(2)
   worker.write_emergency(2)
   # A non-chief leaves nothing behind in the shared model_dir.
   assert not worker_dir.exists() or list(worker_dir.iterdir()) == []
   assert worker.latest is None
-  chief = loop.CheckpointSaver(checkpoint, str(tmp_path / 'chief'), 5)
+  chief = checkpoints.CheckpointSaver(checkpoint, str(tmp_path / 'chief'), 5)
   path = chief.save(4)
   assert path == str(tmp_path / 'chief' / 'ckpt-4') == chief.latest
   value.assign(-1.0)
@@ -349,7 +358,7 @@ def test_checkpoint_saver_chief_and_worker(tmp_path):
 def test_deferred_interrupt():
   before = signal.getsignal(signal.SIGINT)
   # pylint: disable-next=protected-access
-  with loop._deferred_interrupt() as interrupt:
+  with interrupt_lib.deferred_interrupt() as interrupt:
     os.kill(os.getpid(), signal.SIGINT)
     assert interrupt.is_set()  # The first Ctrl-C only sets the flag.
     with pytest.raises(KeyboardInterrupt):
@@ -364,7 +373,7 @@ def test_deferred_interrupt_restores_an_ignored_sigint():
   before = signal.signal(signal.SIGINT, signal.SIG_IGN)
   try:
     # pylint: disable-next=protected-access
-    with loop._deferred_interrupt():
+    with interrupt_lib.deferred_interrupt():
       assert signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
     assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
   finally:
@@ -397,7 +406,7 @@ def test_interrupt_is_announced_during_a_long_native_call():
   absl_logger.addHandler(handler)
   try:
     # pylint: disable-next=protected-access
-    with loop._deferred_interrupt() as interrupt:
+    with interrupt_lib.deferred_interrupt() as interrupt:
       timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
       timer.start()
       start = time.monotonic()
@@ -429,10 +438,10 @@ def _guard(mode, variables, status, max_consecutive=2):
   step = tf.Variable(0, dtype=tf.int64)
   skipped = tf.Variable(0, dtype=tf.int64)
   written = []
-  guard = callbacks.NonFiniteGuard(
+  guard = nonfinite.NonFiniteGuard(
       mode, step, status, lambda s: written.append(s) or f'/e/nonfinite-{s}',
       lambda: '/m/ckpt-2',
-      snapshot=callbacks.StateSnapshot(variables),
+      snapshot=nonfinite.StateSnapshot(variables),
       skipped_steps=skipped, max_consecutive=max_consecutive)
   model = _FakeModel()
   guard.set_model(model)
@@ -519,12 +528,12 @@ def test_nonfinite_guard_checks_variables_when_losses_look_finite():
   status = callbacks.TrainingStatus()
   step = tf.Variable(0, dtype=tf.int64)
   written = []
-  guard = callbacks.NonFiniteGuard(
+  guard = nonfinite.NonFiniteGuard(
       'stop', step, status, lambda s: written.append(s) or f'/e/{s}',
-      lambda: None, state_check=callbacks.FiniteCheck([weights]),
+      lambda: None, state_check=nonfinite.FiniteCheck([weights]),
       checkpoint_every_steps=2)
   guard.set_model(_FakeModel())
-  assert callbacks.FiniteCheck([weights]).bad_variables() == []
+  assert nonfinite.FiniteCheck([weights]).bad_variables() == []
   weights.assign([np.nan, 2.0])
   step.assign(3)
   guard.on_train_batch_end(2, {'g_loss': 1.0})  # not a checkpoint step
@@ -536,16 +545,16 @@ def test_nonfinite_guard_checks_variables_when_losses_look_finite():
   assert 'although the logged losses were finite' in str(status.error)
   # check_state (used before the final save) reports the same way.
   status2 = callbacks.TrainingStatus()
-  guard2 = callbacks.NonFiniteGuard(
+  guard2 = nonfinite.NonFiniteGuard(
       'stop', step, status2, lambda s: None, lambda: None,
-      state_check=callbacks.FiniteCheck([weights]))
+      state_check=nonfinite.FiniteCheck([weights]))
   assert not guard2.check_state(9) and status2.error.step == 9
   weights.assign([1.0, 2.0])
   assert guard.check_state(10) is False  # already stopped: stays stopped
   status3 = callbacks.TrainingStatus()
-  guard3 = callbacks.NonFiniteGuard(
+  guard3 = nonfinite.NonFiniteGuard(
       'stop', step, status3, lambda s: None, lambda: None,
-      state_check=callbacks.FiniteCheck([weights]))
+      state_check=nonfinite.FiniteCheck([weights]))
   assert guard3.check_state(10) and status3.error is None
 
 

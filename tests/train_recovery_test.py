@@ -18,7 +18,8 @@ from absl import logging
 
 import train_fixtures as tfx
 from hmr_tf import errors
-from hmr_tf.training import model_restore
+from hmr_tf.training import checkpoints
+from hmr_tf.training import model_files
 from hmr_tf.training import run_lock
 from hmr_tf.training import loop
 
@@ -152,7 +153,7 @@ def test_a_second_trainer_stops_at_once(base, tmp_path):
 
 def test_an_incompatible_model_config_is_refused(base, tmp_path):
   model_dir = _copy(base, tmp_path)
-  path = os.path.join(model_dir, model_restore.MODEL_CONFIG_FILENAME)
+  path = os.path.join(model_dir, model_files.MODEL_CONFIG_FILENAME)
   with open(path) as f:
     saved = f.read()
   with pytest.raises(errors.UsageError) as e:
@@ -174,7 +175,7 @@ def test_model_config_is_written_only_once_training_runs(base, tmp_path):
                                      image_summary_every_steps=0),
                     base.body, tfx.mean_theta())
   assert not os.path.exists(
-      os.path.join(model_dir, model_restore.MODEL_CONFIG_FILENAME))
+      os.path.join(model_dir, model_files.MODEL_CONFIG_FILENAME))
   assert not os.path.exists(os.path.join(model_dir, run_lock.LOCK_FILENAME))
 
 
@@ -183,13 +184,13 @@ def test_restore_names_an_unreadable_checkpoint_and_the_readable_one(
   model_dir = _copy(base, tmp_path)
   _truncate(os.path.join(model_dir, 'ckpt-4'))
   with pytest.raises(errors.CheckpointError) as e:
-    model_restore.restore_model(model_dir, base.body)
+    checkpoints.restore_model(model_dir, base.body)
   message = str(e.value)
   assert len(message.splitlines()) == 1
   assert os.path.join(model_dir, 'ckpt-4') in message
   assert f'--checkpoint={os.path.join(model_dir, "ckpt-2")}' in message
   # The named one restores.
-  model = model_restore.restore_model(os.path.join(model_dir, 'ckpt-2'),
+  model = checkpoints.restore_model(os.path.join(model_dir, 'ckpt-2'),
                                       base.body)
   assert model.config.encoder == 'resnet_v2_small'
 

@@ -20,6 +20,7 @@ import tensorflow as tf
 
 import train_fixtures as tfx
 from hmr_tf.training import loop
+from hmr_tf.training import state as state_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUNNER = os.path.join(REPO, 'tests', 'train_runner.py')
@@ -137,7 +138,7 @@ def test_kill_interrupt_resume_and_restore(workspace, tmp_path):
 
   # 4. Restore in this (another) process: the same predictions.
   body = tfx.load_body_model(workspace.body_path)
-  state = loop.build_state(tfx.model_config(),
+  state = state_lib.build_state(tfx.model_config(),
                                 tfx.train_config(model_dir), body,
                                 tfx.mean_theta())
   assert state.resumed_from == final
@@ -148,7 +149,7 @@ def test_kill_interrupt_resume_and_restore(workspace, tmp_path):
     np.testing.assert_allclose(restored[key].numpy(), saved[key], rtol=1e-5,
                                atol=1e-5, err_msg=key)
   # A model without the checkpoint predicts something else.
-  fresh = loop.build_state(tfx.model_config(),
+  fresh = state_lib.build_state(tfx.model_config(),
                                 tfx.train_config(str(tmp_path / 'empty')),
                                 body, tfx.mean_theta())
   assert not np.allclose(fresh.model(images)['theta_stages'].numpy(),

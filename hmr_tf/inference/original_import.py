@@ -41,7 +41,8 @@ import tensorflow as tf
 
 from hmr_tf.files import atomic_io
 from hmr_tf import errors
-from hmr_tf.training import model_restore
+from hmr_tf.training import checkpoints
+from hmr_tf.training import model_files
 from hmr_tf.modeling import encoder as encoder_lib
 from hmr_tf.modeling import hmr_model
 from hmr_tf.modeling import mean_params
@@ -194,8 +195,8 @@ def _global_step(reader, path: str) -> int:
 def _resolve_original(path: str) -> str:
   """A checkpoint prefix from a prefix or a folder (its latest checkpoint)."""
   try:
-    return model_restore.resolve_checkpoint(path, flag='--original_checkpoint',
-                                            allow_h5=False)
+    return checkpoints.resolve_checkpoint(path, flag='--original_checkpoint',
+                                          allow_h5=False)
   except FileNotFoundError as e:
     raise OriginalImportError(
         f'{e}; e.g. models/model.ckpt-667589 beside '
@@ -315,7 +316,7 @@ def import_original(original_checkpoint: str, model_dir: str,
     manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=networks),
                                          tmp, max_to_keep=1)
     prefix = manager.save(checkpoint_number=record['global_step'])
-    model_restore.save_model_config(tmp, model.config)
+    model_files.save_model_config(tmp, model.config)
     with open(os.path.join(tmp, ORIGINAL_IMPORT_FILENAME), 'w') as f:
       json.dump(record, f, indent=2, sort_keys=True)
     atomic_io.make_public_dir(tmp)  # mkdtemp's 0700 -> the umask's mode

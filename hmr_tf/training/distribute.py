@@ -1,4 +1,4 @@
-"""Distribution strategies, mixed precision and tf.data sharding for training.
+"""Distribution strategies, mixed precision, worker roles and data sharding.
 
 Three choices a run makes before building the model:
 
@@ -21,6 +21,15 @@ Three choices a run makes before building the model:
     dataset has at least one shard per worker, DATA otherwise (every worker
     reads everything and keeps every n-th batch; correct but reads n times
     the data).
+
+Multi-worker runs. Every worker takes part in saving (variables may need
+collective reads), but only the chief (`worker_role`: task type 'chief', or
+worker 0 without a chief) writes into the model folder and the logs. When a
+worker dies the others fail (collective timeout or TensorFlow's health
+check, `PEER_ERRORS`) with WorkerFailureError; rerunning every worker
+resumes from the chief's latest checkpoint. Checkpoints hold one copy of
+each variable, so a run may resume with a different number of replicas or
+workers.
 """
 
 import json
@@ -195,6 +204,39 @@ def set_precision_policy(name: str) -> keras.DTypePolicy:
   logging.info('Keras dtype policy: %s (compute %s, variables %s).',
                policy.name, policy.compute_dtype, policy.variable_dtype)
   return policy
+
+
+# ---------------------------------------------------------------------------
+# Worker roles and failures.
+
+
+class WorkerFailureError(RuntimeError):
+  """A multi-worker run lost contact with another worker."""
+
+
+# What a collective op raises when a peer is gone: aborted by the health
+# check (Unavailable), past CommunicationOptions.timeout_seconds
+# (DeadlineExceeded), or cancelled/aborted as a consequence.
+PEER_ERRORS = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
+               tf.errors.CancelledError, tf.errors.AbortedError)
+
+
+def worker_role(strategy: tf.distribute.Strategy) -> Tuple[bool, str, int]:
+  """(is_chief, task_type, task_id) from the strategy's cluster resolver.
+
+  Single-machine strategies (no resolver, or no task type) are the chief.
+  """
+  resolver = getattr(strategy, 'cluster_resolver', None)
+  task_type = getattr(resolver, 'task_type', None) if resolver else None
+  task_id = getattr(resolver, 'task_id', None) if resolver else None
+  if not task_type:
+    return True, '', 0
+  task_id = int(task_id or 0)
+  if task_type == 'chief':
+    return True, task_type, task_id
+  cluster = resolver.cluster_spec().as_dict() if resolver else {}
+  is_chief = task_type == 'worker' and task_id == 0 and 'chief' not in cluster
+  return is_chief, task_type, task_id
 
 
 # ---------------------------------------------------------------------------

@@ -50,7 +50,7 @@ from absl import logging
 
 from hmr_tf.synthetic import generator
 from hmr_tf.inference import export
-from hmr_tf.training import model_restore
+from hmr_tf.training import checkpoints
 from hmr_tf.data import input_pipeline
 from hmr_tf.modeling import encoder as encoder_lib
 from hmr_tf.modeling import hmr_model
@@ -105,7 +105,7 @@ def _time_interleaved(fns, iters: int, warmup: int):
 def _model(body_model, size):
   tf.keras.utils.set_random_seed(0)
   if _CHECKPOINT.value:
-    return model_restore.restore_model(_CHECKPOINT.value, body_model)
+    return checkpoints.restore_model(_CHECKPOINT.value, body_model)
   return hmr_model.HMRModel(
       body_model, mean_params.mean_theta(np.zeros(72), np.zeros(10)),
       hmr_model.ModelConfig(img_size=size))

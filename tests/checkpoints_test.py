@@ -1,9 +1,10 @@
-"""Tests of hmr_tf.training.checkpoint_files: verification, fall-back, state repair.
+"""Tests of hmr_tf.training.checkpoints: verification, fall-back, state repair.
 
 Small `tf.train.Checkpoint`s of two variables stand in for training
 checkpoints; train_recovery_test.py runs the trainer on damaged folders.
 """
 
+import dataclasses
 import glob
 import os
 
@@ -11,8 +12,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hmr_tf.training import checkpoint_files
 from hmr_tf import errors
+from hmr_tf.modeling import hmr_model
+from hmr_tf.training import checkpoints
+from hmr_tf.training import model_files
 
 
 def _write(directory, steps=(2, 4, 6), max_to_keep=10):
@@ -50,10 +53,10 @@ def _state(directory):
 
 def test_verify_names_a_truncated_checkpoint(tmp_path):
   ckpt = _write(str(tmp_path))
-  checkpoint_files.verify(ckpt % 6)
+  checkpoints.verify(ckpt % 6)
   _truncate(ckpt % 6)
   with pytest.raises(errors.CheckpointError) as e:
-    checkpoint_files.verify(ckpt % 6)
+    checkpoints.verify(ckpt % 6)
   message = str(e.value)
   assert ckpt % 6 in message and 'unreadable' in message
   assert len(message.splitlines()) == 1
@@ -68,17 +71,17 @@ def test_verify_names_a_bit_flip_and_a_missing_data_file(tmp_path):
     f.seek(100)
     f.write(bytes([byte[0] ^ 0xFF]))
   with pytest.raises(errors.CheckpointError, match='ckpt-4: unreadable'):
-    checkpoint_files.verify(ckpt % 4)
+    checkpoints.verify(ckpt % 4)
   os.remove(_data_file(ckpt % 2))
   with pytest.raises(errors.CheckpointError, match='ckpt-2: incomplete'):
-    checkpoint_files.verify(ckpt % 2)
+    checkpoints.verify(ckpt % 2)
 
 
 def test_newest_readable_skips_damaged_checkpoints(tmp_path):
   ckpt = _write(str(tmp_path))
   _truncate(ckpt % 6)
   os.remove(_data_file(ckpt % 4))
-  selection = checkpoint_files.newest_readable(str(tmp_path))
+  selection = checkpoints.newest_readable(str(tmp_path))
   assert selection.prefix == ckpt % 2
   assert [p for p, _ in selection.unreadable] == [ckpt % 6, ckpt % 4]
   assert selection.present == [ckpt % s for s in (2, 4, 6)]
@@ -88,14 +91,14 @@ def test_resume_falls_back_and_repairs_the_state(tmp_path):
   directory = str(tmp_path)
   ckpt = _write(directory)
   _truncate(ckpt % 6)
-  assert checkpoint_files.resume_checkpoint(directory) == ckpt % 4
+  assert checkpoints.resume_checkpoint(directory) == ckpt % 4
   # The state names the restored checkpoint and its lineage; the damaged
   # newer one stays on disk (not listed, so no manager deletes it).
   assert _state(directory) == ('ckpt-4', ['ckpt-2', 'ckpt-4'])
   assert os.path.exists((ckpt % 6) + '.index')
   # Repairing twice changes nothing.
-  assert not checkpoint_files.repair_state(
-      directory, checkpoint_files.newest_readable(directory))
+  assert not checkpoints.repair_state(
+      directory, checkpoints.newest_readable(directory))
 
 
 def test_a_deleted_latest_checkpoint_resumes_from_the_previous(tmp_path):
@@ -103,7 +106,7 @@ def test_a_deleted_latest_checkpoint_resumes_from_the_previous(tmp_path):
   ckpt = _write(directory)
   _delete(ckpt % 6)  # The "obvious fix" after a damaged checkpoint.
   assert tf.train.latest_checkpoint(directory) is None  # TensorFlow gives up.
-  assert checkpoint_files.resume_checkpoint(directory) == ckpt % 4
+  assert checkpoints.resume_checkpoint(directory) == ckpt % 4
   assert _state(directory) == ('ckpt-4', ['ckpt-2', 'ckpt-4'])
   assert tf.train.latest_checkpoint(directory) == ckpt % 4
 
@@ -113,7 +116,7 @@ def test_a_garbage_state_file_is_rebuilt_from_the_files(tmp_path):
   ckpt = _write(directory)
   with open(os.path.join(directory, 'checkpoint'), 'w') as f:
     f.write('garbage {{{\n')
-  assert checkpoint_files.resume_checkpoint(directory) == ckpt % 6
+  assert checkpoints.resume_checkpoint(directory) == ckpt % 6
   assert _state(directory) == ('ckpt-6', ['ckpt-2', 'ckpt-4', 'ckpt-6'])
 
 
@@ -122,7 +125,7 @@ def test_a_repaired_manager_deletes_only_the_restored_lineage(tmp_path):
   directory = str(tmp_path)
   ckpt = _write(directory, max_to_keep=2, steps=(2, 4, 6))  # keeps 4 and 6
   _delete(ckpt % 6)
-  restored = checkpoint_files.resume_checkpoint(directory)
+  restored = checkpoints.resume_checkpoint(directory)
   assert restored == ckpt % 4
   value = tf.Variable(np.zeros([64, 64], np.float32))
   checkpoint = tf.train.Checkpoint(value=value)
@@ -130,7 +133,7 @@ def test_a_repaired_manager_deletes_only_the_restored_lineage(tmp_path):
   assert value.numpy()[0, 0] == 4  # Not step 0.
   manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=2)
   manager.save(checkpoint_number=5)
-  assert checkpoint_files.list_checkpoints(directory) == [ckpt % 4, ckpt % 5]
+  assert checkpoints.list_checkpoints(directory) == [ckpt % 4, ckpt % 5]
 
 
 def test_no_readable_checkpoint_refuses_to_start_over(tmp_path):
@@ -139,27 +142,27 @@ def test_no_readable_checkpoint_refuses_to_start_over(tmp_path):
   _truncate(ckpt % 2)
   _truncate(ckpt % 4)
   with pytest.raises(errors.CheckpointError) as e:
-    checkpoint_files.resume_checkpoint(directory)
+    checkpoints.resume_checkpoint(directory)
   assert 'no readable checkpoint' in str(e.value)
   assert 'ckpt-2, ckpt-4' in str(e.value)
-  assert len(checkpoint_files.list_checkpoints(directory)) == 2
+  assert len(checkpoints.list_checkpoints(directory)) == 2
 
 
 def test_a_state_without_files_starts_a_new_run(tmp_path):
   directory = str(tmp_path)
   ckpt = _write(directory, steps=(2,))
   _delete(ckpt % 2)
-  assert checkpoint_files.resume_checkpoint(directory) is None
+  assert checkpoints.resume_checkpoint(directory) is None
   assert not os.path.exists(os.path.join(directory, 'checkpoint'))
-  assert checkpoint_files.resume_checkpoint(str(tmp_path / 'new')) is None
+  assert checkpoints.resume_checkpoint(str(tmp_path / 'new')) is None
 
 
 def test_readable_alternative_names_the_fallback(tmp_path):
   ckpt = _write(str(tmp_path))
   _truncate(ckpt % 6)
-  hint = checkpoint_files.readable_alternative(ckpt % 6)
+  hint = checkpoints.readable_alternative(ckpt % 6)
   assert f'--checkpoint={ckpt % 4}' in hint
-  assert checkpoint_files.readable_alternative(ckpt % 4) == ''
+  assert checkpoints.readable_alternative(ckpt % 4) == ''
 
 
 def test_a_sound_state_is_left_alone_with_any_spelling_of_the_folder(
@@ -169,8 +172,39 @@ def test_a_sound_state_is_left_alone_with_any_spelling_of_the_folder(
   with open(os.path.join('run', 'checkpoint')) as f:
     state = f.read()
   for directory in ('run', 'run/', str(tmp_path / 'run')):
-    selection = checkpoint_files.newest_readable(directory)
-    assert not checkpoint_files.repair_state(directory, selection), directory
-    assert checkpoint_files.resume_checkpoint(directory).endswith('ckpt-2')
+    selection = checkpoints.newest_readable(directory)
+    assert not checkpoints.repair_state(directory, selection), directory
+    assert checkpoints.resume_checkpoint(directory).endswith('ckpt-2')
   with open(os.path.join('run', 'checkpoint')) as f:
     assert f.read() == state  # Timestamps and all.
+
+
+def test_check_model_config_refuses_another_model(tmp_path):
+  directory = str(tmp_path)
+  config = hmr_model.ModelConfig(img_size=64, num_stage=2)
+  model_files.save_model_config(directory, config)
+  # No checkpoints yet: any model may take the folder over.
+  checkpoints.check_model_config(directory, hmr_model.ModelConfig())
+  _write(directory, steps=(2,))
+  checkpoints.check_model_config(
+      directory, dataclasses.replace(config, e_lr=1e-3, dropout_rate=0.0))
+  with pytest.raises(errors.UsageError) as e:
+    checkpoints.check_model_config(
+        directory, dataclasses.replace(config, img_size=96, num_stage=3))
+  message = str(e.value)
+  assert 'img_size 64 -> 96' in message and 'num_stage 2 -> 3' in message
+  assert 'encoder' not in message.split('(')[1]
+
+
+def test_restore_training_state(tmp_path):
+  ckpt = _write(str(tmp_path), steps=(2, 4))
+  value = tf.Variable(np.zeros([64, 64], np.float32))
+  checkpoints.restore_training_state(tf.train.Checkpoint(value=value),
+                                     ckpt % 2)
+  np.testing.assert_array_equal(value.numpy(), np.full([64, 64], 2.0))
+  # A variable the checkpoint does not hold: not the model it was saved for.
+  other = tf.train.Checkpoint(value=tf.Variable(np.zeros([64, 64],
+                                                         np.float32)),
+                              extra=tf.Variable(1.0))
+  with pytest.raises(errors.CheckpointError, match='does not match the model'):
+    checkpoints.restore_training_state(other, ckpt % 4)
