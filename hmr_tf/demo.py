@@ -35,6 +35,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from hmr_tf import configs
 from hmr_tf.inference import demo_lib
 
 FLAGS = flags.FLAGS
@@ -68,14 +69,17 @@ def _define_flags() -> None:
                       'trained with (.pkl or .npz); default: the run\'s '
                       'body_model/body_model.npz next to the checkpoint folder '
                       'if there is one, else --body_model.')
-  flags.DEFINE_enum('body_model', 'makehuman', ('makehuman', 'standin'),
+  flags.DEFINE_enum('body_model', configs.BodyModelConfig.body_model,
+                    configs.BODY_MODELS,
                     'Embedded body model used when there is neither '
                     '--smpl_model_path nor a run body model file.')
-  flags.DEFINE_integer('standin_num_vertices', 4000, 'Stand-in size, with '
-                       '--body_model=standin.', lower_bound=100)
+  flags.DEFINE_integer('standin_num_vertices',
+                       configs.BodyModelConfig.standin_num_vertices,
+                       'Stand-in size, with --body_model=standin.',
+                       lower_bound=configs.STANDIN_MIN_VERTICES)
   flags.DEFINE_integer('img_size', None, 'Model input size, only needed when '
                        'the checkpoint has no model_config.json.',
-                       lower_bound=32)
+                       lower_bound=configs.MIN_IMG_SIZE)
 
 
 

@@ -25,7 +25,6 @@ it (checkpoint, dataset files, protocol), written atomically, and the
 scalars in TensorBoard.
 """
 
-import dataclasses
 import datetime
 import os
 from typing import Dict, List, Optional, Tuple
@@ -35,6 +34,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
+from hmr_tf.configs import EvalConfig  # Re-exported: the evaluation's options.
 from hmr_tf.files import atomic_io
 from hmr_tf.evaluation import h36m_protocol
 from hmr_tf.evaluation import metrics as metrics_lib
@@ -48,72 +48,6 @@ _NUM_LSP = joints_lib.NUM_LSP_JOINTS
 _TORSO = (joints_lib.LSP_JOINT_NAMES.index('R_shoulder'),
           joints_lib.LSP_JOINT_NAMES.index('L_hip'))
 PCK_2D_TORSO_FRACTION = 0.2
-
-
-@dataclasses.dataclass(frozen=True)
-class EvalConfig:
-  """Options of one evaluation.
-
-  Attributes:
-    dataset: dataset directory name under DataConfig.data_dir.
-    split: split name.
-    h36m_protocol: 'p1' | 'p2_original' | 'p2_all_cameras_pa' (see
-      hmr_tf.evaluation.h36m_protocol); used when `dataset` starts with 'h36m'.
-    checkpoint: the evaluated checkpoint (recorded in the JSON only).
-    output_dir: where the JSON goes; '' writes no files.
-    summary_dir: TensorBoard log directory; '' writes no summaries.
-    step: the step the TensorBoard scalars are written at.
-    max_examples: stop after this many examples (0: the whole split).
-    tag: name part of the JSON file and the TensorBoard scalars; default
-      '<dataset>_<split>' (plus the protocol for Human3.6M).
-    include_mean_baseline: also report the mean-parameter baseline (Θ_0
-      alone, the same prediction for every image) under 'mean_baseline'.
-    smpl_male_path, smpl_female_path: 3DPW: the gendered SMPL files the
-      ground truth is posed with.
-    pw3d_joint_regressor: 3DPW: '' (the model's cocoplus regressor, 14 LSP
-      joints) or a Human3.6M-order `.npy` regressor (see pw3d_protocol).
-  """
-  dataset: str = 'h36m'
-  split: str = 'test'
-  h36m_protocol: str = 'p1'
-  checkpoint: str = ''
-  output_dir: str = ''
-  summary_dir: str = ''
-  step: int = 0
-  max_examples: int = 0
-  tag: str = ''
-  include_mean_baseline: bool = False
-  smpl_male_path: str = ''
-  smpl_female_path: str = ''
-  pw3d_joint_regressor: str = ''
-
-  def __post_init__(self):
-    if self.h36m_protocol not in h36m_protocol.PROTOCOLS:
-      raise ValueError(f'h36m_protocol: expected one of '
-                       f'{h36m_protocol.PROTOCOLS}, got '
-                       f'{self.h36m_protocol!r}')
-    if self.max_examples < 0:
-      raise ValueError(f'max_examples: expected >= 0, got '
-                       f'{self.max_examples}')
-
-  @property
-  def is_h36m(self) -> bool:
-    return self.dataset.startswith('h36m')
-
-  @property
-  def is_3dhp_test(self) -> bool:
-    return self.dataset == mpi_inf_3dhp_protocol.TEST_DATASET
-
-  @property
-  def is_3dpw(self) -> bool:
-    return self.dataset == pw3d_protocol.DATASET
-
-  @property
-  def name(self) -> str:
-    if self.tag:
-      return self.tag
-    name = f'{self.dataset}_{self.split}'
-    return f'{name}_{self.h36m_protocol}' if self.is_h36m else name
 
 
 # ---------------------------------------------------------------------------

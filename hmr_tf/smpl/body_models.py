@@ -4,13 +4,14 @@ import os
 
 from absl import logging
 
+from hmr_tf import configs
 from hmr_tf.smpl import model_io
 from hmr_tf.smpl import standin
 
 # The MakeHuman-derived body (CC0 assets; see hmr_tf/assets/ATTRIBUTION.md).
 MAKEHUMAN_PATH = os.path.join(os.path.dirname(os.path.dirname(__file__)),
                               'assets', 'makehuman_smpl.npz')
-EMBEDDED = ('makehuman', 'standin')
+EMBEDDED = configs.BODY_MODELS
 
 
 def resolve_body_model(smpl_model_path: str = '',

@@ -31,8 +31,10 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-STRATEGIES = ('default', 'mirrored', 'multi_worker', 'tpu')
-PRECISIONS = ('none', 'mixed_float16', 'mixed_bfloat16')
+from hmr_tf import configs
+
+STRATEGIES = configs.STRATEGIES
+PRECISIONS = configs.MIXED_PRECISIONS
 
 TF_CONFIG_EXAMPLE = (
     '{"cluster": {"worker": ["host0:12345", "host1:12345"]}, '

@@ -33,6 +33,7 @@ import tensorflow as tf
 from absl import app
 from absl import flags
 
+from hmr_tf import configs
 from hmr_tf.data import writer as writer_lib
 from hmr_tf.data import schema
 from hmr_tf.data import input_pipeline
@@ -48,7 +49,7 @@ _RECORDS = flags.DEFINE_integer('num_records', 400,
 _SIDE = flags.DEFINE_integer('stored_side', 300,
                              'Side of the stored JPEG crops in pixels.')
 _THREADS = flags.DEFINE_integer('threads', 2, 'CPU threads TensorFlow uses.')
-_CONSUMER = flags.DEFINE_enum('consumer', 'hmr', ['hmr', 'resnet50v2'],
+_CONSUMER = flags.DEFINE_enum('consumer', 'hmr', ['hmr', configs.RESNET50_V2],
                               'What consumes the batches.')
 
 
