@@ -41,13 +41,14 @@ BACKGROUNDS = ('clutter', 'plain')
 
 # --- Shared bounds ----------------------------------------------------------
 MIN_IMG_SIZE = 32  # The smallest network input side (--img_size).
-# hmr_tf.smpl.standin.build refuses fewer (its coarsest mesh, one subdivision
-# level, has 1682 vertices; smaller targets round up to it).
+# The fewest vertices hmr_tf.smpl.standin.build accepts as a target (its
+# coarsest mesh, one subdivision level, has 1682 vertices: a smaller target
+# gets that one).
 STANDIN_MIN_VERTICES = 100
 # The pose prior's yaw range, in degrees (hmr_tf.synthetic.pose_prior).
 YAW_MAX_DEG_BOUNDS = (0.0, 180.0)
 
-# --- Evaluation dataset names the evaluation treats specially -------------------
+# --- Dataset names the evaluation treats specially ---------------------------
 PW3D_DATASET = '3dpw'  # hmr_tf.evaluation.pw3d_protocol
 MPI_INF_3DHP_TEST_DATASET = 'mpi_inf_3dhp_test'  # mpi_inf_3dhp_protocol
 
@@ -87,8 +88,9 @@ class FlagSpec:
     return self.help is not None
 
 
-def flag_field(default, help, *, name=None, lower_bound=None,  # pylint: disable=redefined-builtin
-               upper_bound=None, choices=None, flag_default=_SAME):
+def flag_field(default, help, *, name=None,  # pylint: disable=redefined-builtin
+               lower_bound=None, upper_bound=None, choices=None,
+               flag_default=_SAME):
   """A dataclass field set by the flag `name` (default: the field's name).
 
   Args:

@@ -64,7 +64,8 @@ flags.register_validator(
     'with a .index file)')
 flags.register_multi_flags_validator(
     ['encoder', 'encoder_weights'],
-    lambda f: f['encoder'] == 'resnet50v2' or f['encoder_weights'] != 'imagenet',
+    lambda f: (f['encoder'] == configs.RESNET50_V2 or
+               f['encoder_weights'] != 'imagenet'),
     message='--encoder_weights=imagenet: only --encoder=resnet50v2 has '
     'ImageNet weights')
 flags.register_multi_flags_validator(

@@ -14,10 +14,11 @@ MAKEHUMAN_PATH = os.path.join(os.path.dirname(os.path.dirname(__file__)),
 EMBEDDED = configs.BODY_MODELS
 
 
-def resolve_body_model(smpl_model_path: str = '',
-                       body_model: str = 'makehuman',
-                       standin_num_vertices: int = 4000,
-                       seed: int = 0) -> model_io.BodyModel:
+def resolve_body_model(
+    smpl_model_path: str = '',
+    body_model: str = configs.BodyModelConfig.body_model,
+    standin_num_vertices: int = configs.BodyModelConfig.standin_num_vertices,
+    seed: int = 0) -> model_io.BodyModel:
   """Loads `smpl_model_path` if given, else builds the embedded default.
 
   Args:
