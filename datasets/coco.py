@@ -25,8 +25,8 @@ from absl import flags
 import numpy as np
 
 from datasets import common
-from hmr_tf.data import writer as writer_lib
 from hmr_tf.data import schema
+from hmr_tf.data import writer as writer_lib
 
 FLAGS = flags.FLAGS
 DATASET = 'coco'

@@ -19,8 +19,8 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
-from hmr_tf.data import writer as writer_lib
 from hmr_tf.data import schema
+from hmr_tf.data import writer as writer_lib
 from hmr_tf.smpl import joints as joints_lib
 
 BadRecordError = writer_lib.BadRecordError

@@ -22,9 +22,9 @@ from absl import flags
 import numpy as np
 
 from datasets import common
+from hmr_tf.data import schema
 from hmr_tf.data import writer as writer_lib
 from hmr_tf.files import safe_pickle
-from hmr_tf.data import schema
 
 FLAGS = flags.FLAGS
 POSE_DIM = schema.POSE_DIM

@@ -32,9 +32,9 @@ import numpy as np
 import scipy.io
 
 from datasets import common
+from hmr_tf.data import schema
 from hmr_tf.data import writer as writer_lib
 from hmr_tf.evaluation import mpi_inf_3dhp_protocol
-from hmr_tf.data import schema
 
 FLAGS = flags.FLAGS
 DATASET = 'mpi_inf_3dhp'

@@ -44,9 +44,9 @@ import h5py
 import numpy as np
 
 from datasets import common
+from hmr_tf.data import schema
 from hmr_tf.data import writer as writer_lib
 from hmr_tf.evaluation import mpi_inf_3dhp_protocol as protocol
-from hmr_tf.data import schema
 
 DATASET = protocol.TEST_DATASET
 SPLIT = protocol.TEST_SPLIT

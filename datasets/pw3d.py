@@ -49,10 +49,10 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from datasets import common
+from hmr_tf.data import schema
 from hmr_tf.data import writer as writer_lib
 from hmr_tf.evaluation import pw3d_protocol
 from hmr_tf.files import safe_pickle
-from hmr_tf.data import schema
 from hmr_tf.smpl import joints as joints_lib
 
 FLAGS = flags.FLAGS

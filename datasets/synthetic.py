@@ -14,6 +14,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from hmr_tf import configs
 from hmr_tf.data import writer as writer_lib
 from hmr_tf.synthetic import generator
 from hmr_tf.synthetic import pose_prior
@@ -31,16 +32,19 @@ def _define_flags() -> None:
   flags.DEFINE_integer('num_train_3d', None,
                        'Training examples of the 3D dataset (default '
                        '--num_train).', lower_bound=0)
-  flags.DEFINE_enum('part_colors', 'random', scene_lib.PART_COLORS,
+  flags.DEFINE_enum('part_colors', configs.SyntheticConfig.part_colors,
+                    configs.PART_COLORS,
                     'random: each image draws the body parts\' colours; '
                     'fixed: the same colour per part in every image.')
-  flags.DEFINE_enum('background', 'clutter', scene_lib.BACKGROUNDS,
+  flags.DEFINE_enum('background', configs.SyntheticConfig.background,
+                    configs.BACKGROUNDS,
                     'clutter: gradient, blotches and random shapes; plain: '
                     'without the shapes.')
-  flags.DEFINE_float('yaw_max', pose_prior.PosePriorConfig.yaw_max_deg,
+  flags.DEFINE_float('yaw_max', configs.SyntheticConfig.yaw_max_deg,
                      'Bodies turn about their vertical axis by up to this '
-                     'many degrees (0: facing the camera).', lower_bound=0,
-                     upper_bound=180)
+                     'many degrees (0: facing the camera).',
+                     lower_bound=configs.YAW_MAX_DEG_BOUNDS[0],
+                     upper_bound=configs.YAW_MAX_DEG_BOUNDS[1])
   flags.DEFINE_integer('num_mocap', None,
                        'Mocap training examples (default max(1000, '
                        '4 * num_train)).', lower_bound=0)
@@ -49,12 +53,14 @@ def _define_flags() -> None:
   flags.DEFINE_string('smpl_model_path', '',
                       'An SMPL-format model file with a cocoplus regressor; '
                       'default: the embedded --body_model.')
-  flags.DEFINE_enum('body_model', 'makehuman', ('makehuman', 'standin'),
+  flags.DEFINE_enum('body_model', configs.BodyModelConfig.body_model,
+                    configs.BODY_MODELS,
                     'Embedded body when no --smpl_model_path is given: the '
                     'MakeHuman-derived body or the procedural stand-in.')
-  flags.DEFINE_integer('standin_num_vertices', 4000,
+  flags.DEFINE_integer('standin_num_vertices',
+                       configs.BodyModelConfig.standin_num_vertices,
                        'Target vertex count of the stand-in body.',
-                       lower_bound=100)
+                       lower_bound=configs.STANDIN_MIN_VERTICES)
   flags.DEFINE_integer('seed', 0, 'Dataset seed.')
   flags.DEFINE_integer('num_workers', min(2, os.cpu_count() or 1),
                        'Rendering processes (0: render in the main process).',

@@ -1,18 +1,557 @@
-"""Typed, frozen run configuration, built once from the parsed flags.
+"""Every option of a run, its choices, default and bounds, written once.
 
-`from_flags` is the only reader of FLAGS (called in `main`). Each stage's own
-options live in its library as a frozen dataclass (DataConfig, ModelConfig,
-TrainConfig, EvalConfig); this module groups them with the run's paths.
+Each stage's options are a frozen dataclass here (DataConfig, ModelConfig,
+TrainConfig, EvalConfig, ...); the stage libraries import them from this
+module. A field set by a command-line flag is declared with `flag_field`: its
+metadata holds the flag's name, help text, bounds and choices, and
+`hmr_tf.flags` defines the flags from it. Fields that no flag sets (paths
+derived from --output_dir, values computed from other flags, values a stage
+fills in) are declared with `derived_field`.
+
+`from_flags` is the only reader of FLAGS (called once, in `main`): it builds
+each dataclass from its flag fields, plus a few explicit derived values.
+
+This module imports neither TensorFlow nor NumPy, so that the flags, the
+converters' and the benchmarks' command lines can read the choice lists
+without loading them.
 """
 
 import dataclasses
 import os
-from typing import Optional
+import typing
+from typing import Any, Iterator, Optional, Tuple
 
-from hmr_tf.evaluation import evaluate
-from hmr_tf.training import loop
-from hmr_tf.data import input_pipeline
-from hmr_tf.modeling import hmr_model
+# --- Choice lists (the first of each is the default where it has one) -------
+MODES = ('quickstart', 'body_model', 'data', 'train', 'eval', 'export', 'demo',
+         'import_original')
+BODY_MODELS = ('makehuman', 'standin')  # hmr_tf.smpl.body_models
+RESNET50_V2 = 'resnet50v2'
+RESNET_V2_SMALL = 'resnet_v2_small'
+ENCODERS = (RESNET50_V2, RESNET_V2_SMALL)  # hmr_tf.modeling.encoder
+LR_SCHEDULES = ('constant', 'cosine')  # hmr_tf.modeling.hmr_model
+H36M_PROTOCOLS = ('p1', 'p2_original', 'p2_all_cameras_pa')
+NONFINITE_POLICIES = ('stop', 'skip')  # hmr_tf.training.loop
+PROGRESS_MODES = ('auto', 'bar', 'epoch', 'none')
+STRATEGIES = ('default', 'mirrored', 'multi_worker', 'tpu')
+MIXED_PRECISIONS = ('none', 'mixed_float16', 'mixed_bfloat16')
+EXPORT_PRECISIONS = ('float32', 'bfloat16', 'float16')
+EXPORT_JIT_COMPILE = ('none', 'head', 'all')
+PART_COLORS = ('random', 'fixed')  # hmr_tf.synthetic.scene
+BACKGROUNDS = ('clutter', 'plain')
+
+# --- Shared bounds ----------------------------------------------------------
+MIN_IMG_SIZE = 32  # The smallest network input side (--img_size).
+# The fewest vertices hmr_tf.smpl.standin.build accepts as a target (its
+# coarsest mesh, one subdivision level, has 1682 vertices: a smaller target
+# gets that one).
+STANDIN_MIN_VERTICES = 100
+# The pose prior's yaw range, in degrees (hmr_tf.synthetic.pose_prior).
+YAW_MAX_DEG_BOUNDS = (0.0, 180.0)
+
+# --- Dataset names the evaluation treats specially ---------------------------
+PW3D_DATASET = '3dpw'  # hmr_tf.evaluation.pw3d_protocol
+MPI_INF_3DHP_TEST_DATASET = 'mpi_inf_3dhp_test'  # mpi_inf_3dhp_protocol
+
+
+# ---------------------------------------------------------------------------
+# Field declarations.
+
+_FLAG = 'hmr_tf_flag'  # Metadata key of a flag field's FlagSpec.
+_DERIVED = 'hmr_tf_derived'  # Metadata key of a field no flag sets.
+_SAME = object()  # flag_default not given: the field's default.
+
+
+@dataclasses.dataclass(frozen=True)
+class FlagSpec:
+  """How one dataclass field maps to a command-line flag.
+
+  Attributes:
+    name: the flag's name; None: the field's name.
+    help: the flag's help text; None for a field that reads a flag another
+      field defines (see `shared_flag`).
+    lower_bound, upper_bound: the flag's bounds (numeric flags).
+    choices: the allowed values (an enum flag).
+    default: the flag's default when it differs from the field's (e.g. the
+      field's None spelled 0 or an empty list on the command line);
+      `_SAME` otherwise.
+  """
+  name: Optional[str]
+  help: Optional[str]
+  lower_bound: Any = None
+  upper_bound: Any = None
+  choices: Optional[Tuple[str, ...]] = None
+  default: Any = _SAME
+
+  @property
+  def defines(self) -> bool:
+    """Whether this field defines the flag (else it only reads it)."""
+    return self.help is not None
+
+
+def flag_field(default, help, *, name=None,  # pylint: disable=redefined-builtin
+               lower_bound=None, upper_bound=None, choices=None,
+               flag_default=_SAME):
+  """A dataclass field set by the flag `name` (default: the field's name).
+
+  Args:
+    default: the field's default, and the flag's unless `flag_default`.
+    help: the flag's help text.
+    name: the flag's name when it is not the field's.
+    lower_bound, upper_bound: the flag's bounds.
+    choices: the allowed values: the flag is an enum.
+    flag_default: the flag's default, where the library's default differs
+      (e.g. an evaluation library default vs. the command line's).
+
+  Returns:
+    A `dataclasses.field`.
+  """
+  spec = FlagSpec(name=name, help=help, lower_bound=lower_bound,
+                  upper_bound=upper_bound,
+                  choices=tuple(choices) if choices is not None else None,
+                  default=flag_default)
+  return dataclasses.field(default=default, metadata={_FLAG: spec})
+
+
+def shared_flag(owner, field_name: str):
+  """A field that reads the flag `owner.field_name` defines.
+
+  Args:
+    owner: a dataclass defined above, whose field defines the flag.
+    field_name: that field's name.
+
+  Returns:
+    A `dataclasses.field` with the owner's default.
+  """
+  owned = _field(owner, field_name)
+  spec = owned.metadata[_FLAG]
+  return dataclasses.field(
+      default=owned.default,
+      metadata={_FLAG: FlagSpec(name=spec.name or field_name, help=None)})
+
+
+def derived_field(default=dataclasses.MISSING):
+  """A field no flag sets: `from_flags` derives it, or a stage fills it in."""
+  return dataclasses.field(default=default, metadata={_DERIVED: True})
+
+
+def _field(cls, name: str) -> dataclasses.Field:
+  return next(f for f in dataclasses.fields(cls) if f.name == name)
+
+
+def flag_spec(field: dataclasses.Field) -> Optional[FlagSpec]:
+  """The field's FlagSpec, or None for a derived field."""
+  return field.metadata.get(_FLAG)
+
+
+def is_derived(field: dataclasses.Field) -> bool:
+  return bool(field.metadata.get(_DERIVED))
+
+
+def flag_name(field: dataclasses.Field) -> str:
+  return flag_spec(field).name or field.name
+
+
+def flag_default(field: dataclasses.Field):
+  """The default of the flag behind `field`."""
+  spec = flag_spec(field)
+  return field.default if spec.default is _SAME else spec.default
+
+
+def flag_kind(field: dataclasses.Field) -> str:
+  """'enum', 'list', 'boolean', 'integer', 'float' or 'string'.
+
+  From the field's type (Optional[X] as X) and its choices.
+  """
+  if flag_spec(field).choices is not None:
+    return 'enum'
+  kind = field.type
+  args = typing.get_args(kind)
+  if typing.get_origin(kind) is typing.Union:
+    kind = next(a for a in args if a is not type(None))
+  if typing.get_origin(kind) is tuple:
+    return 'list'
+  return {bool: 'boolean', int: 'integer', float: 'float',
+          str: 'string'}[kind]
+
+
+# ---------------------------------------------------------------------------
+# The stages' options.
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+  """Options of the input pipeline (the paper's values by default).
+
+  Attributes:
+    data_dir: root holding `<dataset>/<split>_NNNNN.tfrecord` shards and the
+      `<dataset>/<dataset>_meta.json` sidecars.
+    datasets: 2D and 3D image datasets mixed for training (the paper's six).
+    dataset_weights: one sampling weight per dataset, or None for the
+      original's scheme: half of every batch from the 3D datasets and half
+      from the 2D ones, within each group proportional to the number of
+      examples (from the sidecars).
+    mocap_datasets: mocap (pose, shape) datasets for the discriminator,
+      sampled in proportion to their sizes.
+    train_split: split name used for training and for mocap.
+    batch_size: B, images per batch (the paper used 64).
+    num_stage: IEF iterations; the mocap batch has num_stage x B examples.
+    img_size: S, side of the network input.
+    base_crop_size: side of the crop window at scale 1 in stored pixels.
+    scale_min, scale_max: range of the random scale factor.
+    trans_max: range of the random centre jitter (+-, pixels at scale 1).
+    flip_prob: probability of the horizontal flip.
+    shuffle_buffer: records in each dataset's shuffle buffer.
+    seed: seed of every random choice.
+    deterministic: produce elements in a deterministic order (otherwise
+      tf.data may reorder parallel work for throughput).
+    num_parallel_calls: parallelism of decode + parse (-1 = autotune).
+    cycle_length: shards read at once per dataset (-1 = autotune).
+    skip_corrupt_records: skip (and count) corrupt or truncated shards'
+      unreadable records instead of stopping with an error.
+  """
+  data_dir: str = derived_field('')
+  datasets: Tuple[str, ...] = flag_field(
+      ('lsp', 'lsp_ext', 'mpii', 'h36m', 'coco', 'mpi_inf_3dhp'),
+      'Image datasets mixed for training (folder names under --data_dir).')
+  dataset_weights: Optional[Tuple[float, ...]] = flag_field(
+      None,
+      'One sampling weight per --datasets entry. Empty: the original scheme, '
+      'half of each batch from the 3D datasets and half from the 2D ones, '
+      'each group in proportion to the datasets\' sizes.', flag_default=())
+  mocap_datasets: Tuple[str, ...] = flag_field(
+      ('CMU', 'H3.6', 'jointLim'),
+      'Mocap (pose, shape) datasets for the discriminator.')
+  train_split: str = flag_field('train', 'Split used for training.')
+  batch_size: int = flag_field(
+      64, 'Global batch size (images per step over all replicas).',
+      lower_bound=1)
+  num_stage: int = flag_field(3, 'Iterative error feedback iterations.',
+                              lower_bound=1)
+  img_size: int = flag_field(224, 'Side S of the network input crops.',
+                             lower_bound=MIN_IMG_SIZE)
+  base_crop_size: float = flag_field(
+      224.0,
+      'Crop window side at record scale 1, in stored pixels (records are '
+      'scaled so the person is ~150 px tall). Saved with the model: eval, '
+      'export and the demo use the trained model\'s and refuse a different '
+      'explicit value.', lower_bound=1.0)
+  scale_min: float = flag_field(0.8, 'Smallest random scale factor.',
+                                lower_bound=0.01)
+  scale_max: float = flag_field(1.23, 'Largest random scale factor.',
+                                lower_bound=0.01)
+  trans_max: float = flag_field(
+      20.0, 'Random centre jitter range (+- pixels at scale 1).',
+      lower_bound=0.0)
+  flip_prob: float = flag_field(0.5, 'Probability of the horizontal flip.',
+                                lower_bound=0.0, upper_bound=1.0)
+  shuffle_buffer: int = flag_field(
+      2000, 'Records in each dataset\'s shuffle buffer.', lower_bound=1)
+  seed: int = flag_field(0, 'Seed of every random choice.', lower_bound=0)
+  deterministic: bool = flag_field(
+      True, 'Produce batches in a deterministic order.')
+  num_parallel_calls: int = flag_field(
+      -1, 'Parallel decode+parse calls (-1: autotune).', lower_bound=-1)
+  cycle_length: int = flag_field(
+      -1, 'Shards read at once per dataset (-1: autotune).', lower_bound=-1)
+  skip_corrupt_records: bool = flag_field(
+      False,
+      'Read damaged (cut or corrupt) shards as far as they go and count the '
+      'records lost (logged once per shard) instead of stopping with an error '
+      'that names the file.')
+
+  def __post_init__(self):
+    # Tuples keep the dataclass hashable and immutable even when lists are
+    # passed in (e.g. from absl list flags).
+    object.__setattr__(self, 'datasets', tuple(self.datasets))
+    object.__setattr__(self, 'mocap_datasets', tuple(self.mocap_datasets))
+    if self.dataset_weights is not None:
+      weights = tuple(float(w) for w in self.dataset_weights)
+      object.__setattr__(self, 'dataset_weights', weights)
+      if len(weights) != len(self.datasets):
+        raise ValueError(
+            f'dataset_weights: expected {len(self.datasets)} weights (one '
+            f'per dataset {self.datasets}), got {len(weights)}')
+      if any(w < 0 for w in weights) or sum(weights) <= 0:
+        raise ValueError('dataset_weights: expected non-negative weights '
+                         f'with a positive sum, got {weights}')
+    if self.batch_size <= 0 or self.num_stage <= 0:
+      raise ValueError('batch_size and num_stage must be positive, got '
+                       f'{self.batch_size}, {self.num_stage}')
+    if self.shuffle_buffer <= 0:
+      raise ValueError(f'shuffle_buffer must be positive, got '
+                       f'{self.shuffle_buffer}')
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  """Options of the model and its losses (defaults: the paper / original).
+
+  Attributes:
+    img_size: side S of the square input crops.
+    num_stage: IEF iterations T.
+    encoder: an ENCODERS name ('resnet50v2': the paper's).
+    encoder_weights: 'none' | 'imagenet' | path of a Keras weights file.
+    dropout_rate: dropout in the regressor.
+    e_loss_weight: weight of the 2D keypoint loss (λ).
+    e_3d_weight: weight of the 3D joint loss, and of the SMPL parameter
+      loss unless `e_smpl_weight` is set.
+    e_smpl_weight: weight of the SMPL parameter loss (rotation matrices and
+      betas); None: `e_3d_weight`, as the original (one weight for both).
+    d_loss_weight: weight of the adversarial losses (generator and
+      discriminator side).
+    weight_decay: L2 weight decay coefficient on the kernels of both networks
+      (the paper's 1e-4); 0 reproduces the original code, which never added
+      its regularizers to the loss.
+    use_3d_label: use the 3D losses where labels exist.
+    e_lr: generator (encoder + regressor) Adam learning rate.
+    d_lr: discriminator Adam learning rate.
+    lr_schedule: 'constant' (the paper's) or 'cosine': both rates follow a
+      half cosine from their value down to 0 over `lr_decay_steps` steps
+      (not in the paper; for short runs, whose last steps then settle).
+    lr_decay_steps: the cosine's length in steps (> 0 when 'cosine').
+    sync_batch_norm: under a multi-replica strategy, compute the encoder's
+      batch-norm statistics over the global batch (one all-reduce per
+      batch-norm layer) instead of per replica.
+    base_crop_size: the crop rule the model was trained with: the side of
+      the crop window, in pixels of an image scaled so that the person is
+      about 150 px tall (the paper: 224). Eval, the demo and the serving
+      graph crop with it, so that the model sees people at its training
+      size. Crops are float32 in [-1, 1] (pixel / 127.5 - 1).
+  """
+  img_size: int = shared_flag(DataConfig, 'img_size')
+  num_stage: int = shared_flag(DataConfig, 'num_stage')
+  encoder: str = flag_field(
+      RESNET50_V2,
+      'Image encoder. resnet50v2: the paper\'s ResNet-50 v2 (2048 features). '
+      'resnet_v2_small: a small pre-activation ResNet (2 bottlenecks per '
+      'stage, quarter width, 512 features; not in the paper) for training '
+      'from scratch on a CPU; no ImageNet weights.', choices=ENCODERS)
+  encoder_weights: str = flag_field(
+      'none',
+      'Encoder initial weights: none, imagenet (resnet50v2 only; downloaded '
+      'by Keras, needs the network) or the path of a local Keras weights '
+      'file.')
+  dropout_rate: float = flag_field(0.5, 'Dropout rate of the regressor.',
+                                   lower_bound=0.0, upper_bound=0.99)
+  e_loss_weight: float = flag_field(60.0, 'Weight of the 2D keypoint loss.',
+                                    lower_bound=0.0)
+  e_3d_weight: float = flag_field(
+      60.0,
+      'Weight of the 3D joint loss, and of the SMPL parameter loss unless '
+      '--e_smpl_weight is given.', lower_bound=0.0)
+  e_smpl_weight: Optional[float] = flag_field(
+      None,
+      'Weight of the SMPL parameter loss (rotation matrices and betas); '
+      'default: --e_3d_weight (the original uses one weight for both 3D '
+      'losses).', lower_bound=0.0)
+  d_loss_weight: float = flag_field(
+      1.0, 'Weight of the adversarial losses.', lower_bound=0.0)
+  weight_decay: float = flag_field(
+      1e-4,
+      'L2 weight decay on both networks (the paper). 0 matches the original '
+      'code, which configured but never applied it.', lower_bound=0.0)
+  use_3d_label: bool = flag_field(
+      True, 'Use the 3D losses where 3D labels exist.')
+  e_lr: float = flag_field(
+      1e-5, 'Adam learning rate of encoder+regressor.', lower_bound=0.0)
+  d_lr: float = flag_field(
+      1e-4, 'Adam learning rate of the discriminator.', lower_bound=0.0)
+  lr_schedule: str = flag_field(
+      'constant',
+      'constant: the paper\'s fixed rates. cosine: both rates fall along a '
+      'half cosine to 0 over the run (--epochs x --steps_per_epoch steps).',
+      choices=LR_SCHEDULES)
+  lr_decay_steps: int = derived_field(0)
+  sync_batch_norm: bool = flag_field(
+      False,
+      'With several replicas, compute the encoder\'s batch-norm statistics '
+      'over the global batch instead of per replica.')
+  base_crop_size: float = shared_flag(DataConfig, 'base_crop_size')
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  """Options of the training loop.
+
+  Attributes:
+    model_dir: where checkpoints are written and resumed from (required).
+    log_dir: TensorBoard root; summaries go to `<log_dir>/train`. Empty:
+      model_dir.
+    epochs: training epochs (the total over all resumed runs).
+    steps_per_epoch: steps per epoch; 0 = the training datasets' example
+      counts from their sidecars divided by the (global) batch size.
+    checkpoint_every_steps: save a checkpoint every N steps (0: only at the
+      end and on Ctrl-C); a killed run loses at most N steps.
+    max_to_keep: regular checkpoints kept.
+    init_checkpoint: checkpoint (file prefix or directory) whose network
+      weights start a new run, without optimizer state; ignored when
+      model_dir already holds a checkpoint.
+    summary_every_steps: TensorBoard scalar period in steps (0: none).
+    image_summary_every_steps: TensorBoard image period in steps (0: none).
+    num_summary_images: examples of the fixed batch shown in the images.
+    on_nonfinite: 'stop' (emergency checkpoint, then NonFiniteLossError) or
+      'skip' (roll the step back and count it; costs a copy of the model
+      and optimizer state in memory and one device copy per step).
+    max_consecutive_nonfinite: in 'skip' mode, stop after more than this
+      many non-finite steps in a row.
+    progress: 'auto' (a Keras progress bar on an interactive terminal,
+      nothing otherwise), 'bar', 'epoch' (Keras' one line per epoch) or
+      'none'. The absl epoch summary line is always logged.
+    jit_compile: compile the train step (and predict/evaluate) with XLA;
+      ignored, with a warning, under a strategy with several replicas.
+    seed: seed of the weight initialisation and dropout.
+  """
+  model_dir: str = derived_field('')
+  log_dir: str = derived_field('')
+  epochs: int = flag_field(75, 'Total epochs over all resumed runs.',
+                           lower_bound=1)
+  steps_per_epoch: int = flag_field(
+      0, 'Steps per epoch; 0: the sidecars\' example counts over the batch '
+      'size.', lower_bound=0)
+  checkpoint_every_steps: int = flag_field(
+      500,
+      'Checkpoint period: a killed run loses at most this many steps (0: '
+      'only at the end and on Ctrl-C).', lower_bound=0)
+  max_to_keep: int = flag_field(5, 'Regular checkpoints kept.', lower_bound=1)
+  init_checkpoint: str = flag_field(
+      '',
+      'Checkpoint (prefix or folder) whose network weights start a new run, '
+      'without optimizer state; ignored when resuming from --model_dir.')
+  summary_every_steps: int = flag_field(
+      100, 'TensorBoard scalar period in steps (0: none).', lower_bound=0)
+  image_summary_every_steps: int = flag_field(
+      1000, 'TensorBoard image period in steps (0: none).', lower_bound=0)
+  num_summary_images: int = flag_field(
+      4, 'Examples shown in each image summary.', lower_bound=1)
+  on_nonfinite: str = flag_field(
+      'stop',
+      'A non-finite loss: stop writes an emergency checkpoint and exits with '
+      'an error naming the step and the loss term; skip rolls the step back '
+      'and counts it.', choices=NONFINITE_POLICIES)
+  max_consecutive_nonfinite: int = flag_field(
+      10,
+      'With --on_nonfinite=skip, stop after more than this many bad steps in '
+      'a row.', lower_bound=0)
+  progress: str = flag_field(
+      'auto',
+      'Console progress: a Keras bar (auto: only on a terminal), one line per '
+      'epoch, or nothing.', choices=PROGRESS_MODES)
+  jit_compile: bool = flag_field(
+      False, 'Compile the train step and inference with XLA.')
+  seed: int = shared_flag(DataConfig, 'seed')
+
+  def __post_init__(self):
+    if not self.model_dir:
+      raise ValueError('model_dir: required (where checkpoints are written)')
+    for name in ('epochs', 'max_to_keep', 'num_summary_images'):
+      if getattr(self, name) < 1:
+        raise ValueError(f'{name}: expected >= 1, got {getattr(self, name)}')
+    for name in ('steps_per_epoch', 'checkpoint_every_steps',
+                 'summary_every_steps', 'image_summary_every_steps',
+                 'max_consecutive_nonfinite'):
+      if getattr(self, name) < 0:
+        raise ValueError(f'{name}: expected >= 0, got {getattr(self, name)}')
+    if self.on_nonfinite not in NONFINITE_POLICIES:
+      raise ValueError(f'on_nonfinite: expected one of {NONFINITE_POLICIES}, '
+                       f'got {self.on_nonfinite!r}')
+    if self.progress not in PROGRESS_MODES:
+      raise ValueError(f'progress: expected one of {PROGRESS_MODES}, got '
+                       f'{self.progress!r}')
+
+  @property
+  def train_log_dir(self) -> str:
+    return os.path.join(self.log_dir or self.model_dir, 'train')
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+  """Options of one evaluation.
+
+  Attributes:
+    dataset: dataset directory name under DataConfig.data_dir.
+    split: split name.
+    h36m_protocol: 'p1' | 'p2_original' | 'p2_all_cameras_pa' (see
+      hmr_tf.evaluation.h36m_protocol); used when `dataset` starts with 'h36m'.
+    checkpoint: the evaluated checkpoint (recorded in the JSON only).
+    output_dir: where the JSON goes; '' writes no files.
+    summary_dir: TensorBoard log directory; '' writes no summaries.
+    step: the step the TensorBoard scalars are written at.
+    max_examples: stop after this many examples (0: the whole split).
+    tag: name part of the JSON file and the TensorBoard scalars; default
+      '<dataset>_<split>' (plus the protocol for Human3.6M).
+    include_mean_baseline: also report the mean-parameter baseline (Θ_0
+      alone, the same prediction for every image) under 'mean_baseline'.
+    smpl_male_path, smpl_female_path: 3DPW: the gendered SMPL files the
+      ground truth is posed with.
+    pw3d_joint_regressor: 3DPW: '' (the model's cocoplus regressor, 14 LSP
+      joints) or a Human3.6M-order `.npy` regressor (see pw3d_protocol).
+  """
+  # The library's defaults evaluate Human3.6M without the baseline; the
+  # command line's, the quickstart's held-out set with it.
+  dataset: str = flag_field('h36m', 'Dataset folder name to evaluate on.',
+                            name='eval_dataset', flag_default='synthetic_3d')
+  split: str = flag_field('test', 'Split to evaluate on.', name='eval_split')
+  h36m_protocol: str = flag_field(
+      'p1',
+      'Human3.6M protocol. p1: S9+S11, all cameras. p2_original: S9+S11, '
+      'camera 3, trial 0, as the HMR code defined it. p2_all_cameras_pa: all '
+      'cameras with Procrustes alignment, as many later papers define P2.',
+      choices=H36M_PROTOCOLS)
+  checkpoint: str = derived_field('')
+  output_dir: str = derived_field('')
+  summary_dir: str = derived_field('')
+  step: int = derived_field(0)
+  max_examples: int = flag_field(
+      0, 'Stop evaluating after this many examples (0: all).',
+      name='eval_max_examples', lower_bound=0)
+  tag: str = derived_field('')
+  include_mean_baseline: bool = flag_field(
+      False,
+      'Also report the mean-parameter baseline (Θ_0 alone, the same '
+      'prediction for every image) next to the model.',
+      name='eval_mean_baseline', flag_default=True)
+  smpl_male_path: str = flag_field(
+      '',
+      '3DPW evaluation: the male SMPL model (basicModel_m_lbs_10_207_0_v1.0.0'
+      '.pkl, licensed) the ground truth of male subjects is posed with.')
+  smpl_female_path: str = flag_field(
+      '',
+      '3DPW evaluation: the female SMPL model (basicModel_f_lbs_10_207_0_'
+      'v1.0.0.pkl).')
+  pw3d_joint_regressor: str = flag_field(
+      '',
+      '3DPW evaluation: the joints the errors are measured on. Empty: the '
+      'model\'s own cocoplus regressor, 14 LSP joints. A .npy [17, V] '
+      'Human3.6M-order regressor (e.g. J_regressor_h36m.npy) gives numbers '
+      'comparable with later papers (see hmr_tf/pw3d_protocol.py).')
+
+  def __post_init__(self):
+    if self.h36m_protocol not in H36M_PROTOCOLS:
+      raise ValueError(f'h36m_protocol: expected one of '
+                       f'{H36M_PROTOCOLS}, got '
+                       f'{self.h36m_protocol!r}')
+    if self.max_examples < 0:
+      raise ValueError(f'max_examples: expected >= 0, got '
+                       f'{self.max_examples}')
+
+  @property
+  def is_h36m(self) -> bool:
+    return self.dataset.startswith('h36m')
+
+  @property
+  def is_3dhp_test(self) -> bool:
+    return self.dataset == MPI_INF_3DHP_TEST_DATASET
+
+  @property
+  def is_3dpw(self) -> bool:
+    return self.dataset == PW3D_DATASET
+
+  @property
+  def name(self) -> str:
+    if self.tag:
+      return self.tag
+    name = f'{self.dataset}_{self.split}'
+    return f'{name}_{self.h36m_protocol}' if self.is_h36m else name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,10 +564,21 @@ class BodyModelConfig:
     standin_num_vertices: target size of the procedural stand-in.
     seed: seed of the stand-in builder.
   """
-  smpl_model_path: str = ''
-  body_model: str = 'makehuman'
-  standin_num_vertices: int = 4000
-  seed: int = 0
+  smpl_model_path: str = flag_field(
+      '',
+      'An SMPL-format body model file: an official SMPL .pkl (chumpy not '
+      'needed), HMR\'s neutral_smpl_with_cocoplus_reg.pkl, or an .npz with '
+      'the same keys. Empty: the embedded --body_model.')
+  body_model: str = flag_field(
+      'makehuman',
+      'The embedded body model used when --smpl_model_path is empty (neither '
+      'is SMPL). makehuman: a real human body in SMPL format derived from the '
+      'CC0 MakeHuman assets (13,348 vertices, no pose correctives). standin: '
+      'the small procedural body the unit tests use.', choices=BODY_MODELS)
+  standin_num_vertices: int = flag_field(
+      4000, 'Target vertex count of the procedural stand-in body.',
+      lower_bound=STANDIN_MIN_VERTICES)
+  seed: int = shared_flag(DataConfig, 'seed')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,70 +597,201 @@ class SyntheticConfig:
     background: 'clutter' or 'plain' (hmr_tf.synthetic.scene).
     yaw_max_deg: the pose prior's yaw range (hmr_tf.synthetic.pose_prior).
   """
-  num_train: int = 2000
-  num_test: int = 200
-  num_mocap: Optional[int] = None
-  img_size: int = 224
-  workers: int = 2
-  seed: int = 0
-  num_train_3d: Optional[int] = None
-  part_colors: str = 'random'
-  background: str = 'clutter'
-  yaw_max_deg: float = 45.0
+  num_train: int = flag_field(
+      2000, 'Training images of each synthetic image dataset.',
+      name='synthetic_num_train', lower_bound=1)
+  num_test: int = flag_field(
+      200, 'Held-out test images of each synthetic dataset.',
+      name='synthetic_num_test', lower_bound=1)
+  # 0 on the command line: None.
+  num_mocap: Optional[int] = flag_field(
+      None,
+      'Synthetic mocap training poses; 0: 4 x --synthetic_num_train (at '
+      'least 1000).', name='synthetic_num_mocap', lower_bound=0,
+      flag_default=0)
+  img_size: int = flag_field(
+      224, 'Side of the rendered synthetic images (pixels).',
+      name='synthetic_img_size', lower_bound=32)
+  workers: int = flag_field(
+      2, 'Processes rendering the synthetic images.',
+      name='synthetic_workers', lower_bound=0)
+  seed: int = shared_flag(DataConfig, 'seed')
+  num_train_3d: Optional[int] = flag_field(
+      None,
+      'Training images of the synthetic 3D dataset; 0: --synthetic_num_train.',
+      name='synthetic_num_train_3d', lower_bound=0, flag_default=0)
+  part_colors: str = flag_field(
+      'random',
+      'Colours of the synthetic bodies\' 24 parts. random: each image draws '
+      'its own (like clothing); fixed: the same colour per part in every '
+      'image (an easier scene, the quickstart\'s).',
+      name='synthetic_part_colors', choices=PART_COLORS)
+  background: str = flag_field(
+      'clutter',
+      'Synthetic backgrounds. clutter: gradient, blotches and random shapes; '
+      'plain: gradient and blotches only.', name='synthetic_background',
+      choices=BACKGROUNDS)
+  yaw_max_deg: float = flag_field(
+      45.0,
+      'Synthetic bodies turn about their vertical axis by a uniform angle of '
+      'up to this many degrees (0: all face the camera).',
+      name='synthetic_yaw_max', lower_bound=YAW_MAX_DEG_BOUNDS[0],
+      upper_bound=YAW_MAX_DEG_BOUNDS[1])
 
 
 @dataclasses.dataclass(frozen=True)
 class ExportConfig:
   """SavedModel export options (see hmr_tf.inference.export)."""
-  export_dir: str
-  version: int = 1
-  include_vertices: bool = True
-  precision: str = 'float32'
-  jit_compile: str = 'none'
+  export_dir: str = derived_field()
+  version: int = flag_field(1, 'Version folder of the export.',
+                            name='export_version', lower_bound=1)
+  include_vertices: bool = flag_field(
+      True, 'Include the mesh vertices in the serving outputs.',
+      name='export_vertices')
+  precision: str = flag_field(
+      'float32',
+      'What the exported encoder and regressor hidden layers compute in: '
+      'bfloat16 (CPUs with AVX-512 BF16 or AMX, TPUs, recent GPUs) or float16 '
+      '(GPUs); Θ, SMPL and the outputs stay float32. Recorded in the export.',
+      name='export_precision', choices=EXPORT_PRECISIONS)
+  jit_compile: str = flag_field(
+      'none',
+      'What XLA compiles in the export: nothing, the head (IEF, SMPL, the '
+      'projection; the encoder stays on oneDNN) or the whole model. Dynamic '
+      'batch: one compilation per batch size met. Recorded in the export.',
+      name='export_jit_compile', choices=EXPORT_JIT_COMPILE)
 
 
 @dataclasses.dataclass(frozen=True)
 class ScaleConfig:
   """Distribution and precision (see hmr_tf.training.distribute)."""
-  strategy: str = 'default'
-  tpu_address: str = ''
-  collective_timeout_s: float = 0.0
-  mixed_precision: str = 'none'
+  strategy: str = flag_field(
+      'default',
+      'tf.distribute strategy. default: one device. mirrored: the GPUs of '
+      'this machine. multi_worker: several machines, cluster from the '
+      'TF_CONFIG environment variable. tpu: a TPU (--tpu_address).',
+      choices=STRATEGIES)
+  tpu_address: str = flag_field(
+      '', 'TPU name or grpc:// address for --strategy=tpu.')
+  collective_timeout_s: float = flag_field(
+      0.0,
+      'multi_worker: fail a collective that waits longer than this (a dead '
+      'worker then stops the run with an error instead of a hang); 0: wait '
+      'forever.', lower_bound=0.0)
+  mixed_precision: str = flag_field(
+      'none',
+      'Keras mixed-precision policy (SMPL, losses and the discriminator '
+      'outputs stay float32; float16 uses loss scaling).',
+      choices=MIXED_PRECISIONS)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Paths:
-  """Where a run reads and writes; all derived from --output_dir by default."""
-  output_dir: str
-  body_model_file: str
-  data_dir: str
-  model_dir: str
-  log_dir: str
-  eval_dir: str
-  export_dir: str
-  demo_dir: str
+  """Where a run reads and writes; all derived from --output_dir by default.
+
+  The flag fields hold the flags' values only as `from_flags` derives them
+  (an empty flag: a folder under output_dir).
+  """
+  output_dir: str = flag_field(
+      'runs/quickstart',
+      'Root folder of a run. Unless given explicitly, the stages use '
+      'OUTPUT_DIR/{body_model,data,model,logs,eval,export,demo}.')
+  body_model_file: str = derived_field()
+  data_dir: str = flag_field(
+      '',
+      'Root of the TFRecord datasets (DATASET/SPLIT_NNNNN.tfrecord plus the '
+      'DATASET/DATASET_meta.json sidecars). Empty: OUTPUT_DIR/data.')
+  model_dir: str = flag_field(
+      '', 'Checkpoints are written and resumed here. Empty: OUTPUT_DIR/model.')
+  # Not --log_dir: absl.logging owns that name (its text log files).
+  log_dir: str = flag_field(
+      '',
+      'TensorBoard root (training summaries under TENSORBOARD_DIR/train, '
+      'evaluation under TENSORBOARD_DIR/eval). Empty: OUTPUT_DIR/logs.',
+      name='tensorboard_dir')
+  eval_dir: str = derived_field()
+  export_dir: str = flag_field(
+      '',
+      'SavedModel root (versioned: EXPORT_DIR/1/). Empty: OUTPUT_DIR/export.')
+  demo_dir: str = derived_field()
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class RunConfig:
   """Everything `main` needs, grouped by stage."""
-  mode: str
-  paths: Paths
-  body: BodyModelConfig
-  synthetic: SyntheticConfig
-  data: input_pipeline.DataConfig
-  model: hmr_model.ModelConfig
-  train: loop.TrainConfig
-  eval: evaluate.EvalConfig
-  export: ExportConfig
-  mean_params_path: str
-  checkpoint: str
-  scale: 'ScaleConfig'
-  original_checkpoint: str = ''
+  mode: str = flag_field(
+      'quickstart',
+      'What to run. quickstart: every stage below in order, each reusing '
+      'what is already there. body_model: write the body model (.npz) and '
+      'its template (.obj). data: write the synthetic dataset. train: train '
+      'HMR. eval: evaluate a checkpoint. export: write a SavedModel for TF '
+      'Serving. demo: run the demo on one held-out synthetic image. '
+      'import_original: turn the original HMR\'s released checkpoint '
+      '(--original_checkpoint) into an hmr_tf model in OUTPUT_DIR/model.',
+      choices=MODES)
+  paths: Paths = derived_field()
+  body: BodyModelConfig = derived_field()
+  synthetic: SyntheticConfig = derived_field()
+  data: DataConfig = derived_field()
+  model: ModelConfig = derived_field()
+  train: TrainConfig = derived_field()
+  eval: EvalConfig = derived_field()
+  export: ExportConfig = derived_field()
+  # The flag's value; empty: DATA_DIR/mean_params.npz.
+  mean_params_path: str = flag_field(
+      '',
+      'Initial parameters Θ_0: an .npz with pose [72] and shape [10] (the '
+      'synthetic dataset writes one) or the original '
+      'neutral_smpl_mean_params.h5. Empty: DATA_DIR/mean_params.npz.')
+  # The flag's value; empty: the run's model folder.
+  checkpoint: str = flag_field(
+      '',
+      'Checkpoint to evaluate / export / run the demo with: a checkpoint '
+      'prefix or a folder holding checkpoints (the latest is used). Empty: '
+      'the latest checkpoint of the run\'s model folder.')
+  scale: ScaleConfig = derived_field()
+  original_checkpoint: str = flag_field(
+      '',
+      'With --mode=import_original: the original HMR checkpoint prefix, e.g. '
+      'models/model.ckpt-667589 (beside its .index and .data files).')
   # Flags given on the command line or in a flagfile (not left at their
   # defaults): a stage that reads a setting from a saved model refuses a
   # conflicting explicit one.
-  explicit_flags: frozenset = frozenset()
+  explicit_flags: frozenset = derived_field(frozenset())
+
+
+# The dataclasses whose fields declare the flags of hmr_tf.main.
+FLAG_CONFIGS = (RunConfig, Paths, BodyModelConfig, SyntheticConfig,
+                DataConfig, ModelConfig, TrainConfig, ScaleConfig, EvalConfig,
+                ExportConfig)
+
+
+def flag_fields(cls=None) -> Iterator[dataclasses.Field]:
+  """The flag fields of `cls` (default: of every FLAG_CONFIGS class)."""
+  for config in ((cls,) if cls is not None else FLAG_CONFIGS):
+    for field in dataclasses.fields(config):
+      if flag_spec(field) is not None:
+        yield field
+
+
+def defined_flags() -> Iterator[Tuple[dataclasses.Field, FlagSpec]]:
+  """(field, spec) of each field that defines a flag, each flag once."""
+  for field in flag_fields():
+    spec = flag_spec(field)
+    if spec.defines:
+      yield field, spec
+
+
+# ---------------------------------------------------------------------------
+# From the parsed flags.
+
+
+def _from_flags(cls, f, **derived):
+  """`cls` with each flag field from its flag, plus the `derived` values."""
+  values = {field.name: getattr(f, flag_name(field))
+            for field in flag_fields(cls)}
+  values.update(derived)
+  return cls(**values)
 
 
 def _paths(f) -> Paths:
@@ -137,109 +818,36 @@ def _given(f, name: str) -> bool:
 def from_flags(f) -> RunConfig:
   """Builds the RunConfig from parsed absl flags (called once, in main)."""
   paths = _paths(f)
-  weights = ([float(w) for w in f.dataset_weights]
-             if f.dataset_weights else None)
-  data = input_pipeline.DataConfig(
-      data_dir=paths.data_dir,
-      datasets=tuple(f.datasets),
-      dataset_weights=weights,
-      mocap_datasets=tuple(f.mocap_datasets),
-      train_split=f.train_split,
-      batch_size=f.batch_size,
-      num_stage=f.num_stage,
-      img_size=f.img_size,
-      base_crop_size=f.base_crop_size,
-      scale_min=f.scale_min,
-      scale_max=f.scale_max,
-      trans_max=f.trans_max,
-      flip_prob=f.flip_prob,
-      shuffle_buffer=f.shuffle_buffer,
-      seed=f.seed,
-      deterministic=f.deterministic,
-      num_parallel_calls=f.num_parallel_calls,
-      cycle_length=f.cycle_length,
-      skip_corrupt_records=f.skip_corrupt_records)
-  model = hmr_model.ModelConfig(
-      img_size=f.img_size,
-      num_stage=f.num_stage,
-      encoder=f.encoder,
-      encoder_weights=f.encoder_weights,
-      dropout_rate=f.dropout_rate,
-      e_loss_weight=f.e_loss_weight,
-      e_3d_weight=f.e_3d_weight,
-      e_smpl_weight=f.e_smpl_weight,
-      d_loss_weight=f.d_loss_weight,
-      weight_decay=f.weight_decay,
-      use_3d_label=f.use_3d_label,
-      e_lr=f.e_lr,
-      d_lr=f.d_lr,
-      lr_schedule=f.lr_schedule,
-      lr_decay_steps=(f.epochs * f.steps_per_epoch
-                      if f.lr_schedule == 'cosine' else 0),
-      sync_batch_norm=f.sync_batch_norm,
-      base_crop_size=f.base_crop_size)
-  train = loop.TrainConfig(
-      model_dir=paths.model_dir,
-      log_dir=paths.log_dir,
-      epochs=f.epochs,
-      steps_per_epoch=f.steps_per_epoch,
-      checkpoint_every_steps=f.checkpoint_every_steps,
-      max_to_keep=f.max_to_keep,
-      init_checkpoint=f.init_checkpoint,
-      summary_every_steps=f.summary_every_steps,
-      image_summary_every_steps=f.image_summary_every_steps,
-      num_summary_images=f.num_summary_images,
-      on_nonfinite=f.on_nonfinite,
-      max_consecutive_nonfinite=f.max_consecutive_nonfinite,
-      progress=f.progress,
-      jit_compile=f.jit_compile,
-      seed=f.seed)
   checkpoint = f.checkpoint or paths.model_dir
-  evaluation = evaluate.EvalConfig(
-      dataset=f.eval_dataset,
-      split=f.eval_split,
-      h36m_protocol=f.h36m_protocol,
-      checkpoint=checkpoint,
-      output_dir=paths.eval_dir,
-      summary_dir=os.path.join(paths.log_dir, 'eval'),
-      max_examples=f.eval_max_examples,
-      include_mean_baseline=f.eval_mean_baseline,
-      smpl_male_path=f.smpl_male_path,
-      smpl_female_path=f.smpl_female_path,
-      pw3d_joint_regressor=f.pw3d_joint_regressor)
-  return RunConfig(
-      mode=f.mode,
+  return _from_flags(
+      RunConfig, f,
       paths=paths,
-      body=BodyModelConfig(smpl_model_path=f.smpl_model_path,
-                           body_model=f.body_model,
-                           standin_num_vertices=f.standin_num_vertices,
-                           seed=f.seed),
-      synthetic=SyntheticConfig(num_train=f.synthetic_num_train,
-                                num_test=f.synthetic_num_test,
-                                num_mocap=f.synthetic_num_mocap or None,
-                                img_size=f.synthetic_img_size,
-                                workers=f.synthetic_workers,
-                                num_train_3d=f.synthetic_num_train_3d or None,
-                                part_colors=f.synthetic_part_colors,
-                                background=f.synthetic_background,
-                                yaw_max_deg=f.synthetic_yaw_max,
-                                seed=f.seed),
-      data=data,
-      model=model,
-      train=train,
-      eval=evaluation,
-      export=ExportConfig(export_dir=paths.export_dir,
-                          version=f.export_version,
-                          include_vertices=f.export_vertices,
-                          precision=f.export_precision,
-                          jit_compile=f.export_jit_compile),
+      body=_from_flags(BodyModelConfig, f),
+      synthetic=_from_flags(
+          SyntheticConfig, f,
+          num_mocap=f.synthetic_num_mocap or None,
+          num_train_3d=f.synthetic_num_train_3d or None),
+      data=_from_flags(
+          DataConfig, f,
+          data_dir=paths.data_dir,
+          dataset_weights=([float(w) for w in f.dataset_weights]
+                           if f.dataset_weights else None)),
+      model=_from_flags(
+          ModelConfig, f,
+          lr_decay_steps=(f.epochs * f.steps_per_epoch
+                          if f.lr_schedule == 'cosine' else 0)),
+      train=_from_flags(TrainConfig, f, model_dir=paths.model_dir,
+                        log_dir=paths.log_dir),
+      eval=_from_flags(
+          EvalConfig, f,
+          checkpoint=checkpoint,
+          output_dir=paths.eval_dir,
+          summary_dir=os.path.join(paths.log_dir, 'eval')),
+      export=_from_flags(ExportConfig, f, export_dir=paths.export_dir),
       mean_params_path=(f.mean_params_path or
                         os.path.join(paths.data_dir, 'mean_params.npz')),
       checkpoint=checkpoint,
-      scale=ScaleConfig(strategy=f.strategy, tpu_address=f.tpu_address,
-                        collective_timeout_s=f.collective_timeout_s,
-                        mixed_precision=f.mixed_precision),
-      original_checkpoint=f.original_checkpoint,
+      scale=_from_flags(ScaleConfig, f),
       explicit_flags=frozenset(
           name for name in ('img_size', 'base_crop_size')
           if _given(f, name)))

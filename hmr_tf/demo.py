@@ -35,6 +35,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from hmr_tf import configs
 from hmr_tf.inference import demo_lib
 
 FLAGS = flags.FLAGS
@@ -68,14 +69,17 @@ def _define_flags() -> None:
                       'trained with (.pkl or .npz); default: the run\'s '
                       'body_model/body_model.npz next to the checkpoint folder '
                       'if there is one, else --body_model.')
-  flags.DEFINE_enum('body_model', 'makehuman', ('makehuman', 'standin'),
+  flags.DEFINE_enum('body_model', configs.BodyModelConfig.body_model,
+                    configs.BODY_MODELS,
                     'Embedded body model used when there is neither '
                     '--smpl_model_path nor a run body model file.')
-  flags.DEFINE_integer('standin_num_vertices', 4000, 'Stand-in size, with '
-                       '--body_model=standin.', lower_bound=100)
+  flags.DEFINE_integer('standin_num_vertices',
+                       configs.BodyModelConfig.standin_num_vertices,
+                       'Stand-in size, with --body_model=standin.',
+                       lower_bound=configs.STANDIN_MIN_VERTICES)
   flags.DEFINE_integer('img_size', None, 'Model input size, only needed when '
                        'the checkpoint has no model_config.json.',
-                       lower_bound=32)
+                       lower_bound=configs.MIN_IMG_SIZE)
 
 
 
@@ -170,7 +174,6 @@ def _run():
   import keras  # pylint: disable=g-import-not-at-top
   from hmr_tf.training import checkpoints  # pylint: disable=g-import-not-at-top
   from hmr_tf.training import model_files  # pylint: disable=g-import-not-at-top
-  from hmr_tf.modeling import hmr_model  # pylint: disable=g-import-not-at-top
   from hmr_tf.smpl import body_models  # pylint: disable=g-import-not-at-top
   from hmr_tf.inference import original_import  # pylint: disable=g-import-not-at-top
   folder = (FLAGS.checkpoint if os.path.isdir(FLAGS.checkpoint) else
@@ -183,7 +186,7 @@ def _run():
         FLAGS.smpl_model_path or _run_body_model_file(FLAGS.checkpoint),
         FLAGS.body_model, FLAGS.standin_num_vertices)
   demo_lib.check_faces(body_model)
-  fallback = (hmr_model.ModelConfig(img_size=FLAGS.img_size)
+  fallback = (configs.ModelConfig(img_size=FLAGS.img_size)
               if FLAGS.img_size else None)
   config = model_files.read_model_config(
       checkpoints.resolve_checkpoint(FLAGS.checkpoint), fallback)

@@ -21,22 +21,22 @@ import numpy as np
 import tensorflow as tf
 
 from hmr_tf import configs as config_lib
-from hmr_tf.inference import demo_lib
-from hmr_tf.training import distribute
-from hmr_tf import errors
-from hmr_tf.evaluation import evaluate as evaluate_lib
-from hmr_tf.inference import export as export_lib
-from hmr_tf.training import checkpoints
-from hmr_tf.inference import original_import
-from hmr_tf.render import renderer
-from hmr_tf.training import run_lock
-from hmr_tf.training import loop
 from hmr_tf.data import decoder
 from hmr_tf.data import input_pipeline
+from hmr_tf import errors
+from hmr_tf.evaluation import evaluate as evaluate_lib
+from hmr_tf.inference import demo_lib
+from hmr_tf.inference import export as export_lib
+from hmr_tf.inference import original_import
 from hmr_tf.modeling import mean_params
+from hmr_tf.render import renderer
+from hmr_tf.smpl import body_models
 from hmr_tf.smpl import joints as joints_lib
 from hmr_tf.smpl import model_io
-from hmr_tf.smpl import body_models
+from hmr_tf.training import checkpoints
+from hmr_tf.training import distribute
+from hmr_tf.training import loop
+from hmr_tf.training import run_lock
 
 # Datasets the quickstart writes and reads (datasets/generator.py).
 SYNTHETIC_DATASETS = ('synthetic_2d', 'synthetic_3d')

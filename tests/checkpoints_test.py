@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from hmr_tf import configs
 from hmr_tf import errors
-from hmr_tf.modeling import hmr_model
 from hmr_tf.training import checkpoints
 from hmr_tf.training import model_files
 
@@ -181,10 +181,10 @@ def test_a_sound_state_is_left_alone_with_any_spelling_of_the_folder(
 
 def test_check_model_config_refuses_another_model(tmp_path):
   directory = str(tmp_path)
-  config = hmr_model.ModelConfig(img_size=64, num_stage=2)
+  config = configs.ModelConfig(img_size=64, num_stage=2)
   model_files.save_model_config(directory, config)
   # No checkpoints yet: any model may take the folder over.
-  checkpoints.check_model_config(directory, hmr_model.ModelConfig())
+  checkpoints.check_model_config(directory, configs.ModelConfig())
   _write(directory, steps=(2,))
   checkpoints.check_model_config(
       directory, dataclasses.replace(config, e_lr=1e-3, dropout_rate=0.0))

@@ -5,9 +5,10 @@ import types
 
 import pytest
 
-from hmr_tf.training import model_files
-from hmr_tf import stages
+from hmr_tf import configs
 from hmr_tf.modeling import hmr_model
+from hmr_tf import stages
+from hmr_tf.training import model_files
 import train_fixtures  # tests/ helper
 
 
@@ -19,15 +20,15 @@ def _cfg(explicit=(), img_size=224, base_crop_size=224.0):
 
 
 def test_model_config_keeps_the_crop_rule(tmp_path):
-  config = hmr_model.ModelConfig(img_size=64, base_crop_size=170.0)
+  config = configs.ModelConfig(img_size=64, base_crop_size=170.0)
   model_files.save_model_config(str(tmp_path), config)
   assert model_files.read_model_config(str(tmp_path)) == config
   # An older model_config.json without the field: the paper's rule.
-  assert hmr_model.ModelConfig().base_crop_size == 224.0
+  assert configs.ModelConfig().base_crop_size == 224.0
 
 
 def test_eval_takes_the_models_rule_and_refuses_a_conflicting_flag():
-  model_config = hmr_model.ModelConfig(img_size=64, base_crop_size=170.0)
+  model_config = configs.ModelConfig(img_size=64, base_crop_size=170.0)
   # Flags left at their defaults: the model's values win, silently.
   assert stages._crop_rule(_cfg(), model_config) == {
       'img_size': 64, 'base_crop_size': 170.0}
@@ -64,11 +65,10 @@ def test_eval_demo_and_serving_crop_the_same_person_alike(tmp_path):
   from hmr_tf.inference import export
   from hmr_tf.data import decoder
   from hmr_tf.data import schema
-  from hmr_tf.data import input_pipeline
   from hmr_tf.data import parser
   from hmr_tf.modeling import mean_params
   from hmr_tf.smpl import standin
-  config = hmr_model.ModelConfig(img_size=32, encoder='resnet_v2_small',
+  config = configs.ModelConfig(img_size=32, encoder='resnet_v2_small',
                                  base_crop_size=170.0)
   tf.keras.utils.set_random_seed(0)
   model = hmr_model.HMRModel(standin.build(num_vertices=300),
@@ -91,7 +91,7 @@ def test_eval_demo_and_serving_crop_the_same_person_alike(tmp_path):
     return np.asarray(center) + np.asarray(x_n) * window / 2
 
   # Evaluation: the parser with the model's crop rule (stages._crop_rule).
-  data_config = input_pipeline.DataConfig(
+  data_config = configs.DataConfig(
       **stages._crop_rule(_cfg(), config))
   png = cv2.imencode('.png', cv2.cvtColor(image, cv2.COLOR_RGB2BGR))[1]
   record = schema.make_image_example(

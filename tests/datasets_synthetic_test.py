@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hmr_tf.synthetic import pose_prior
-from hmr_tf.synthetic import generator
-from hmr_tf.synthetic import scene as scene_lib
-from hmr_tf.data import writer as writer_lib
 from hmr_tf.data import decoder
+from hmr_tf.data import writer as writer_lib
 from hmr_tf.smpl import joints as joints_lib
 from hmr_tf.smpl import layer as layer_lib
 from hmr_tf.smpl import standin
+from hmr_tf.synthetic import generator
+from hmr_tf.synthetic import pose_prior
+from hmr_tf.synthetic import scene as scene_lib
 
 import smpl_reference  # tests/ helper
 

@@ -8,8 +8,8 @@ import pytest
 import tensorflow as tf
 
 import fixtures_datasets as fx
-from hmr_tf.data import writer as writer_lib
 from hmr_tf.data import schema
+from hmr_tf.data import writer as writer_lib
 
 
 def _example(i):

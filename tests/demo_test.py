@@ -12,14 +12,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from hmr_tf import configs
 from hmr_tf.inference import demo_lib
-from hmr_tf.training import checkpoints
-from hmr_tf.training import model_files
-from hmr_tf.render import renderer
 from hmr_tf.modeling import hmr_model
 from hmr_tf.modeling import mean_params
+from hmr_tf.render import renderer
 from hmr_tf.smpl import model_io
 from hmr_tf.smpl import standin
+from hmr_tf.training import checkpoints
+from hmr_tf.training import model_files
 import train_fixtures  # tests/ helper
 
 IMG = 64
@@ -143,7 +144,7 @@ def test_image_coordinates_and_perspective_camera():
 def trained(tmp_path_factory):
   tmp = tmp_path_factory.mktemp('demo')
   body_model = standin.build(num_vertices=300)
-  config = hmr_model.ModelConfig(img_size=IMG)
+  config = configs.ModelConfig(img_size=IMG)
   tf.keras.utils.set_random_seed(0)
   model = hmr_model.HMRModel(
       body_model, mean_params.mean_theta(np.zeros(72), np.zeros(10)), config)

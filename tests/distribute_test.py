@@ -4,7 +4,6 @@ The multi-replica tests run in a fresh process each: two logical CPU devices
 must be configured before TensorFlow initialises its devices.
 """
 
-import json
 import os
 import subprocess
 import sys
@@ -15,10 +14,11 @@ import pytest
 import tensorflow as tf
 
 import train_fixtures as tfx
+from hmr_tf import configs
+from hmr_tf.data import input_pipeline
+from hmr_tf.data import schema
 from hmr_tf.data import writer as writer_lib
 from hmr_tf.training import distribute
-from hmr_tf.data import schema
-from hmr_tf.data import input_pipeline
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _FILE = tf.data.experimental.AutoShardPolicy.FILE
@@ -220,7 +220,7 @@ def build(strategy, weights=None):
     model = hmr_model.HMRModel(
         smpl_reference.random_body_model(60, seed=0),
         mean_params.mean_theta(np.zeros(72), np.zeros(10)),
-        hmr_model.ModelConfig(img_size=32, dropout_rate=0.0))
+        configs.ModelConfig(img_size=32, dropout_rate=0.0))
     for layer in model.encoder.layers:
       if isinstance(layer, keras.layers.BatchNormalization):
         layer.trainable = False  # Keras 3: inference-mode statistics
@@ -384,7 +384,7 @@ def test_sync_batch_norm_config_synchronizes_every_encoder_bn():
   from hmr_tf.modeling import hmr_model  # pylint: disable=g-import-not-at-top
   model = hmr_model.HMRModel(
       smpl_reference.random_body_model(60, seed=0), tfx.mean_theta(),
-      hmr_model.ModelConfig(img_size=32, sync_batch_norm=True))
+      configs.ModelConfig(img_size=32, sync_batch_norm=True))
   bns = [l for l in model.encoder.layers
          if isinstance(l, keras.layers.BatchNormalization)]
   assert len(bns) > 30 and all(l.synchronized for l in bns)

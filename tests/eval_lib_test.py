@@ -12,11 +12,11 @@ import tensorflow as tf
 
 import smpl_reference
 import summary_events
+from hmr_tf import configs
+from hmr_tf.data import schema
 from hmr_tf.data import writer as writer_lib
 from hmr_tf.evaluation import evaluate
 from hmr_tf.evaluation import metrics as metrics_lib
-from hmr_tf.data import schema
-from hmr_tf.data import input_pipeline
 from hmr_tf.modeling import mean_params
 from hmr_tf.smpl.layer import SMPL
 
@@ -55,7 +55,7 @@ def _write_records(data_dir, dataset, items):
 
 
 def _data_config(data_dir):
-  return input_pipeline.DataConfig(data_dir=data_dir, batch_size=2,
+  return configs.DataConfig(data_dir=data_dir, batch_size=2,
                                    img_size=32, base_crop_size=IMG,
                                    num_parallel_calls=1)
 
@@ -112,7 +112,7 @@ def test_evaluate_writes_json_and_tensorboard(tmp_path):
   kp3d = np.concatenate([s, np.zeros((5, 3))])
   model = FakeModel(kp3d, np.zeros((19, 2)))
   out_dir = str(tmp_path / 'eval')
-  config = evaluate.EvalConfig(dataset='synth', split='test',
+  config = configs.EvalConfig(dataset='synth', split='test',
                                checkpoint='/ckpt/model-7', output_dir=out_dir,
                                summary_dir=out_dir, step=7)
   doc = evaluate.evaluate(model, _data_config(data_dir), config)
@@ -157,7 +157,7 @@ def test_evaluate_h36m_protocol_from_records(tmp_path):
   model = FakeModel(kp3d, np.zeros((19, 2)))
   out_dir = str(tmp_path / 'eval')
   for protocol, frames, mpjpe in (('p1', 2, 2.5), ('p2_original', 1, 5.0)):
-    config = evaluate.EvalConfig(dataset='h36m', h36m_protocol=protocol,
+    config = configs.EvalConfig(dataset='h36m', h36m_protocol=protocol,
                                  output_dir=out_dir)
     doc = evaluate.evaluate(model, _data_config(data_dir), config)
     h36m = doc['results']['h36m']

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from hmr_tf import configs
 from hmr_tf.inference import export
 from hmr_tf.modeling import hmr_model
 from hmr_tf.modeling import mean_params
@@ -113,7 +114,7 @@ def exported(tmp_path_factory):
   model = hmr_model.HMRModel(
       standin.build(num_vertices=300),
       mean_params.mean_theta(np.zeros(72), np.zeros(10)),
-      hmr_model.ModelConfig(img_size=IMG))
+      configs.ModelConfig(img_size=IMG))
   export_dir = str(tmp / 'hmr')
   path = export.export_saved_model(model, export_dir, version=1)
   export.export_saved_model(model, export_dir, version=2,
@@ -296,7 +297,7 @@ def precisions(tmp_path_factory):
   model = hmr_model.HMRModel(
       standin.build(num_vertices=300),
       mean_params.mean_theta(np.zeros(72), np.zeros(10)),
-      hmr_model.ModelConfig(img_size=IMG, encoder='resnet_v2_small'))
+      configs.ModelConfig(img_size=IMG, encoder='resnet_v2_small'))
   export_dir = str(tmp / 'hmr')
   settings = {1: ('float32', 'none'), 2: ('bfloat16', 'none'),
               3: ('float32', 'all'), 4: ('float32', 'head')}

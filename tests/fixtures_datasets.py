@@ -19,8 +19,8 @@ import numpy as np
 import scipy.io
 import tensorflow as tf
 
-from hmr_tf.data import writer as writer_lib
 from hmr_tf.data import decoder
+from hmr_tf.data import writer as writer_lib
 
 # A standing person in LSP order then the 5 face points, as fractions of the
 # person's height: (x from the body axis, y down from the head top).

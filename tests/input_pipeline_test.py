@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hmr_tf.data import schema
+from hmr_tf import configs
 from hmr_tf.data import input_pipeline
+from hmr_tf.data import schema
 
 IMG = 24
 
@@ -75,7 +76,7 @@ def data_dir(tmp_path_factory):
 
 
 def _config(data_dir, **changes):
-  config = input_pipeline.DataConfig(
+  config = configs.DataConfig(
       data_dir=data_dir, datasets=('two_d', 'three_d'),
       mocap_datasets=('mocap',), batch_size=4, img_size=16,
       base_crop_size=IMG, shuffle_buffer=8, seed=3, num_parallel_calls=2)
@@ -361,10 +362,10 @@ def test_missing_sidecar_falls_back_to_names(tmp_path):
 
 def test_config_validation():
   with pytest.raises(ValueError, match='dataset_weights'):
-    input_pipeline.DataConfig(datasets=('a', 'b'), dataset_weights=(1.0,))
-  config = input_pipeline.DataConfig(datasets=['a'], dataset_weights=[2])
+    configs.DataConfig(datasets=('a', 'b'), dataset_weights=(1.0,))
+  config = configs.DataConfig(datasets=['a'], dataset_weights=[2])
   assert config.datasets == ('a',) and config.dataset_weights == (2.0,)
-  defaults = input_pipeline.DataConfig()
+  defaults = configs.DataConfig()
   assert (defaults.scale_min, defaults.scale_max, defaults.trans_max,
           defaults.img_size, defaults.num_stage) == (0.8, 1.23, 20.0, 224, 3)
 

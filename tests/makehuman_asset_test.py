@@ -13,9 +13,9 @@ import tensorflow as tf
 
 from hmr_tf.render import renderer
 from hmr_tf.smpl import joints as joints_lib
+from hmr_tf.smpl.layer import SMPL
 from hmr_tf.smpl import lbs
 from hmr_tf.smpl import model_io
-from hmr_tf.smpl.layer import SMPL
 
 ASSET = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))), 'hmr_tf', 'assets', 'makehuman_smpl.npz')

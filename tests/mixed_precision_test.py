@@ -21,9 +21,10 @@ import tensorflow as tf
 
 import hmr_model_test as hm
 import smpl_reference
-from hmr_tf.training import distribute
+from hmr_tf import configs
 from hmr_tf.modeling import hmr_model
 from hmr_tf.modeling import mean_params
+from hmr_tf.training import distribute
 
 IMG = 64
 POLICIES = ('mixed_bfloat16', 'mixed_float16')
@@ -50,7 +51,7 @@ def _build(policy='none', weights=None, optimizers=None, img=IMG,
   model = hmr_model.HMRModel(
       smpl_reference.random_body_model(80, seed=0),
       mean_params.mean_theta(np.zeros(72), np.zeros(10)),
-      hmr_model.ModelConfig(img_size=img, dropout_rate=0.0,
+      configs.ModelConfig(img_size=img, dropout_rate=0.0,
                             weight_decay=weight_decay))
   g, d = optimizers or (keras.optimizers.SGD(1e-4), keras.optimizers.SGD(1e-3))
   model.compile(g_optimizer=g, d_optimizer=d)

@@ -6,12 +6,12 @@ import re
 
 import pytest
 
-from hmr_tf.modeling import hmr_model
+from hmr_tf import configs
 from hmr_tf.training import model_files
 
 
 def test_round_trip_and_the_parent_folder(tmp_path):
-  config = hmr_model.ModelConfig(img_size=96, num_stage=2, e_lr=3e-5)
+  config = configs.ModelConfig(img_size=96, num_stage=2, e_lr=3e-5)
   path = model_files.save_model_config(str(tmp_path), config)
   assert path == str(tmp_path / model_files.MODEL_CONFIG_FILENAME)
   with open(path) as f:
@@ -25,7 +25,7 @@ def test_round_trip_and_the_parent_folder(tmp_path):
 
 
 def test_unknown_fields_are_ignored(tmp_path):
-  values = dataclasses.asdict(hmr_model.ModelConfig(img_size=64))
+  values = dataclasses.asdict(configs.ModelConfig(img_size=64))
   values['from_a_newer_version'] = 1
   with open(tmp_path / model_files.MODEL_CONFIG_FILENAME, 'w') as f:
     json.dump(values, f)
@@ -36,7 +36,7 @@ def test_missing_and_malformed_files(tmp_path):
   with pytest.raises(FileNotFoundError,
                      match=re.escape(model_files.MODEL_CONFIG_FILENAME)):
     model_files.read_model_config(str(tmp_path))
-  fallback = hmr_model.ModelConfig(img_size=128)
+  fallback = configs.ModelConfig(img_size=128)
   assert model_files.read_model_config(str(tmp_path), fallback) is fallback
   path = tmp_path / model_files.MODEL_CONFIG_FILENAME
   path.write_text('{"img_size": ')

@@ -11,9 +11,9 @@ import tensorflow as tf
 
 import fixtures_datasets as fx
 from datasets import mpi_inf_3dhp_testset
+from hmr_tf import configs
 from hmr_tf.evaluation import evaluate
 from hmr_tf.evaluation import mpi_inf_3dhp_protocol as protocol
-from hmr_tf.data import input_pipeline
 
 HEAD_TOP = 13
 
@@ -111,9 +111,9 @@ def test_converted_test_set_evaluates_per_sequence_and_activity(tmp_path):
     fx.write_3dhp_test_sequence(os.path.join(input_dir, seq), gt2d,
                                 univ * 1.1, univ, valid, activity)
   mpi_inf_3dhp_testset.convert(input_dir, data_dir)
-  config = evaluate.EvalConfig(dataset=protocol.TEST_DATASET, split='test',
+  config = configs.EvalConfig(dataset=protocol.TEST_DATASET, split='test',
                                output_dir=out_dir)
-  data = input_pipeline.DataConfig(data_dir=data_dir, batch_size=3,
+  data = configs.DataConfig(data_dir=data_dir, batch_size=3,
                                    img_size=32, base_crop_size=64,
                                    num_parallel_calls=1)
   doc = evaluate.evaluate(FakeModel(truth / 1000), data, config)

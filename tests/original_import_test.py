@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from hmr_tf import configs
 from hmr_tf.inference import export as export_lib
-from hmr_tf.training import checkpoints
-from hmr_tf.training import model_files
 from hmr_tf.inference import original_import
 from hmr_tf.modeling import hmr_model
-from hmr_tf.modeling import mean_params
 from hmr_tf.smpl import model_io
+from hmr_tf.training import checkpoints
+from hmr_tf.training import model_files
 import slim_reference  # tests/ helper
 import smpl_reference  # tests/ helper
 
@@ -260,7 +260,7 @@ def test_checkpoint_without_discriminator_starts_it_fresh(original, tmp_path):
   assert record['global_step'] == _STEP  # from the global_step variable
   # --init_checkpoint still works (the fresh discriminator is saved too).
   body = original_import.recorded_body_model(str(tmp_path / 'm'))
-  model = hmr_model.HMRModel(body, _mean_param(), hmr_model.ModelConfig())
+  model = hmr_model.HMRModel(body, _mean_param(), configs.ModelConfig())
   checkpoints.restore_weights(model, str(tmp_path / 'm'))
 
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from hmr_tf import configs
 from hmr_tf.data import decoder
-from hmr_tf.data import schema
-from hmr_tf.data import input_pipeline
 from hmr_tf.data import parser
+from hmr_tf.data import schema
 from hmr_tf.smpl import joints as joints_lib
 from hmr_tf.smpl import layer as layer_lib
 from hmr_tf.smpl import lbs
@@ -19,7 +19,7 @@ MIRROR = np.diag([-1.0, 1.0, 1.0])
 
 
 def _config(**changes):
-  base = input_pipeline.DataConfig(img_size=32, base_crop_size=64.0, seed=7)
+  base = configs.DataConfig(img_size=32, base_crop_size=64.0, seed=7)
   return dataclasses.replace(base, **changes)
 
 

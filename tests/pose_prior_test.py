@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from hmr_tf.synthetic import pose_prior
 from hmr_tf.smpl import joints as joints_lib
 from hmr_tf.smpl import layer as layer_lib
 from hmr_tf.smpl import standin
+from hmr_tf.synthetic import pose_prior
 
 import smpl_reference  # tests/ helper
 

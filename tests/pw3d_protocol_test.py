@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import smpl_reference
+from hmr_tf import configs
 from hmr_tf.evaluation import pw3d_protocol
 from hmr_tf.smpl import joints as joints_lib
 
@@ -185,7 +186,6 @@ def test_converted_3dpw_evaluates_from_records(tmp_path):
   import fixtures_datasets as fx
   from datasets import pw3d
   from hmr_tf.evaluation import evaluate
-  from hmr_tf.data import input_pipeline
   from hmr_tf.smpl import model_io
   input_dir, data_dir = str(tmp_path / '3DPW'), str(tmp_path / 'data')
   people, cam_poses = fx.write_pw3d_scene(input_dir)
@@ -203,10 +203,10 @@ def test_converted_3dpw_evaluates_from_records(tmp_path):
   betas = people[0]['betas']
   model = _FakeModel(female, pose, betas)
   out_dir = str(tmp_path / 'eval')
-  config = evaluate.EvalConfig(dataset='3dpw', split='test',
+  config = configs.EvalConfig(dataset='3dpw', split='test',
                                output_dir=out_dir, smpl_male_path=male_path,
                                smpl_female_path=female_path)
-  data = input_pipeline.DataConfig(data_dir=data_dir, batch_size=3,
+  data = configs.DataConfig(data_dir=data_dir, batch_size=3,
                                    img_size=32, num_parallel_calls=1)
   doc = evaluate.evaluate(model, data, config)
   pw = doc['results']['3dpw']
@@ -267,12 +267,12 @@ def test_real_model_and_mean_baseline_on_3dpw_records(tmp_path):
   theta0 = mean_params.mean_theta(np.zeros(72), np.zeros(10))
   model = hmr_model.HMRModel(
       models.neutral, theta0,
-      hmr_model.ModelConfig(img_size=32, encoder='resnet_v2_small'))
-  config = evaluate.EvalConfig(dataset='3dpw', split='test',
+      configs.ModelConfig(img_size=32, encoder='resnet_v2_small'))
+  config = configs.EvalConfig(dataset='3dpw', split='test',
                                smpl_male_path=paths['male'],
                                smpl_female_path=paths['female'],
                                include_mean_baseline=True)
-  data = input_pipeline.DataConfig(data_dir=data_dir, batch_size=4,
+  data = configs.DataConfig(data_dir=data_dir, batch_size=4,
                                    img_size=32, num_parallel_calls=1)
   doc = evaluate.evaluate(model, data, config)
   for results in (doc['results'], doc['results']['mean_baseline']):

@@ -5,8 +5,8 @@ import os
 import numpy as np
 import pytest
 
-from hmr_tf.render import renderer
 from hmr_tf.render import raster
+from hmr_tf.render import renderer
 
 
 def _centres(height, width):

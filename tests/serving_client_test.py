@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2
 
+from hmr_tf import configs
 from hmr_tf.inference import export
 from hmr_tf.modeling import hmr_model
 from hmr_tf.modeling import mean_params
@@ -38,7 +39,7 @@ def saved(tmp_path_factory):
   model = hmr_model.HMRModel(
       standin.build(num_vertices=300),
       mean_params.mean_theta(np.zeros(72), np.zeros(10)),
-      hmr_model.ModelConfig(img_size=IMG))
+      configs.ModelConfig(img_size=IMG))
   path = export.export_saved_model(model, str(tmp / 'hmr'), version=1)
   return dict(path=path, loaded=tf.saved_model.load(path))
 

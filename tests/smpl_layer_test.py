@@ -7,9 +7,9 @@ import pytest
 import tensorflow as tf
 
 import smpl_reference
-from hmr_tf.smpl import SMPL
 from hmr_tf.smpl import joints as joints_lib
 from hmr_tf.smpl import lbs
+from hmr_tf.smpl import SMPL
 
 
 def _random_pose(rng, batch, max_angle=np.pi):

@@ -10,11 +10,9 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from hmr_tf.data import writer as writer_lib
-from hmr_tf.training import loop
+from hmr_tf import configs
 from hmr_tf.data import schema
-from hmr_tf.data import input_pipeline
-from hmr_tf.modeling import hmr_model
+from hmr_tf.data import writer as writer_lib
 from hmr_tf.modeling import mean_params
 from hmr_tf.smpl import model_io
 from hmr_tf.smpl import standin
@@ -82,8 +80,8 @@ def nonfinite_mocap_record() -> bytes:
   })).SerializeToString()
 
 
-def data_config(data_dir: str, **overrides) -> input_pipeline.DataConfig:
-  config = input_pipeline.DataConfig(
+def data_config(data_dir: str, **overrides) -> configs.DataConfig:
+  config = configs.DataConfig(
       data_dir=data_dir, datasets=('tiny2d', 'tiny3d'),
       mocap_datasets=('tinymocap',), batch_size=BATCH, img_size=IMG,
       base_crop_size=40.0, shuffle_buffer=8, num_parallel_calls=1,
@@ -91,12 +89,12 @@ def data_config(data_dir: str, **overrides) -> input_pipeline.DataConfig:
   return dataclasses.replace(config, **overrides)
 
 
-def model_config(**overrides) -> hmr_model.ModelConfig:
-  return dataclasses.replace(hmr_model.ModelConfig(img_size=IMG), **overrides)
+def model_config(**overrides) -> configs.ModelConfig:
+  return dataclasses.replace(configs.ModelConfig(img_size=IMG), **overrides)
 
 
-def train_config(model_dir: str, **overrides) -> loop.TrainConfig:
-  config = loop.TrainConfig(
+def train_config(model_dir: str, **overrides) -> configs.TrainConfig:
+  config = configs.TrainConfig(
       model_dir=model_dir, epochs=2, steps_per_epoch=3,
       checkpoint_every_steps=2, max_to_keep=2, summary_every_steps=1,
       image_summary_every_steps=3, num_summary_images=2, progress='none')

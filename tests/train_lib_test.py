@@ -22,6 +22,8 @@ from absl import logging
 
 import summary_events
 import train_fixtures as tfx
+from hmr_tf import configs
+from hmr_tf.modeling import hmr_model
 from hmr_tf.training import callbacks
 from hmr_tf.training import checkpoints
 from hmr_tf.training import distribute
@@ -30,7 +32,6 @@ from hmr_tf.training import loop
 from hmr_tf.training import nonfinite
 from hmr_tf.training import state as state_lib
 from hmr_tf.training import steps as steps_lib
-from hmr_tf.modeling import hmr_model
 
 TERMS = hmr_model.GENERATOR_TERMS + hmr_model.DISCRIMINATOR_TERMS
 
@@ -293,7 +294,7 @@ def test_data_config_for_step():
 def test_train_config_validation(field, value):
   kwargs = {'model_dir': '/m', field: value}
   with pytest.raises(ValueError, match=field):
-    loop.TrainConfig(**kwargs)
+    configs.TrainConfig(**kwargs)
 
 
 def test_configs_must_agree(workspace, tmp_path):

@@ -19,9 +19,9 @@ from absl import logging
 import train_fixtures as tfx
 from hmr_tf import errors
 from hmr_tf.training import checkpoints
+from hmr_tf.training import loop
 from hmr_tf.training import model_files
 from hmr_tf.training import run_lock
-from hmr_tf.training import loop
 
 
 def _model_config(**overrides):

@@ -10,7 +10,7 @@ Data flow (training):
   batch B -> zip with the mocap stream (batches of num_stage x B) -> prefetch
 
 Every random choice (shard order, shuffle buffers, mixing, augmentation)
-takes its seed from `DataConfig.seed`; with `deterministic=True` two runs
+takes its seed from `configs.DataConfig.seed`; with `deterministic=True` two runs
 with the same seed give the same batches.
 
 Checks before reading (`check_shards`, cheap: framing headers and one record
@@ -49,90 +49,16 @@ from absl import logging
 from google.protobuf import message as pb_message
 import tensorflow as tf
 
+from hmr_tf import configs
 from hmr_tf.data import decoder
-from hmr_tf.data import schema
 from hmr_tf.data import parser
+from hmr_tf.data import schema
 
 AUTOTUNE = tf.data.AUTOTUNE
 
 # TFRecord framing around each record: uint64 length, uint32 length CRC,
 # then the data, then uint32 data CRC.
 _FRAMING_BYTES = 16
-
-
-@dataclasses.dataclass(frozen=True)
-class DataConfig:
-  """Options of the input pipeline (the paper's values by default).
-
-  Attributes:
-    data_dir: root holding `<dataset>/<split>_NNNNN.tfrecord` shards and the
-      `<dataset>/<dataset>_meta.json` sidecars.
-    datasets: 2D and 3D image datasets mixed for training (the paper's six).
-    dataset_weights: one sampling weight per dataset, or None for the
-      original's scheme: half of every batch from the 3D datasets and half
-      from the 2D ones, within each group proportional to the number of
-      examples (from the sidecars).
-    mocap_datasets: mocap (pose, shape) datasets for the discriminator,
-      sampled in proportion to their sizes.
-    train_split: split name used for training and for mocap.
-    batch_size: B, images per batch (the paper used 64).
-    num_stage: IEF iterations; the mocap batch has num_stage x B examples.
-    img_size: S, side of the network input.
-    base_crop_size: side of the crop window at scale 1 in stored pixels.
-    scale_min, scale_max: range of the random scale factor.
-    trans_max: range of the random centre jitter (+-, pixels at scale 1).
-    flip_prob: probability of the horizontal flip.
-    shuffle_buffer: records in each dataset's shuffle buffer.
-    seed: seed of every random choice.
-    deterministic: produce elements in a deterministic order (otherwise
-      tf.data may reorder parallel work for throughput).
-    num_parallel_calls: parallelism of decode + parse (-1 = autotune).
-    cycle_length: shards read at once per dataset (-1 = autotune).
-    skip_corrupt_records: skip (and count) corrupt or truncated shards'
-      unreadable records instead of stopping with an error.
-  """
-  data_dir: str = ''
-  datasets: Tuple[str, ...] = ('lsp', 'lsp_ext', 'mpii', 'h36m', 'coco',
-                               'mpi_inf_3dhp')
-  dataset_weights: Optional[Tuple[float, ...]] = None
-  mocap_datasets: Tuple[str, ...] = ('CMU', 'H3.6', 'jointLim')
-  train_split: str = 'train'
-  batch_size: int = 64
-  num_stage: int = 3
-  img_size: int = 224
-  base_crop_size: float = 224.0
-  scale_min: float = 0.8
-  scale_max: float = 1.23
-  trans_max: float = 20.0
-  flip_prob: float = 0.5
-  shuffle_buffer: int = 2000
-  seed: int = 0
-  deterministic: bool = True
-  num_parallel_calls: int = -1
-  cycle_length: int = -1
-  skip_corrupt_records: bool = False
-
-  def __post_init__(self):
-    # Tuples keep the dataclass hashable and immutable even when lists are
-    # passed in (e.g. from absl list flags).
-    object.__setattr__(self, 'datasets', tuple(self.datasets))
-    object.__setattr__(self, 'mocap_datasets', tuple(self.mocap_datasets))
-    if self.dataset_weights is not None:
-      weights = tuple(float(w) for w in self.dataset_weights)
-      object.__setattr__(self, 'dataset_weights', weights)
-      if len(weights) != len(self.datasets):
-        raise ValueError(
-            f'dataset_weights: expected {len(self.datasets)} weights (one '
-            f'per dataset {self.datasets}), got {len(weights)}')
-      if any(w < 0 for w in weights) or sum(weights) <= 0:
-        raise ValueError('dataset_weights: expected non-negative weights '
-                         f'with a positive sum, got {weights}')
-    if self.batch_size <= 0 or self.num_stage <= 0:
-      raise ValueError('batch_size and num_stage must be positive, got '
-                       f'{self.batch_size}, {self.num_stage}')
-    if self.shuffle_buffer <= 0:
-      raise ValueError(f'shuffle_buffer must be positive, got '
-                       f'{self.shuffle_buffer}')
 
 
 class InputDataError(ValueError):
@@ -571,7 +497,7 @@ _IMAGE_RECORDS = 'image (2D/3D)'
 _MOCAP_RECORDS = 'mocap'
 
 
-def _records(config: DataConfig, shards: ShardList, training: bool,
+def _records(config: configs.DataConfig, shards: ShardList, training: bool,
              counter: Optional[tf.Variable],
              worker_shard: Optional[Tuple[int, int]] = None,
              mocap: bool = False) -> tf.data.Dataset:
@@ -629,7 +555,7 @@ def _records(config: DataConfig, shards: ShardList, training: bool,
   return records
 
 
-def _mix(config: DataConfig, streams: Sequence[tf.data.Dataset],
+def _mix(config: configs.DataConfig, streams: Sequence[tf.data.Dataset],
          weights: Sequence[float], tag: str) -> tf.data.Dataset:
   if len(streams) == 1:
     return streams[0]
@@ -639,7 +565,7 @@ def _mix(config: DataConfig, streams: Sequence[tf.data.Dataset],
       seed=_sub_seed(config.seed, tag), stop_on_empty_dataset=False)
 
 
-def mixing_weights(config: DataConfig,
+def mixing_weights(config: configs.DataConfig,
                    shard_lists: Sequence[ShardList]) -> List[float]:
   """The sampling weight of each training dataset (sums to 1).
 
@@ -677,13 +603,13 @@ def mixing_weights(config: DataConfig,
 # Public datasets.
 
 
-def _options(config: DataConfig) -> tf.data.Options:
+def _options(config: configs.DataConfig) -> tf.data.Options:
   options = tf.data.Options()
   options.deterministic = config.deterministic
   return options
 
 
-def image_dataset(config: DataConfig,
+def image_dataset(config: configs.DataConfig,
                   counter: Optional[tf.Variable] = None,
                   worker_shard: Optional[Tuple[int, int]] = None
                   ) -> tf.data.Dataset:
@@ -725,7 +651,7 @@ def image_dataset(config: DataConfig,
   return ds.batch(config.batch_size, drop_remainder=True)
 
 
-def mocap_dataset(config: DataConfig,
+def mocap_dataset(config: configs.DataConfig,
                   counter: Optional[tf.Variable] = None,
                   worker_shard: Optional[Tuple[int, int]] = None
                   ) -> tf.data.Dataset:
@@ -761,7 +687,7 @@ def mocap_dataset(config: DataConfig,
   return ds.with_options(_options(config))
 
 
-def train_dataset(config: DataConfig,
+def train_dataset(config: configs.DataConfig,
                   counter: Optional[tf.Variable] = None,
                   worker_shard: Optional[Tuple[int, int]] = None
                   ) -> tf.data.Dataset:
@@ -789,7 +715,7 @@ def train_dataset(config: DataConfig,
   return ds.prefetch(AUTOTUNE).with_options(_options(config))
 
 
-def eval_dataset(config: DataConfig, dataset_name: str, split: str = 'test',
+def eval_dataset(config: configs.DataConfig, dataset_name: str, split: str = 'test',
                  counter: Optional[tf.Variable] = None) -> tf.data.Dataset:
   """Evaluation batches of one dataset split, in stored order, one pass.
 
@@ -813,13 +739,13 @@ def eval_dataset(config: DataConfig, dataset_name: str, split: str = 'test',
   return ds.prefetch(AUTOTUNE).with_options(_options(config))
 
 
-def num_examples(config: DataConfig, dataset_name: str,
+def num_examples(config: configs.DataConfig, dataset_name: str,
                  split: str) -> Optional[int]:
   """Examples in a split according to its sidecar (None without one)."""
   return list_shards(config.data_dir, dataset_name, split).num_examples
 
 
-def describe(config: DataConfig) -> Dict[str, float]:
+def describe(config: configs.DataConfig) -> Dict[str, float]:
   """The training datasets' mixing weights by name (for logging)."""
   shard_lists = [list_shards(config.data_dir, name, config.train_split)
                  for name in config.datasets]

@@ -102,7 +102,7 @@ def parse_fn(config, is_training: bool
   """Builds the parser for training or evaluation.
 
   Args:
-    config: an `input_pipeline.DataConfig` (uses img_size, base_crop_size,
+    config: a `configs.DataConfig` (uses img_size, base_crop_size,
       scale_min, scale_max, trans_max, flip_prob, seed).
     is_training: augment (random scale, centre jitter, flip) when True; a
       deterministic centre crop at the record's scale when False.

@@ -5,7 +5,7 @@ What is measured (all from `hmr_tf.evaluation.metrics`):
     (mean and median over examples) on the 14 LSP joints after pelvis
     alignment; PCK at 150 mm and AUC over 0..150 mm, without and with rigid
     (Procrustes) alignment (the MPI-INF-3DHP protocol).
-  * Human3.6M (`EvalConfig.h36m_protocol`, used when the dataset name starts
+  * Human3.6M (`configs.EvalConfig.h36m_protocol`, used when the dataset name starts
     with 'h36m'): frames are selected by the protocol from their
     `image/filename` (see `hmr_tf.evaluation.h36m_protocol`), and a
     per-action table and the mean over actions are added.
@@ -25,7 +25,6 @@ it (checkpoint, dataset files, protocol), written atomically, and the
 scalars in TensorBoard.
 """
 
-import dataclasses
 import datetime
 import os
 from typing import Dict, List, Optional, Tuple
@@ -34,12 +33,13 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from hmr_tf.files import atomic_io
+from hmr_tf import configs
+from hmr_tf.data import input_pipeline
 from hmr_tf.evaluation import h36m_protocol
 from hmr_tf.evaluation import metrics as metrics_lib
 from hmr_tf.evaluation import mpi_inf_3dhp_protocol
 from hmr_tf.evaluation import pw3d_protocol
-from hmr_tf.data import input_pipeline
+from hmr_tf.files import atomic_io
 from hmr_tf.smpl import joints as joints_lib
 
 _NUM_LSP = joints_lib.NUM_LSP_JOINTS
@@ -47,72 +47,6 @@ _NUM_LSP = joints_lib.NUM_LSP_JOINTS
 _TORSO = (joints_lib.LSP_JOINT_NAMES.index('R_shoulder'),
           joints_lib.LSP_JOINT_NAMES.index('L_hip'))
 PCK_2D_TORSO_FRACTION = 0.2
-
-
-@dataclasses.dataclass(frozen=True)
-class EvalConfig:
-  """Options of one evaluation.
-
-  Attributes:
-    dataset: dataset directory name under DataConfig.data_dir.
-    split: split name.
-    h36m_protocol: 'p1' | 'p2_original' | 'p2_all_cameras_pa' (see
-      hmr_tf.evaluation.h36m_protocol); used when `dataset` starts with 'h36m'.
-    checkpoint: the evaluated checkpoint (recorded in the JSON only).
-    output_dir: where the JSON goes; '' writes no files.
-    summary_dir: TensorBoard log directory; '' writes no summaries.
-    step: the step the TensorBoard scalars are written at.
-    max_examples: stop after this many examples (0: the whole split).
-    tag: name part of the JSON file and the TensorBoard scalars; default
-      '<dataset>_<split>' (plus the protocol for Human3.6M).
-    include_mean_baseline: also report the mean-parameter baseline (Θ_0
-      alone, the same prediction for every image) under 'mean_baseline'.
-    smpl_male_path, smpl_female_path: 3DPW: the gendered SMPL files the
-      ground truth is posed with.
-    pw3d_joint_regressor: 3DPW: '' (the model's cocoplus regressor, 14 LSP
-      joints) or a Human3.6M-order `.npy` regressor (see pw3d_protocol).
-  """
-  dataset: str = 'h36m'
-  split: str = 'test'
-  h36m_protocol: str = 'p1'
-  checkpoint: str = ''
-  output_dir: str = ''
-  summary_dir: str = ''
-  step: int = 0
-  max_examples: int = 0
-  tag: str = ''
-  include_mean_baseline: bool = False
-  smpl_male_path: str = ''
-  smpl_female_path: str = ''
-  pw3d_joint_regressor: str = ''
-
-  def __post_init__(self):
-    if self.h36m_protocol not in h36m_protocol.PROTOCOLS:
-      raise ValueError(f'h36m_protocol: expected one of '
-                       f'{h36m_protocol.PROTOCOLS}, got '
-                       f'{self.h36m_protocol!r}')
-    if self.max_examples < 0:
-      raise ValueError(f'max_examples: expected >= 0, got '
-                       f'{self.max_examples}')
-
-  @property
-  def is_h36m(self) -> bool:
-    return self.dataset.startswith('h36m')
-
-  @property
-  def is_3dhp_test(self) -> bool:
-    return self.dataset == mpi_inf_3dhp_protocol.TEST_DATASET
-
-  @property
-  def is_3dpw(self) -> bool:
-    return self.dataset == pw3d_protocol.DATASET
-
-  @property
-  def name(self) -> str:
-    if self.tag:
-      return self.tag
-    name = f'{self.dataset}_{self.split}'
-    return f'{name}_{self.h36m_protocol}' if self.is_h36m else name
 
 
 # ---------------------------------------------------------------------------
@@ -363,7 +297,7 @@ def mean_baseline_predictions(model, num_examples: int
 
 
 def compute_metrics(arrays: Dict[str, np.ndarray],
-                    config: EvalConfig,
+                    config: configs.EvalConfig,
                     pw3d: Optional[Tuple[pw3d_protocol.BodyModels,
                                          pw3d_protocol.JointSet]] = None
                    ) -> Dict:
@@ -371,7 +305,7 @@ def compute_metrics(arrays: Dict[str, np.ndarray],
 
   Args:
     arrays: `collect_predictions` output.
-    config: the EvalConfig.
+    config: the configs.EvalConfig.
     pw3d: 3DPW only: (body models, joint set).
   """
   results: Dict = {}
@@ -487,13 +421,13 @@ def write_summaries(summary_dir: str, name: str, values: Dict[str, float],
   writer.close()  # Flushes.
 
 
-def report(results: Dict, config: EvalConfig, data_files: List[str],
+def report(results: Dict, config: configs.EvalConfig, data_files: List[str],
            extra: Optional[Dict] = None) -> Dict:
   """Logs the table, writes the JSON and the TensorBoard scalars.
 
   Args:
     results: `compute_metrics` output.
-    config: the EvalConfig.
+    config: the configs.EvalConfig.
     data_files: the evaluated TFRecord files.
     extra: more facts for the JSON (e.g. the model config).
 
@@ -528,8 +462,8 @@ def report(results: Dict, config: EvalConfig, data_files: List[str],
   return doc
 
 
-def evaluate(model, data_config: input_pipeline.DataConfig,
-             eval_config: EvalConfig) -> Dict:
+def evaluate(model, data_config: configs.DataConfig,
+             eval_config: configs.EvalConfig) -> Dict:
   """Evaluates a (restored) model on one dataset split.
 
   Args:

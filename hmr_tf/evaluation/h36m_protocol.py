@@ -42,7 +42,9 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-PROTOCOLS = ('p1', 'p2_original', 'p2_all_cameras_pa')
+from hmr_tf import configs
+
+PROTOCOLS = configs.H36M_PROTOCOLS
 PROTOCOL_DESCRIPTIONS = {
     'p1': 'Protocol 1 (HMR): subjects S9, S11; all 4 cameras, both trials; '
           'MPJPE and PA-MPJPE',

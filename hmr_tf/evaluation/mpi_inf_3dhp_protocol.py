@@ -24,9 +24,11 @@ it was measured against.
 import os
 from typing import Dict, Tuple
 
+from hmr_tf import configs
+
 # The dataset folder the test-set converter writes (apart from the training
 # records in 'mpi_inf_3dhp', so neither conversion deletes the other).
-TEST_DATASET = 'mpi_inf_3dhp_test'
+TEST_DATASET = configs.MPI_INF_3DHP_TEST_DATASET
 TEST_SPLIT = 'test'
 SEQUENCES: Tuple[str, ...] = ('TS1', 'TS2', 'TS3', 'TS4', 'TS5', 'TS6')
 

@@ -37,12 +37,13 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
-from hmr_tf.evaluation import metrics as metrics_lib
+from hmr_tf import configs
 from hmr_tf.data import schema
+from hmr_tf.evaluation import metrics as metrics_lib
 from hmr_tf.smpl import joints as joints_lib
 from hmr_tf.smpl import model_io
 
-DATASET = '3dpw'
+DATASET = configs.PW3D_DATASET
 REGRESSOR_COCOPLUS = 'cocoplus'
 # Rows of a Human3.6M-order regressor (J_regressor_h36m.npy).
 NUM_H36M_JOINTS = 17

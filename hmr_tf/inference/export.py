@@ -72,6 +72,7 @@ from absl import logging
 import keras
 import tensorflow as tf
 
+from hmr_tf import configs
 from hmr_tf.files import atomic_io
 from hmr_tf.geometry import camera
 from hmr_tf.geometry import crop as crop_lib
@@ -90,9 +91,9 @@ _JPEG_MAGIC = b'\xff\xd8\xff'
 _PNG_MAGIC = b'\x89PNG'
 
 # Export precision -> the Keras policy the model is built under.
-PRECISIONS = ('float32', 'bfloat16', 'float16')
+PRECISIONS = configs.EXPORT_PRECISIONS
 # What XLA compiles: nothing, everything after the encoder, the whole model.
-JIT_COMPILE = ('none', 'head', 'all')
+JIT_COMPILE = configs.EXPORT_JIT_COMPILE
 _POLICIES = {'float32': 'float32', 'bfloat16': 'mixed_bfloat16',
              'float16': 'mixed_float16'}
 

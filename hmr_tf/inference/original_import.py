@@ -39,16 +39,17 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from hmr_tf.files import atomic_io
+from hmr_tf import configs
 from hmr_tf import errors
-from hmr_tf.training import checkpoints
-from hmr_tf.training import model_files
+from hmr_tf.files import atomic_io
 from hmr_tf.modeling import encoder as encoder_lib
 from hmr_tf.modeling import hmr_model
 from hmr_tf.modeling import mean_params
 from hmr_tf.modeling import slim_names
 from hmr_tf.smpl import joints as joints_lib
 from hmr_tf.smpl import model_io
+from hmr_tf.training import checkpoints
+from hmr_tf.training import model_files
 
 ORIGINAL_IMPORT_FILENAME = 'original_import.json'
 # What the released model was trained with (the original's config.py).
@@ -246,7 +247,7 @@ def load_original(original_checkpoint: str, smpl_model_path: str = ''):
     raise OriginalImportError(f'--smpl_model_path={smpl_model_path}: no '
                               'cocoplus_regressor (HMR\'s keypoints need it)')
 
-  config = hmr_model.ModelConfig(
+  config = configs.ModelConfig(
       img_size=ORIGINAL_IMG_SIZE, num_stage=ORIGINAL_NUM_STAGE,
       encoder=encoder_lib.RESNET50_V2, encoder_weights='none')
   placeholder = mean_params.mean_theta(np.zeros(mean_params.NUM_POSE),

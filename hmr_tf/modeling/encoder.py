@@ -32,12 +32,13 @@ import os
 
 import keras
 
+from hmr_tf import configs
 from hmr_tf.modeling import slim_names
 
 # Encoder names (--encoder): the paper's, and a small CPU-friendly variant.
-RESNET50_V2 = 'resnet50v2'
-RESNET_V2_SMALL = 'resnet_v2_small'
-ENCODERS = (RESNET50_V2, RESNET_V2_SMALL)
+RESNET50_V2 = configs.RESNET50_V2
+RESNET_V2_SMALL = configs.RESNET_V2_SMALL
+ENCODERS = configs.ENCODERS
 
 # resnet_v2_small: bottleneck blocks per stage and the first stage's width.
 _SMALL_BLOCKS = (2, 2, 2, 2)

@@ -33,24 +33,23 @@ gradients by it and skips (and lowers the scale on) steps whose gradients
 overflowed.
 """
 
-import dataclasses
 from typing import Dict, List, Optional, Tuple
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from hmr_tf.modeling import losses
+from hmr_tf import configs
 from hmr_tf.evaluation import metrics as metrics_lib
 from hmr_tf.geometry import camera
 from hmr_tf.modeling import discriminator as discriminator_lib
 from hmr_tf.modeling import encoder as encoder_lib
+from hmr_tf.modeling import losses
 from hmr_tf.modeling import mean_params
 from hmr_tf.modeling import prebuilt
 from hmr_tf.modeling import regressor as regressor_lib
 from hmr_tf.smpl import joints as joints_lib
-from hmr_tf.smpl import lbs
 from hmr_tf.smpl.layer import SMPL
+from hmr_tf.smpl import lbs
 from hmr_tf.smpl.model_io import BodyModel
 
 _NUM_LSP = joints_lib.NUM_LSP_JOINTS
@@ -64,66 +63,11 @@ DISCRIMINATOR_TERMS = ('d_loss_real', 'd_loss_fake', 'loss_d_wd', 'd_loss',
 EVAL_TERMS = ('loss_kp', 'mpjpe_mm', 'pa_mpjpe_mm')
 
 
-@dataclasses.dataclass(frozen=True)
-class ModelConfig:
-  """Options of the model and its losses (defaults: the paper / original).
-
-  Attributes:
-    img_size: side S of the square input crops.
-    num_stage: IEF iterations T.
-    encoder: encoder_lib.ENCODERS name ('resnet50v2': the paper's).
-    encoder_weights: 'none' | 'imagenet' | path of a Keras weights file.
-    dropout_rate: dropout in the regressor.
-    e_loss_weight: weight of the 2D keypoint loss (λ).
-    e_3d_weight: weight of the 3D joint loss, and of the SMPL parameter
-      loss unless `e_smpl_weight` is set.
-    e_smpl_weight: weight of the SMPL parameter loss (rotation matrices and
-      betas); None: `e_3d_weight`, as the original (one weight for both).
-    d_loss_weight: weight of the adversarial losses (generator and
-      discriminator side).
-    weight_decay: L2 weight decay coefficient on the kernels of both networks
-      (the paper's 1e-4); 0 reproduces the original code, which never added
-      its regularizers to the loss.
-    use_3d_label: use the 3D losses where labels exist.
-    e_lr: generator (encoder + regressor) Adam learning rate.
-    d_lr: discriminator Adam learning rate.
-    lr_schedule: 'constant' (the paper's) or 'cosine': both rates follow a
-      half cosine from their value down to 0 over `lr_decay_steps` steps
-      (not in the paper; for short runs, whose last steps then settle).
-    lr_decay_steps: the cosine's length in steps (> 0 when 'cosine').
-    base_crop_size: the crop rule the model was trained with: the side of
-      the crop window, in pixels of an image scaled so that the person is
-      about 150 px tall (the paper: 224). Eval, the demo and the serving
-      graph crop with it, so that the model sees people at its training
-      size. Crops are float32 in [-1, 1] (pixel / 127.5 - 1).
-    sync_batch_norm: under a multi-replica strategy, compute the encoder's
-      batch-norm statistics over the global batch (one all-reduce per
-      batch-norm layer) instead of per replica.
-  """
-  img_size: int = 224
-  num_stage: int = 3
-  encoder: str = encoder_lib.RESNET50_V2
-  encoder_weights: str = 'none'
-  dropout_rate: float = 0.5
-  e_loss_weight: float = 60.0
-  e_3d_weight: float = 60.0
-  e_smpl_weight: Optional[float] = None
-  d_loss_weight: float = 1.0
-  weight_decay: float = 1e-4
-  use_3d_label: bool = True
-  e_lr: float = 1e-5
-  d_lr: float = 1e-4
-  lr_schedule: str = 'constant'
-  lr_decay_steps: int = 0
-  sync_batch_norm: bool = False
-  base_crop_size: float = 224.0
+LR_SCHEDULES = configs.LR_SCHEDULES
 
 
-LR_SCHEDULES = ('constant', 'cosine')
-
-
-def learning_rate(rate: float, config: ModelConfig):
-  """The rate, or its cosine schedule (see ModelConfig.lr_schedule)."""
+def learning_rate(rate: float, config: configs.ModelConfig):
+  """The rate, or its cosine schedule (see configs.ModelConfig.lr_schedule)."""
   if config.lr_schedule not in LR_SCHEDULES:
     raise ValueError(f'lr_schedule: expected one of {LR_SCHEDULES}, got '
                      f'{config.lr_schedule!r}')
@@ -135,7 +79,7 @@ def learning_rate(rate: float, config: ModelConfig):
   return keras.optimizers.schedules.CosineDecay(rate, config.lr_decay_steps)
 
 
-def build_optimizers(config: ModelConfig):
+def build_optimizers(config: configs.ModelConfig):
   """(generator, discriminator) Adam optimizers with the config's rates."""
   return (keras.optimizers.Adam(learning_rate(config.e_lr, config),
                                 name='g_optimizer'),
@@ -196,11 +140,11 @@ class HMRModel(prebuilt.PrebuiltModel):
   Args:
     body_model: the SMPL-format body model (must have a cocoplus regressor).
     mean_theta: [85] Θ_0 initial value (mean_params.load_mean_params).
-    config: ModelConfig.
+    config: configs.ModelConfig.
   """
 
   def __init__(self, body_model: BodyModel, mean_theta,
-               config: ModelConfig = ModelConfig(), **kwargs):
+               config: configs.ModelConfig = configs.ModelConfig(), **kwargs):
     kwargs.setdefault('name', 'hmr')
     super().__init__(**kwargs)
     if body_model.cocoplus_regressor is None:

@@ -4,19 +4,21 @@ import os
 
 from absl import logging
 
+from hmr_tf import configs
 from hmr_tf.smpl import model_io
 from hmr_tf.smpl import standin
 
 # The MakeHuman-derived body (CC0 assets; see hmr_tf/assets/ATTRIBUTION.md).
 MAKEHUMAN_PATH = os.path.join(os.path.dirname(os.path.dirname(__file__)),
                               'assets', 'makehuman_smpl.npz')
-EMBEDDED = ('makehuman', 'standin')
+EMBEDDED = configs.BODY_MODELS
 
 
-def resolve_body_model(smpl_model_path: str = '',
-                       body_model: str = 'makehuman',
-                       standin_num_vertices: int = 4000,
-                       seed: int = 0) -> model_io.BodyModel:
+def resolve_body_model(
+    smpl_model_path: str = '',
+    body_model: str = configs.BodyModelConfig.body_model,
+    standin_num_vertices: int = configs.BodyModelConfig.standin_num_vertices,
+    seed: int = 0) -> model_io.BodyModel:
   """Loads `smpl_model_path` if given, else builds the embedded default.
 
   Args:

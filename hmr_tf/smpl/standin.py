@@ -36,6 +36,7 @@ from absl import logging
 import numpy as np
 import scipy.optimize
 
+from hmr_tf import configs
 from hmr_tf.smpl import joints as joints_lib
 from hmr_tf.smpl import model_io
 from hmr_tf.smpl import standin_geometry as geom
@@ -525,9 +526,9 @@ def build(num_vertices: int = 4000, seed: int = 0) -> model_io.BodyModel:
     correctives, a cocoplus regressor and `vertex_mirror`; its metadata marks
     it as a stand-in.
   """
-  if num_vertices < 100:
-    raise ValueError(f'num_vertices: expected at least 100, got '
-                     f'{num_vertices}')
+  if num_vertices < configs.STANDIN_MIN_VERTICES:
+    raise ValueError(f'num_vertices: expected at least '
+                     f'{configs.STANDIN_MIN_VERTICES}, got {num_vertices}')
   transform = _proportions(seed)
   lattice, quads = geom.polycube_quads(_cage_cells())
   geom.check_closed_manifold(quads, len(lattice))
@@ -584,7 +585,7 @@ def _define_flags() -> None:
   flags.DEFINE_string('output', None, 'Path of the .npz file to write.')
   flags.DEFINE_integer('num_vertices', 4000,
                        'Target vertex count of the stand-in mesh.',
-                       lower_bound=100)
+                       lower_bound=configs.STANDIN_MIN_VERTICES)
   flags.DEFINE_integer('seed', 0, 'Stand-in proportions seed (0: canonical).',
                        lower_bound=0)
   flags.mark_flag_as_required('output')

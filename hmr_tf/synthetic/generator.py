@@ -50,13 +50,13 @@ from scipy import special
 from scipy.spatial import transform
 import tensorflow as tf
 
-from hmr_tf.files import atomic_io
-from hmr_tf.synthetic import pose_prior
-from hmr_tf.synthetic import scene as scene_lib
-from hmr_tf.data import writer as writer_lib
 from hmr_tf.data import schema
+from hmr_tf.data import writer as writer_lib
+from hmr_tf.files import atomic_io
 from hmr_tf.smpl import layer as layer_lib
 from hmr_tf.smpl import model_io
+from hmr_tf.synthetic import pose_prior
+from hmr_tf.synthetic import scene as scene_lib
 
 DATASET_2D = 'synthetic_2d'
 DATASET_3D = 'synthetic_3d'

@@ -32,6 +32,7 @@ from typing import Callable, Dict, Sequence, Tuple
 import numpy as np
 from scipy.spatial import transform
 
+from hmr_tf import configs
 from hmr_tf.smpl import joints as joints_lib
 
 _J = {name: i for i, name in enumerate(joints_lib.SMPL_JOINT_NAMES)}
@@ -206,13 +207,14 @@ class PosePriorConfig:
     lying_fraction: fraction of samples with a uniformly random global
       rotation (lying, upside down); 0 keeps every body upright.
   """
-  yaw_max_deg: float = 45.0
+  yaw_max_deg: float = configs.SyntheticConfig.yaw_max_deg
   tilt_max_deg: float = 10.0
   lying_fraction: float = 0.0
 
   def __post_init__(self):
-    if not 0.0 <= self.yaw_max_deg <= 180.0:
-      raise ValueError(f'yaw_max_deg: expected [0, 180], got '
+    low, high = configs.YAW_MAX_DEG_BOUNDS
+    if not low <= self.yaw_max_deg <= high:
+      raise ValueError(f'yaw_max_deg: expected [{low:g}, {high:g}], got '
                        f'{self.yaw_max_deg}')
     if not 0.0 <= self.tilt_max_deg <= 90.0:
       raise ValueError(f'tilt_max_deg: expected [0, 90], got '

@@ -49,6 +49,7 @@ from typing import Dict, NamedTuple, Optional
 import cv2
 import numpy as np
 
+from hmr_tf import configs
 from hmr_tf.render import renderer
 
 # HMR's normalisation: a ~150 px tall person in a 224 px crop.
@@ -57,8 +58,8 @@ PERSON_SIZE_PX = 150.0
 JPEG_QUALITY = 95  # As the converters (tf.io.encode_jpeg's default).
 NUM_LSP = 14
 # Scene options (SceneConfig.part_colors, SceneConfig.background).
-PART_COLORS = ('random', 'fixed')
-BACKGROUNDS = ('clutter', 'plain')
+PART_COLORS = configs.PART_COLORS
+BACKGROUNDS = configs.BACKGROUNDS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,8 +93,8 @@ class SceneConfig:
   noise_max: float = 6.0
   num_support: int = 16
   depth_tolerance: float = 0.02
-  part_colors: str = 'random'
-  background: str = 'clutter'
+  part_colors: str = configs.SyntheticConfig.part_colors
+  background: str = configs.SyntheticConfig.background
 
   def __post_init__(self):
     if self.part_colors not in PART_COLORS:

@@ -30,9 +30,9 @@ import tensorflow as tf
 from absl import logging
 
 from hmr_tf.geometry import crop as crop_lib
+from hmr_tf.modeling import hmr_model
 from hmr_tf.render import renderer
 from hmr_tf.training import nonfinite
-from hmr_tf.modeling import hmr_model
 
 # Terms on the console progress bar.
 PROGBAR_TERMS = ('g_loss', 'loss_kp', 'loss_3d_joints', 'loss_adv', 'd_loss')

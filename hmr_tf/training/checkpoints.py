@@ -57,6 +57,7 @@ from tensorflow.core.protobuf import trackable_object_graph_pb2
 # this is what it and CheckpointManager call.
 from tensorflow.python.checkpoint import checkpoint_management  # pylint: disable=g-direct-tensorflow-import
 
+from hmr_tf import configs
 from hmr_tf import errors
 from hmr_tf.modeling import hmr_model
 from hmr_tf.modeling import mean_params
@@ -400,7 +401,7 @@ class CheckpointSaver:
 
 
 def check_model_config(directory: str,
-                       config: hmr_model.ModelConfig) -> None:
+                       config: configs.ModelConfig) -> None:
   """Refuses a config whose model cannot continue the folder's checkpoints.
 
   A folder with checkpoints keeps its model_config.json unless the new
@@ -505,7 +506,7 @@ def _checkpoint_root(prefix: str) -> str:
 
 
 def restore_model(checkpoint: str, body_model: BodyModel,
-                  config: Optional[hmr_model.ModelConfig] = None
+                  config: Optional[configs.ModelConfig] = None
                  ) -> hmr_model.HMRModel:
   """Builds an HMRModel and restores its encoder and regressor.
 

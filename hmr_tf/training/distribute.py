@@ -40,8 +40,10 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-STRATEGIES = ('default', 'mirrored', 'multi_worker', 'tpu')
-PRECISIONS = ('none', 'mixed_float16', 'mixed_bfloat16')
+from hmr_tf import configs
+
+STRATEGIES = configs.STRATEGIES
+PRECISIONS = configs.MIXED_PRECISIONS
 
 TF_CONFIG_EXAMPLE = (
     '{"cluster": {"worker": ["host0:12345", "host1:12345"]}, '
@@ -338,7 +340,7 @@ def train_dataset(data_config, strategy: tf.distribute.Strategy,
   and keeps every n-th per-replica batch).
 
   Args:
-    data_config: the input_pipeline.DataConfig (batch_size = global batch).
+    data_config: the configs.DataConfig (batch_size = global batch).
     strategy: the strategy `fit` distributes the dataset with.
     counter: where skipped corrupt records are counted.
 

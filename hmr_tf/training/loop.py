@@ -37,8 +37,6 @@ data. When a worker dies the others fail with WorkerFailureError; rerunning
 every worker resumes from the chief's latest checkpoint.
 """
 
-import dataclasses
-import os
 import sys
 import threading
 from typing import Any, Dict, List, Optional, Sequence
@@ -48,8 +46,8 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from hmr_tf import configs
 from hmr_tf.data import input_pipeline
-from hmr_tf.modeling import hmr_model
 from hmr_tf.smpl.model_io import BodyModel
 from hmr_tf.training import callbacks as callbacks_lib
 from hmr_tf.training import checkpoints
@@ -61,79 +59,8 @@ from hmr_tf.training import run_lock
 from hmr_tf.training import state as state_lib
 from hmr_tf.training import steps
 
-PROGRESS_CHOICES = ('auto', 'bar', 'epoch', 'none')
-NONFINITE_CHOICES = ('stop', 'skip')
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-  """Options of the training loop.
-
-  Attributes:
-    model_dir: where checkpoints are written and resumed from (required).
-    log_dir: TensorBoard root; summaries go to `<log_dir>/train`. Empty:
-      model_dir.
-    epochs: training epochs (the total over all resumed runs).
-    steps_per_epoch: steps per epoch; 0 = the training datasets' example
-      counts from their sidecars divided by the (global) batch size.
-    checkpoint_every_steps: save a checkpoint every N steps (0: only at the
-      end and on Ctrl-C); a killed run loses at most N steps.
-    max_to_keep: regular checkpoints kept.
-    init_checkpoint: checkpoint (file prefix or directory) whose network
-      weights start a new run, without optimizer state; ignored when
-      model_dir already holds a checkpoint.
-    summary_every_steps: TensorBoard scalar period in steps (0: none).
-    image_summary_every_steps: TensorBoard image period in steps (0: none).
-    num_summary_images: examples of the fixed batch shown in the images.
-    on_nonfinite: 'stop' (emergency checkpoint, then NonFiniteLossError) or
-      'skip' (roll the step back and count it; costs a copy of the model
-      and optimizer state in memory and one device copy per step).
-    max_consecutive_nonfinite: in 'skip' mode, stop after more than this
-      many non-finite steps in a row.
-    progress: 'auto' (a Keras progress bar on an interactive terminal,
-      nothing otherwise), 'bar', 'epoch' (Keras' one line per epoch) or
-      'none'. The absl epoch summary line is always logged.
-    jit_compile: compile the train step (and predict/evaluate) with XLA;
-      ignored, with a warning, under a strategy with several replicas.
-    seed: seed of the weight initialisation and dropout.
-  """
-  model_dir: str = ''
-  log_dir: str = ''
-  epochs: int = 75
-  steps_per_epoch: int = 0
-  checkpoint_every_steps: int = 500
-  max_to_keep: int = 5
-  init_checkpoint: str = ''
-  summary_every_steps: int = 100
-  image_summary_every_steps: int = 1000
-  num_summary_images: int = 4
-  on_nonfinite: str = 'stop'
-  max_consecutive_nonfinite: int = 10
-  progress: str = 'auto'
-  jit_compile: bool = False
-  seed: int = 0
-
-  def __post_init__(self):
-    if not self.model_dir:
-      raise ValueError('model_dir: required (where checkpoints are written)')
-    for name in ('epochs', 'max_to_keep', 'num_summary_images'):
-      if getattr(self, name) < 1:
-        raise ValueError(f'{name}: expected >= 1, got {getattr(self, name)}')
-    for name in ('steps_per_epoch', 'checkpoint_every_steps',
-                 'summary_every_steps', 'image_summary_every_steps',
-                 'max_consecutive_nonfinite'):
-      if getattr(self, name) < 0:
-        raise ValueError(f'{name}: expected >= 0, got {getattr(self, name)}')
-    if self.on_nonfinite not in NONFINITE_CHOICES:
-      raise ValueError(f'on_nonfinite: expected one of {NONFINITE_CHOICES}, '
-                       f'got {self.on_nonfinite!r}')
-    if self.progress not in PROGRESS_CHOICES:
-      raise ValueError(f'progress: expected one of {PROGRESS_CHOICES}, got '
-                       f'{self.progress!r}')
-
-  @property
-  def train_log_dir(self) -> str:
-    return os.path.join(self.log_dir or self.model_dir, 'train')
+PROGRESS_CHOICES = configs.PROGRESS_MODES
+NONFINITE_CHOICES = configs.NONFINITE_POLICIES
 
 
 # ---------------------------------------------------------------------------
@@ -160,16 +87,16 @@ def _check_configs(model_config, data_config):
                      'num_stage x batch_size samples)')
 
 
-def _fixed_batch(data_config: input_pipeline.DataConfig,
+def _fixed_batch(data_config: configs.DataConfig,
                  num: int) -> Dict[str, np.ndarray]:
   """The first `num` examples of one training batch, for image summaries."""
   batch = next(iter(input_pipeline.image_dataset(data_config).take(1)))
   return {k: v.numpy()[:num] for k, v in batch.items()}
 
 
-def train(model_config: hmr_model.ModelConfig,
-          data_config: input_pipeline.DataConfig,
-          train_config: TrainConfig,
+def train(model_config: configs.ModelConfig,
+          data_config: configs.DataConfig,
+          train_config: configs.TrainConfig,
           body_model: BodyModel,
           mean_theta,
           strategy: Optional[tf.distribute.Strategy] = None,
@@ -226,7 +153,7 @@ class _ModelConfigWriter(keras.callbacks.Callback):
   training (train checked beforehand that it may replace the folder's).
   """
 
-  def __init__(self, model_dir: str, config: hmr_model.ModelConfig):
+  def __init__(self, model_dir: str, config: configs.ModelConfig):
     super().__init__()
     self._model_dir = model_dir
     self._config = config
@@ -348,8 +275,8 @@ def _train(model_config, data_config, train_config, body_model, mean_theta,
   }
 
 
-def _callbacks(state: state_lib.TrainState, train_config: TrainConfig,
-               data_config: input_pipeline.DataConfig, body_model: BodyModel,
+def _callbacks(state: state_lib.TrainState, train_config: configs.TrainConfig,
+               data_config: configs.DataConfig, body_model: BodyModel,
                status: callbacks_lib.TrainingStatus, writer,
                interrupt: threading.Event, spe: int,
                total: int) -> List[keras.callbacks.Callback]:

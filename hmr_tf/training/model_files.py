@@ -18,13 +18,13 @@ from typing import Optional
 
 from absl import logging
 
+from hmr_tf import configs
 from hmr_tf.files import atomic_io
-from hmr_tf.modeling import hmr_model
 
 MODEL_CONFIG_FILENAME = 'model_config.json'
 
 
-def save_model_config(directory: str, config: hmr_model.ModelConfig) -> str:
+def save_model_config(directory: str, config: configs.ModelConfig) -> str:
   """Writes the ModelConfig as JSON into `directory` (atomically)."""
   path = os.path.join(directory, MODEL_CONFIG_FILENAME)
   atomic_io.write_json_atomic(path, dataclasses.asdict(config))
@@ -32,8 +32,8 @@ def save_model_config(directory: str, config: hmr_model.ModelConfig) -> str:
 
 
 def read_model_config(checkpoint: str,
-                      fallback: Optional[hmr_model.ModelConfig] = None
-                     ) -> hmr_model.ModelConfig:
+                      fallback: Optional[configs.ModelConfig] = None
+                     ) -> configs.ModelConfig:
   """The ModelConfig saved next to a checkpoint.
 
   Looks for MODEL_CONFIG_FILENAME in the checkpoint's folder and its parent.
@@ -55,11 +55,11 @@ def read_model_config(checkpoint: str,
       try:
         with open(path) as f:
           values = json.load(f)
-        known = {f.name for f in dataclasses.fields(hmr_model.ModelConfig)}
+        known = {f.name for f in dataclasses.fields(configs.ModelConfig)}
         unknown = sorted(set(values) - known)
         if unknown:
           logging.warning('%s: ignoring unknown fields %s', path, unknown)
-        return hmr_model.ModelConfig(
+        return configs.ModelConfig(
             **{k: v for k, v in values.items() if k in known})
       except (json.JSONDecodeError, TypeError, AttributeError) as e:
         raise ValueError(f'{path}: not a valid model config JSON ({e})') from e

@@ -14,21 +14,18 @@ configuration replace the checkpointed ones.
 """
 
 import dataclasses
-from typing import TYPE_CHECKING, List, Optional
+from typing import List, Optional
 
 import keras
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from hmr_tf import configs
 from hmr_tf.modeling import hmr_model
 from hmr_tf.smpl.model_io import BodyModel
 from hmr_tf.training import checkpoints
 from hmr_tf.training import distribute
-
-if TYPE_CHECKING:
-  # Only for annotations: loop imports this module.
-  from hmr_tf.training import loop  # pylint: disable=g-bad-import-order
 
 
 @dataclasses.dataclass
@@ -73,8 +70,8 @@ def _set_learning_rate(optimizer, value: float, name: str):
   optimizer.learning_rate = value
 
 
-def build_state(model_config: hmr_model.ModelConfig,
-                train_config: 'loop.TrainConfig',
+def build_state(model_config: configs.ModelConfig,
+                train_config: configs.TrainConfig,
                 body_model: BodyModel,
                 mean_theta,
                 strategy: Optional[tf.distribute.Strategy] = None

@@ -16,17 +16,14 @@ either.)
 """
 
 import dataclasses
-from typing import TYPE_CHECKING, List, NamedTuple
+from typing import List, NamedTuple
 
+from hmr_tf import configs
 from hmr_tf.data import input_pipeline
 
-if TYPE_CHECKING:
-  # Only for annotations: loop imports this module.
-  from hmr_tf.training import loop  # pylint: disable=g-bad-import-order
 
-
-def steps_per_epoch(data_config: input_pipeline.DataConfig,
-                    train_config: 'loop.TrainConfig') -> int:
+def steps_per_epoch(data_config: configs.DataConfig,
+                    train_config: configs.TrainConfig) -> int:
   """Training steps per epoch.
 
   Args:
@@ -89,8 +86,8 @@ def plan_segments(start_step: int, steps_per_epoch_: int,
   return segments
 
 
-def data_config_for_step(data_config: input_pipeline.DataConfig,
-                         step: int) -> input_pipeline.DataConfig:
+def data_config_for_step(data_config: configs.DataConfig,
+                         step: int) -> configs.DataConfig:
   """The data config of a (re)started run: reseeded unless at step 0.
 
   See the module docstring (data-iterator position).

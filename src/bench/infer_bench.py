@@ -48,14 +48,15 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from hmr_tf.synthetic import generator
-from hmr_tf.inference import export
-from hmr_tf.training import checkpoints
+from hmr_tf import configs
 from hmr_tf.data import input_pipeline
+from hmr_tf.inference import export
 from hmr_tf.modeling import encoder as encoder_lib
 from hmr_tf.modeling import hmr_model
 from hmr_tf.modeling import mean_params
 from hmr_tf.smpl import standin
+from hmr_tf.synthetic import generator
+from hmr_tf.training import checkpoints
 
 _IMG_SIZE = flags.DEFINE_integer('img_size', 128, 'Model input size S.')
 _BATCHES = flags.DEFINE_list('batches', ['1', '32'], 'Batch sizes.')
@@ -108,7 +109,7 @@ def _model(body_model, size):
     return checkpoints.restore_model(_CHECKPOINT.value, body_model)
   return hmr_model.HMRModel(
       body_model, mean_params.mean_theta(np.zeros(72), np.zeros(10)),
-      hmr_model.ModelConfig(img_size=size))
+      configs.ModelConfig(img_size=size))
 
 
 def _held_out_crops(body_model, size: int, count: int, tmp: str) -> np.ndarray:
@@ -116,7 +117,7 @@ def _held_out_crops(body_model, size: int, count: int, tmp: str) -> np.ndarray:
   data_dir = os.path.join(tmp, 'data')
   generator.generate(data_dir, num_train=0, num_test=count, num_mocap=0,
                      body_model=body_model, img_size=size, kinds=('3d',))
-  config = input_pipeline.DataConfig(data_dir=data_dir, img_size=size,
+  config = configs.DataConfig(data_dir=data_dir, img_size=size,
                                      base_crop_size=size, batch_size=count)
   batch = next(iter(input_pipeline.eval_dataset(config, 'synthetic_3d')))
   return batch['image'].numpy()

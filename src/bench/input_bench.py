@@ -33,9 +33,10 @@ import tensorflow as tf
 from absl import app
 from absl import flags
 
-from hmr_tf.data import writer as writer_lib
-from hmr_tf.data import schema
+from hmr_tf import configs
 from hmr_tf.data import input_pipeline
+from hmr_tf.data import schema
+from hmr_tf.data import writer as writer_lib
 
 _BATCH = flags.DEFINE_integer('batch_size', 64, 'Images per batch.')
 _IMG = flags.DEFINE_integer('img_size', 224, 'Network input side S.')
@@ -48,7 +49,7 @@ _RECORDS = flags.DEFINE_integer('num_records', 400,
 _SIDE = flags.DEFINE_integer('stored_side', 300,
                              'Side of the stored JPEG crops in pixels.')
 _THREADS = flags.DEFINE_integer('threads', 2, 'CPU threads TensorFlow uses.')
-_CONSUMER = flags.DEFINE_enum('consumer', 'hmr', ['hmr', 'resnet50v2'],
+_CONSUMER = flags.DEFINE_enum('consumer', 'hmr', ['hmr', configs.RESNET50_V2],
                               'What consumes the batches.')
 
 
@@ -110,7 +111,7 @@ def _hmr_step(config, data):
   body = standin.build(num_vertices=1200)
   theta0 = mean_params.mean_theta(np.zeros(72), np.zeros(10))
   model = hmr_model.HMRModel(
-      body, theta0, hmr_model.ModelConfig(img_size=config.img_size,
+      body, theta0, configs.ModelConfig(img_size=config.img_size,
                                           num_stage=config.num_stage))
   model.compile()
   return tf.function(lambda: model.train_step(data))
@@ -153,7 +154,7 @@ def main(argv):
   with tempfile.TemporaryDirectory() as root:
     datasets, mocap, jpeg_bytes = write_records(root, _RECORDS.value,
                                                 _SIDE.value)
-    config = input_pipeline.DataConfig(
+    config = configs.DataConfig(
         data_dir=root, datasets=datasets, mocap_datasets=mocap,
         batch_size=_BATCH.value, img_size=_IMG.value,
         shuffle_buffer=min(2000, _RECORDS.value))

@@ -52,10 +52,11 @@ import numpy as np  # pylint: disable=g-import-not-at-top
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags  # pylint: disable=g-import-not-at-top
 
-from hmr_tf.training import distribute  # pylint: disable=g-import-not-at-top
+from hmr_tf import configs
 from hmr_tf.modeling import hmr_model  # pylint: disable=g-import-not-at-top
 from hmr_tf.modeling import mean_params  # pylint: disable=g-import-not-at-top
 from hmr_tf.smpl import standin  # pylint: disable=g-import-not-at-top
+from hmr_tf.training import distribute  # pylint: disable=g-import-not-at-top
 
 _BATCH = flags.DEFINE_integer('batch_size', 8, 'Global images per step.')
 _IMG = flags.DEFINE_integer('img_size', 48, 'Side of the square crops.')
@@ -174,7 +175,7 @@ def _measure(replicas, precision, jit, body, mean_theta):
     with strategy.scope():
       keras.utils.set_random_seed(0)
       model = hmr_model.HMRModel(
-          body, mean_theta, hmr_model.ModelConfig(img_size=_IMG.value))
+          body, mean_theta, configs.ModelConfig(img_size=_IMG.value))
       model.compile(jit_compile=jit)
   finally:
     distribute.set_precision_policy('none')

@@ -21,10 +21,10 @@ import tensorflow as tf
 from absl import app
 from absl import flags
 
-from hmr_tf.smpl import SMPL
 from hmr_tf.smpl import joints as joints_lib
-from hmr_tf.smpl import standin
 from hmr_tf.smpl.model_io import BodyModel
+from hmr_tf.smpl import SMPL
+from hmr_tf.smpl import standin
 
 _BATCHES = flags.DEFINE_list('batches', ['1', '64', '512'], 'Batch sizes.')
 _ITERS = flags.DEFINE_integer('iters', 10, 'Timed calls per configuration.')

@@ -28,8 +28,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..'))
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 
-from hmr_tf.synthetic import generator
 from hmr_tf.smpl import standin
+from hmr_tf.synthetic import generator
 
 TARGET_EXAMPLES_PER_S = 50.0
 

@@ -35,6 +35,7 @@ import tensorflow as tf
 from absl import app
 from absl import flags
 
+from hmr_tf import configs
 from hmr_tf.modeling import encoder as encoder_lib
 from hmr_tf.modeling import hmr_model
 from hmr_tf.modeling import mean_params
@@ -97,7 +98,7 @@ def _hmr_step(images, body):
   rng = np.random.default_rng(0)
   model = hmr_model.HMRModel(
       body, mean_params.mean_theta(np.zeros(72), np.zeros(10)),
-      hmr_model.ModelConfig(img_size=_IMG.value, weight_decay=_WD.value))
+      configs.ModelConfig(img_size=_IMG.value, weight_decay=_WD.value))
   model.compile()
   kp = np.concatenate([rng.uniform(-1, 1, (b, 19, 2)),
                        np.ones((b, 19, 1))], -1).astype(np.float32)

@@ -19,8 +19,8 @@ import numpy as np
 from hmr_tf.files import atomic_io
 from hmr_tf.geometry import camera as camera_lib
 from hmr_tf.inference import demo_lib
-from hmr_tf.smpl import model_io
 from hmr_tf.smpl.layer import SMPL
+from hmr_tf.smpl import model_io
 
 FLAGS = flags.FLAGS
 
