@@ -212,6 +212,7 @@ SINGLE = tf.distribute.get_strategy()
 # the sync test below.)
 _EQUAL_SCRIPT = _PRELUDE + r"""
 import smpl_reference
+from hmr_tf import configs
 from hmr_tf.modeling import hmr_model, mean_params
 
 def build(strategy, weights=None):

@@ -359,6 +359,7 @@ tf.config.set_logical_device_configuration(
 import keras
 import numpy as np
 import smpl_reference
+from hmr_tf import configs
 from hmr_tf.modeling import hmr_model, mean_params
 
 
