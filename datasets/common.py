@@ -19,16 +19,17 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
+from hmr_tf import configs
 from hmr_tf.data import schema
 from hmr_tf.data import writer as writer_lib
+from hmr_tf.geometry import crop as crop_lib
 from hmr_tf.smpl import joints as joints_lib
 
 BadRecordError = writer_lib.BadRecordError
 
-JPEG_QUALITY = 95  # tf.io.encode_jpeg's default quality, as the originals.
 
-# Target sizes of the original rules, in pixels of the stored image.
-PERSON_HEIGHT_PX = 150.0
+# Target sizes of the original rules, in pixels of the stored image (the
+# person's height: crop_lib.PERSON_HEIGHT_PX).
 TORSO_LENGTH_PX = 75.0
 # Fallback when neither an ankle nor a whole torso side is visible (the
 # original COCO converter's rule).
@@ -133,7 +134,7 @@ def read_image(path: str, record: Union[int, str]) -> np.ndarray:
 def encode_jpeg(image: np.ndarray) -> bytes:
   """Encodes a BGR uint8 [H, W, 3] image (OpenCV order) as JPEG bytes."""
   ok, buffer = cv2.imencode('.jpg', image,
-                            [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+                            [cv2.IMWRITE_JPEG_QUALITY, configs.JPEG_QUALITY])
   if not ok:
     raise ValueError(f'JPEG encoding failed for an image of shape '
                      f'{image.shape}')
@@ -193,7 +194,7 @@ def person_scale(keypoints: np.ndarray) -> Optional[float]:
   low, high = visible_box(keypoints)
   diagonal = float(np.linalg.norm(high - low))
   if visible[list(_ANKLES)].any():
-    return PERSON_HEIGHT_PX / diagonal if diagonal > 0 else None
+    return crop_lib.PERSON_HEIGHT_PX / diagonal if diagonal > 0 else None
   torso = [
       np.linalg.norm(keypoints[a, :2] - keypoints[b, :2])
       for a, b in _TORSO_SIDES

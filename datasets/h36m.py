@@ -25,6 +25,7 @@ import numpy as np
 from datasets import common
 from hmr_tf.data import schema
 from hmr_tf.data import writer as writer_lib
+from hmr_tf.geometry import crop as crop_lib
 
 FLAGS = flags.FLAGS
 DATASET = 'h36m'
@@ -87,7 +88,7 @@ def convert_split(path: str, data: Dict[str, np.ndarray], image_dir: str,
         box = float(data['scale'][i]) * SPIN_BOX_UNIT
         if not box > 0:
           raise common.BadRecordError(path, i, f'scale: {data["scale"][i]}')
-        scale = common.PERSON_HEIGHT_PX / box
+        scale = crop_lib.PERSON_HEIGHT_PX / box
       gt3d = None
       if np.all(joints3d[:NUM_LSP, 3] > 0):
         gt3d = joints3d[:NUM_LSP, :3]

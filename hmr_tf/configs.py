@@ -38,6 +38,16 @@ EXPORT_PRECISIONS = ('float32', 'bfloat16', 'float16')
 EXPORT_JIT_COMPILE = ('none', 'head', 'all')
 PART_COLORS = ('random', 'fixed')  # hmr_tf.synthetic.scene
 BACKGROUNDS = ('clutter', 'plain')
+# The synthetic datasets (hmr_tf.synthetic.generator) the quickstart writes
+# and trains on.
+SYNTHETIC_2D = 'synthetic_2d'
+SYNTHETIC_3D = 'synthetic_3d'
+SYNTHETIC_MOCAP = 'synthetic_mocap'
+QUICKSTART_DATASETS = (SYNTHETIC_2D, SYNTHETIC_3D)
+QUICKSTART_MOCAP_DATASETS = (SYNTHETIC_MOCAP,)
+# JPEG quality of every image record (tf.io.encode_jpeg's default, as the
+# original converters): the converters and the synthetic scenes.
+JPEG_QUALITY = 95
 
 # --- Shared bounds ----------------------------------------------------------
 MIN_IMG_SIZE = 32  # The smallest network input side (--img_size).

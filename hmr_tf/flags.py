@@ -120,10 +120,8 @@ flags.register_validator(
 
 
 # --- Checks before any work (issue 19 §7) -----------------------------------
-# The datasets the quickstart writes (hmr_tf.synthetic.generator's DATASET_2D/_3D and
-# DATASET_MOCAP; a test ties them).
-QUICKSTART_DATASETS = ('synthetic_2d', 'synthetic_3d')
-QUICKSTART_MOCAP_DATASETS = ('synthetic_mocap',)
+QUICKSTART_DATASETS = configs.QUICKSTART_DATASETS
+QUICKSTART_MOCAP_DATASETS = configs.QUICKSTART_MOCAP_DATASETS
 _TRAINING_MODES = ('quickstart', 'train')
 
 

@@ -38,8 +38,6 @@ from hmr_tf.training import distribute
 from hmr_tf.training import loop
 from hmr_tf.training import run_lock
 
-# Datasets the quickstart writes and reads (datasets/generator.py).
-SYNTHETIC_DATASETS = ('synthetic_2d', 'synthetic_3d')
 # Modes that read the evaluation split of --data_dir.
 _EVAL_SPLIT_MODES = ('eval', 'demo')
 

@@ -9,7 +9,7 @@ from hmr_tf import configs
 from hmr_tf.modeling import hmr_model
 from hmr_tf import stages
 from hmr_tf.training import model_files
-import train_fixtures  # tests/ helper
+import train_fixtures  # tests/support/
 
 
 def _cfg(explicit=(), img_size=224, base_crop_size=224.0):

@@ -26,7 +26,7 @@ import tensorflow as tf
 
 from hmr_tf.geometry import crop as crop_lib
 from hmr_tf.smpl import joints as joints_lib
-from hmr_tf.smpl import lbs
+from hmr_tf.smpl import mirror
 
 Example = Dict[str, tf.Tensor]
 
@@ -63,7 +63,7 @@ def flip_example(example: Example) -> Example:
 
   The crop is reversed along its width; keypoints negate x and swap left and
   right (COCOPLUS_FLIP_PERM); 3D joints negate x and swap (LSP_FLIP_PERM); the
-  SMPL pose becomes the mirrored pose (`lbs.mirror_pose`). Applying it twice
+  SMPL pose becomes the mirrored pose (`mirror.mirror_pose`). Applying it twice
   gives back the example.
 
   Args:
@@ -80,7 +80,7 @@ def flip_example(example: Example) -> Example:
   out['keypoints2d'] = keypoints * tf.constant([-1.0, 1.0, 1.0]) + 0.0
   joints3d = tf.gather(example['joints3d'], joints_lib.LSP_FLIP_PERM)
   out['joints3d'] = joints3d * tf.constant([-1.0, 1.0, 1.0]) + 0.0
-  out['pose'] = lbs.mirror_pose(example['pose']) + 0.0
+  out['pose'] = mirror.mirror_pose(example['pose']) + 0.0
   return out
 
 

@@ -18,8 +18,6 @@ from typing import Sequence, Tuple
 import tensorflow as tf
 from tensorflow_graphics.geometry.transformation import rotation_matrix_3d
 
-from hmr_tf.smpl import joints as joints_lib
-
 
 def batch_rodrigues(axis_angle: tf.Tensor) -> tf.Tensor:
   """Axis-angle vectors to rotation matrices (Rodrigues' formula).
@@ -253,25 +251,3 @@ def lbs(betas: tf.Tensor, rotmats: tf.Tensor, v_template: tf.Tensor,
   rest = rest_joints(betas, joint_template, joint_shapedirs)
   return posed_vertices(betas, rotmats, v_template, shapedirs, posedirs, rest,
                         parents, weights)
-
-
-def mirror_pose(theta: tf.Tensor) -> tf.Tensor:
-  """The pose of the left-right mirror image (reflection x -> -x).
-
-  Reflecting the body swaps every left joint with its right twin, and a
-  rotation R becomes M R M with M = diag(-1, 1, 1): for axis-angle that keeps
-  the x component and negates y and z.
-
-  Args:
-    theta: [..., 72] axis-angle pose (24 joints × 3).
-
-  Returns:
-    [..., 72] the mirrored pose.
-  """
-  theta = tf.convert_to_tensor(theta)
-  batch_shape = tf.shape(theta)[:-1]
-  per_joint = tf.reshape(
-      theta, tf.concat([batch_shape, [joints_lib.NUM_SMPL_JOINTS, 3]], 0))
-  swapped = tf.gather(per_joint, joints_lib.SMPL_FLIP_PERM, axis=-2)
-  flipped = swapped * tf.constant([1.0, -1.0, -1.0], theta.dtype)
-  return tf.reshape(flipped, tf.shape(theta))

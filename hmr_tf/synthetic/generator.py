@@ -50,17 +50,19 @@ from scipy import special
 from scipy.spatial import transform
 import tensorflow as tf
 
+from hmr_tf import configs
 from hmr_tf.data import schema
 from hmr_tf.data import writer as writer_lib
 from hmr_tf.files import atomic_io
+from hmr_tf.geometry import crop as crop_lib
 from hmr_tf.smpl import layer as layer_lib
 from hmr_tf.smpl import model_io
 from hmr_tf.synthetic import pose_prior
 from hmr_tf.synthetic import scene as scene_lib
 
-DATASET_2D = 'synthetic_2d'
-DATASET_3D = 'synthetic_3d'
-DATASET_MOCAP = 'synthetic_mocap'
+DATASET_2D = configs.SYNTHETIC_2D
+DATASET_3D = configs.SYNTHETIC_3D
+DATASET_MOCAP = configs.SYNTHETIC_MOCAP
 META_FILE = 'synthetic_meta.json'
 MEAN_PARAMS_FILE = 'mean_params.npz'
 KINDS = ('2d', '3d', 'mocap')
@@ -406,7 +408,7 @@ def generate(output_dir: str,
                        for s, info in sc['splits'].items()}
                    for d, sc in sidecars.items()},
       'mean_params': MEAN_PARAMS_FILE if mean_params else None,
-      'image_scale': scene_lib.BASE_CROP_SIZE / img_size,
+      'image_scale': crop_lib.BASE_CROP_SIZE / img_size,
       'scene': scene_options(scene, prior),
   }
   atomic_io.write_json_atomic(meta_path, meta)

@@ -50,12 +50,9 @@ import cv2
 import numpy as np
 
 from hmr_tf import configs
+from hmr_tf.geometry import crop as crop_lib
 from hmr_tf.render import renderer
 
-# HMR's normalisation: a ~150 px tall person in a 224 px crop.
-BASE_CROP_SIZE = 224
-PERSON_SIZE_PX = 150.0
-JPEG_QUALITY = 95  # As the converters (tf.io.encode_jpeg's default).
 NUM_LSP = 14
 # Scene options (SceneConfig.part_colors, SceneConfig.background).
 PART_COLORS = configs.PART_COLORS
@@ -261,7 +258,8 @@ def _camera(rng: np.random.Generator, keypoints: np.ndarray, size: int,
     factor = rng.uniform(*config.truncation_scale)
   else:
     factor = rng.uniform(config.scale_min, config.scale_max)
-  f_px = PERSON_SIZE_PX * size / BASE_CROP_SIZE * factor / diag
+  f_px = (crop_lib.PERSON_HEIGHT_PX * size / crop_lib.BASE_CROP_SIZE * factor
+          / diag)
   box_centre = f_px * (lo + hi) / 2
   half = f_px * (hi - lo) / 2
   shift = (2 * rng.random(2) - 1) * config.shift_max * size
@@ -358,13 +356,13 @@ class SceneRenderer:
     labels = np.concatenate([kp_px, visible[:, None].astype(np.float64)], 1)
     rendered = time.perf_counter()
     ok, encoded = cv2.imencode('.jpg', cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
-                               [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+                               [cv2.IMWRITE_JPEG_QUALITY, configs.JPEG_QUALITY])
     if not ok:
       raise RuntimeError('cv2.imencode failed to encode a JPEG')
     done = time.perf_counter()
     out = SceneResult(jpeg=encoded.tobytes(), keypoints=labels,
                       center=np.array([size // 2, size // 2], np.int64),
-                      scale=BASE_CROP_SIZE / size, truncated=truncated,
+                      scale=crop_lib.BASE_CROP_SIZE / size, truncated=truncated,
                       timings={'rendering': rendered - start,
                                'jpeg': done - rendered})
     if return_debug:

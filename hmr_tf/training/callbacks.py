@@ -85,10 +85,10 @@ class PeriodicCheckpoint(keras.callbacks.Callback):
   Args:
     save: writes a regular checkpoint at a step, returns its path.
     global_step: the step counter.
-    every_steps: save period in steps (0: only at the end, in train_lib).
+    every_steps: save period in steps (0: only at the end, in the loop).
     status: the shared status; nothing is saved once `status.error` is set.
     interrupt: set by the SIGINT handler; training stops after this step
-      (train_lib then saves).
+      (the loop then saves).
   """
 
   def __init__(self, save: Callable[[int], str], global_step: tf.Variable,

@@ -87,7 +87,7 @@ def _local_deps(srcs, targets, test_dir_modules):
     for module in _imports(src):
       path = _module_path(module)
       if path is None and module.split('.')[0] in test_dir_modules:
-        path = f'tests/{module.split(".")[0]}.py'
+        path = f'tests/support/{module.split(".")[0]}.py'
       if path:
         target = _target_of(path, targets)
         if target:
@@ -162,7 +162,7 @@ def render_build(targets):
 
 
 # Tests that start subprocesses or train for a while.
-_SIZE_LARGE = frozenset({'train_lib_test', 'train_resume_test', 'export_test',
+_SIZE_LARGE = frozenset({'loop_test', 'train_resume_test', 'export_test',
                          'demo_test', 'hmr_model_test'})
 
 

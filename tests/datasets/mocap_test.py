@@ -1,0 +1,129 @@
+"""datasets.mocap: MoSh Python-2 pickles and AMASS .npz -> mocap records."""
+
+import os
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fixtures_datasets as fx
+from datasets import mocap
+from hmr_tf.data import writer as writer_lib
+
+
+def _write(input_dir):
+  rng = np.random.default_rng(2)
+  a = {'poses': rng.normal(size=(3, 72)), 'betas': rng.normal(size=10),
+       'trans': rng.normal(size=(3, 3))}
+  b = {'new_poses': rng.normal(size=(2, 72)), 'betas': rng.normal(size=10)}
+  held_out = {'poses': rng.normal(size=(4, 72)), 'betas': rng.normal(size=10)}
+  amass = {'poses': rng.normal(size=(4, 156)), 'betas': rng.normal(size=16),
+           'gender': np.array('neutral'), 'mocap_framerate': np.array(120.0)}
+  fx.write_py2_pickle(os.path.join(input_dir, '01', '01_01.pkl'), a)
+  fx.write_py2_pickle(os.path.join(input_dir, '02', '02_05.pkl'), b)
+  fx.write_py2_pickle(os.path.join(input_dir, 'S9', 'walk.pkl'), held_out)
+  np.savez(os.path.join(input_dir, '02', 'amass_poses.npz'), **amass)
+  np.savez(os.path.join(input_dir, '02', 'shape.npz'),
+           betas=rng.normal(size=16), gender=np.array('male'))
+  # Expected frames: first 72 pose numbers, first 10 betas per frame.
+  pairs = [(p, a['betas']) for p in a['poses']]
+  pairs += [(p, b['betas']) for p in b['new_poses']]
+  pairs += [(p[:72], amass['betas'][:10]) for p in amass['poses']]
+  return pairs
+
+
+def _match(got, expected):
+  """Index of each record's expected frame; asserts a one-to-one match."""
+  got = np.array([np.concatenate(g) for g in got], np.float64)
+  expected = np.array([np.concatenate(e) for e in expected])
+  distance = np.abs(got[:, None] - expected[None]).max(-1)
+  order = distance.argmin(1)
+  assert sorted(order) == list(range(len(expected)))
+  np.testing.assert_allclose(got, expected[order], rtol=1e-6, atol=1e-6)
+  return order
+
+
+def test_round_trip(tmp_path):
+  input_dir, out = str(tmp_path / 'neutrSMPL_CMU'), str(tmp_path / 'out')
+  pairs = _write(input_dir)
+  meta = mocap.convert(input_dir, out, shard_size=4)
+  assert meta['kind'] == 'mocap'
+  assert meta['splits']['train']['num_examples'] == 9
+  assert meta['splits']['train']['files'] == [
+      'train_00000.tfrecord', 'train_00001.tfrecord', 'train_00002.tfrecord']
+  assert meta['splits']['train']['filtered'] == {'shape-only file': 1}
+  records, _ = fx.read_split(out, 'neutrSMPL_CMU', 'train', mocap=True)
+  got = [(r['pose'], r['shape']) for r in records]
+  order = _match(got, pairs)  # Every frame once; S9 left out.
+  assert list(order) != list(range(len(pairs)))  # Shuffled.
+
+
+def test_command_line_default_shard_size(tmp_path):
+  input_dir, out = str(tmp_path / 'neutrSMPL_CMU'), str(tmp_path / 'out')
+  _write(input_dir)
+  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  subprocess.run([sys.executable, '-m', 'datasets.mocap',
+                  f'--input_dir={input_dir}', f'--output_dir={out}',
+                  '--dataset_name=cmu', '--exclude='], check=True, cwd=root,
+                 capture_output=True)
+  meta = writer_lib.read_sidecar(out, 'cmu')
+  assert meta['shard_size'] == 10000
+  assert meta['splits']['train']['num_examples'] == 13  # S9 included.
+
+
+def test_malformed_inputs(tmp_path):
+  input_dir, out = str(tmp_path / 'mocap'), str(tmp_path / 'out')
+  with pytest.raises(FileNotFoundError, match='mocap folder not found'):
+    mocap.convert(input_dir, out)
+  os.makedirs(input_dir)
+  with pytest.raises(FileNotFoundError, match='no .pkl or .npz'):
+    mocap.convert(input_dir, out)
+  _write(input_dir)
+  bad = os.path.join(input_dir, '03', 'bad.pkl')
+  fx.write_py2_pickle(bad, {'poses': np.zeros((2, 69)),
+                            'betas': np.zeros(10)})
+  with pytest.raises(writer_lib.BadRecordError,
+                     match=r'bad\.pkl: record file: poses: expected'):
+    mocap.convert(input_dir, out, shard_size=2)
+  assert fx.final_files(out, 'mocap') == []
+  meta = mocap.convert(input_dir, out, skip_bad=True)
+  assert meta['splits']['train']['num_examples'] == 9
+  assert meta['num_skipped'] == 1
+  # Unreadable file, and a pickle with a class other than NumPy's.
+  with open(bad, 'wb') as f:
+    f.write(b'garbage')
+  with pytest.raises(writer_lib.BadRecordError, match=r'bad\.pkl.*cannot'):
+    mocap.convert(input_dir, out)
+  with open(bad, 'wb') as f:
+    pickle.dump({'poses': np.zeros((1, 72)), 'betas': np.zeros(10),
+                 'when': __import__('datetime').date(2020, 1, 1)}, f)
+  with pytest.raises(writer_lib.BadRecordError,
+                     match='refusing to load datetime.date'):
+    mocap.convert(input_dir, out)
+
+
+def test_malicious_mocap_pickle_never_runs(tmp_path):
+  """Protocol 4, module `numpy`, name `f2py.os.system`: refused, not run."""
+  input_dir, out = str(tmp_path / 'mocap'), str(tmp_path / 'out')
+  _write(input_dir)
+  marker = tmp_path / 'pwned'
+
+  def text(s):
+    return pickle.SHORT_BINUNICODE + bytes([len(s)]) + s.encode()
+
+  evil = os.path.join(input_dir, '03', 'evil.pkl')
+  os.makedirs(os.path.dirname(evil))
+  with open(evil, 'wb') as f:
+    f.write(pickle.PROTO + b'\x04' + text('numpy') + text('f2py.os.system') +
+            pickle.STACK_GLOBAL + text(f'touch {marker}') + pickle.TUPLE1 +
+            pickle.REDUCE + pickle.STOP)
+  with pytest.raises(writer_lib.BadRecordError,
+                     match=r'evil\.pkl.*refusing to load numpy\.f2py\.os'
+                     r'\.system'):
+    mocap.convert(input_dir, out)
+  assert not marker.exists()
+  meta = mocap.convert(input_dir, out, skip_bad=True)
+  assert meta['num_skipped'] == 1
+  assert not marker.exists()
