@@ -44,6 +44,7 @@ import h5py
 import numpy as np
 
 from datasets import common
+from hmr_tf import configs
 from hmr_tf.data import schema
 from hmr_tf.data import writer as writer_lib
 from hmr_tf.evaluation import mpi_inf_3dhp_protocol as protocol
@@ -133,9 +134,7 @@ def read_annotations(path: str, annot3_key: str) -> TestSequence:
     ValueError: naming the file and the variable when it is not an HDF5
       MATLAB file, a variable is missing or has the wrong shape.
   """
-  if annot3_key not in protocol.ANNOT3_CHOICES:
-    raise ValueError(f'annot3: expected one of {protocol.ANNOT3_CHOICES}, '
-                     f'got {annot3_key!r}')
+  configs.check_choice('annot3', annot3_key, protocol.ANNOT3_CHOICES)
   common.require_file(path, 'MPI-INF-3DHP test annotation file')
   try:
     file = h5py.File(path, 'r')
@@ -216,9 +215,7 @@ def convert(input_dir: str,
     FileNotFoundError: when none of the sequences is present.
   """
   sequences = parse_sequences(sequences)
-  if annot3 not in protocol.ANNOT3_CHOICES:
-    raise ValueError(f'annot3: expected one of {protocol.ANNOT3_CHOICES}, '
-                     f'got {annot3!r}')
+  configs.check_choice('annot3', annot3, protocol.ANNOT3_CHOICES)
   present = [s for s in sequences
              if os.path.isdir(os.path.join(input_dir, s))]
   missing = [s for s in sequences if s not in present]

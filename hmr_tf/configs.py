@@ -49,6 +49,12 @@ QUICKSTART_MOCAP_DATASETS = (SYNTHETIC_MOCAP,)
 # original converters): the converters and the synthetic scenes.
 JPEG_QUALITY = 95
 
+def check_choice(name: str, value: Any, choices: Tuple) -> None:
+  """Raises ValueError naming `name` unless `value` is one of `choices`."""
+  if value not in choices:
+    raise ValueError(f'{name}: expected one of {choices}, got {value!r}')
+
+
 # --- Shared bounds ----------------------------------------------------------
 MIN_IMG_SIZE = 32  # The smallest network input side (--img_size).
 # The fewest vertices hmr_tf.smpl.standin.build accepts as a target (its
@@ -461,12 +467,8 @@ class TrainConfig:
                  'max_consecutive_nonfinite'):
       if getattr(self, name) < 0:
         raise ValueError(f'{name}: expected >= 0, got {getattr(self, name)}')
-    if self.on_nonfinite not in NONFINITE_POLICIES:
-      raise ValueError(f'on_nonfinite: expected one of {NONFINITE_POLICIES}, '
-                       f'got {self.on_nonfinite!r}')
-    if self.progress not in PROGRESS_MODES:
-      raise ValueError(f'progress: expected one of {PROGRESS_MODES}, got '
-                       f'{self.progress!r}')
+    check_choice('on_nonfinite', self.on_nonfinite, NONFINITE_POLICIES)
+    check_choice('progress', self.progress, PROGRESS_MODES)
 
   @property
   def train_log_dir(self) -> str:
@@ -536,10 +538,7 @@ class EvalConfig:
       'comparable with later papers (see hmr_tf/pw3d_protocol.py).')
 
   def __post_init__(self):
-    if self.h36m_protocol not in H36M_PROTOCOLS:
-      raise ValueError(f'h36m_protocol: expected one of '
-                       f'{H36M_PROTOCOLS}, got '
-                       f'{self.h36m_protocol!r}')
+    check_choice('h36m_protocol', self.h36m_protocol, H36M_PROTOCOLS)
     if self.max_examples < 0:
       raise ValueError(f'max_examples: expected >= 0, got '
                        f'{self.max_examples}')

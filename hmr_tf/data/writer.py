@@ -28,6 +28,7 @@ from typing import Dict, Iterator, List, Optional, Union
 from absl import logging
 import tensorflow as tf
 
+from hmr_tf import configs
 from hmr_tf.data import schema
 from hmr_tf.files import atomic_io
 
@@ -116,8 +117,7 @@ class ShardedWriter:
         `guard` instead of stopping.
       extra: more JSON-serialisable facts to store in the sidecar.
     """
-    if kind not in schema.KINDS:
-      raise ValueError(f'kind: expected one of {schema.KINDS}, got {kind!r}')
+    configs.check_choice('kind', kind, schema.KINDS)
     if shard_size <= 0:
       raise ValueError(f'shard_size: expected > 0, got {shard_size}')
     self.dataset = dataset

@@ -150,9 +150,7 @@ def sequence_keys(filenames: Iterable) -> List[Tuple[int, str, int, int]]:
 
 def selected(key: Tuple[int, str, int, int], protocol: str) -> bool:
   """Whether a sequence (subject, action, trial, camera) is in the protocol."""
-  if protocol not in PROTOCOLS:
-    raise ValueError(f'h36m_protocol: expected one of {PROTOCOLS}, got '
-                     f'{protocol!r}')
+  configs.check_choice('h36m_protocol', protocol, PROTOCOLS)
   subject, _, trial, camera = key
   if subject not in TEST_SUBJECTS or key in CORRUPT_SEQUENCES:
     return False

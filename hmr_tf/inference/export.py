@@ -235,9 +235,7 @@ def model_in_precision(model, precision: str):
   Raises:
     ValueError: an unknown precision, or weights that do not line up.
   """
-  if precision not in PRECISIONS:
-    raise ValueError(f'precision: expected one of {PRECISIONS}, got '
-                     f'{precision!r}')
+  configs.check_choice('precision', precision, PRECISIONS)
   if model.encoder.dtype_policy.compute_dtype == precision:
     return model
   with _global_policy(_POLICIES[precision]):
@@ -276,9 +274,7 @@ class _Exportable(tf.Module):
     size = model.config.img_size
     self.img_size = size
     self.base_crop_size = float(model.config.base_crop_size)
-    if jit_compile not in JIT_COMPILE:
-      raise ValueError(f'jit_compile: expected one of {JIT_COMPILE}, got '
-                       f'{jit_compile!r}')
+    configs.check_choice('jit_compile', jit_compile, JIT_COMPILE)
     self.info = {'precision': precision, 'jit_compile': jit_compile,
                  'img_size': size}
     # The model part, compiled with XLA when asked (decoding cannot be):
@@ -433,12 +429,8 @@ def export_saved_model(model, export_dir: str, version: int = 1,
     raise FileExistsError(f'{final}: this export version exists already '
                           '(choose another version or overwrite)')
   os.makedirs(export_dir, exist_ok=True)
-  if precision not in PRECISIONS:
-    raise ValueError(f'precision: expected one of {PRECISIONS}, got '
-                     f'{precision!r}')
-  if jit_compile not in JIT_COMPILE:
-    raise ValueError(f'jit_compile: expected one of {JIT_COMPILE}, got '
-                     f'{jit_compile!r}')
+  configs.check_choice('precision', precision, PRECISIONS)
+  configs.check_choice('jit_compile', jit_compile, JIT_COMPILE)
   module = _Exportable(model, include_vertices, precision, jit_compile)
   tmp = tempfile.mkdtemp(dir=export_dir, prefix=f'.tmp_{int(version)}_')
   # mkdtemp makes a private (0700) folder: TF Serving under another account

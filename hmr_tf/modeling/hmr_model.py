@@ -68,9 +68,7 @@ LR_SCHEDULES = configs.LR_SCHEDULES
 
 def learning_rate(rate: float, config: configs.ModelConfig):
   """The rate, or its cosine schedule (see configs.ModelConfig.lr_schedule)."""
-  if config.lr_schedule not in LR_SCHEDULES:
-    raise ValueError(f'lr_schedule: expected one of {LR_SCHEDULES}, got '
-                     f'{config.lr_schedule!r}')
+  configs.check_choice('lr_schedule', config.lr_schedule, LR_SCHEDULES)
   if config.lr_schedule == 'constant':
     return rate
   if config.lr_decay_steps <= 0:

@@ -94,12 +94,8 @@ class SceneConfig:
   background: str = configs.SyntheticConfig.background
 
   def __post_init__(self):
-    if self.part_colors not in PART_COLORS:
-      raise ValueError(f'part_colors: expected one of {PART_COLORS}, got '
-                       f'{self.part_colors!r}')
-    if self.background not in BACKGROUNDS:
-      raise ValueError(f'background: expected one of {BACKGROUNDS}, got '
-                       f'{self.background!r}')
+    configs.check_choice('part_colors', self.part_colors, PART_COLORS)
+    configs.check_choice('background', self.background, BACKGROUNDS)
 
 
 class SceneResult(NamedTuple):

@@ -166,8 +166,7 @@ def make_strategy(name: str, tpu_address: str = '',
       missing/invalid TF_CONFIG for 'multi_worker'.
     RuntimeError: no TPU could be reached.
   """
-  if name not in STRATEGIES:
-    raise ValueError(f'strategy: expected one of {STRATEGIES}, got {name!r}')
+  configs.check_choice('strategy', name, STRATEGIES)
   if tpu_address and name != 'tpu':
     raise ValueError(f'tpu_address={tpu_address!r} is only used with '
                      f'strategy=tpu, got strategy={name!r}')
@@ -197,9 +196,7 @@ def set_precision_policy(name: str) -> keras.DTypePolicy:
   Returns:
     The global policy now in force.
   """
-  if name not in PRECISIONS:
-    raise ValueError(f'mixed_precision: expected one of {PRECISIONS}, got '
-                     f'{name!r}')
+  configs.check_choice('mixed_precision', name, PRECISIONS)
   keras.mixed_precision.set_global_policy('float32' if name == 'none'
                                           else name)
   policy = keras.mixed_precision.global_policy()
