@@ -257,7 +257,7 @@ if __name__ == '__main__':
   flags.DEFINE_enum('annot3', mpi_inf_3dhp_protocol.DEFAULT_ANNOT3,
                     mpi_inf_3dhp_protocol.ANNOT3_CHOICES,
                     '--split=test: the 3D ground truth to store (see '
-                    'hmr_tf/mpi_inf_3dhp_protocol.py).')
+                    'hmr_tf/evaluation/mpi_inf_3dhp_protocol.py).')
   flags.DEFINE_list('cameras', [str(c) for c in DEFAULT_CAMERAS],
                     'Cameras (video_N) to use.')
   flags.DEFINE_integer('seed', 0, 'Seed of the shuffle before writing.')

@@ -535,7 +535,8 @@ class EvalConfig:
       '3DPW evaluation: the joints the errors are measured on. Empty: the '
       'model\'s own cocoplus regressor, 14 LSP joints. A .npy [17, V] '
       'Human3.6M-order regressor (e.g. J_regressor_h36m.npy) gives numbers '
-      'comparable with later papers (see hmr_tf/pw3d_protocol.py).')
+      'comparable with later papers (see '
+      'hmr_tf/evaluation/pw3d_protocol.py).')
 
   def __post_init__(self):
     check_choice('h36m_protocol', self.h36m_protocol, H36M_PROTOCOLS)

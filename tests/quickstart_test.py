@@ -158,6 +158,9 @@ def test_malicious_smpl_model_file_is_refused_in_one_line(tmp_path, name):
   assert not marker.exists()
 
 
+# Slow (two processes); the library check runs in the default suite:
+# tests/data/input_pipeline_test.py::test_training_stops_before_reading_a_cut_shard.
+@pytest.mark.slow
 def test_damaged_training_shard_stops_training_in_one_line(tmp_path):
   """A shard cut at a record boundary: one line before training starts."""
   out = tmp_path / 'run'

@@ -503,7 +503,7 @@ def evaluate(model, data_config: configs.DataConfig,
         'annot3_description': mpi_inf_3dhp_protocol.ANNOT3_DESCRIPTIONS.get(
             annot3, annot3),
         'paper_ground_truth': 'not stated by the HMR paper or its code; see '
-                              'hmr_tf/mpi_inf_3dhp_protocol.py'}
+                              'hmr_tf/evaluation/mpi_inf_3dhp_protocol.py'}
   dataset = input_pipeline.eval_dataset(data_config, eval_config.dataset,
                                         eval_config.split)
   arrays = collect_predictions(model, dataset, eval_config.max_examples)

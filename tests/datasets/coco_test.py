@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 
+import repo_paths  # tests/support/
 import fixtures_datasets as fx
 from datasets import coco
 from hmr_tf.data import writer as writer_lib
@@ -108,7 +109,7 @@ def test_val_split_and_command_line(tmp_path):
   input_dir, out = str(tmp_path / 'coco'), str(tmp_path / 'out')
   _write(input_dir)
   _write(input_dir, 'val2014')
-  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  root = repo_paths.ROOT
   subprocess.run([sys.executable, '-m', 'datasets.coco',
                   f'--input_dir={input_dir}', f'--output_dir={out}',
                   '--splits=train,val'], check=True, cwd=root,

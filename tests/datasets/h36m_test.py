@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 
+import repo_paths  # tests/support/
 import fixtures_datasets as fx
 from datasets import h36m
 from hmr_tf.data import writer as writer_lib
@@ -95,7 +96,7 @@ def test_round_trip(tmp_path):
 def test_command_line(tmp_path):
   input_dir, out = str(tmp_path / 'h36m'), str(tmp_path / 'out')
   _write(input_dir, 'a.npz')
-  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  root = repo_paths.ROOT
   subprocess.run([sys.executable, '-m', 'datasets.h36m',
                   f'--input_dir={input_dir}', f'--output_dir={out}',
                   '--splits=test:a.npz'], check=True, cwd=root,

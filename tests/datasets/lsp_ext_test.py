@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import scipy.io
 
+import repo_paths  # tests/support/
 import fixtures_datasets as fx
 from datasets import lsp_ext
 from hmr_tf.data import writer as writer_lib
@@ -42,7 +43,7 @@ def test_command_line(tmp_path):
   input_dir = str(tmp_path / 'lspet')
   fx.write_lsp(input_dir, 3, extended=True)
   out = str(tmp_path / 'out')
-  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  root = repo_paths.ROOT
   subprocess.run([sys.executable, '-m', 'datasets.lsp_ext',
                   f'--input_dir={input_dir}', f'--output_dir={out}'],
                  check=True, cwd=root, capture_output=True)

@@ -9,6 +9,7 @@ import pytest
 import scipy.io
 import tensorflow as tf
 
+import repo_paths  # tests/support/
 import fixtures_datasets as fx
 from datasets import lsp
 from hmr_tf.data import writer as writer_lib
@@ -59,7 +60,7 @@ def test_round_trip(lsp_dir, tmp_path):
 def test_command_line(lsp_dir, tmp_path):
   input_dir, _ = lsp_dir
   out = str(tmp_path / 'out')
-  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  root = repo_paths.ROOT
   subprocess.run([sys.executable, '-m', 'datasets.lsp',
                   f'--input_dir={input_dir}', f'--output_dir={out}',
                   '--shard_size=2'], check=True, cwd=root,

@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 
+import repo_paths  # tests/support/
 import fixtures_datasets as fx
 from datasets import mocap
 from hmr_tf.data import writer as writer_lib
@@ -63,7 +64,7 @@ def test_round_trip(tmp_path):
 def test_command_line_default_shard_size(tmp_path):
   input_dir, out = str(tmp_path / 'neutrSMPL_CMU'), str(tmp_path / 'out')
   _write(input_dir)
-  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  root = repo_paths.ROOT
   subprocess.run([sys.executable, '-m', 'datasets.mocap',
                   f'--input_dir={input_dir}', f'--output_dir={out}',
                   '--dataset_name=cmu', '--exclude='], check=True, cwd=root,

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import scipy.io
 
+import repo_paths  # tests/support/
 import fixtures_datasets as fx
 from datasets import mpi_inf_3dhp
 from hmr_tf.data import writer as writer_lib
@@ -78,7 +79,7 @@ def test_sample_frames_matches_hand_computed_case():
 def test_command_line(tmp_path):
   input_dir, out = str(tmp_path / '3dhp'), str(tmp_path / 'out')
   _write(input_dir)
-  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  root = repo_paths.ROOT
   subprocess.run([sys.executable, '-m', 'datasets.mpi_inf_3dhp',
                   f'--input_dir={input_dir}', f'--output_dir={out}',
                   '--subjects=1', '--sequences=1', '--cameras=0,1'],

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import scipy.io
 
+import repo_paths  # tests/support/
 import fixtures_datasets as fx
 from datasets import mpi_inf_3dhp_testset as testset
 from hmr_tf.data import writer as writer_lib
@@ -92,7 +93,7 @@ def test_annot3_choice(tmp_path):
 def test_command_line(tmp_path):
   input_dir, out = str(tmp_path / 'test_set'), str(tmp_path / 'out')
   _write(input_dir, 'TS2')
-  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  root = repo_paths.ROOT
   subprocess.run([sys.executable, '-m', 'datasets.mpi_inf_3dhp',
                   '--split=test', f'--input_dir={input_dir}',
                   f'--output_dir={out}', '--annot3=annot3'],

@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 
+import repo_paths  # tests/support/
 import fixtures_datasets as fx
 import smpl_reference
 from datasets import pw3d
@@ -80,7 +81,7 @@ def test_command_line_and_splits(tmp_path):
   input_dir, out = str(tmp_path / '3DPW'), str(tmp_path / 'out')
   _write(input_dir, 'validation', 'office_00')
   _write(input_dir, 'test', 'park_00', seed=1)
-  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  root = repo_paths.ROOT
   subprocess.run([sys.executable, '-m', 'datasets.pw3d',
                   f'--input_dir={input_dir}', f'--output_dir={out}',
                   '--splits=validation,test'],

@@ -12,6 +12,7 @@ import pytest
 import scipy.sparse
 
 from hmr_tf.files import safe_pickle
+import repo_paths  # tests/support/
 import fixtures_datasets  # tests/support/
 from hmr_tf.files.safe_pickle import UnsafePickleError
 
@@ -430,4 +431,4 @@ def test_importable_without_tensorflow():
   code = ('import sys; import hmr_tf.files.safe_pickle; '
           'assert "tensorflow" not in sys.modules')
   subprocess.run([sys.executable, '-c', code], check=True,
-                 cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+                 cwd=repo_paths.ROOT)

@@ -21,10 +21,11 @@ from hmr_tf.smpl import model_io
 from hmr_tf.smpl import standin
 from hmr_tf.training import checkpoints
 from hmr_tf.training import model_files
+import repo_paths  # tests/support/
 import train_fixtures  # tests/support/
 
 IMG = 64
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = repo_paths.ROOT
 
 
 def _photo():

@@ -23,10 +23,11 @@ from hmr_tf.modeling import hmr_model
 from hmr_tf.smpl import model_io
 from hmr_tf.training import checkpoints
 from hmr_tf.training import model_files
+import repo_paths  # tests/support/
 import slim_reference  # tests/support/
 import smpl_reference  # tests/support/
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_ROOT = repo_paths.ROOT
 _STEP = 667589
 
 
@@ -264,6 +265,9 @@ def test_checkpoint_without_discriminator_starts_it_fresh(original, tmp_path):
   checkpoints.restore_weights(model, str(tmp_path / 'm'))
 
 
+# Slow (two processes); the bad checkpoints themselves are checked in
+# process by test_bad_checkpoints_name_the_variable.
+@pytest.mark.slow
 def test_main_rejects_bad_input_with_one_line_and_exit_2(tmp_path):
   junk = tmp_path / 'junk.ckpt-1'
   (tmp_path / 'junk.ckpt-1.index').write_bytes(b'not a checkpoint index')

@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2
 
+import repo_paths  # tests/support/
 from hmr_tf import configs
 from hmr_tf.inference import export
 from hmr_tf.modeling import hmr_model
@@ -17,7 +18,7 @@ from hmr_tf.modeling import mean_params
 from hmr_tf.smpl import standin
 
 IMG = 32
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = repo_paths.ROOT
 SERVING = os.path.join(ROOT, 'src', 'serving')
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import repo_paths  # tests/support/
 import smpl_reference
 from hmr_tf import configs
 from hmr_tf.modeling import hmr_model
@@ -418,9 +419,9 @@ print('DISTRIBUTED_OK')
 
 
 def _run_distributed(*args):
-  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  root = repo_paths.ROOT
   env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-      [root, os.path.join(root, 'tests', 'support'), os.environ.get('PYTHONPATH', '')]))
+      [root, repo_paths.SUPPORT, os.environ.get('PYTHONPATH', '')]))
   proc = subprocess.run([sys.executable, '-c', _DISTRIBUTED_SCRIPT, *args],
                         env=env, capture_output=True, text=True, timeout=900)
   assert proc.returncode == 0 and 'DISTRIBUTED_OK' in proc.stdout, (

@@ -14,6 +14,7 @@ import time
 import numpy as np
 import pytest
 
+import repo_paths  # tests/support/
 import smpl_reference
 from hmr_tf.smpl import joints as joints_lib
 from hmr_tf.smpl import model_io
@@ -473,7 +474,7 @@ def test_file_round_trip(model, tmp_path):
 def test_command_line_writes_a_loadable_file(tmp_path):
   path = tmp_path / 'out' / 'standin.npz'
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
-  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  root = repo_paths.ROOT
   result = subprocess.run(
       [sys.executable, '-m', 'hmr_tf.smpl.standin', f'--output={path}',
        '--num_vertices=600'],
@@ -489,7 +490,7 @@ def test_command_line_writes_a_loadable_file(tmp_path):
 
 
 def test_command_line_requires_output(tmp_path):
-  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  root = repo_paths.ROOT
   result = subprocess.run(
       [sys.executable, '-m', 'hmr_tf.smpl.standin'], cwd=root,
       capture_output=True, text=True, timeout=120, check=False)

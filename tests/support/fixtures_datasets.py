@@ -19,6 +19,7 @@ import numpy as np
 import scipy.io
 import tensorflow as tf
 
+import repo_paths  # tests/support/
 from hmr_tf.data import decoder
 from hmr_tf.data import writer as writer_lib
 
@@ -107,7 +108,7 @@ def snapshot(output_dir: str, dataset: str) -> dict:
 
 def run_converter(module: str, *args: str) -> subprocess.CompletedProcess:
   """Runs `python -m module args...` from the repository root."""
-  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  root = repo_paths.ROOT
   return subprocess.run([sys.executable, '-m', module, *args], cwd=root,
                         capture_output=True, text=True, check=False)
 

@@ -19,6 +19,7 @@ from hmr_tf.synthetic import generator
 from hmr_tf.synthetic import pose_prior
 from hmr_tf.synthetic import scene as scene_lib
 
+import repo_paths  # tests/support/
 import smpl_reference  # tests/support/
 
 SIZE = 64
@@ -254,7 +255,7 @@ def test_command_line(tmp_path):
          '--num_train=2', '--num_test=1', '--num_mocap=3', '--img_size=32',
          '--body_model=standin', '--standin_num_vertices=300',
          '--num_workers=0']
-  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  root = repo_paths.ROOT
   subprocess.run(cmd, check=True, cwd=root, capture_output=True, timeout=300)
   meta = generator.read_meta(str(out))
   assert meta['datasets'][generator.DATASET_3D] == {'train': 2, 'test': 1}

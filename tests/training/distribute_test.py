@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import repo_paths  # tests/support/
 import train_fixtures as tfx
 from hmr_tf import configs
 from hmr_tf.data import input_pipeline
@@ -20,7 +21,7 @@ from hmr_tf.data import schema
 from hmr_tf.data import writer as writer_lib
 from hmr_tf.training import distribute
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_ROOT = repo_paths.ROOT
 _FILE = tf.data.experimental.AutoShardPolicy.FILE
 _DATA = tf.data.experimental.AutoShardPolicy.DATA
 _OFF = tf.data.experimental.AutoShardPolicy.OFF
@@ -363,7 +364,7 @@ print('RESUME_OK')
 
 def _run_script(script, *args, timeout=600):
   env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-      [_ROOT, os.path.join(_ROOT, 'tests', 'support'), os.environ.get('PYTHONPATH', '')]))
+      [_ROOT, repo_paths.SUPPORT, os.environ.get('PYTHONPATH', '')]))
   proc = subprocess.run([sys.executable, '-c', script, *args], env=env,
                         capture_output=True, text=True, timeout=timeout)
   return proc.returncode, proc.stdout + proc.stderr

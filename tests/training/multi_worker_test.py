@@ -19,9 +19,10 @@ import time
 import numpy as np
 import pytest
 
+import repo_paths  # tests/support/
 import train_fixtures as tfx
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_ROOT = repo_paths.ROOT
 
 # Exit codes of the worker script.
 _OK, _WORKER_FAILURE = 0, 3
@@ -115,7 +116,7 @@ class _Cluster:
                    'task': {'type': 'worker', 'index': i}}
       env = dict(os.environ, TF_CONFIG=json.dumps(tf_config),
                  PYTHONPATH=os.pathsep.join(
-                     [_ROOT, os.path.join(_ROOT, 'tests', 'support'),
+                     [_ROOT, repo_paths.SUPPORT,
                       os.environ.get('PYTHONPATH', '')]))
       config = dict(data_dir=data_dir, model_dir=model_dir, body_model=body,
                     result=self.results[i], **options)

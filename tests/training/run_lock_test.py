@@ -11,10 +11,11 @@ import time
 
 import pytest
 
+import repo_paths  # tests/support/
 from hmr_tf import errors
 from hmr_tf.training import run_lock
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = repo_paths.ROOT
 
 _HOLDER = '''
 import sys, time

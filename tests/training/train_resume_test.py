@@ -18,11 +18,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import repo_paths  # tests/support/
 import train_fixtures as tfx
 from hmr_tf.training import loop
 from hmr_tf.training import state as state_lib
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = repo_paths.ROOT
 RUNNER = os.path.join(REPO, 'tests', 'support', 'train_runner.py')
 
 pytestmark = pytest.mark.slow
