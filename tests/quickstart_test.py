@@ -43,8 +43,12 @@ def _mtimes(folder):
                              recursive=True)}
 
 
-def test_quickstart_writes_every_output_and_reuses_them(tmp_path):
-  out = str(tmp_path / 'run')
+def _first_run(out):
+  """Runs the quickstart into `out`; checks every stage's output.
+
+  Returns:
+    The evaluation's scalars.
+  """
   first = _main('--mode=quickstart', f'--output_dir={out}', *TINY)
   assert first.returncode == 0, first.stderr[-3000:]
   summary = first.stderr
@@ -65,7 +69,18 @@ def test_quickstart_writes_every_output_and_reuses_them(tmp_path):
   demo = os.listdir(os.path.join(out, 'demo'))
   for suffix in ('_overlay.png', '_side.png', '_mesh.obj', '_params.json'):
     assert any(name.endswith(suffix) for name in demo), (suffix, demo)
+  return scalars
 
+
+def test_quickstart_writes_every_output(tmp_path):
+  _first_run(str(tmp_path / 'run'))
+
+
+# Slow (three processes); the first run stays in the default suite above.
+@pytest.mark.slow
+def test_quickstart_reuses_its_outputs_and_stages_run_alone(tmp_path):
+  out = str(tmp_path / 'run')
+  scalars = _first_run(out)
   # A rerun reuses the dataset and the finished training.
   records = _mtimes(os.path.join(out, 'data'))
   second = _main('--mode=quickstart', f'--output_dir={out}', *TINY)

@@ -222,7 +222,9 @@ def build(strategy, weights=None):
     model = hmr_model.HMRModel(
         smpl_reference.random_body_model(60, seed=0),
         mean_params.mean_theta(np.zeros(72), np.zeros(10)),
-        configs.ModelConfig(img_size=32, dropout_rate=0.0))
+        # The small encoder: the same train step, compiled twice as fast.
+        configs.ModelConfig(img_size=32, dropout_rate=0.0,
+                            encoder='resnet_v2_small', encoder_weights='none'))
     for layer in model.encoder.layers:
       if isinstance(layer, keras.layers.BatchNormalization):
         layer.trainable = False  # Keras 3: inference-mode statistics
