@@ -9,10 +9,12 @@ from absl import flags as absl_flags
 from absl.testing import flagsaver
 import pytest
 
+import repo_paths  # tests/support/
+
 from hmr_tf import configs
 from hmr_tf import flags as _  # pylint: disable=unused-import  (defines flags)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = repo_paths.ROOT
 FLAGS = absl_flags.FLAGS
 
 

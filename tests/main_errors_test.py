@@ -18,9 +18,11 @@ import time
 
 import pytest
 
+import repo_paths  # tests/support/
+
 from quickstart_test import TINY  # pylint: disable=g-bad-import-order
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = repo_paths.ROOT
 # The small encoder: a training step in milliseconds, compiled in seconds.
 FAST = TINY + ['--encoder=resnet_v2_small']
 

@@ -16,7 +16,9 @@ import sys
 import numpy as np
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import repo_paths  # tests/support/
+
+ROOT = repo_paths.ROOT
 
 TINY = [
     '--body_model=standin', '--standin_num_vertices=1000',

@@ -59,9 +59,6 @@ from hmr_tf.training import run_lock
 from hmr_tf.training import state as state_lib
 from hmr_tf.training import steps
 
-PROGRESS_CHOICES = configs.PROGRESS_MODES
-NONFINITE_CHOICES = configs.NONFINITE_POLICIES
-
 
 # ---------------------------------------------------------------------------
 # Training.
