@@ -3,7 +3,7 @@
   python -m datasets.synthetic --output_dir=DIR --num_train=N --num_test=M \
       [--num_train_3d=N3] [--num_mocap=K] [--img_size=224] \
       [--part_colors=random|fixed] [--background=clutter|plain] \
-      [--yaw_max=45] [--smpl_model_path=FILE] [--seed=0]
+      [--yaw_max=45] [--noantialias] [--smpl_model_path=FILE] [--seed=0]
 """
 
 import os
@@ -40,6 +40,9 @@ def _define_flags() -> None:
                     configs.BACKGROUNDS,
                     'clutter: gradient, blotches and random shapes; plain: '
                     'without the shapes.')
+  flags.DEFINE_bool('antialias', configs.SyntheticConfig.antialias,
+                    'Anti-alias the silhouettes (--noantialias: ~40% faster '
+                    'rendering, hard edges).')
   flags.DEFINE_float('yaw_max', configs.SyntheticConfig.yaw_max_deg,
                      'Bodies turn about their vertical axis by up to this '
                      'many degrees (0: facing the camera).',
@@ -87,7 +90,8 @@ def main(argv: Sequence[str]) -> None:
                   mocap_shard_size=f.mocap_shard_size,
                   prior=pose_prior.PosePriorConfig(yaw_max_deg=f.yaw_max),
                   scene=scene_lib.SceneConfig(
-                      part_colors=f.part_colors, background=f.background),
+                      part_colors=f.part_colors, background=f.background,
+                      antialias=f.antialias),
                   num_train_3d=f.num_train_3d)
   logging.info('Synthetic dataset written to %s in %.1f s: %s', f.output_dir,
                time.perf_counter() - start, meta['datasets'])

@@ -606,6 +606,7 @@ class SyntheticConfig:
     part_colors: 'random' or 'fixed' (hmr_tf.synthetic.scene).
     background: 'clutter' or 'plain' (hmr_tf.synthetic.scene).
     yaw_max_deg: the pose prior's yaw range (hmr_tf.synthetic.pose_prior).
+    antialias: anti-aliased silhouettes (hmr_tf.synthetic.scene).
   """
   num_train: int = flag_field(
       2000, 'Training images of each synthetic image dataset.',
@@ -647,6 +648,11 @@ class SyntheticConfig:
       'up to this many degrees (0: all face the camera).',
       name='synthetic_yaw_max', lower_bound=YAW_MAX_DEG_BOUNDS[0],
       upper_bound=YAW_MAX_DEG_BOUNDS[1])
+  antialias: bool = flag_field(
+      True,
+      'Anti-alias the synthetic bodies\' silhouettes (edge pixels blend with '
+      'the background by coverage); off renders ~40% faster.',
+      name='synthetic_antialias')
 
 
 @dataclasses.dataclass(frozen=True)

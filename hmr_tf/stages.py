@@ -159,7 +159,8 @@ def _scene_and_prior(s: config_lib.SyntheticConfig):
   from hmr_tf.synthetic import pose_prior
   from hmr_tf.synthetic import scene as scene_lib
   return (scene_lib.SceneConfig(part_colors=s.part_colors,
-                                      background=s.background),
+                                background=s.background,
+                                antialias=s.antialias),
           pose_prior.PosePriorConfig(yaw_max_deg=s.yaw_max_deg))
 
 

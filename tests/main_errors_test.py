@@ -8,6 +8,7 @@ PID.
 """
 
 import glob
+import json
 import os
 import re
 import signal
@@ -165,33 +166,91 @@ sys.argv = ['hmr_tf.main', '--mode=export', '--output_dir={out}', *{flags}]
 app.run(main.main, flags_parser=main.parse_flags)
 """
 
+# Several failures in one process (one TensorFlow start-up instead of one
+# per case): each case runs hmr_tf.main's `app.run` with stderr captured and
+# records its exit status and stderr; the results go to stdout as JSON.
+_FAKE_RUNS = """
+import io
+import json
+import sys
+import tensorflow as tf
+from absl import app
+from hmr_tf import errors, main
+from hmr_tf import stages
+results = []
+for error in {errors}:
+  def fake_run(cfg, error=error):
+    raise eval(error)
+  stages.run = fake_run
+  stderr, sys.stderr = sys.stderr, io.StringIO()
+  try:
+    app.run(main.main, argv=['hmr_tf.main', '--mode=export',
+                             '--output_dir={out}'],
+            flags_parser=main.parse_flags)
+    status = 0
+  except SystemExit as e:
+    status = e.code
+  finally:
+    captured, sys.stderr = sys.stderr.getvalue(), stderr
+  results.append((status, captured))
+print(json.dumps(results))
+"""
 
-@pytest.mark.parametrize('error,status,line', [
-    ("errors.Interrupted('interrupted at step 7/10; checkpoint c/ckpt-7')",
-     130, 'hmr_tf.main: interrupted at step 7/10; checkpoint c/ckpt-7'),
-    ("tf.errors.DataLossError(None, None, '{{function_node __wrapped__It}}"
-     " corrupted record at 12 [Op:IteratorGetNext] name: ')", 1,
-     'hmr_tf.main: error: corrupted record at 12 (a damaged TFRecord file '
-     'under --data_dir: convert that dataset again, or pass '
-     '--skip_corrupt_records to skip bad records)'),
-    ("tf.errors.InvalidArgumentError(None, None, 'Feature: image/encoded "
-     "(data type: string) is required but could not be found.')", 1,
-     'hmr_tf.main: error: Feature: image/encoded (data type: string) is '
-     'required but could not be found. (TensorFlow InvalidArgumentError; '
-     '--verbosity=1 shows the traceback)'),
-    ("tf.errors.InvalidArgumentError(None, None, 'Error in user-defined "
-     "function passed to MapDataset:13 transformation: assertion failed: "
-     "[Corrupt TFRecord file \\\\\"d/x.tfrecord\\\\\": read 7 of 9 bytes.] "
-     "[Op:IteratorGetNext]')", 1,
-     'hmr_tf.main: error: Corrupt TFRecord file "d/x.tfrecord": read 7 of 9 '
-     'bytes.'),
-    # A bug keeps its traceback (slow: one more TensorFlow process).
-    pytest.param("TypeError('a bug')", 1, None, marks=pytest.mark.slow),
-], ids=['interrupted', 'corrupt_record', 'bad_record', 'damaged_shard',
-        'bug'])
-def test_exit_status_of_each_failure(tmp_path, error, status, line):
-  script = _FAKE_RUN.format(error=error, out=tmp_path / 'run', flags=[])
-  _check_exit(script, status, line)
+_FAILURES = {
+    'interrupted': (
+        "errors.Interrupted('interrupted at step 7/10; checkpoint c/ckpt-7')",
+        130, 'hmr_tf.main: interrupted at step 7/10; checkpoint c/ckpt-7'),
+    'corrupt_record': (
+        "tf.errors.DataLossError(None, None, '{{function_node __wrapped__It}}"
+        " corrupted record at 12 [Op:IteratorGetNext] name: ')", 1,
+        'hmr_tf.main: error: corrupted record at 12 (a damaged TFRecord file '
+        'under --data_dir: convert that dataset again, or pass '
+        '--skip_corrupt_records to skip bad records)'),
+    'bad_record': (
+        "tf.errors.InvalidArgumentError(None, None, 'Feature: image/encoded "
+        "(data type: string) is required but could not be found.')", 1,
+        'hmr_tf.main: error: Feature: image/encoded (data type: string) is '
+        'required but could not be found. (TensorFlow InvalidArgumentError; '
+        '--verbosity=1 shows the traceback)'),
+    'damaged_shard': (
+        "tf.errors.InvalidArgumentError(None, None, 'Error in user-defined "
+        "function passed to MapDataset:13 transformation: assertion failed: "
+        "[Corrupt TFRecord file \\\\\"d/x.tfrecord\\\\\": read 7 of 9 bytes.] "
+        "[Op:IteratorGetNext]')", 1,
+        'hmr_tf.main: error: Corrupt TFRecord file "d/x.tfrecord": read 7 of 9 '
+        'bytes.'),
+}
+
+
+@pytest.fixture(scope='module')
+def failure_results(tmp_path_factory):
+  """{case: (exit status, stderr)} of every _FAILURES case, one process."""
+  names = sorted(_FAILURES)
+  script = _FAKE_RUNS.format(
+      errors=[_FAILURES[n][0] for n in names],
+      out=tmp_path_factory.mktemp('failures') / 'run')
+  result = subprocess.run([sys.executable, '-c', script], cwd=ROOT,
+                          env=dict(_env(), PYTHONPATH=ROOT),
+                          capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  results = json.loads(result.stdout.strip().splitlines()[-1])
+  return dict(zip(names, results))
+
+
+@pytest.mark.parametrize('case', sorted(_FAILURES))
+def test_exit_status_of_each_failure(failure_results, case):
+  _, status, line = _FAILURES[case]
+  got_status, stderr = failure_results[case]
+  assert got_status == status, stderr[-3000:]
+  assert _one_line(subprocess.CompletedProcess([], got_status, '', stderr)
+                   ) == line
+
+
+@pytest.mark.slow  # one more TensorFlow process
+def test_a_bug_keeps_its_traceback(tmp_path):
+  script = _FAKE_RUN.format(error="TypeError('a bug')",
+                            out=tmp_path / 'run', flags=[])
+  _check_exit(script, 1, None)
 
 
 @pytest.mark.slow  # a TensorFlow process; the one-line path is tested above

@@ -421,7 +421,8 @@ def scene_options(scene: scene_lib.SceneConfig,
                   prior: pose_prior.PosePriorConfig) -> dict:
   """The options that change what the images show, as recorded in the meta."""
   return {'part_colors': scene.part_colors, 'background': scene.background,
-          'yaw_max_deg': float(prior.yaw_max_deg)}
+          'yaw_max_deg': float(prior.yaw_max_deg),
+          'antialias': bool(scene.antialias)}
 
 
 def read_meta(output_dir: str) -> Optional[dict]:

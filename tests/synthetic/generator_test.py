@@ -278,6 +278,33 @@ def test_scene_options_keep_body_camera_and_labels(body):
   assert not np.array_equal(d0['render'].image, d1['render'].image)
 
 
+def test_without_antialiasing_edges_are_body_or_background(body):
+  # The same example with and without anti-aliasing: the same faces at the
+  # pixel centres; without it the coverage is 0 or 1 and every pixel the
+  # mesh covers has the anti-aliased interior's colour or the background's.
+  pose = pose_prior.sample_poses(np.random.default_rng(6), 1)[0]
+  verts, kps = _posed(body, pose)
+  seed = np.random.SeedSequence(12)
+  smooth, d0 = _scene(body, noise_max=0.0).render(verts, kps, seed,
+                                                  return_debug=True)
+  hard, d1 = _scene(body, noise_max=0.0, antialias=False).render(
+      verts, kps, seed, return_debug=True)
+  np.testing.assert_array_equal(smooth.keypoints, hard.keypoints)
+  m0, m1 = d0['render'].mask, d1['render'].mask
+  np.testing.assert_array_equal(d0['render'].face_index,
+                                d1['render'].face_index)
+  assert np.any((m0 > 0) & (m0 < 1))  # the anti-aliased edge exists
+  assert set(np.unique(m1).tolist()) <= {0.0, 1.0}
+  np.testing.assert_array_equal(m1, (d1['render'].face_index >= 0))
+  inside, outside = m1 == 1, m1 == 0
+  full = inside & (m0 == 1)
+  np.testing.assert_array_equal(d1['render'].image[full],
+                                d0['render'].image[full])
+  np.testing.assert_array_equal(d1['render'].image[outside],
+                                d1['background'][outside])
+  assert not np.array_equal(d0['render'].image, d1['render'].image)
+
+
 def test_fixed_part_colours_are_the_palette_shaded(body):
   scene = _scene(body, part_colors='fixed', truncation_fraction=0.0)
   palette = scene_lib.fixed_part_palette(24)
@@ -346,7 +373,7 @@ def test_generate_records_scene_options_and_3d_count(body, tmp_path):
   assert meta['datasets'][generator.DATASET_2D] == {'train': 2, 'test': 1}
   assert meta['datasets'][generator.DATASET_3D] == {'train': 5, 'test': 1}
   assert meta['scene'] == {'part_colors': 'fixed', 'background': 'plain',
-                           'yaw_max_deg': 0.0}
+                           'yaw_max_deg': 0.0, 'antialias': True}
   assert generator.read_meta(str(tmp_path)) == meta
   assert len(_records(str(tmp_path), generator.DATASET_3D, 'train')) == 5
   # Yaw 0: every body faces the camera up to the 10-degree tilt, i.e. its
