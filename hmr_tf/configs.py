@@ -29,6 +29,7 @@ RESNET50_V2 = 'resnet50v2'
 RESNET_V2_SMALL = 'resnet_v2_small'
 ENCODERS = (RESNET50_V2, RESNET_V2_SMALL)  # hmr_tf.modeling.encoder
 LR_SCHEDULES = ('constant', 'cosine')  # hmr_tf.modeling.hmr_model
+IEF_SUPERVISION = ('last', 'all')  # hmr_tf.modeling.hmr_model
 H36M_PROTOCOLS = ('p1', 'p2_original', 'p2_all_cameras_pa')
 NONFINITE_POLICIES = ('stop', 'skip')  # hmr_tf.training.loop
 PROGRESS_MODES = ('auto', 'bar', 'epoch', 'none')
@@ -325,6 +326,10 @@ class ModelConfig:
       half cosine from their value down to 0 over `lr_decay_steps` steps
       (not in the paper; for short runs, whose last steps then settle).
     lr_decay_steps: the cosine's length in steps (> 0 when 'cosine').
+    ief_supervision: which IEF iterations the 2D keypoint, 3D joint and
+      SMPL parameter losses supervise: 'last' (the original's: the losses
+      of the final Θ_T only) or 'all' (the mean of each loss over Θ_1..Θ_T;
+      not in the paper; costs SMPL keypoints for every iteration).
     sync_batch_norm: under a multi-replica strategy, compute the encoder's
       batch-norm statistics over the global batch (one all-reduce per
       batch-norm layer) instead of per replica.
@@ -378,6 +383,12 @@ class ModelConfig:
       'half cosine to 0 over the run (--epochs x --steps_per_epoch steps).',
       choices=LR_SCHEDULES)
   lr_decay_steps: int = derived_field(0)
+  ief_supervision: str = flag_field(
+      'last',
+      'Which IEF iterations the 2D, 3D joint and SMPL parameter losses '
+      'supervise. last: the final one (the original). all: the mean of each '
+      'loss over every iteration (not in the paper).',
+      choices=IEF_SUPERVISION)
   sync_batch_norm: bool = flag_field(
       False,
       'With several replicas, compute the encoder\'s batch-norm statistics '

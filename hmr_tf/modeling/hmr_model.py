@@ -5,8 +5,10 @@ in the original, where both optimizers ran in the same session call:
 
   1. generator: images -> ResNet50V2 (batch norm in training mode: its moving
      statistics update here and only here) -> Θ_1..Θ_T -> SMPL on Θ_T ->
-     2D/3D losses; Θ_1..Θ_T -> discriminator -> adversarial loss. Updates
-     the encoder, the regressor and Θ_0 (never the discriminator).
+     2D/3D losses (or, with ief_supervision='all', SMPL on every Θ_t and
+     the mean of each loss over the iterations); Θ_1..Θ_T -> discriminator
+     -> adversarial loss. Updates the encoder, the regressor and Θ_0 (never
+     the discriminator).
   2. discriminator: the same predictions (stop_gradient) against a mocap
      batch of the same size. Updates only the discriminator.
 
@@ -152,6 +154,8 @@ class HMRModel(prebuilt.PrebuiltModel):
       raise ValueError(f'HMRModel needs a body model with at least '
                        f'{mean_params.NUM_SHAPE} shape directions, got '
                        f'{body_model.num_betas}')
+    configs.check_choice('ief_supervision', config.ief_supervision,
+                         configs.IEF_SUPERVISION)
     self.config = config
     self.encoder = encoder_lib.build_encoder(config.img_size,
                                              config.encoder_weights,
@@ -217,8 +221,8 @@ class HMRModel(prebuilt.PrebuiltModel):
   # -------------------------------------------------------------------------
   # Forward.
 
-  def _predict(self, images, training: bool,
-               with_mesh: bool = True) -> Dict[str, tf.Tensor]:
+  def _predict(self, images, training: bool, with_mesh: bool = True,
+               all_stages: bool = False) -> Dict[str, tf.Tensor]:
     """Everything a step needs: all stages' Θ and rotations, last stage's body.
 
     Without `with_mesh` the body's keypoints come from `SMPL.keypoints_only`
@@ -228,19 +232,24 @@ class HMRModel(prebuilt.PrebuiltModel):
     Returns:
       dict with the `call` outputs plus 'thetas' (list of T [B, 85]),
       'rotmats_all' [T*B, 24, 3, 3] and 'betas_all' [T*B, 10] (stage-major,
-      as the discriminator sees them), 'rotmats' [B, 24, 3, 3] (last stage).
+      as the discriminator sees them), 'rotmats' [B, 24, 3, 3] (last stage);
+      with `all_stages` also every iteration's keypoints, stage-major:
+      'keypoints3d_all' [T*B, 19, 3] and 'keypoints2d_all' [T*B, 19, 2].
     """
     features = self.encoder(images, training=training)
-    return self.head(features, training=training, with_mesh=with_mesh)
+    return self.head(features, training=training, with_mesh=with_mesh,
+                     all_stages=all_stages)
 
-  def head(self, features, training: bool = False,
-           with_mesh: bool = True) -> Dict[str, tf.Tensor]:
+  def head(self, features, training: bool = False, with_mesh: bool = True,
+           all_stages: bool = False) -> Dict[str, tf.Tensor]:
     """Everything after the encoder: IEF, SMPL and the projection.
 
     Args:
       features: [B, F] encoder features φ.
       training: enables dropout.
       with_mesh: see `_predict`.
+      all_stages: also the keypoints of every IEF iteration (see
+        `_predict`; needs `with_mesh` False).
 
     Returns:
       The `_predict` dict.
@@ -253,18 +262,35 @@ class HMRModel(prebuilt.PrebuiltModel):
         tf.reshape(pose_all, [-1, _NUM_SMPL_JOINTS, 3]))
     cam, pose, betas = mean_params.split_theta(thetas[-1])
     rotmats = rotmats_all[-batch:] if len(thetas) > 1 else rotmats_all
-    if with_mesh:
-      body = self.smpl(rotmats, betas)
+    extra = {}
+    if all_stages:
+      if with_mesh:
+        raise ValueError('all_stages needs with_mesh=False')
+      # One SMPL call for every iteration; the last stage's rows are the
+      # usual outputs.
+      body_all = self.smpl.keypoints_only(rotmats_all, betas_all)
+      cams_all, _, _ = mean_params.split_theta(stacked)
+      extra = {'keypoints3d_all': body_all.keypoints,
+               'keypoints2d_all': camera.project(body_all.keypoints,
+                                                 cams_all)}
+      body = body_all._replace(joints=body_all.joints[-batch:],
+                               keypoints=body_all.keypoints[-batch:])
+      keypoints2d = extra['keypoints2d_all'][-batch:]
     else:
-      body = self.smpl.keypoints_only(rotmats, betas)
+      if with_mesh:
+        body = self.smpl(rotmats, betas)
+      else:
+        body = self.smpl.keypoints_only(rotmats, betas)
+      keypoints2d = camera.project(body.keypoints, cam)
     return {
+        **extra,
         'cam': cam,
         'pose': pose,
         'shape': betas,
         'vertices': body.vertices,
         'joints3d': body.joints,
         'keypoints3d': body.keypoints,
-        'keypoints2d': camera.project(body.keypoints, cam),
+        'keypoints2d': keypoints2d,
         'theta_stages': tf.stack(thetas, axis=1),
         'thetas': thetas,
         'rotmats': rotmats,
@@ -293,6 +319,27 @@ class HMRModel(prebuilt.PrebuiltModel):
 
   # -------------------------------------------------------------------------
   # Losses.
+
+  def _supervised(self, batch, pred):
+    """(labels, predictions) the 2D and 3D losses compare.
+
+    With `ief_supervision` 'last': the batch and the last iteration's
+    predictions. With 'all': the labels repeated T times (stage-major, as
+    the '_all' predictions) and every iteration's predictions; each loss is
+    a sum divided by a count, so over the repeated batch it is the mean of
+    the iterations' losses.
+    """
+    if self.config.ief_supervision == 'last':
+      return batch, pred
+    stages = self.config.num_stage
+    keys = ('keypoints2d', 'joints3d', 'has_joints3d', 'pose', 'shape',
+            'has_smpl')
+    labels = {k: tf.concat([batch[k]] * stages, axis=0)
+              for k in keys if k in batch}
+    return labels, {'keypoints2d': pred['keypoints2d_all'],
+                    'keypoints3d': pred['keypoints3d_all'],
+                    'rotmats': pred['rotmats_all'],
+                    'shape': pred['betas_all']}
 
   def _keypoint_loss(self, batch, pred):
     kp_gt = tf.cast(batch['keypoints2d'], tf.float32)
@@ -362,10 +409,13 @@ class HMRModel(prebuilt.PrebuiltModel):
       carry no gradient.
     """
     variables = self.generator_variables
+    all_stages = self.config.ief_supervision == 'all'
     with tf.GradientTape() as tape:
-      pred = self._predict(batch['image'], training=True, with_mesh=False)
-      loss_kp = self._keypoint_loss(batch, pred)
-      loss_3d_joints, loss_3d_smpl = self._losses_3d(batch, pred)
+      pred = self._predict(batch['image'], training=True, with_mesh=False,
+                           all_stages=all_stages)
+      labels, supervised = self._supervised(batch, pred)
+      loss_kp = self._keypoint_loss(labels, supervised)
+      loss_3d_joints, loss_3d_smpl = self._losses_3d(labels, supervised)
       d_fake = self._discriminate(pred['rotmats_all'], pred['betas_all'])
       num_fake = _global_sum(tf.cast(tf.shape(d_fake)[0], tf.float32))
       loss_adv = self.config.d_loss_weight * losses.generator_adversarial_loss(

@@ -18,6 +18,8 @@ The original code's normalisations (TF1 `tf.losses.*` with their default
 Where the losses are applied (follows the original trainer): the 2D and 3D
 losses on the last IEF iteration only; the adversarial losses on all
 iterations' outputs (B * num_stage fakes against as many mocap samples).
+`ModelConfig.ief_supervision='all'` (not the original's) applies the 2D and
+3D losses to every iteration instead (their mean).
 The weights (e_loss_weight, e_3d_weight, d_loss_weight) are applied by the
 model, not here.
 """

@@ -191,6 +191,65 @@ def test_generator_losses_match_numpy_reference():
       rtol=1e-6)
 
 
+def _reference_terms(body, batch, theta, weight_2d=60.0, weight_3d=60.0):
+  """float64 (2D, 3D joint, SMPL parameter) losses of one Θ [B, 85]."""
+  cams, poses, betas = theta[:, :3], theta[:, 3:75], theta[:, 75:]
+  kp3d = np.stack([np.asarray(body.cocoplus_regressor) @
+                   smpl_reference.smpl_forward(body, p, b)[0]
+                   for p, b in zip(poses, betas)])
+  kp2d = cams[:, None, :1] * (kp3d[..., :2] + cams[:, None, 1:])
+  kp = batch['keypoints2d'].astype(np.float64)
+  vis = kp[..., 2:]
+  loss_kp = weight_2d * np.sum(vis * np.abs(kp[..., :2] - kp2d)) / (
+      2 * vis.sum())
+  b = len(theta)
+
+  def centre(j):
+    return j - 0.5 * (j[:, 2:3] + j[:, 3:4])
+
+  has_j = batch['has_joints3d'][:, None]
+  diff = (centre(batch['joints3d'].astype(np.float64)) -
+          centre(kp3d[:, :14])).reshape(b, -1)
+  loss_joints = weight_3d * 0.5 * np.sum(has_j * diff**2) / (
+      42 * has_j.sum())
+  rot = lambda p: np.stack([smpl_reference.rodrigues(r)
+                            for r in p.reshape(24, 3)])
+  has_s = batch['has_smpl'][:, None]
+  diff = np.concatenate(
+      [np.stack([rot(g) - rot(q) for g, q in zip(
+          batch['pose'].astype(np.float64), poses)]).reshape(b, -1),
+       batch['shape'] - betas], 1)
+  loss_smpl = weight_3d * 0.5 * np.sum(has_s * diff**2) / (226 * has_s.sum())
+  return np.array([loss_kp, loss_joints, loss_smpl])
+
+
+def test_all_stage_supervision_is_the_mean_over_the_iterations():
+  body = _body_model()
+  batch = _batch(b=3, has_3d=(1.0, 0.0, 1.0), has_smpl=(0.0, 1.0, 1.0))
+  terms = ('loss_kp', 'loss_3d_joints', 'loss_3d_smpl')
+  got = {}
+  for supervision in configs.IEF_SUPERVISION:
+    model = _model(dataclasses.replace(CONFIG, dropout_rate=0.0,
+                                       ief_supervision=supervision), body)
+    # Training mode without dropout is deterministic: the Θ the step sees.
+    stages = model._predict(batch['image'], training=True,
+                            with_mesh=False)['theta_stages'].numpy()
+    step, _ = model._generator_step(batch)
+    got[supervision] = np.array([float(step[k]) for k in terms])
+  stages = stages.astype(np.float64)  # Both models start from seed 0.
+  per_stage = np.stack([_reference_terms(body, batch, stages[:, t])
+                        for t in range(stages.shape[1])])
+  np.testing.assert_allclose(got['last'], per_stage[-1], rtol=1e-4)
+  np.testing.assert_allclose(got['all'], per_stage.mean(0), rtol=1e-4)
+  # The iterations differ, so the two options differ.
+  assert np.all(np.abs(per_stage[0] - per_stage[-1]) > 1e-4 * per_stage[-1])
+
+
+def test_unknown_ief_supervision_is_refused():
+  with pytest.raises(ValueError, match='ief_supervision'):
+    _model(dataclasses.replace(CONFIG, ief_supervision='first'))
+
+
 def test_discriminator_losses_match_numpy_reference():
   model = _model()
   rng = np.random.default_rng(5)
