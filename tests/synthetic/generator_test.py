@@ -383,3 +383,23 @@ def test_generate_records_scene_options_and_3d_count(body, tmp_path):
     pose = np.array(ex.features.feature['mosh/pose'].float_list.value)
     forward = smpl_reference.rodrigues(pose[:3]) @ np.array([0.0, 0.0, 1.0])
     assert -forward[2] > np.cos(np.radians(15))
+
+
+def test_mocap_posing_without_the_mesh_draws_the_same_poses(body):
+  # Mocap examples are posed with the joints only; the crossing test, and so
+  # every accepted pose, must be the one the full mesh call gives.
+  poser = generator._Poser(body)
+  pose = pose_prior.sample_poses(np.random.default_rng(8), 4)
+  betas = np.random.default_rng(9).normal(size=(4, 10))
+  joints, (vertices, keypoints) = poser(pose, betas)
+  only, extra = poser.joints_only(pose, betas)
+  assert extra == () and vertices.shape[0] == 4 and keypoints.shape[0] == 4
+  np.testing.assert_allclose(only, joints, atol=1e-5)
+  full = generator._pose_batch(poser, generator.DATASET_MOCAP, 'train',
+                               range(40), 3, pose_prior.PosePriorConfig())
+  fast = generator._pose_batch(poser, generator.DATASET_MOCAP, 'train',
+                               range(40), 3, pose_prior.PosePriorConfig(),
+                               mesh=False)
+  np.testing.assert_array_equal(fast[0], full[0])
+  np.testing.assert_array_equal(fast[1], full[1])
+  assert fast[2] is None and fast[3] is None
