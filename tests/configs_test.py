@@ -183,11 +183,11 @@ def test_from_flags_on_the_quickstart_flagfile():
           standin_num_vertices=4000, seed=0),
       synthetic=configs.SyntheticConfig(
           num_train=1000, num_test=200, num_mocap=None, img_size=128,
-          workers=2, seed=0, num_train_3d=4000, part_colors='fixed',
-          background='plain', yaw_max_deg=0.0),
+          workers=2, seed=0, num_train_3d=8000, part_colors='fixed',
+          background='plain', yaw_max_deg=0.0, antialias=False),
       data=configs.DataConfig(
           data_dir=f'{out}/data', datasets=('synthetic_2d', 'synthetic_3d'),
-          dataset_weights=(1.0, 3.0), mocap_datasets=('synthetic_mocap',),
+          dataset_weights=(1.0, 7.0), mocap_datasets=('synthetic_mocap',),
           train_split='train', batch_size=16, num_stage=3, img_size=64,
           base_crop_size=170.0, scale_min=1.0, scale_max=1.0,
           trans_max=0.0, flip_prob=0.0, shuffle_buffer=500, seed=0,
@@ -196,7 +196,7 @@ def test_from_flags_on_the_quickstart_flagfile():
       model=configs.ModelConfig(
           img_size=64, num_stage=3, encoder='resnet_v2_small',
           encoder_weights='none', dropout_rate=0.0, e_loss_weight=60.0,
-          e_3d_weight=600.0, e_smpl_weight=60.0, d_loss_weight=0.1,
+          e_3d_weight=1200.0, e_smpl_weight=60.0, d_loss_weight=0.1,
           weight_decay=0.0, use_3d_label=True, e_lr=1e-3, d_lr=1e-4,
           # --epochs=1 x --steps_per_epoch=3400.
           lr_schedule='cosine', lr_decay_steps=3400, sync_batch_norm=False,
