@@ -198,11 +198,13 @@ def test_damaged_training_shard_stops_training_in_one_line(tmp_path):
 
 @pytest.mark.slow
 def test_reduced_quickstart_learns(tmp_path):
-  """Issue 6 §2: PA-MPJPE clearly below the mean baseline; 2D error falls.
+  """Issues 6 §2 and 18 §2: the quickstart's learning bar.
 
   Runs the quickstart flagfile itself (the paper's model reduced to a CPU
-  budget: small encoder, 64-px crops, 3,400 steps; about 9 minutes on 2
-  cores).
+  budget: small encoder, 64-px crops, 3,400 steps; about 7 minutes on 2
+  cores). Measured: PA-MPJPE 0.625 of the mean-parameter baseline's and a
+  2D error 0.243 of the baseline's (issue 18's bars: 0.65 and 0.25); the
+  bounds keep a margin for other CPUs' arithmetic.
   """
   out = str(tmp_path / 'run')
   result = _main('--flagfile=src/flags/quickstart.flags',
@@ -212,9 +214,10 @@ def test_reduced_quickstart_learns(tmp_path):
                                        'eval_synthetic_3d_test.json')))
   model = report['scalars']['pa_mpjpe']
   baseline = report['scalars']['mean_baseline/pa_mpjpe']
-  assert model <= 0.75 * baseline, (model, baseline)
-  assert (report['scalars']['kp2d_error_px'] <
-          report['scalars']['mean_baseline/kp2d_error_px'])
+  assert model <= 0.68 * baseline, (model, baseline)
+  kp2d = report['scalars']['kp2d_error_px']
+  kp2d_baseline = report['scalars']['mean_baseline/kp2d_error_px']
+  assert kp2d <= 0.30 * kp2d_baseline, (kp2d, kp2d_baseline)
   kp = _scalar_series(os.path.join(out, 'logs', 'train'), 'generator/loss_kp')
   first, last = np.mean(kp[:3]), np.mean(kp[-3:])
   assert last < 0.8 * first, kp
