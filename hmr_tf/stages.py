@@ -153,17 +153,6 @@ def _run_body_model(cfg: config_lib.RunConfig) -> model_io.BodyModel:
   return body_model(cfg)
 
 
-def _scene_and_prior(s: config_lib.SyntheticConfig):
-  """(SceneConfig, PosePriorConfig) of the synthetic options."""
-  # pylint: disable=g-import-not-at-top
-  from hmr_tf.synthetic import pose_prior
-  from hmr_tf.synthetic import scene as scene_lib
-  return (scene_lib.SceneConfig(part_colors=s.part_colors,
-                                background=s.background,
-                                antialias=s.antialias),
-          pose_prior.PosePriorConfig(yaw_max_deg=s.yaw_max_deg))
-
-
 def _synthetic_matches(meta, cfg: config_lib.RunConfig,
                        body: model_io.BodyModel) -> bool:
   if meta is None:
@@ -178,7 +167,8 @@ def _synthetic_matches(meta, cfg: config_lib.RunConfig,
           and counts_2d.get('train') == s.num_train and
           counts_3d.get('train') == num_train_3d and
           counts_3d.get('test') == s.num_test and
-          meta.get('scene') == generator.scene_options(*_scene_and_prior(s)) and
+          meta.get('scene') == generator.scene_options(
+              *generator.scene_and_prior(s)) and
           meta.get('num_vertices') == body.num_vertices and
           meta.get('body_model') == body.metadata.get('name', ''))
 
@@ -195,7 +185,7 @@ def data(cfg: config_lib.RunConfig) -> Dict[str, Any]:
     return meta
   _check_writable(data_dir)
   s = cfg.synthetic
-  scene, prior = _scene_and_prior(s)
+  scene, prior = generator.scene_and_prior(s)
   start = time.time()
   meta = generator.generate(data_dir, s.num_train, s.num_test, s.num_mocap,
                             body, img_size=s.img_size, seed=s.seed,

@@ -257,7 +257,7 @@ class HMRModel(prebuilt.PrebuiltModel):
     thetas = self.regressor(features, training=training)
     batch = tf.shape(features)[0]
     stacked = tf.concat(thetas, axis=0)  # [T*B, 85], stage-major
-    _, pose_all, betas_all = mean_params.split_theta(stacked)
+    cams_all, pose_all, betas_all = mean_params.split_theta(stacked)
     rotmats_all = lbs.batch_rodrigues(
         tf.reshape(pose_all, [-1, _NUM_SMPL_JOINTS, 3]))
     cam, pose, betas = mean_params.split_theta(thetas[-1])
@@ -269,7 +269,6 @@ class HMRModel(prebuilt.PrebuiltModel):
       # One SMPL call for every iteration; the last stage's rows are the
       # usual outputs.
       body_all = self.smpl.keypoints_only(rotmats_all, betas_all)
-      cams_all, _, _ = mean_params.split_theta(stacked)
       extra = {'keypoints3d_all': body_all.keypoints,
                'keypoints2d_all': camera.project(body_all.keypoints,
                                                  cams_all)}

@@ -43,7 +43,7 @@ import multiprocessing
 import os
 import sys
 import time
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 from scipy import special
@@ -433,6 +433,15 @@ def generate(output_dir: str,
   if timings is not None:
     timings.update(timer.seconds)
   return meta
+
+
+def scene_and_prior(synthetic: configs.SyntheticConfig
+                    ) -> Tuple[scene_lib.SceneConfig, pose_prior.PosePriorConfig]:
+  """The scene and pose-prior options of a run's synthetic configuration."""
+  return (scene_lib.SceneConfig(part_colors=synthetic.part_colors,
+                                background=synthetic.background,
+                                antialias=synthetic.antialias),
+          pose_prior.PosePriorConfig(yaw_max_deg=synthetic.yaw_max_deg))
 
 
 def scene_options(scene: scene_lib.SceneConfig,

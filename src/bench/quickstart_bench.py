@@ -68,18 +68,12 @@ def _time(step, steps):
 
 def _dataset(cfg, body, folder):
   """Renders a small quickstart-like dataset into `folder`."""
-  # pylint: disable=g-import-not-at-top
-  from hmr_tf.synthetic import generator
-  from hmr_tf.synthetic import pose_prior
-  from hmr_tf.synthetic import scene as scene_lib
+  from hmr_tf.synthetic import generator  # pylint: disable=g-import-not-at-top
   s = cfg.synthetic
+  scene, prior = generator.scene_and_prior(s)
   generator.generate(
       folder, _IMAGES.value, 1, None, body, img_size=s.img_size, seed=s.seed,
-      num_workers=s.workers,
-      scene=scene_lib.SceneConfig(part_colors=s.part_colors,
-                                  background=s.background,
-                                  antialias=s.antialias),
-      prior=pose_prior.PosePriorConfig(yaw_max_deg=s.yaw_max_deg))
+      num_workers=s.workers, scene=scene, prior=prior)
 
 
 def main(argv):
