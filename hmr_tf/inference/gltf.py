@@ -27,9 +27,10 @@ makes every frame exact at the cost of one target per corrective.
 
 Influences: every nonzero skinning weight is written, four per
 JOINTS_n/WEIGHTS_n set, largest first, so the skin is the body's exactly
-(the MakeHuman body has up to 7 per vertex: two sets). Viewers that read only
-the first set see the four largest of each vertex; `max_influences=4` writes
-exactly that (renormalised), in one set.
+(the MakeHuman body has up to 7 per vertex: two sets). three.js reads only
+the first set and renormalises it, so there a vertex follows its four
+largest influences (up to ~2 cm off on the embedded bodies);
+`max_influences=4` writes exactly that, in one set, for every viewer.
 """
 
 import json
@@ -382,6 +383,11 @@ def write_track_glb(path: str, body_model, betas, theta, translation,
     raise ValueError(f'{path}: max_influences must be >= 1, got '
                      f'{max_influences}')
   faces = _faces(path, body_model.faces, body_model.num_vertices)
+  skin_weights = _array(path, 'body model weights', body_model.weights,
+                        (body_model.num_vertices, num_joints))
+  if np.any(skin_weights < 0) or np.any(np.sum(skin_weights, axis=1) <= 0):
+    raise ValueError(f'{path}: body model weights must be >= 0 with a '
+                     f'positive sum for every vertex')
   parents = [int(p) for p in body_model.parents]
   rest_verts, rest_joints = rest_shape(body_model, betas)
   local_t = rest_joints - np.concatenate(
@@ -393,7 +399,7 @@ def write_track_glb(path: str, body_model, betas, theta, translation,
   builder = _Builder()
   attrs = _geometry(builder, rest_verts, faces)
   indices = attrs.pop('indices')
-  joints, weights = skin_influences(body_model.weights, max_influences)
+  joints, weights = skin_influences(skin_weights, max_influences)
   for s in range(joints.shape[1] // _INFLUENCES_PER_SET):
     cols = slice(4 * s, 4 * s + 4)
     attrs[f'JOINTS_{s}'] = builder.accessor(joints[:, cols], 'VEC4',

@@ -234,6 +234,17 @@ def test_bad_track_input_names_file_and_field(body, tmp_path, field, kwargs,
   assert sorted(os.listdir(tmp_path)) == ['out.glb']
 
 
+def test_bad_skin_weights(body, tmp_path):
+  path = str(tmp_path / 'w.glb')
+  weights = body.weights.copy()
+  weights[5] = 0.0
+  broken = dataclasses.replace(body, weights=weights)
+  with pytest.raises(ValueError, match='w.glb: body model weights must be'):
+    gltf.write_track_glb(path, broken, np.zeros(10), np.zeros((1, 72)),
+                         np.zeros((1, 3)), FPS)
+  assert not os.path.exists(path)
+
+
 def test_bad_mesh_input(tmp_path):
   path = str(tmp_path / 'm.glb')
   with pytest.raises(ValueError, match='m.glb: faces must index vertices'):
