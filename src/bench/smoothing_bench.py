@@ -22,7 +22,8 @@ What it does:
      fixed camera, background and light for the whole video and fresh
      sensor noise in every frame, then JPEG-encoded (quality 95) as the
      training images were. The person's size matches the training images'
-     (the 14 LSP keypoints' box diagonal about 150 * 128 / 224 px).
+     (the 14 LSP keypoints' box diagonal about 150 * S / 224 px, S the
+     training images' side, 128 px for the quickstart).
   2. Each frame is cropped as the demo crops a person given by OpenPose
      keypoints (hmr_tf.inference.demo_lib.crop_from_openpose: the keypoints'
      box, its diagonal scaled to 150 px), fed with the ground-truth 14 LSP
@@ -168,16 +169,17 @@ def _sequence(rng, pose_fn, num_betas, scale, prior, times):
   return poses.reshape(len(times), -1), betas
 
 
-def _render_video(rng, scene_renderer, vertices, keypoints, times):
+def _render_video(rng, scene_renderer, vertices, keypoints, times,
+                  train_size):
   """Frames [T] uint8 RGB, GT 2D LSP keypoints [T, 14, 2] and GT cam_t_full.
 
   One weak-perspective camera for the video, pixel = f(t) (X, Y) + o(t),
-  f and o moving smoothly (see the module docstring).
+  f and o moving smoothly (see the module docstring); the person as large
+  in pixels as in the `train_size`-px training images.
   """
   # pylint: disable=g-import-not-at-top
   import cv2
   import numpy as np
-  from hmr_tf import configs as configs_lib
   from hmr_tf.geometry import camera
   from hmr_tf.geometry import crop as crop_lib
   from hmr_tf.render import renderer
@@ -186,9 +188,9 @@ def _render_video(rng, scene_renderer, vertices, keypoints, times):
   size = scene_renderer.img_size
   lsp = keypoints[:, :scene.NUM_LSP, :2]
   diag = np.linalg.norm(lsp.max(1) - lsp.min(1), axis=-1).mean()
-  # The training images' person size: a 150-px diagonal in a 224 crop of
-  # a 128-px image.
-  f0 = crop_lib.PERSON_HEIGHT_PX * 128 / crop_lib.BASE_CROP_SIZE / diag
+  # The training images' person size: a 150-px diagonal in a 224 crop,
+  # scaled to the training images' side (hmr_tf.synthetic.scene).
+  f0 = crop_lib.PERSON_HEIGHT_PX * train_size / crop_lib.BASE_CROP_SIZE / diag
   phase = rng.random(3) * 2 * np.pi
   period = times[-1] + 1.0 / _FPS.value
   w = 2 * np.pi / period
@@ -215,7 +217,7 @@ def _render_video(rng, scene_renderer, vertices, keypoints, times):
     noise = rng.normal(0.0, _NOISE_STD, image.shape)
     image = np.clip(image + noise, 0, 255).astype(np.uint8)
     ok, jpeg = cv2.imencode('.jpg', image[..., ::-1],
-                            [cv2.IMWRITE_JPEG_QUALITY, configs_lib.JPEG_QUALITY])
+                            [cv2.IMWRITE_JPEG_QUALITY, configs.JPEG_QUALITY])
     if not ok:
       raise RuntimeError('cv2.imencode failed')
     frames.append(cv2.imdecode(jpeg, cv2.IMREAD_COLOR)[..., ::-1])
@@ -353,8 +355,9 @@ def main(argv):
       poses, betas = _sequence(rng, pose_fn, num_betas, scale, prior, times)
       _, (vertices, keypoints) = pose_fn(poses,
                                          np.repeat(betas[None], num_frames, 0))
-      frames, keypoints2d, cam_gt = _render_video(rng, scene_renderer,
-                                                  vertices, keypoints, times)
+      frames, keypoints2d, cam_gt = _render_video(
+          rng, scene_renderer, vertices, keypoints, times,
+          cfg.synthetic.img_size)
       crops = _gt_crops(frames, keypoints2d, folder, f'seq{k}')
       if k == 0 and _SHEET.value:
         _write_sheet(_SHEET.value, frames, crops, model.config)
