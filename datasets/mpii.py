@@ -7,7 +7,7 @@ Input (as distributed): the annotation file `mpii_human_pose_v1_u12_1.mat`
 `<input_dir>/images`. Pairing: each `annolist(i)` names its image
 (`image.name`) and holds its people (`annorect`), and `single_person{i}`
 lists the 1-based `annorect` indices of image i's single persons (the
-dataset's annotation description; the original converter reads them so).
+annotation file's own structure, as the original converter reads it).
 As in the original converter, every "single person" of
 every training image becomes one record: MPII's 16 joints map to the 14 LSP
 joints (upper neck -> neck, head top -> head top), every annotated joint
