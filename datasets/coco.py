@@ -3,6 +3,9 @@
 Input (as distributed): `person_keypoints_{train,val}2014.json` (in
 `<input_dir>/annotations` or `<input_dir>`) and the images in
 `<input_dir>/images/{train,val}2014` or `<input_dir>/{train,val}2014`.
+Pairing: each annotation's `image_id` is the `id` of an entry of `images`,
+whose `file_name` is the image (COCO's data format; the original converter
+goes through the COCO API's `loadImgs(image_id)`, the same lookup).
 
 As in the original converter: COCO's 17 keypoints map to the LSP joints
 where they exist (COCO has no neck or head top: those stay missing) and the

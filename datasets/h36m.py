@@ -8,7 +8,8 @@ converter for it, so this reads the widely used preprocessed annotation form
   part [N, 24, 3] (x, y, confidence; the first 14 joints in LSP order),
   S [N, 24, 4] (x, y, z in metres, confidence; same order),
   optionally pose [N, 72] and shape [N, 10] (MoSh SMPL parameters),
-plus the image folder. Person scale and crop follow the other converters
+plus the image folder. Pairing: row i of every array belongs to the image
+`imgname[i]` (the preprocessed files' own layout, as SPIN reads them). Person scale and crop follow the other converters
 (~150 px tall person, 300x300 window); the file's own center/scale are used
 only where the keypoints cannot give a scale.
 

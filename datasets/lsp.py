@@ -4,6 +4,9 @@ Input (as distributed): `<input_dir>/joints.mat` with `joints` [3, 14, N]
 (x, y, flag; in LSP the flag is 1 for an *occluded* joint, so it is
 inverted here) and images `<input_dir>/images/im%04d.jpg` (1-based). The
 first half (1000 of the 2000 images) is train, the second half test.
+Pairing: column i of `joints` is `im{i+1:04d}.jpg`, as the original
+converter (`lsp_to_tfrecords.py`) pairs them: column i with the i-th of the
+sorted image names.
 
 LSP's authors already scaled every image so the person is about 150 px
 tall, so, as in the original converter, the image is stored as it is (no

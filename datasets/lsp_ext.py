@@ -2,7 +2,9 @@
 
 Input (as distributed): `<input_dir>/joints.mat` with `joints` [14, 3, N]
 (x, y, visible; unlike LSP the flag is 1 for a visible joint) and images
-`<input_dir>/images/im%05d.jpg` (1-based). Images are stored as they are, as
+`<input_dir>/images/im%05d.jpg` (1-based; column i of `joints` is
+`im{i+1:05d}.jpg`, as the original converter's sorted image list pairs
+them). Images are stored as they are, as
 in LSP (the dataset's authors scaled people to about 150 px).
 
   python -m datasets.lsp_ext --input_dir=.../lspet_dataset --output_dir=...

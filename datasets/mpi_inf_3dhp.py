@@ -6,6 +6,10 @@ camera [N, 2J] pixels) and `annot3` (per camera [N, 3J] millimetres), J = 28
 (or the 17-joint H3.6M-style subset), optionally `frames` (0-based frame
 numbers), and the frames
 `<input_dir>/S*/Seq*/imageFrames/video_<camera>/frame_%06d.jpg` (1-based).
+Pairing: row i of camera c's `annot2`/`annot3` is
+`video_<c>/frame_{frames[i] + 1:06d}.jpg` (row i's frame when `frames` is
+absent), as the original converter (`mpi_inf_3dhp_to_tfrecords.py`) names
+them.
 
 As in the original converter: subjects S1-S7 (S8 is held out), cameras
 0, 1, 2, 4, 5, 6, 7, 8; per camera a frame is kept only when some joint moved

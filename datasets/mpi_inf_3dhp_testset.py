@@ -6,6 +6,10 @@ h5py, which sees MATLAB's arrays with their axes reversed) holding
   annot2 [N, 1, 17, 2] pixels, annot3 and univ_annot3 [N, 1, 17, 3]
   millimetres, valid_frame [N, 1] (0/1), activity_annotation [N, 1] (1..7),
 and the frames `<input_dir>/TS<n>/imageSequence/img_%06d.jpg` (1-based).
+Pairing: entry i of every per-frame array is `img_{i + 1:06d}.jpg` (the
+distributed `imageSequence` folders number the frames from 1 in the order
+of the annotation arrays; the original code had no test-set converter, so
+this rule is not checked against it).
 
 What is written (dataset folder `mpi_inf_3dhp_test`, split `test`), in
 sequence and frame order:

@@ -4,7 +4,11 @@ Input (as distributed): the annotation file `mpii_human_pose_v1_u12_1.mat`
 (in `<input_dir>`, `<input_dir>/annotations` or
 `<input_dir>/mpii_human_pose_v1_u12_2`) holding the MATLAB struct `RELEASE`
 (`annolist`, `img_train`, `single_person`), and the images in
-`<input_dir>/images`. As in the original converter, every "single person" of
+`<input_dir>/images`. Pairing: each `annolist(i)` names its image
+(`image.name`) and holds its people (`annorect`), and `single_person{i}`
+lists the 1-based `annorect` indices of image i's single persons (the
+annotation file's own structure, as the original converter reads it).
+As in the original converter, every "single person" of
 every training image becomes one record: MPII's 16 joints map to the 14 LSP
 joints (upper neck -> neck, head top -> head top), every annotated joint
 counts as visible, the image is scaled so the person is ~150 px tall and a

@@ -8,9 +8,19 @@ the P people of the sequence and its N frames:
   jointPositions [P][N, 72] (the 24 SMPL joints, world frame, metres),
   cam_poses [N, 4, 4] (world -> camera), cam_intrinsics [3, 3],
   campose_valid [P][N] (0/1), poses2d [P][N, 3, 18], genders [P] ('m'/'f'),
-  img_frame_ids [N], sequence (the name);
-and the frames `<input_dir>/imageFiles/<sequence>/image_%05d.jpg` (numbered
-by img_frame_ids).
+  poses_60Hz [P][M, 72], trans_60Hz [P][M, 3], img_frame_ids [N],
+  sequence (the name);
+and the frames `<input_dir>/imageFiles/<sequence>/image_%05d.jpg`.
+
+Frame <-> image <-> annotation pairing (the dataset's readme, and SPIN's and
+VIBE's 3DPW preprocessing, which read it so): `poses`, `trans`,
+`jointPositions`, `cam_poses`, `campose_valid` and `poses2d` are "aligned
+with image data", one entry per image, and the images are numbered in that
+order from 0, so frame i is `image_{i:05d}.jpg` with `cam_poses[i]`.
+`img_frame_ids` is "an index-array to down-sample 60 Hz 3D poses to
+corresponding image frame ids": it indexes the 60 Hz arrays (`poses_60Hz`,
+`trans_60Hz`), not the image files. It is only checked here (N entries,
+each a frame of the 60 Hz arrays when they are present).
 
 What is written (dataset folder `3dpw`, one split per name in --splits), in
 sequence, person and frame order: one record per person per frame whose
@@ -69,7 +79,8 @@ GENDERS = {'m': schema.GENDER_MALE, 'f': schema.GENDER_FEMALE}
 SMPL_TO_LSP = joints_lib.SMPL_TO_LSP_LIMBS + (
     joints_lib.SMPL_JOINT_NAMES.index('neck'), -1)
 _KEYS = ('sequence', 'poses', 'betas', 'jointPositions', 'cam_poses',
-         'cam_intrinsics', 'campose_valid', 'genders', 'img_frame_ids')
+         'cam_intrinsics', 'campose_valid', 'genders')
+_60HZ_KEYS = ('poses_60Hz', 'trans_60Hz')
 
 
 def _text(value) -> str:
@@ -102,7 +113,8 @@ def load_sequence(path: str) -> Dict:
   Returns:
     dict with 'sequence' str, 'poses' [P, N, 72], 'betas' [P, 10],
     'joints' [P, N, 24, 3], 'cam_poses' [N, 4, 4], 'intrinsics' [3, 3],
-    'valid' [P, N] bool, 'genders' [P] ('male'/'female'), 'frame_ids' [N].
+    'valid' [P, N] bool, 'genders' [P] ('male'/'female'). Frame i of
+    every per-frame array is image i (`image_name`).
 
   Raises:
     ValueError: naming the file and the key when the pickle is unsafe or
@@ -124,10 +136,8 @@ def load_sequence(path: str) -> Dict:
       'cam_poses': cam_poses,
       'intrinsics': common.check_array(raw['cam_intrinsics'], [3, 3], path,
                                        'cam_intrinsics', 'cam_intrinsics'),
-      'frame_ids': common.check_array(raw['img_frame_ids'], [num], path,
-                                      'img_frame_ids',
-                                      'img_frame_ids').astype(np.int64),
   }
+  _check_frame_ids(raw, num, people, path)
   for key in ('betas', 'jointPositions', 'campose_valid', 'genders'):
     if len(raw[key]) != people:
       raise ValueError(f'{path}: {key}: {len(raw[key])} entries for {people} '
@@ -158,6 +168,35 @@ def load_sequence(path: str) -> Dict:
              valid=np.asarray(valid, bool).reshape(people, num),
              genders=genders)
   return out
+
+
+def _check_frame_ids(raw: Dict, num: int, people: int, path: str) -> None:
+  """Checks `img_frame_ids` against the 60 Hz arrays (when present).
+
+  They only say which 60 Hz frame each image frame is; a file where they do
+  not fit was not made the way the readme describes, so it is refused
+  rather than converted on a guess.
+  """
+  if 'img_frame_ids' not in raw:
+    return
+  ids = common.check_array(raw['img_frame_ids'], [num], path,
+                           'img_frame_ids', 'img_frame_ids')
+  if np.any(ids < 0) or np.any(ids != np.round(ids)):
+    raise ValueError(f'{path}: img_frame_ids: expected frame numbers >= 0')
+  for key in _60HZ_KEYS:
+    if key not in raw:
+      continue
+    for p in range(min(people, len(raw[key]))):
+      frames = len(raw[key][p])
+      if ids.size and ids.max() >= frames:
+        raise ValueError(
+            f'{path}: img_frame_ids: frame {int(ids.max())} is past the end '
+            f'of {key}[{p}] ({frames} frames at 60 Hz)')
+
+
+def image_name(sequence: str, frame: int) -> str:
+  """Frame `frame`'s image, relative to the 3DPW root (see the docstring)."""
+  return os.path.join('imageFiles', sequence, f'image_{frame:05d}.jpg')
 
 
 def camera_pose(pose: np.ndarray, cam_pose: np.ndarray) -> np.ndarray:
@@ -195,8 +234,7 @@ def convert_sequence(path: str, input_dir: str, split: str,
     writer.filtered(split, 'camera pose not valid',
                     int((~data['valid'][p]).sum()))
     for i in np.flatnonzero(data['valid'][p]):
-      relative = os.path.join('imageFiles', seq,
-                              f'image_{int(data["frame_ids"][i]):05d}.jpg')
+      relative = image_name(seq, int(i))
       record = f'person {p} frame {i} ({relative})'
       with writer.guard(split, path, record):
         for name, value in (('poses', data['poses'][p, i]),

@@ -39,6 +39,9 @@ EXPORT_PRECISIONS = ('float32', 'bfloat16', 'float16')
 EXPORT_JIT_COMPILE = ('none', 'head', 'all')
 PART_COLORS = ('random', 'fixed')  # hmr_tf.synthetic.scene
 BACKGROUNDS = ('clutter', 'plain')
+# A keypoint label outside the crop window: kept visible (the original's
+# input pipeline) or made invisible.
+KEYPOINTS_OUTSIDE_CROP = ('keep', 'drop')  # hmr_tf.data.parser
 # The synthetic datasets (hmr_tf.synthetic.generator) the quickstart writes
 # and trains on.
 SYNTHETIC_2D = 'synthetic_2d'
@@ -215,8 +218,11 @@ class DataConfig:
     img_size: S, side of the network input.
     base_crop_size: side of the crop window at scale 1 in stored pixels.
     scale_min, scale_max: range of the random scale factor.
-    trans_max: range of the random centre jitter (+-, pixels at scale 1).
+    trans_max: range of the random centre jitter (+-, whole pixels at
+      scale 1: integers in [-trans_max, trans_max - 1], as the original).
     flip_prob: probability of the horizontal flip.
+    keypoints_outside_crop: a visible keypoint whose label falls outside the
+      crop: 'keep' it visible (the original) or 'drop' it (invisible).
     shuffle_buffer: records in each dataset's shuffle buffer.
     seed: seed of every random choice.
     deterministic: produce elements in a deterministic order (otherwise
@@ -257,10 +263,15 @@ class DataConfig:
   scale_max: float = flag_field(1.23, 'Largest random scale factor.',
                                 lower_bound=0.01)
   trans_max: float = flag_field(
-      20.0, 'Random centre jitter range (+- pixels at scale 1).',
-      lower_bound=0.0)
+      20.0, 'Random centre jitter range: whole pixels at scale 1, drawn '
+      'uniformly from [-trans_max, trans_max - 1] as the original did (a '
+      'fraction is dropped).', lower_bound=0.0)
   flip_prob: float = flag_field(0.5, 'Probability of the horizontal flip.',
                                 lower_bound=0.0, upper_bound=1.0)
+  keypoints_outside_crop: str = flag_field(
+      'keep', 'A visible keypoint outside the crop: keep it visible (the '
+      'original\'s rule: the loss still pulls the prediction there) or drop '
+      'it (invisible).', choices=KEYPOINTS_OUTSIDE_CROP)
   shuffle_buffer: int = flag_field(
       2000, 'Records in each dataset\'s shuffle buffer.', lower_bound=1)
   seed: int = flag_field(0, 'Seed of every random choice.', lower_bound=0)

@@ -41,16 +41,25 @@ def parse_flags(argv):
 def main(argv):
   if len(argv) > 1:
     _usage_error(f'unexpected arguments: {" ".join(argv[1:])}')
-  # Imported after parsing: TensorFlow loads only for a valid command line.
   # pylint: disable=g-import-not-at-top
   from absl import logging
-  import tensorflow as tf
   from hmr_tf import configs as config_lib
   from hmr_tf import errors
+  from hmr_tf import preflight
+  # Names that must exist (datasets, files, folders) are checked before
+  # TensorFlow loads, which takes seconds: a typo is one line at once.
+  try:
+    cfg = config_lib.from_flags(FLAGS)
+    preflight.check(cfg)
+  except errors.HmrError as e:
+    _fail(e, e.exit_code)
+  except ValueError as e:
+    _usage_error(str(e))
+  # Imported after the checks: TensorFlow loads only for a valid command line.
+  import tensorflow as tf
   from hmr_tf import stages
   # pylint: enable=g-import-not-at-top
   try:
-    cfg = config_lib.from_flags(FLAGS)
     stages.check(cfg)  # Before any work: no folder is created.
   except errors.HmrError as e:
     _fail(e, e.exit_code)

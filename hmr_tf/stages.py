@@ -69,15 +69,15 @@ def check(cfg: config_lib.RunConfig) -> None:
 
   The flag validators (hmr_tf.flags) already checked what needs no file:
   output paths that are files, empty dataset lists, the quickstart's
-  dataset names. Here: the model folder of a training run must not be held
-  by another trainer nor hold checkpoints of another model;
-  --mode=train's datasets must have shards under --data_dir and its
-  mean-parameter file must exist; eval and demo need the evaluation split.
+  dataset names; `hmr_tf.preflight` (before TensorFlow loads) that every
+  dataset folder, file and model folder a flag names exists. Here: the
+  model folder of a training run must not be held by another trainer nor
+  hold checkpoints of another model; --mode=train's datasets must have
+  shards under --data_dir; eval and demo need the evaluation split.
 
   Raises:
     errors.UsageError: one line naming the flag and what was expected.
     errors.ModelDirLockedError: another trainer holds the model folder.
-    FileNotFoundError: --mode=train without the mean-parameter file.
   """
   d = cfg.data
   if cfg.mode in ('quickstart', 'train'):
@@ -86,7 +86,8 @@ def check(cfg: config_lib.RunConfig) -> None:
     run_lock.ModelDirLock(cfg.paths.model_dir).check_free()
     checkpoints.check_model_config(cfg.paths.model_dir, cfg.model)
   if cfg.mode == 'train':
-    _mean_theta_path(cfg)
+    # hmr_tf.preflight has checked the names (dataset folders, the
+    # mean-parameter file) before TensorFlow loaded; here their contents.
     for name in d.datasets:
       _check_dataset('--datasets', d.data_dir, name, d.train_split)
     for name in d.mocap_datasets:

@@ -134,7 +134,8 @@ def test_from_flags_on_the_defaults():
           dataset_weights=None, mocap_datasets=('CMU', 'H3.6', 'jointLim'),
           train_split='train', batch_size=64, num_stage=3, img_size=224,
           base_crop_size=224.0, scale_min=0.8, scale_max=1.23,
-          trans_max=20.0, flip_prob=0.5, shuffle_buffer=2000, seed=0,
+          trans_max=20.0, flip_prob=0.5, keypoints_outside_crop='keep',
+          shuffle_buffer=2000, seed=0,
           deterministic=True, num_parallel_calls=-1, cycle_length=-1,
           skip_corrupt_records=False),
       model=configs.ModelConfig(
@@ -190,7 +191,8 @@ def test_from_flags_on_the_quickstart_flagfile():
           dataset_weights=(1.0, 7.0), mocap_datasets=('synthetic_mocap',),
           train_split='train', batch_size=16, num_stage=3, img_size=64,
           base_crop_size=170.0, scale_min=1.0, scale_max=1.0,
-          trans_max=0.0, flip_prob=0.0, shuffle_buffer=500, seed=0,
+          trans_max=0.0, flip_prob=0.0, keypoints_outside_crop='drop',
+          shuffle_buffer=500, seed=0,
           deterministic=True, num_parallel_calls=-1, cycle_length=-1,
           skip_corrupt_records=False),
       model=configs.ModelConfig(

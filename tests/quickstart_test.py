@@ -138,13 +138,17 @@ def test_unwritable_output_folder_is_reported_by_path(tmp_path):
 
 
 def test_missing_mean_params_is_reported_by_path(tmp_path):
-  out = tmp_path / 'run'
+  out, data = tmp_path / 'run', tmp_path / 'data'
+  (data / 'lsp').mkdir(parents=True)
+  (data / 'CMU').mkdir()
   result = _main('--mode=train', '--body_model=standin',
                  '--standin_num_vertices=1000', f'--output_dir={out}',
-                 f'--data_dir={tmp_path / "empty"}', timeout=300)
-  assert result.returncode == 1
+                 f'--data_dir={data}', '--datasets=lsp',
+                 '--mocap_datasets=CMU', timeout=300)
+  assert result.returncode == 2  # A flag naming a file that is not there.
   last = result.stderr.strip().splitlines()[-1]
-  assert 'mean_params' in last and str(tmp_path / 'empty') in last
+  assert 'mean_params' in last and str(data) in last
+  assert not out.exists()
 
 
 class _SystemCall:

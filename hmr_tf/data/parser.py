@@ -6,11 +6,14 @@ returns a function that crops the person, applies HMR's augmentation when
 training, and normalises everything to the model's conventions.
 
 Geometry (hmr_tf.geometry.crop, whose docstring holds the pixel
-convention). The crop window is a square of side
+convention). Evaluating, the crop window is a square of side
 
-  window = base_crop_size / (record scale * scale factor)
+  window = base_crop_size / record scale
 
-stored pixels around `center` (+ jitter when training), resampled to
+stored pixels around `center`; training, the window and its centre are the
+original's for the random draws (scale factor, centre jitter, flip:
+hmr_tf.data.augmentation, whose docstring has the equations and what
+differs), one side per axis. The window is resampled to
 `img_size` x `img_size` with one bilinear warp (crop_lib.warp: edge pixels
 repeat outside the image, as the original's edge padding did). A stored
 point p maps to crop coordinates (p - center) * 2 / window, so the centre
@@ -24,6 +27,8 @@ from typing import Callable, Dict, Optional
 
 import tensorflow as tf
 
+from hmr_tf import configs
+from hmr_tf.data import augmentation
 from hmr_tf.geometry import crop as crop_lib
 from hmr_tf.smpl import joints as joints_lib
 from hmr_tf.smpl import mirror
@@ -38,22 +43,26 @@ EVAL_KEYS = ('filename', 'gender', 'activity', 'center', 'crop_size')
 
 
 def _keypoint_labels(keypoints: tf.Tensor, center: tf.Tensor,
-                     window: tf.Tensor) -> tf.Tensor:
+                     window: tf.Tensor, drop_outside: bool) -> tf.Tensor:
   """Stored-pixel keypoints -> the [-1, 1] crop-coordinate labels.
 
   Args:
     keypoints: float32 [K, 3], (x px, y px, visibility).
     center: float32 [2], crop centre in stored pixels.
-    window: float32 [], crop side in stored pixels.
+    window: float32 [] crop side in stored pixels, or [2] per axis.
+    drop_outside: make a point outside the crop invisible (otherwise it
+      keeps its label, as in the original).
 
   Returns:
     float32 [K, 3], (x, y, visibility) with x, y in crop coordinates
-    (crop_lib.image_to_crop). A point that was invisible or falls outside
-    the crop is all zeros.
+    ((p - center) * 2 / window, crop_lib's convention). A point that was
+    invisible (or dropped) is all zeros.
   """
-  xy = crop_lib.image_to_crop(keypoints[:, :2], center, window)
-  inside = tf.reduce_all(tf.abs(xy) <= 1.0, axis=-1)
-  visible = tf.logical_and(keypoints[:, 2] > 0, inside)
+  xy = (keypoints[:, :2] - center[tf.newaxis]) * (2.0 / window)
+  visible = keypoints[:, 2] > 0
+  if drop_outside:
+    inside = tf.reduce_all(tf.abs(xy) <= 1.0, axis=-1)
+    visible = tf.logical_and(visible, inside)
   visible = tf.cast(visible, tf.float32)[:, tf.newaxis]
   return tf.concat([xy, tf.ones_like(visible)], axis=-1) * visible
 
@@ -95,6 +104,9 @@ def _check_config(config) -> None:
     raise ValueError(f'trans_max must be >= 0, got {config.trans_max}')
   if not 0.0 <= config.flip_prob <= 1.0:
     raise ValueError(f'flip_prob must be in [0, 1], got {config.flip_prob}')
+  configs.check_choice('keypoints_outside_crop',
+                       config.keypoints_outside_crop,
+                       configs.KEYPOINTS_OUTSIDE_CROP)
 
 
 def parse_fn(config, is_training: bool
@@ -108,12 +120,15 @@ def parse_fn(config, is_training: bool
       deterministic centre crop at the record's scale when False.
 
   Returns:
-    `parse(decoded, seed=None) -> example`: `decoded` is a
+    `parse(decoded, seed=None, draws=None) -> example`: `decoded` is a
     `decoder.decode_image_example` dict; `seed` an int [2] stateless seed
     (the input pipeline passes one per element, derived from config.seed and
     the element's index, so results do not depend on threading). Without a
     seed a training parser draws one from a `tf.random.Generator` seeded with
-    config.seed (reproducible only when called sequentially). The example
+    config.seed (reproducible only when called sequentially). `draws`
+    (training only) replaces the random draws: {'scale' [], 'translation'
+    [2] (whole pixels at scale 1), 'flip' bool []}, as
+    `augmentation.draw` makes them. The example
     has the keys in TRAIN_KEYS (float32), and when evaluating also
     'filename' string [], 'gender' string [], 'activity' int64 [],
     'center' [2] and 'crop_size' [] (stored pixels).
@@ -128,31 +143,35 @@ def parse_fn(config, is_training: bool
         generator.append(tf.random.Generator.from_seed(config.seed))
     return generator[0].make_seeds(1)[:, 0]
 
-  def parse(decoded: Example, seed: Optional[tf.Tensor] = None) -> Example:
+  drop_outside = config.keypoints_outside_crop == 'drop'
+
+  def parse(decoded: Example, seed: Optional[tf.Tensor] = None,
+            draws: Optional[augmentation.Draws] = None) -> Example:
     image = tf.cast(decoded['image'], tf.float32)
     center = tf.cast(decoded['center'], tf.float32)
     scale = tf.cast(decoded['scale'], tf.float32)
     tf.debugging.assert_positive(
         scale, message='image/scale must be > 0 (see data_contract)')
     if is_training:
-      if seed is None:
-        seed = fallback_seed()
-      draws = tf.random.stateless_uniform([4], seed=seed)
-      factor = config.scale_min + (config.scale_max - config.scale_min) * draws[0]
-      # trans_max is in pixels at HMR's normalisation (a record of scale 1);
-      # dividing by the record scale keeps it the same fraction of the person.
-      center = center + (2.0 * draws[1:3] - 1.0) * (config.trans_max / scale)
-      do_flip = draws[3] < config.flip_prob
+      if draws is None:
+        draws = augmentation.draw(
+            fallback_seed() if seed is None else seed, config)
+      # The original's window for these draws: its centre and (x, y) sides.
+      center, window = augmentation.window(
+          center, scale, tf.shape(decoded['image'])[:2], draws,
+          config.base_crop_size)
+      do_flip = tf.convert_to_tensor(draws['flip'])
     else:
-      factor = tf.constant(1.0)
-    window = crop_lib.window_side(scale * factor, config.base_crop_size)
+      window = crop_lib.window_side(scale, config.base_crop_size)
 
     crop = crop_lib.warp(image, center, window, img_size)
     example = {
-        # [0, 255] -> [-1, 1], the ResNet v2 convention.
+        # [0, 255] -> [-1, 1], the ResNet v2 convention (the original:
+        # [0, 1] -> (x - 0.5) * 2, the same numbers).
         'image': crop / 127.5 - 1.0,
         'keypoints2d': _keypoint_labels(
-            tf.cast(decoded['keypoints2d'], tf.float32), center, window),
+            tf.cast(decoded['keypoints2d'], tf.float32), center, window,
+            drop_outside),
         'joints3d': tf.cast(decoded['joints3d'], tf.float32),
         'has_joints3d': tf.cast(decoded['has_joints3d'], tf.float32),
         'pose': tf.cast(decoded['pose'], tf.float32),

@@ -12,13 +12,17 @@ the old file and no temporary behind.
 (`np.savez`, `cv2.imwrite`, `tf.io.write_file`); `write_bytes_atomic`,
 `write_text_atomic` and `write_json_atomic` are built on it.
 
+`atomic_dir` is the one folder swap: it yields a temporary folder beside
+the target, and renames it into place when the block succeeds (the
+SavedModel export, the original checkpoint's import, the demo's outputs).
 `make_public_dir` gives a `tempfile.mkdtemp` folder the mode `os.makedirs`
-would have (0o777 & ~umask) for folders that are renamed into place.
+would have (0o777 & ~umask).
 """
 
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from typing import Any, Iterator
 
@@ -58,6 +62,87 @@ def dir_mode() -> int:
 def make_public_dir(path: str) -> None:
   """Gives a folder made by `tempfile.mkdtemp` the umask's usual mode."""
   os.chmod(path, dir_mode())
+
+
+# What `atomic_dir` does with a target that is already there.
+EXISTING = ('error', 'replace', 'merge')
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str, existing: str = 'error') -> Iterator[str]:
+  """Yields a temporary folder; on a clean exit its content becomes `path`.
+
+  The temporary folder has the umask's folder mode (`tempfile.mkdtemp`
+  makes 0o700 ones, which TF Serving under another account could not
+  read). On an exception, Ctrl-C included, it is deleted and `path` is left
+  as it was.
+
+  Example:
+    with atomic_io.atomic_dir('export/1', existing='replace') as temp:
+      tf.saved_model.save(module, temp)
+
+  Args:
+    path: the target folder; its parent is created if needed.
+    existing: when `path` is there: 'error' (FileExistsError, unless it is
+      an empty folder, which is replaced), 'replace' (the old folder is
+      renamed aside, the new one renamed in, then the old one deleted: a
+      reader sees the old folder or the new one, never a mix) or 'merge'
+      (the temporary folder is made inside `path` and each of its files is
+      renamed into `path` at the end, replacing same-named files: each
+      file appears whole; for folders that hold other outputs too).
+
+  Yields:
+    The temporary folder's path.
+
+  Raises:
+    FileExistsError: `path` holds files and `existing` is 'error'.
+    ValueError: an unknown `existing`.
+  """
+  if existing not in EXISTING:
+    raise ValueError(f'existing: expected one of {EXISTING}, got '
+                     f'{existing!r}')
+  path = os.path.abspath(os.fspath(path))
+  if existing == 'merge':
+    os.makedirs(path, exist_ok=True)
+    temp = tempfile.mkdtemp(dir=path, prefix=TEMP_PREFIX)
+  else:
+    if existing == 'error' and os.path.exists(path) and (
+        not os.path.isdir(path) or os.listdir(path)):
+      raise FileExistsError(f'{path}: exists already and is not empty')
+    parent = os.path.dirname(path)
+    os.makedirs(parent, exist_ok=True)
+    temp = tempfile.mkdtemp(
+        dir=parent, prefix=f'{TEMP_PREFIX}{os.path.basename(path)}_')
+  try:
+    make_public_dir(temp)
+    yield temp
+    if existing == 'merge':
+      for name in sorted(os.listdir(temp)):
+        os.replace(os.path.join(temp, name), os.path.join(path, name))
+    else:
+      _swap_in(temp, path)
+  finally:
+    shutil.rmtree(temp, ignore_errors=True)
+
+
+def _swap_in(temp: str, path: str) -> None:
+  """Renames the folder `temp` to `path`, replacing what is there."""
+  if os.path.isdir(path) and not os.listdir(path):
+    os.rmdir(path)
+  if not os.path.exists(path):
+    os.replace(temp, path)
+    return
+  aside = tempfile.mkdtemp(dir=os.path.dirname(path),
+                           prefix=f'{TEMP_PREFIX}old_')
+  old = os.path.join(aside, 'old')
+  os.replace(path, old)
+  try:
+    os.replace(temp, path)
+  except BaseException:
+    os.replace(old, path)  # Put the old folder back.
+    raise
+  finally:
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def _fsync_file(path: str) -> None:

@@ -235,7 +235,8 @@ def warp(image, center, window, size: int) -> tf.Tensor:
   Args:
     image: [H, W, 3] any real type (pixel values are kept, as float32).
     center: float32 [2], window centre (x, y) in image pixels.
-    window: float32 [], window side in image pixels.
+    window: float32 [] window side in image pixels, or [2] its (x, y)
+      sides (the training augmentation's per-axis factors).
     size: S.
 
   Returns:
@@ -245,10 +246,11 @@ def warp(image, center, window, size: int) -> tf.Tensor:
   center = tf.cast(center, tf.float32)
   window = tf.cast(window, tf.float32)
   step, origin = _pixel_grid(center, window, size)
-  zero = tf.zeros_like(step)
+  step = tf.broadcast_to(step, [2])
+  zero = tf.zeros_like(step[0])
   # ImageProjectiveTransformV3: output (u, v) samples (a0 u + a2, b1 v + b2).
-  transform = tf.stack([step, zero, origin[0], zero, step, origin[1], zero,
-                        zero])
+  transform = tf.stack([step[0], zero, origin[0], zero, step[1], origin[1],
+                        zero, zero])
   crop = tf.raw_ops.ImageProjectiveTransformV3(
       images=image[tf.newaxis],
       transforms=transform[tf.newaxis],
@@ -259,12 +261,12 @@ def warp(image, center, window, size: int) -> tf.Tensor:
   return tf.ensure_shape(crop[0], [size, size, 3])
 
 
-def warp_np(image: np.ndarray, center, window: float,
-            size: int) -> np.ndarray:
+def warp_np(image: np.ndarray, center, window, size: int) -> np.ndarray:
   """NumPy/OpenCV twin of `warp`: float32 [S, S, C], pixel values kept."""
-  step, origin = _pixel_grid(np.asarray(center, np.float64), float(window),
-                             size)
-  affine = np.array([[step, 0.0, origin[0]], [0.0, step, origin[1]]])
+  step, origin = _pixel_grid(np.asarray(center, np.float64),
+                             np.asarray(window, np.float64), size)
+  step = np.broadcast_to(step, [2])
+  affine = np.array([[step[0], 0.0, origin[0]], [0.0, step[1], origin[1]]])
   return cv2.warpAffine(np.asarray(image, np.float32), affine, (size, size),
                         flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                         borderMode=cv2.BORDER_REPLICATE)

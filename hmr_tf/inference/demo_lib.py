@@ -36,8 +36,6 @@ little larger. The JSON and the overlay use this camera.
 import dataclasses
 import json
 import os
-import shutil
-import tempfile
 from typing import (Callable, Dict, Iterable, Iterator, List, Optional,
                     Sequence, Tuple)
 
@@ -45,6 +43,7 @@ from absl import logging
 import cv2
 import numpy as np
 
+from hmr_tf.files import atomic_io
 from hmr_tf.geometry import camera
 from hmr_tf.geometry import crop as crop_lib
 from hmr_tf.render import renderer
@@ -669,10 +668,8 @@ def write_people_outputs(output_dir: str, stem: str, image: np.ndarray,
 def _write_files(output_dir: str, paths_fn, paths_args, pictures,
                  meshes, params) -> Dict[str, str]:
   """Writes pictures, meshes and the JSON beside, then moves them in."""
-  os.makedirs(output_dir, exist_ok=True)
   final = paths_fn(output_dir, *paths_args)
-  tmp_dir = tempfile.mkdtemp(dir=output_dir, prefix='.tmp_demo_')
-  try:
+  with atomic_io.atomic_dir(output_dir, existing='merge') as tmp_dir:
     tmp = paths_fn(tmp_dir, *paths_args)
     for key, picture in pictures.items():
       if not cv2.imwrite(tmp[key], cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)):
@@ -681,10 +678,6 @@ def _write_files(output_dir: str, paths_fn, paths_args, pictures,
       renderer.write_obj(tmp[key], verts, faces)
     with open(tmp['params'], 'w') as f:
       json.dump(params, f, indent=1)
-    for key in final:
-      os.replace(tmp[key], final[key])
-  finally:
-    shutil.rmtree(tmp_dir, ignore_errors=True)
   return final
 
 

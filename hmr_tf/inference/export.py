@@ -65,8 +65,6 @@ Permissions: the export folder gets the mode `os.makedirs` would give
 import contextlib
 import json
 import os
-import shutil
-import tempfile
 
 from absl import logging
 import keras
@@ -432,11 +430,10 @@ def export_saved_model(model, export_dir: str, version: int = 1,
   configs.check_choice('precision', precision, PRECISIONS)
   configs.check_choice('jit_compile', jit_compile, JIT_COMPILE)
   module = _Exportable(model, include_vertices, precision, jit_compile)
-  tmp = tempfile.mkdtemp(dir=export_dir, prefix=f'.tmp_{int(version)}_')
-  # mkdtemp makes a private (0700) folder: TF Serving under another account
-  # could not read the export.
-  atomic_io.make_public_dir(tmp)
-  try:
+  # Written beside the version folder and renamed in when complete, with the
+  # umask's modes (TF Serving may run under another account).
+  with atomic_io.atomic_dir(final, existing='replace' if overwrite else
+                            'error') as tmp:
     tf.saved_model.save(
         module, tmp,
         signatures={SIGNATURE_BYTES: module.serving_default,
@@ -448,11 +445,6 @@ def export_saved_model(model, export_dir: str, version: int = 1,
     with open(os.path.join(extra, INFO_FILENAME), 'w') as f:
       json.dump(dict(module.info, include_vertices=bool(include_vertices)), f,
                 indent=2, sort_keys=True)
-    if os.path.exists(final):
-      shutil.rmtree(final)
-    os.replace(tmp, final)
-  finally:
-    shutil.rmtree(tmp, ignore_errors=True)
   logging.info('Exported the SavedModel to %s (signatures %s, %s; img_size '
                '%d; vertices %s; precision %s; XLA: %s).', final,
                SIGNATURE_BYTES, SIGNATURE_CROPS, model.config.img_size,

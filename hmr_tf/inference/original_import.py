@@ -31,8 +31,6 @@ appears complete (written beside, then renamed) or not at all.
 import json
 import os
 import re
-import shutil
-import tempfile
 from typing import Any, Dict, Optional
 
 from absl import logging
@@ -305,10 +303,7 @@ def import_original(original_checkpoint: str, model_dir: str,
     raise OriginalImportError(f'{model_dir}: already exists and is not empty; '
                               'choose another --output_dir or remove it')
   model, record = load_original(original_checkpoint, smpl_model_path)
-  parent = os.path.dirname(os.path.abspath(model_dir))
-  os.makedirs(parent, exist_ok=True)
-  tmp = tempfile.mkdtemp(dir=parent, prefix='.import_')
-  try:
+  with atomic_io.atomic_dir(model_dir) as tmp:
     # The object graph of a training checkpoint's model (encoder, regressor,
     # discriminator), so restore_model and --init_checkpoint read it.
     networks = tf.train.Checkpoint(encoder=model.encoder,
@@ -320,13 +315,6 @@ def import_original(original_checkpoint: str, model_dir: str,
     model_files.save_model_config(tmp, model.config)
     with open(os.path.join(tmp, ORIGINAL_IMPORT_FILENAME), 'w') as f:
       json.dump(record, f, indent=2, sort_keys=True)
-    atomic_io.make_public_dir(tmp)  # mkdtemp's 0700 -> the umask's mode
-    if os.path.isdir(model_dir):
-      os.rmdir(model_dir)  # empty (checked above)
-    os.replace(tmp, model_dir)
-  except BaseException:
-    shutil.rmtree(tmp, ignore_errors=True)
-    raise
   record = dict(record, checkpoint=os.path.join(model_dir,
                                                 os.path.basename(prefix)))
   logging.info('Imported %s (%d variables) into %s.',

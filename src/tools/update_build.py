@@ -37,7 +37,7 @@ LAYERS = (
     ('training', _package('training')),
     ('inference', _package('inference')),
     ('configs', lambda p: p in ('hmr_tf/configs.py', 'hmr_tf/flags.py')),
-    ('stages', lambda p: p == 'hmr_tf/stages.py'),
+    ('stages', lambda p: p in ('hmr_tf/stages.py', 'hmr_tf/preflight.py')),
     ('main', lambda p: p == 'hmr_tf/main.py'),
     ('demo', lambda p: p == 'hmr_tf/demo.py'),
     ('datasets', lambda p: p in ('datasets/__init__.py', 'datasets/common.py')),

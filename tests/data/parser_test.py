@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 from hmr_tf import configs
+from hmr_tf.data import augmentation
 from hmr_tf.data import decoder
 from hmr_tf.data import parser
 from hmr_tf.data import schema
@@ -52,8 +53,15 @@ def test_eval_crop_coordinates_hand_computed():
   expected[1] = (1, 1, 1)
   expected[2] = (-0.5, 0.25, 1)
   expected[4] = (0, -1, 1)
-  # [3] fell outside the crop, [5] was invisible: both all zeros.
+  # [3] falls outside the crop and keeps its label (the original's rule, the
+  # default); [5] was invisible: all zeros.
+  expected[3] = (33 / 32, 0, 1)
   np.testing.assert_allclose(out['keypoints2d'].numpy(), expected, atol=1e-6)
+  dropped = parser.parse_fn(_config(keypoints_outside_crop='drop'),
+                            is_training=False)(_decoded(image, c, kp))
+  expected[3] = 0.0
+  np.testing.assert_allclose(dropped['keypoints2d'].numpy(), expected,
+                             atol=1e-6)
   assert out['image'].shape == (32, 32, 3)
   assert float(out['crop_size']) == 64.0
   np.testing.assert_allclose(out['center'].numpy(), c)
@@ -129,33 +137,19 @@ def test_images_in_minus_one_to_one():
 
 
 def test_augmentation_ranges_follow_config():
-  # Two keypoints on self-symmetric joints (neck, head top) 10 px apart in x
-  # reveal each draw: x_head - x_neck = +-20 / window (sign = flip), and the
-  # neck's offset gives the centre jitter.
-  c = np.array([60.0, 60.0])
-  kp = np.zeros([19, 3])
-  kp[12] = (*c, 1)
-  kp[13] = (*(c + (10, 0)), 1)
-  record_scale = 2.0
-  decoded = _decoded(np.zeros([120, 120, 3], np.uint8), c, kp,
-                     scale=record_scale)
+  # The parser's draws for 300 seeds: the original's distributions (the
+  # mapping from uniforms is tested exactly in augmentation_test.py).
   config = _config(base_crop_size=200.0)
-  parse = parser.parse_fn(config, is_training=True)
-  factors, jitters, flips = [], [], []
-  for i in range(300):
-    out = parse(decoded, seed=tf.constant([1, i], tf.int64))['keypoints2d']
-    neck, head = out[12].numpy(), out[13].numpy()
-    dx = head[0] - neck[0]
-    window = 20.0 / abs(dx)
-    factors.append(config.base_crop_size / (record_scale * window))
-    flips.append(dx < 0)
-    jitters.append(-neck[:2] * window / 2 * (np.array([-1, 1]) if dx < 0
-                                              else np.array([1, 1])))
-  factors, jitters = np.array(factors), np.array(jitters)
-  assert factors.min() >= 0.8 - 1e-4 and factors.max() <= 1.23 + 1e-4
+  draws = [augmentation.draw(tf.constant([1, i], tf.int64), config)
+           for i in range(300)]
+  factors = np.array([float(d['scale']) for d in draws])
+  jitters = np.array([d['translation'].numpy() for d in draws])
+  flips = np.array([bool(d['flip']) for d in draws])
+  assert factors.min() >= 0.8 and factors.max() < 1.23
   assert factors.min() < 0.83 and factors.max() > 1.2
-  # trans_max 20 px at scale 1 = 10 stored px for a record at scale 2.
-  assert np.abs(jitters).max() <= 10 + 1e-3 and np.abs(jitters).max() > 9.0
+  # Whole pixels in [-20, 19], as tf.random_uniform's int32 draws.
+  np.testing.assert_array_equal(jitters, np.round(jitters))
+  assert jitters.min() == -20 and jitters.max() == 19
   assert 0.4 < np.mean(flips) < 0.6
 
 

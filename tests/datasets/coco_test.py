@@ -96,6 +96,8 @@ def test_round_trip_and_filters(tmp_path):
     np.testing.assert_allclose(record['keypoints2d'], keypoints, atol=1e-3)
     np.testing.assert_array_equal(record['center'], np.trunc(center))
     assert np.all(start > 0) == (i == 2)  # The small person is cropped.
+    # Image ids 10 and 20 are p10.jpg (tag 1) and p20.jpg (tag 2).
+    assert fx.image_tag(record['image']) == (2 if i == 2 else 1)
     if i != 1:
       np.testing.assert_allclose(fx.marker_centroid(record['image']),
                                  record['keypoints2d'][0, :2], atol=1.0)

@@ -75,6 +75,7 @@ def test_round_trip(tmp_path):
                                  atol=1e-3)
       np.testing.assert_array_equal(record['center'], np.trunc(center))
       assert record['filename'] == arrays['imgname'][i].encode()
+      assert fx.image_tag(record['image']) == i % fx.NUM_TAGS
       if i != 1:  # Record 1's marked ankle is not labelled.
         np.testing.assert_allclose(fx.marker_centroid(record['image']),
                                    keypoints[0, :2], atol=1.0)

@@ -35,6 +35,7 @@ def test_round_trip_all_train_and_flag_not_inverted(tmp_path):
     np.testing.assert_array_equal(
         record['center'], np.trunc((box.min(0) + box.max(0)) / 2))
     assert record['filename'] == f'images/im{i + 1:05d}.jpg'.encode()
+    assert fx.image_tag(record['image']) == i % fx.NUM_TAGS
     np.testing.assert_allclose(fx.marker_centroid(record['image']),
                                record['keypoints2d'][0, :2], atol=0.5)
 

@@ -52,6 +52,8 @@ def test_round_trip(lsp_dir, tmp_path):
                 'rb') as f:
         source = tf.io.decode_jpeg(f.read(), channels=3).numpy()
       np.testing.assert_array_equal(record['image'], source)
+      # The pixels are image i's (its background's tag), not another's.
+      assert fx.image_tag(record['image']) == i % fx.NUM_TAGS
       np.testing.assert_allclose(fx.marker_centroid(record['image']),
                                  record['keypoints2d'][0, :2], atol=0.5)
       assert record['has_joints3d'] == 0 and record['has_smpl'] == 0

@@ -20,19 +20,34 @@ def _write(input_dir):
        'trans': rng.normal(size=(3, 3))}
   b = {'new_poses': rng.normal(size=(2, 72)), 'betas': rng.normal(size=10)}
   held_out = {'poses': rng.normal(size=(4, 72)), 'betas': rng.normal(size=10)}
-  amass = {'poses': rng.normal(size=(4, 156)), 'betas': rng.normal(size=16),
-           'gender': np.array('neutral'), 'mocap_framerate': np.array(120.0)}
+  amass = _amass(rng, 4, 120.0)
   fx.write_py2_pickle(os.path.join(input_dir, '01', '01_01.pkl'), a)
   fx.write_py2_pickle(os.path.join(input_dir, '02', '02_05.pkl'), b)
   fx.write_py2_pickle(os.path.join(input_dir, 'S9', 'walk.pkl'), held_out)
   np.savez(os.path.join(input_dir, '02', 'amass_poses.npz'), **amass)
   np.savez(os.path.join(input_dir, '02', 'shape.npz'),
            betas=rng.normal(size=16), gender=np.array('male'))
-  # Expected frames: first 72 pose numbers, first 10 betas per frame.
+  # Expected frames: MoSh's as they are; AMASS's 22 body joints (66
+  # numbers) then zero hands, and its first 10 betas.
   pairs = [(p, a['betas']) for p in a['poses']]
   pairs += [(p, b['betas']) for p in b['new_poses']]
-  pairs += [(p[:72], amass['betas'][:10]) for p in amass['poses']]
+  pairs += [(_smpl_of_amass(p), amass['betas'][:10]) for p in amass['poses']]
   return pairs
+
+
+def _amass(rng, frames, framerate):
+  """One AMASS SMPL+H file's arrays, in AMASS's layout."""
+  return {'poses': rng.normal(size=(frames, 156)),
+          'betas': rng.normal(size=16), 'trans': rng.normal(size=(frames, 3)),
+          'dmpls': rng.normal(size=(frames, 8)), 'gender': np.array('female'),
+          'mocap_framerate': np.array(framerate)}
+
+
+def _smpl_of_amass(pose):
+  """The reference: SMPL joints 0-21 from SMPL+H's, joints 22, 23 zero."""
+  out = np.zeros(72)
+  out[:66] = pose[:66]
+  return out
 
 
 def _match(got, expected):
@@ -128,3 +143,54 @@ def test_malicious_mocap_pickle_never_runs(tmp_path):
   meta = mocap.convert(input_dir, out, skip_bad=True)
   assert meta['num_skipped'] == 1
   assert not marker.exists()
+
+
+def test_amass_hands_zero_betas_rule_and_frame_rate(tmp_path):
+  input_dir, out = str(tmp_path / 'amass'), str(tmp_path / 'out')
+  rng = np.random.default_rng(4)
+  fast = _amass(rng, 9, 120.0)  # 30 Hz keeps frames 0, 4, 8.
+  slow = _amass(rng, 6, 60.0)  # 30 Hz keeps frames 0, 2, 4.
+  mosh = {'poses': rng.normal(size=(5, 72)), 'betas': rng.normal(size=10)}
+  np.savez(_mkdir(input_dir, 'ACCAD', 'fast.npz'), **fast)
+  np.savez(_mkdir(input_dir, 'CMU', 'slow.npz'), **slow)
+  fx.write_py2_pickle(os.path.join(input_dir, 'mosh', 'm.pkl'), mosh)
+  meta = mocap.convert(input_dir, out, dataset_name='amass', target_fps=30)
+  train = meta['splits']['train']
+  assert train['num_examples'] == 3 + 3 + 5  # MoSh: no frame rate, all.
+  assert train['filtered'] == {'subsampled to 30 fps': 6 + 3}
+  assert meta['amass_betas'] == 'keep' and meta['target_fps'] == 30
+  records, _ = fx.read_split(out, 'amass', 'train', mocap=True)
+  got = [(r['pose'], r['shape']) for r in records]
+  expected = [(_smpl_of_amass(fast['poses'][i]), fast['betas'][:10])
+              for i in (0, 4, 8)]
+  expected += [(_smpl_of_amass(slow['poses'][i]), slow['betas'][:10])
+               for i in (0, 2, 4)]
+  expected += [(p, mosh['betas']) for p in mosh['poses']]
+  _match(got, expected)
+  # AMASS records: hands exactly zero; the MoSh ones keep theirs.
+  hands = np.array([r['pose'][66:] for r in records])
+  assert (np.abs(hands).max(1) == 0).sum() == 6
+  # --amass_betas=zero: AMASS betas zero, MoSh betas kept; every frame.
+  meta = mocap.convert(input_dir, out, dataset_name='amass',
+                       amass_betas='zero')
+  assert meta['splits']['train']['num_examples'] == 9 + 6 + 5
+  records, _ = fx.read_split(out, 'amass', 'train', mocap=True)
+  got = [(r['pose'], r['shape']) for r in records]
+  expected = [(_smpl_of_amass(p), np.zeros(10)) for p in fast['poses']]
+  expected += [(_smpl_of_amass(p), np.zeros(10)) for p in slow['poses']]
+  expected += [(p, mosh['betas']) for p in mosh['poses']]
+  _match(got, expected)
+  with pytest.raises(ValueError, match='amass_betas: expected one of'):
+    mocap.convert(input_dir, out, amass_betas='neutral')
+
+
+def _mkdir(*parts):
+  os.makedirs(os.path.join(*parts[:-1]), exist_ok=True)
+  return os.path.join(*parts)
+
+
+def test_subsample_hand_computed():
+  np.testing.assert_array_equal(mocap.subsample(9, 120, 30), [0, 4, 8])
+  # 100 Hz to 30: times 0, 1/30, 2/30 s are frames 0, 3.33, 6.67 -> 0, 3, 7.
+  np.testing.assert_array_equal(mocap.subsample(10, 100, 30), [0, 3, 7])
+  np.testing.assert_array_equal(mocap.subsample(4, 30, 60), [0, 1, 2, 3])

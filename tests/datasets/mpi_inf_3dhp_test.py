@@ -65,6 +65,9 @@ def test_round_trip_sampling_and_filters(tmp_path):
     np.testing.assert_allclose(record['joints3d'], gt3d[camera, i] / 1000,
                                rtol=1e-6)
     assert record['has_joints3d'] == 1.0 and record['has_smpl'] == 0.0
+    # Annotation row i is frame_{FRAMES[i] + 1}: the background tag says
+    # which row's image the pixels are.
+    assert fx.image_tag(record['image']) == (camera * 100 + i) % fx.NUM_TAGS
     np.testing.assert_allclose(fx.marker_centroid(record['image']),
                                keypoints[0], atol=1.0)
   assert seen == {(0, 0), (0, 2), (0, 4), (2, 0), (2, 2)}

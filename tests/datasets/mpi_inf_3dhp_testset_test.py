@@ -68,6 +68,8 @@ def test_round_trip_valid_frames_mapping_and_missing_sequence(tmp_path):
                                rtol=1e-6)
     assert record['activity'] == ACTIVITY[i]
     assert record['has_joints3d'] == 1.0 and record['has_smpl'] == 0.0
+    seed = 1 if name.startswith('TS1') else 3
+    assert fx.image_tag(record['image']) == (seed * 100 + i) % fx.NUM_TAGS
     np.testing.assert_allclose(fx.marker_centroid(record['image']),
                                keypoints[0], atol=1.0)
 

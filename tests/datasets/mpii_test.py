@@ -76,6 +76,8 @@ def test_round_trip(tmp_path):
     np.testing.assert_array_equal(record['center'], np.trunc(center))
     expected_hw = np.minimum(end, 600)[::-1]
     np.testing.assert_array_equal(record['image'].shape[:2], expected_hw)
+    # Persons 0 and 1 are in a.jpg (tag 1), person 2 in b.jpg (tag 2).
+    assert fx.image_tag(record['image']) == (2 if i == 2 else 1)
     if i != 1:  # The marker sits on the right ankle of persons 0 and 2.
       np.testing.assert_allclose(fx.marker_centroid(record['image']),
                                  record['keypoints2d'][0, :2], atol=1.0)

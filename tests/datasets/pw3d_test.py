@@ -15,7 +15,7 @@ from datasets import pw3d
 from hmr_tf.data import writer as writer_lib
 from hmr_tf.smpl import joints as joints_lib
 
-FRAMES = fx.PW3D_FRAMES
+IMG_FRAME_IDS = fx.PW3D_IMG_FRAME_IDS
 F, C = fx.PW3D_FOCAL, fx.PW3D_CENTER
 INTRINSICS = fx.PW3D_INTRINSICS
 # SMPL index of each LSP joint but the head top (written out by name here).
@@ -51,8 +51,11 @@ def test_round_trip_pose_shape_gender_crop(tmp_path):
   expected_order = [(0, 0), (0, 1), (1, 0), (1, 2)]
   for record, (p, i) in zip(records, expected_order):
     person = people[p]
+    # Frame i is image i (img_frame_ids index the 60 Hz arrays: 0, 2, 4),
+    # the file by its name and its pixels by the background's tag.
     assert record['filename'].decode() == (
-        f'imageFiles/downtown_walk_00/image_{FRAMES[i]:05d}.jpg')
+        f'imageFiles/downtown_walk_00/image_{i:05d}.jpg')
+    assert fx.image_tag(record['image']) == i
     assert record['gender'] == (b'female' if p == 0 else b'male')
     assert record['has_smpl'] == 1.0 and record['has_joints3d'] == 0.0
     np.testing.assert_allclose(record['shape'], person['betas'], rtol=1e-6)
@@ -107,9 +110,9 @@ def test_malformed_inputs(tmp_path):
   people, cam_poses = _write(input_dir)
   # An image that does not decode.
   fx.write_garbage(os.path.join(input_dir, 'imageFiles', 'downtown_walk_00',
-                                'image_00006.jpg'))
+                                'image_00001.jpg'))
   with pytest.raises(writer_lib.BadRecordError,
-                     match=r'image_00006\.jpg: record .*downtown_walk_00\.pkl '
+                     match=r'image_00001\.jpg: record .*downtown_walk_00\.pkl '
                            r'person 0 frame 1'):
     pw3d.convert(input_dir, out)
   assert fx.final_files(out, '3dpw') == []
@@ -136,12 +139,12 @@ def test_malformed_inputs(tmp_path):
   nan_invalid[0]['poses'] = people[0]['poses'].copy()
   nan_invalid[0]['poses'][2] = np.nan  # Person 0, frame 2: invalid.
   fx.write_3dpw_sequence(input_dir, 'test', 'downtown_walk_00', nan_invalid,
-                         cam_poses, INTRINSICS, FRAMES)
+                         cam_poses, INTRINSICS, IMG_FRAME_IDS)
   assert pw3d.convert(input_dir, out)['splits']['test']['num_examples'] == 4
   nan_invalid[1]['joints'] = people[1]['joints'].copy()
   nan_invalid[1]['joints'][2, 5] = np.nan  # Person 1, frame 2: valid.
   fx.write_3dpw_sequence(input_dir, 'test', 'downtown_walk_00', nan_invalid,
-                         cam_poses, INTRINSICS, FRAMES)
+                         cam_poses, INTRINSICS, IMG_FRAME_IDS)
   with pytest.raises(writer_lib.BadRecordError,
                      match=r'downtown_walk_00\.pkl: record person 1 frame 2 '
                            r'.*jointPositions: non-finite'):
@@ -153,7 +156,7 @@ def test_malformed_inputs(tmp_path):
                                       r'shape \[3, 72\]')):
     bad = [dict(people[0]), {**people[1], **change}]
     fx.write_3dpw_sequence(input_dir, 'test', 'downtown_walk_00', bad,
-                           cam_poses, INTRINSICS, FRAMES)
+                           cam_poses, INTRINSICS, IMG_FRAME_IDS)
     with pytest.raises(ValueError, match=r'downtown_walk_00\.pkl.*' + match):
       pw3d.convert(input_dir, out)
   path = fx.write_py2_pickle(
@@ -163,3 +166,19 @@ def test_malformed_inputs(tmp_path):
                                        r"\['poses'"):
     pw3d.convert(input_dir, out)
   del path
+
+
+def test_img_frame_ids_checked_against_the_60hz_arrays(tmp_path):
+  input_dir, out = str(tmp_path / '3DPW'), str(tmp_path / 'out')
+  people, cam_poses = fx.pw3d_scene()
+  # Frame 6 does not exist in 60 Hz arrays of 6 frames.
+  fx.write_3dpw_sequence(input_dir, 'test', 'downtown_walk_00', people,
+                         cam_poses, INTRINSICS, [0, 2, 6])
+  with pytest.raises(ValueError, match=r'downtown_walk_00\.pkl: img_frame_ids'
+                                       r': frame 6 is past the end of '
+                                       r'poses_60Hz\[0\] \(6 frames'):
+    pw3d.convert(input_dir, out)
+  fx.write_3dpw_sequence(input_dir, 'test', 'downtown_walk_00', people,
+                         cam_poses, INTRINSICS, [0, 2])
+  with pytest.raises(ValueError, match=r'img_frame_ids: expected shape \[3\]'):
+    pw3d.convert(input_dir, out)

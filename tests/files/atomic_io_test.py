@@ -182,3 +182,72 @@ def test_fsync_before_the_rename_unless_turned_off(tmp_path, monkeypatch):
       f.write(b'b')
   assert events == ['replace']
   assert (tmp_path / 'b').read_bytes() == b'b'
+
+
+def _tree(root):
+  """{relative path: bytes} of every file under root."""
+  out = {}
+  for folder, _, files in os.walk(root):
+    for name in files:
+      path = os.path.join(folder, name)
+      with open(path, 'rb') as f:
+        out[os.path.relpath(path, root)] = f.read()
+  return out
+
+
+def _write(folder, files):
+  for name, data in files.items():
+    with open(os.path.join(folder, name), 'wb') as f:
+      f.write(data)
+
+
+def test_atomic_dir_swaps_in_replaces_merges_and_cleans_up(tmp_path,
+                                                           umask_027):
+  parent = tmp_path / 'export'
+  target = str(parent / '1')
+  # A new folder: made beside the target (hidden), the umask's mode.
+  with atomic_io.atomic_dir(target) as temp:
+    assert os.path.dirname(temp) == str(parent)
+    assert os.path.basename(temp).startswith(atomic_io.TEMP_PREFIX + '1_')
+    assert os.stat(temp).st_mode & 0o777 == 0o750
+    assert not os.path.exists(target)
+    _write(temp, {'a': b'new a', 'b': b'new b'})
+  assert _tree(target) == {'a': b'new a', 'b': b'new b'}
+  assert os.stat(target).st_mode & 0o777 == 0o750
+  assert sorted(os.listdir(parent)) == ['1']
+  # 'error': a folder with files is refused before anything is made.
+  with pytest.raises(FileExistsError, match='1: exists already'):
+    with atomic_io.atomic_dir(target):
+      raise AssertionError('not reached')
+  # Any error, Ctrl-C included: the old folder byte-identical, no temporary.
+  for error in (OSError('disk full'), KeyboardInterrupt()):
+    with pytest.raises(type(error)):
+      with atomic_io.atomic_dir(target, existing='replace') as temp:
+        _write(temp, {'a': b'half'})
+        raise error
+    assert _tree(target) == {'a': b'new a', 'b': b'new b'}
+    assert sorted(os.listdir(parent)) == ['1']
+  # 'replace': the new folder's content only, nothing left beside.
+  with atomic_io.atomic_dir(target, existing='replace') as temp:
+    _write(temp, {'c': b'c'})
+  assert _tree(target) == {'c': b'c'}
+  assert sorted(os.listdir(parent)) == ['1']
+  # An empty folder counts as absent ('error').
+  empty = parent / 'empty'
+  empty.mkdir()
+  with atomic_io.atomic_dir(str(empty)) as temp:
+    _write(temp, {'x': b'x'})
+  assert _tree(str(empty)) == {'x': b'x'}
+  # 'merge': the files join the folder's others, replacing same names.
+  with atomic_io.atomic_dir(target, existing='merge') as temp:
+    assert os.path.dirname(temp) == target
+    _write(temp, {'c': b'c2', 'd': b'd'})
+  assert _tree(target) == {'c': b'c2', 'd': b'd'}
+  with pytest.raises(KeyboardInterrupt):
+    with atomic_io.atomic_dir(target, existing='merge') as temp:
+      _write(temp, {'c': b'c3'})
+      raise KeyboardInterrupt
+  assert _tree(target) == {'c': b'c2', 'd': b'd'}
+  with pytest.raises(ValueError, match='existing: expected one of'):
+    with atomic_io.atomic_dir(target, existing='overwrite'):
+      pass

@@ -38,10 +38,27 @@ def skeleton(center_x: float, top_y: float, height: float) -> np.ndarray:
   return _SKELETON * height + np.array([center_x, top_y])
 
 
+# Each background carries a tag, its seed modulo NUM_TAGS, as its grey level
+# (TAG_STEP * tag + noise in [0, 8)): a resize or a crop keeps the median
+# grey, so `image_tag` reads back which file a record's image came from and a
+# converter that pairs an annotation with the wrong image is caught. The
+# levels stay below `marker_centroid`'s threshold.
+NUM_TAGS = 8
+TAG_STEP = 12
+
+
 def background(height: int, width: int, seed: int = 0) -> np.ndarray:
-  """A dark, noisy BGR uint8 image (markers drawn on it stand out)."""
+  """A dark, noisy BGR uint8 image tagged `seed % NUM_TAGS` (see above)."""
   rng = np.random.default_rng(seed)
-  return rng.integers(0, 40, size=(height, width, 3), dtype=np.uint8)
+  level = TAG_STEP * (seed % NUM_TAGS)
+  return (level + rng.integers(0, 8, size=(height, width, 3))).astype(
+      np.uint8)
+
+
+def image_tag(image: np.ndarray) -> int:
+  """The tag of the background an image (or a crop of it) was drawn on."""
+  median = float(np.median(np.asarray(image, np.float64).mean(axis=-1)))
+  return int(round((median - 3.5) / TAG_STEP))
 
 
 def draw_marker(image: np.ndarray, xy, radius: int = 2) -> np.ndarray:
@@ -414,9 +431,16 @@ def write_3dhp_test_sequence(ts_dir: str, gt2d, gt3d, univ3d, valid,
 
 
 def write_3dpw_sequence(input_dir: str, split: str, name: str, people,
-                        cam_poses, intrinsics, frame_ids, size: int = 64,
-                        marker_joint: int = 8, seed: int = 0) -> str:
-  """A 3DPW sequence file (Python 2 pickle) and its frames.
+                        cam_poses, intrinsics, img_frame_ids=None,
+                        size: int = 64, marker_joint: int = 8,
+                        seed: int = 0) -> str:
+  """A 3DPW sequence file (Python 2 pickle) and its frames, in 3DPW's layout.
+
+  As the dataset's readme describes it: `poses`, `trans`, `jointPositions`,
+  `cam_poses`, `campose_valid` and `poses2d` have one entry per image (N),
+  the images are `image_00000.jpg`, `image_00001.jpg`, ... in that order,
+  and `img_frame_ids` [N] index the 60 Hz arrays (`poses_60Hz`,
+  `trans_60Hz`, here twice as long, filled with noise) at the image frames.
 
   Args:
     input_dir: the 3DPW root (sequenceFiles/, imageFiles/).
@@ -427,22 +451,28 @@ def write_3dpw_sequence(input_dir: str, split: str, name: str, people,
       ('m'/'f').
     cam_poses: [N, 4, 4] world -> camera.
     intrinsics: [3, 3].
-    frame_ids: [N] image numbers.
-    size: image side; each frame shows a marker at the first person's
-      `marker_joint` (SMPL index) projected.
+    img_frame_ids: [N] indices into the 60 Hz arrays (default 0, 2, 4, ...).
+    size: image side; image i shows a marker at the first person's
+      `marker_joint` (SMPL index) projected in frame i, on a background
+      tagged (seed * 100 + i) % NUM_TAGS (`image_tag`).
     seed: noise seed.
 
   Returns:
     The pickle's path. Keys and text are Python 2 `str` (bytes here), the
     arrays NumPy arrays, as the distributed files.
   """
-  num = len(frame_ids)
+  num = len(cam_poses)
+  if img_frame_ids is None:
+    img_frame_ids = 2 * np.arange(num)
+  num_60hz = 2 * num
   rng = np.random.default_rng(seed)
   sequence = {
       b'sequence': name.encode(),
       b'poses': [np.asarray(p['poses'], np.float64) for p in people],
       b'betas': [np.asarray(p['betas'], np.float64) for p in people],
       b'trans': [rng.normal(size=(num, 3)) for _ in people],
+      b'poses_60Hz': [rng.normal(size=(num_60hz, 72)) for _ in people],
+      b'trans_60Hz': [rng.normal(size=(num_60hz, 3)) for _ in people],
       b'jointPositions': [np.asarray(p['joints'], np.float64).reshape(num, 72)
                           for p in people],
       b'poses2d': [rng.uniform(0, size, (num, 3, 18)) for _ in people],
@@ -450,21 +480,22 @@ def write_3dpw_sequence(input_dir: str, split: str, name: str, people,
       b'cam_intrinsics': np.asarray(intrinsics, np.float64),
       b'campose_valid': [np.asarray(p['valid'], np.float64) for p in people],
       b'genders': [p['gender'].encode() for p in people],
-      b'img_frame_ids': np.asarray(frame_ids, np.int64),
+      b'img_frame_ids': np.asarray(img_frame_ids, np.int64),
   }
-  for i, frame in enumerate(frame_ids):
+  for i in range(num):
     cam = people[0]['joints'][i][marker_joint] @ cam_poses[i][:3, :3].T
     pixel = (cam + cam_poses[i][:3, 3]) @ np.asarray(intrinsics).T
     image = draw_marker(background(size, size, seed=seed * 100 + i),
                         pixel[:2] / pixel[2])
     write_image(os.path.join(input_dir, 'imageFiles', name,
-                             f'image_{frame:05d}.jpg'), image)
+                             f'image_{i:05d}.jpg'), image)
   return write_py2_pickle(os.path.join(input_dir, 'sequenceFiles', split,
                                        f'{name}.pkl'), sequence)
 
 
-# A small 3DPW scene: 64-px frames, focal length 60 px, principal point 32.
-PW3D_FRAMES = np.array([5, 6, 7])
+# A small 3DPW scene: 64-px frames, focal length 60 px, principal point 32;
+# three image frames at 60 Hz frames 0, 2, 4 (3DPW's images are at 30 Hz).
+PW3D_IMG_FRAME_IDS = np.array([0, 2, 4])
 PW3D_FOCAL, PW3D_CENTER = 60.0, 32.0
 PW3D_INTRINSICS = np.array([[PW3D_FOCAL, 0, PW3D_CENTER],
                             [0, PW3D_FOCAL, PW3D_CENTER], [0, 0, 1]])
@@ -504,7 +535,7 @@ def write_pw3d_scene(input_dir: str, split: str = 'test',
   """Writes `pw3d_scene(seed)` as one sequence; returns (people, cam_poses)."""
   people, cam_poses = pw3d_scene(seed)
   write_3dpw_sequence(input_dir, split, name, people, cam_poses,
-                      PW3D_INTRINSICS, PW3D_FRAMES, seed=seed)
+                      PW3D_INTRINSICS, PW3D_IMG_FRAME_IDS, seed=seed)
   return people, cam_poses
 
 
