@@ -937,3 +937,71 @@ def from_flags(f) -> RunConfig:
       explicit_flags=frozenset(
           name for name in ('img_size', 'base_crop_size')
           if _given(f, name)))
+
+
+# ---------------------------------------------------------------------------
+# Video: temporal smoothing of each person's track
+# (hmr_tf.inference.smoothing; the demo's --video flow). Not a flag of
+# hmr_tf.main (it has no video mode): the demo and src/bench/smoothing_bench.py
+# define these flags with `hmr_tf.flags.define_flags_of(SmoothingConfig)` and
+# read them with `smoothing_from_flags`.
+
+
+@dataclasses.dataclass(frozen=True)
+class SmoothingConfig:
+  """The One-Euro filter of each track's rotations and camera.
+
+  Defaults chosen with src/bench/smoothing_bench.py (see the README's video
+  smoothing section): they meet the issue's targets there (acceleration
+  error at most 1/3 of the unsmoothed one, PA-MPJPE at most 2% worse).
+
+  Attributes:
+    enabled: smooth the tracks of a video (off: the per-frame outputs).
+    min_cutoff: the rotations' cutoff frequency at rest, Hz.
+    beta: how fast the rotations' cutoff rises with their speed, Hz per
+      (quaternion units / s).
+    cam_min_cutoff: cam_t_full's cutoff at rest, Hz.
+    cam_beta: how fast cam_t_full's cutoff rises with its speed, Hz per m/s.
+    d_cutoff: the cutoff of the speed estimate's own smoothing, Hz.
+    zero_phase: filter forward, then backward (no lag; the track is
+      finished when it is smoothed); off: one causal pass.
+  """
+  enabled: bool = flag_field(
+      True,
+      'Smooth each person\'s track over the video\'s frames (a One-Euro '
+      'filter of the joint rotations as quaternions and of the camera, one '
+      'shape per track); --nosmoothing writes the per-frame results.',
+      name='smoothing')
+  min_cutoff: float = flag_field(
+      1.0, 'Smoothing: the rotations\' cutoff frequency at rest (Hz); lower '
+      'removes more jitter.', name='smoothing_min_cutoff', lower_bound=1e-6)
+  beta: float = flag_field(
+      1.0, 'Smoothing: how fast the rotations\' cutoff rises with their '
+      'speed (higher: less lag in fast motion).', name='smoothing_beta',
+      lower_bound=0.0)
+  cam_min_cutoff: float = flag_field(
+      1.0, 'Smoothing: the camera translation\'s cutoff at rest (Hz).',
+      name='smoothing_cam_min_cutoff', lower_bound=1e-6)
+  cam_beta: float = flag_field(
+      1.0, 'Smoothing: how fast the camera translation\'s cutoff rises with '
+      'its speed (Hz per m/s).', name='smoothing_cam_beta', lower_bound=0.0)
+  d_cutoff: float = flag_field(
+      1.0, 'Smoothing: the cutoff of the speed estimate (Hz).',
+      name='smoothing_d_cutoff', lower_bound=1e-6)
+  zero_phase: bool = flag_field(
+      True, 'Smoothing: filter forward then backward over the finished track '
+      '(no lag); off: one causal pass.', name='smoothing_zero_phase')
+
+  def __post_init__(self):
+    for name in ('min_cutoff', 'cam_min_cutoff', 'd_cutoff'):
+      if not getattr(self, name) > 0:
+        raise ValueError(f'{name}: expected > 0 Hz, got '
+                         f'{getattr(self, name)}')
+    for name in ('beta', 'cam_beta'):
+      if not getattr(self, name) >= 0:
+        raise ValueError(f'{name}: expected >= 0, got {getattr(self, name)}')
+
+
+def smoothing_from_flags(f) -> SmoothingConfig:
+  """The SmoothingConfig from parsed flags (those `define_flags_of` made)."""
+  return _from_flags(SmoothingConfig, f)
