@@ -86,7 +86,7 @@ def _define_flags() -> None:
                        lower_bound=configs.MIN_IMG_SIZE)
   _define_config_flags(configs.PeopleConfig)
   _define_config_flags(configs.TrackingConfig)
-  _define_config_flags(configs.SmoothingConfig)
+  _define_config_flags(configs.SmoothingConfig)  # --[no]smoothing, ...
 
 
 
@@ -250,7 +250,7 @@ def _run():
     from hmr_tf.inference import video  # pylint: disable=g-import-not-at-top
     smoothing = configs.smoothing_from_flags(FLAGS)
     options = video.VideoOptions(
-        multi=multi, smoothing=smoothing if smoothing.enabled else None,
+        multi=multi, smoothing=smoothing,
         tracking=_config(configs.TrackingConfig),
         focal_length=FLAGS.focal_length, batch_size=FLAGS.batch_size,
         source=source)

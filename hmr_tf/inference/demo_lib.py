@@ -31,8 +31,6 @@ from hmr_tf.inference import crops as crops_lib
 from hmr_tf.inference import writers
 from hmr_tf.inference.sources import DemoInputError
 
-Crop = crops_lib.Crop
-
 
 def check_faces(body_model) -> None:
   """Stops with one line when the body model has no faces to render.
@@ -47,7 +45,8 @@ def check_faces(body_model) -> None:
         'released HMR model: neutral_smpl_with_cocoplus_reg.pkl)')
 
 
-def to_image_coordinates(prediction: Dict[str, np.ndarray], crop: Crop,
+def to_image_coordinates(prediction: Dict[str, np.ndarray],
+                         crop: crops_lib.Crop,
                          image_shape,
                          focal_length: Optional[float] = None) -> Dict:
   """Adds image-pixel quantities to one example's prediction.
@@ -154,7 +153,8 @@ def run_streaming(model, items: Iterable[tuple], on_result: Callable,
   return done
 
 
-def run_on_images(model, images: Sequence[np.ndarray], crops: Sequence[Crop],
+def run_on_images(model, images: Sequence[np.ndarray],
+                  crops: Sequence[crops_lib.Crop],
                   batch_size: int = 8, progress=None,
                   focal_length: Optional[float] = None) -> List[Dict]:
   """Runs the model on crops of several images, batched.
@@ -180,7 +180,7 @@ def run_on_images(model, images: Sequence[np.ndarray], crops: Sequence[Crop],
   return results
 
 
-def run_on_image(model, image: np.ndarray, crop: Crop) -> Dict:
+def run_on_image(model, image: np.ndarray, crop: crops_lib.Crop) -> Dict:
   """One image (see `run_on_images`)."""
   return run_on_images(model, [image], [crop], batch_size=1)[0]
 

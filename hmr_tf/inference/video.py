@@ -8,7 +8,7 @@ Two passes over the file, so that memory stays flat however long it is:
      person a frame);
   2. each finished track is smoothed over time
      (hmr_tf.inference.smoothing: one shape per track, pose and place
-     filtered; skipped with smoothing off), then the video is read again
+     filtered; with smoothing off the per-frame predictions stay), then the video is read again
      and each frame's meshes are posed from the (smoothed) parameters and
      written as for a photograph (hmr_tf.inference.writers), the JSON
      carrying each person's `track_id`; last, one animated `.glb` per
@@ -28,6 +28,7 @@ import numpy as np
 
 from hmr_tf import configs
 from hmr_tf.inference import demo_lib
+from hmr_tf.inference import smoothing
 from hmr_tf.inference import sources
 from hmr_tf.inference import tracking
 from hmr_tf.inference import writers
@@ -45,15 +46,15 @@ class VideoOptions:
   Attributes:
     multi: write each frame with the several-people naming
       (`<frame>_person<k>_mesh.obj`, a `people` list in the JSON).
-    smoothing: the smoothing's config (configs.SmoothingConfig), or None to
-      keep the per-frame predictions.
+    smoothing: the smoothing's config (`enabled` False keeps the per-frame
+      predictions).
     tracking: the tracker's config.
     focal_length: the full-image camera's focal length (None: diagonal).
     batch_size: people per forward pass.
     source: the input's name, recorded in the JSON.
   """
   multi: bool = False
-  smoothing: Optional[object] = None
+  smoothing: configs.SmoothingConfig = configs.SmoothingConfig()
   tracking: configs.TrackingConfig = configs.TrackingConfig()
   focal_length: Optional[float] = None
   batch_size: int = 8
@@ -115,13 +116,14 @@ def track_people(model, frames, find_people: Callable,
 
 
 def smooth_tracks(tracked: Dict, fps: float,
-                  smoothing_config: Optional[object]) -> Dict[int, Dict]:
+                  config: configs.SmoothingConfig) -> Dict[int, Dict]:
   """Smooths each track in place; returns its animation's parameters.
 
-  With a smoothing config, each track's pose, shape and place go through
-  hmr_tf.inference.smoothing.smooth_track (one shape per track); without,
-  the per-frame predictions stay and the animation's one shape is the
-  mean of the track's.
+  Each track's pose and place go through
+  hmr_tf.inference.smoothing.smooth_track, which also gives the track's one
+  shape. With smoothing off (`config.enabled` False) the per-frame
+  predictions stay as they are (their own shapes too); the animation takes
+  the track's one shape.
 
   Returns:
     {track id: {'frames' [T], 'betas' [B], 'theta' [T, 72], 'cam_t' [T, 3]}}
@@ -134,16 +136,13 @@ def smooth_tracks(tracked: Dict, fps: float,
     betas = np.stack([np.asarray(r['shape'], np.float64) for r in results])
     cam_t = np.stack([np.asarray(r['cam_t_full'], np.float64)
                       for r in results])
-    if smoothing_config is not None:
-      from hmr_tf.inference import smoothing  # pylint: disable=g-import-not-at-top
-      theta, one_betas, cam_t = smoothing.smooth_track(
-          frames, theta, betas, cam_t, fps, smoothing_config)
+    theta, one_betas, cam_t = smoothing.smooth_track(frames, theta, betas,
+                                                     cam_t, fps, config)
+    if config.enabled:
       betas = np.broadcast_to(one_betas, betas.shape)
-    else:
-      one_betas = betas.mean(0)
     for r, pose, shape, trans in zip(results, theta, betas, cam_t):
       r.update(pose=pose, shape=np.array(shape), cam_t_full=trans,
-               smoothed=smoothing_config is not None)
+               smoothed=bool(config.enabled))
       r['perspective'] = dict(r['perspective'], translation=trans.tolist())
     out[track_id] = {'frames': frames, 'betas': np.asarray(one_betas),
                      'theta': theta, 'cam_t': cam_t}

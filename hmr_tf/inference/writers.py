@@ -13,6 +13,7 @@ right, y down, z forward), and `<stem>_params.json`. Per video track
 (`write_track_glb`): one animated `.glb` of the track's smoothed poses.
 """
 
+import json
 import os
 import shutil
 import tempfile
@@ -21,7 +22,6 @@ from typing import Dict, Sequence
 import cv2
 import numpy as np
 
-from hmr_tf.files import atomic_io
 from hmr_tf.inference import gltf
 from hmr_tf.render import renderer
 
@@ -247,17 +247,14 @@ def write_track_glb(output_dir: str, track_id: int, body_model,
     betas: [B] the track's one shape.
     theta: [T, 72] its pose in each of its frames (axis-angle).
     cam_t: [T, 3] its cam_t_full in each frame (metres, the camera's frame).
-    fps: frames per second of the animation (the video's rate; a track's
-      missed frames are filled by the smoothing, so T covers its span).
+    fps: frames per second of the animation (the video's rate; T covers the
+      track's span, see hmr_tf.inference.video.hold_gaps).
 
   Returns:
     The file's path (written under a temporary name and renamed).
   """
   os.makedirs(output_dir, exist_ok=True)
-  path = track_glb_path(output_dir, track_id)
-  with atomic_io.atomic_path(path) as tmp:
-    gltf.write_track_glb(tmp, body_model, np.asarray(betas, np.float64),
-                         np.asarray(theta, np.float64),
-                         np.asarray(cam_t, np.float64), float(fps),
-                         name=f'track{track_id:03d}')
-  return path
+  return gltf.write_track_glb(
+      track_glb_path(output_dir, track_id), body_model,
+      np.asarray(betas, np.float64), np.asarray(theta, np.float64),
+      np.asarray(cam_t, np.float64), float(fps), name=f'track{track_id:03d}')

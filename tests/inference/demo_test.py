@@ -13,7 +13,10 @@ import pytest
 import tensorflow as tf
 
 from hmr_tf import configs
+from hmr_tf.inference import crops
 from hmr_tf.inference import demo_lib
+from hmr_tf.inference import sources
+from hmr_tf.inference import writers
 from hmr_tf.modeling import hmr_model
 from hmr_tf.modeling import mean_params
 from hmr_tf.render import renderer
@@ -45,18 +48,18 @@ def _photo():
 
 
 def test_crop_from_bbox():
-  crop = demo_lib.crop_from_bbox((10, 20, 100, 300), (400, 200, 3))
+  crop = crops.crop_from_bbox((10, 20, 100, 300), (400, 200, 3))
   assert crop.center == (59.5, 169.5)
   assert crop.scale == pytest.approx(0.5)  # 300 px tall -> 150 px
   assert crop.window == pytest.approx(448)
-  with pytest.raises(demo_lib.DemoInputError, match='outside'):
-    demo_lib.crop_from_bbox((250, 20, 100, 300), (400, 200, 3))
-  with pytest.raises(demo_lib.DemoInputError, match='positive'):
-    demo_lib.crop_from_bbox((0, 0, 0, 10), (400, 200, 3))
+  with pytest.raises(crops.DemoInputError, match='outside'):
+    crops.crop_from_bbox((250, 20, 100, 300), (400, 200, 3))
+  with pytest.raises(crops.DemoInputError, match='positive'):
+    crops.crop_from_bbox((0, 0, 0, 10), (400, 200, 3))
 
 
 def test_crop_whole_image():
-  crop = demo_lib.crop_whole_image((100, 300, 3))
+  crop = crops.crop_whole_image((100, 300, 3))
   assert crop.center == (149.5, 49.5)
   assert crop.window == pytest.approx(300)
 
@@ -75,16 +78,16 @@ def test_crop_from_openpose_picks_most_confident(tmp_path):
   strong = [[100, 50, 0.9], [130, 90, 0.8], [500, 500, 0.1]]
   for key in ('pose_keypoints_2d', 'pose_keypoints'):
     path = _openpose(tmp_path, [weak, strong], key)
-    crop = demo_lib.crop_from_openpose(path, (200, 200, 3))
+    crop = crops.crop_from_openpose(path, (200, 200, 3))
     assert crop.center == (115.0, 70.0)
     assert crop.scale == pytest.approx(150 / 50)
-  crop = demo_lib.crop_from_openpose(path, (200, 200, 3), person_index=0)
+  crop = crops.crop_from_openpose(path, (200, 200, 3), person_index=0)
   assert crop.center == (15.0, 25.0)
-  with pytest.raises(demo_lib.DemoInputError, match='person_index 5'):
-    demo_lib.crop_from_openpose(path, (200, 200, 3), person_index=5)
+  with pytest.raises(crops.DemoInputError, match='person_index 5'):
+    crops.crop_from_openpose(path, (200, 200, 3), person_index=5)
   nobody = _openpose(tmp_path, [[[1, 2, 0.1], [3, 4, 0.2]]])
-  with pytest.raises(demo_lib.DemoInputError, match='above 0.2'):
-    demo_lib.crop_from_openpose(nobody, (200, 200, 3))
+  with pytest.raises(crops.DemoInputError, match='above 0.2'):
+    crops.crop_from_openpose(nobody, (200, 200, 3))
 
 
 def test_crop_image_geometry():
@@ -93,8 +96,8 @@ def test_crop_image_geometry():
   # (30 - 40) / 25 = -0.4 -> crop pixel (0.4 + 1) * 12.5 - 0.5 = 17, 7.
   image = np.zeros((100, 100, 3), np.uint8)
   image[30, 70] = 255
-  crop = demo_lib.Crop(center=(60.0, 40.0), scale=224 / 50, source='bbox')
-  out = demo_lib.crop_image(image, crop, 25)
+  crop = crops.Crop(center=(60.0, 40.0), scale=224 / 50, source='bbox')
+  out = crops.crop_image(image, crop, 25)
   assert out.shape == (25, 25, 3)
   row, col = np.unravel_index(np.argmax(out[..., 0]), (25, 25))
   assert (row, col) == (7, 17)
@@ -102,7 +105,7 @@ def test_crop_image_geometry():
 
 
 def test_image_coordinates_and_perspective_camera():
-  crop = demo_lib.Crop(center=(100.0, 50.0), scale=0.5, source='bbox')
+  crop = crops.Crop(center=(100.0, 50.0), scale=0.5, source='bbox')
   rng = np.random.default_rng(0)
   points = np.concatenate([rng.normal(size=(19, 2)) * 0.3,
                            np.zeros((19, 1))], 1)  # depth 0
@@ -131,7 +134,7 @@ def test_image_coordinates_and_perspective_camera():
                              out['cam_t_full'] * [1, 1, 2])
   # Points at the body's depth project identically with both cameras.
   projected = renderer.perspective_project(
-      demo_lib.camera_frame_vertices(out), persp['focal_px'],
+      writers.camera_frame_vertices(out), persp['focal_px'],
       persp['principal_point'])
   np.testing.assert_allclose(projected[:, :2], out['keypoints2d_image'],
                              atol=1e-9)
@@ -191,7 +194,7 @@ def test_demo_on_a_photograph(trained):
                    f'--image={trained["photo"]}', '--bbox=140,20,240,490',
                    f'--output_dir={out_dir}')
   assert proc.returncode == 0, proc.stderr[-3000:]
-  paths = demo_lib.output_paths(out_dir, 'astronaut')
+  paths = writers.output_paths(out_dir, 'astronaut')
   assert sorted(os.listdir(out_dir)) == sorted(
       os.path.basename(p) for p in paths.values())
   photo = cv2.imread(trained['photo'])
@@ -216,14 +219,14 @@ def test_demo_on_a_photograph(trained):
 
 
 def test_library_path_with_openpose(trained, tmp_path):
-  image = demo_lib.load_image(trained['photo'])
+  image = sources.load_image(trained['photo'])
   path = _openpose(tmp_path, [[[250, 60, 0.9], [260, 500, 0.9]]])
-  crop = demo_lib.crop_from_openpose(path, image.shape)
+  crop = crops.crop_from_openpose(path, image.shape)
   result = demo_lib.run_on_image(trained['model'], image, crop)
-  x = demo_lib.crop_image(image, crop, IMG)[None]
+  x = crops.crop_image(image, crop, IMG)[None]
   np.testing.assert_allclose(result['cam'],
                              trained['model'](x)['cam'].numpy()[0], atol=1e-5)
-  paths = demo_lib.write_outputs(str(tmp_path / 'o'), 'a', image, result,
+  paths = writers.write_outputs(str(tmp_path / 'o'), 'a', image, result,
                                  trained['body_model'].faces)
   assert all(os.path.isfile(p) for p in paths.values())
 
@@ -309,8 +312,8 @@ def _peak_bytes(video, batch_size=4):
   """Peak traced memory (NumPy buffers included) while streaming a video."""
   import tracemalloc  # pylint: disable=g-import-not-at-top
   seen = []
-  frames = demo_lib.VideoFrames(video)
-  items = ((stem, image, demo_lib.crop_whole_image(image.shape))
+  frames = sources.VideoFrames(video)
+  items = ((stem, image, crops.crop_whole_image(image.shape))
            for stem, image in frames)
   tracemalloc.start()
   try:
@@ -343,19 +346,19 @@ def test_image_dir_is_decoded_lazily(tmp_path):
   for i in range(3):
     cv2.imwrite(str(tmp_path / f'{i}.png'), np.full((8, 8, 3), i, np.uint8))
   (tmp_path / '3.png').write_text('not a picture')
-  stream = demo_lib.iter_images(demo_lib.image_dir_files(str(tmp_path)))
+  stream = sources.iter_images(sources.image_dir_files(str(tmp_path)))
   assert [next(stream)[0] for _ in range(3)] == ['0', '1', '2']
-  with pytest.raises(demo_lib.DemoInputError, match='3.png: not a readable'):
+  with pytest.raises(crops.DemoInputError, match='3.png: not a readable'):
     next(stream)
 
 
 def test_a_video_without_frames_is_one_error(tmp_path):
   path = tmp_path / 'empty.avi'
   path.write_bytes(b'RIFF')
-  with pytest.raises(demo_lib.DemoInputError, match='no readable frames'):
-    demo_lib.VideoFrames(str(path))
-  with pytest.raises(demo_lib.DemoInputError, match='no such file'):
-    demo_lib.VideoFrames(str(tmp_path / 'none.avi'))
+  with pytest.raises(crops.DemoInputError, match='no readable frames'):
+    sources.VideoFrames(str(path))
+  with pytest.raises(crops.DemoInputError, match='no such file'):
+    sources.VideoFrames(str(tmp_path / 'none.avi'))
 
 
 def test_outputs_respect_the_umask(tmp_path):
@@ -365,10 +368,10 @@ def test_outputs_respect_the_umask(tmp_path):
        'pose': np.zeros(72), 'shape': np.zeros(10),
        'vertices': np.array([[0, 0, 0], [0.1, 0, 0], [0, 0.1, 0]]),
        'joints3d': np.zeros((24, 3)), 'keypoints3d': np.zeros((19, 3))},
-      demo_lib.crop_whole_image((32, 32, 3)), (32, 32, 3))
+      crops.crop_whole_image((32, 32, 3)), (32, 32, 3))
   previous = os.umask(0o002)
   try:
-    paths = demo_lib.write_outputs(str(tmp_path / 'out'), 'x',
+    paths = writers.write_outputs(str(tmp_path / 'out'), 'x',
                                    np.zeros((32, 32, 3), np.uint8), result,
                                    np.array([[0, 1, 2]]))
   finally:
@@ -387,8 +390,13 @@ def test_demo_streams_a_video(trained, tmp_path):
                    f'--output_dir={out_dir}')
   assert proc.returncode == 0, proc.stderr[-3000:]
   names = sorted(os.listdir(out_dir))
-  assert len(names) == 5 * 5
-  assert 'frame_000004_overlay.png' in names
+  # Six files a frame, and the one track's animation (the whole frame is
+  # the person: one track).
+  assert len(names) == 5 * 6 + 1
+  assert 'frame_000004_overlay.png' in names and 'track000.glb' in names
+  with open(out_dir / 'frame_000004_params.json') as f:
+    params = json.load(f)
+  assert params['track_id'] == 0 and params['smoothed'] is True
   assert cv2.imread(str(out_dir / 'frame_000004_overlay.png')).shape == (
       96, 128, 3)
 
@@ -409,7 +417,7 @@ def test_a_bad_image_later_in_a_folder_is_one_line(trained, tmp_path):
   assert 'Traceback' not in proc.stderr
   # The first image's outputs are complete; no temporary is left.
   assert sorted(os.listdir(out_dir)) == sorted(
-      os.path.basename(p) for p in demo_lib.output_paths(str(out_dir),
+      os.path.basename(p) for p in writers.output_paths(str(out_dir),
                                                          'a').values())
 
 
@@ -420,23 +428,23 @@ def test_a_bad_image_later_in_a_folder_is_one_line(trained, tmp_path):
 def test_read_bboxes_names_the_line(tmp_path):
   good = tmp_path / 'boxes.txt'
   good.write_text('# x, y, w, h\n10,20,30,40\n\n 5 6 7 8 \n')
-  assert demo_lib.read_bboxes(str(good)) == [(10, 20, 30, 40), (5, 6, 7, 8)]
+  assert crops.read_bboxes(str(good)) == [(10, 20, 30, 40), (5, 6, 7, 8)]
   bad = tmp_path / 'bad.txt'
   bad.write_text('10,20,30,40\n1,2,3\n')
-  with pytest.raises(demo_lib.DemoInputError,
+  with pytest.raises(crops.DemoInputError,
                      match=r'bad\.txt: line 2: expected four numbers'):
-    demo_lib.read_bboxes(str(bad))
+    crops.read_bboxes(str(bad))
   empty = tmp_path / 'empty.txt'
   empty.write_text('# nothing\n')
-  with pytest.raises(demo_lib.DemoInputError, match='no boxes'):
-    demo_lib.read_bboxes(str(empty))
+  with pytest.raises(crops.DemoInputError, match='no boxes'):
+    crops.read_bboxes(str(empty))
 
 
 def test_crops_from_openpose_keeps_every_confident_person(tmp_path):
   path = _openpose(tmp_path, [[[10, 10, 0.9], [10, 90, 0.9]],
                               [[5, 5, 0.1], [6, 6, 0.1]],  # not confident
                               [[120, 30, 0.8], [150, 100, 0.7]]])
-  crops = demo_lib.crops_from_openpose(path, (200, 200, 3))
+  crops = crops.crops_from_openpose(path, (200, 200, 3))
   assert [c.source for c in crops] == ['openpose person 0',
                                        'openpose person 2']
   assert crops[0].center == (10.0, 50.0)
@@ -458,7 +466,7 @@ def test_people_render_with_one_z_buffer():
   image = np.zeros((100, 100, 3), np.uint8)
   near, far = _quad_result(2.0), _quad_result(4.0)
   for k, order in ((0, (near, far)), (1, (far, near))):
-    pictures = demo_lib.render_people(image, list(order), faces)
+    pictures = writers.render_people(image, list(order), faces)
     centre = pictures['overlay'][50, 50].astype(float) / 255
     # The nearer square hides the farther one whatever the order: the pixel
     # has the nearer person's (person k's) colour (camera-facing: full
@@ -477,7 +485,7 @@ def test_demo_runs_every_box_in_one_overlay(trained, tmp_path):
                    f'--image={trained["photo"]}', f'--bboxes={box_file}',
                    '--focal_length=800', f'--output_dir={out_dir}')
   assert proc.returncode == 0, proc.stderr[-3000:]
-  paths = demo_lib.people_output_paths(out_dir, 'astronaut', 2)
+  paths = writers.people_output_paths(out_dir, 'astronaut', 2)
   assert sorted(os.listdir(out_dir)) == sorted(
       os.path.basename(p) for p in paths.values())
   with open(paths['params']) as f:
@@ -488,9 +496,9 @@ def test_demo_runs_every_box_in_one_overlay(trained, tmp_path):
   nearest = min(people, key=lambda p: p['cam_t_full'][2])
   assert nearest['depth_rank'] == 0
   # Each person is what the single-person path gives for that box.
-  image = demo_lib.load_image(trained['photo'])
+  image = sources.load_image(trained['photo'])
   for box, person in zip(boxes, people):
-    crop = demo_lib.crop_from_bbox(box, image.shape)
+    crop = crops.crop_from_bbox(box, image.shape)
     single = demo_lib.run_on_images(trained['model'], [image], [crop],
                                     focal_length=800.0)[0]
     np.testing.assert_allclose(person['keypoints2d_image'],
