@@ -1,5 +1,6 @@
 """Demo: crops, camera conversion, outputs on a real photo, bad inputs."""
 
+import dataclasses
 import glob
 import json
 import os
@@ -24,6 +25,9 @@ from hmr_tf.smpl import model_io
 from hmr_tf.smpl import standin
 from hmr_tf.training import checkpoints
 from hmr_tf.training import model_files
+import detector_models  # tests/support/
+import gltf_reader  # tests/support/
+import gltf_validator  # tests/support/
 import repo_paths  # tests/support/
 import train_fixtures  # tests/support/
 
@@ -233,7 +237,8 @@ def test_library_path_with_openpose(trained, tmp_path):
 
 @pytest.mark.parametrize('case', ['missing', 'empty', 'not_image', 'nobody',
                                   'bbox_outside', 'bad_body_model',
-                                  'truncated_checkpoint'])
+                                  'truncated_checkpoint', 'detector_missing',
+                                  'detector_neither', 'video_unopenable'])
 def test_bad_input_one_line_error_no_files(trained, tmp_path, case):
   photo = trained['photo']
   args = [f'--checkpoint={trained["ckpt"]}']
@@ -259,18 +264,29 @@ def test_bad_input_one_line_error_no_files(trained, tmp_path, case):
       f.truncate(os.path.getsize(data) // 2)
     args = [f'--checkpoint={ckpt}', f'--image={photo}',
             f'--smpl_model_path={trained["body_path"]}']
+  elif case == 'detector_missing':
+    args += [f'--image={photo}', f'--detector={tmp_path / "nowhere"}']
+  elif case == 'detector_neither':
+    other = detector_models.save_other(str(tmp_path / 'classifier'))
+    args += [f'--image={photo}', f'--detector={other}']
+  elif case == 'video_unopenable':
+    (tmp_path / 'clip.mp4').write_bytes(b'\x00\x00\x00\x18ftypmp42 broken')
+    args.append(f'--video={tmp_path / "clip.mp4"}')
   else:
     args += [f'--image={photo}', '--bbox=600,10,50,50']
   out_dir = tmp_path / 'out'
   proc = _run_demo(*args, f'--output_dir={out_dir}', timeout=120)
-  assert proc.returncode != 0
+  assert proc.returncode == (2 if case == 'detector_missing' else 1)
   last = proc.stderr.strip().splitlines()[-1]
   assert last.startswith('hmr_tf.demo: error: '), proc.stderr[-2000:]
   expected = {'missing': 'no such file', 'empty': 'empty',
               'not_image': 'not a readable image', 'nobody': 'no person',
               'bbox_outside': 'outside',
               'bad_body_model': str(tmp_path / 'body.npz'),
-              'truncated_checkpoint': 'unreadable'}[case]
+              'truncated_checkpoint': 'unreadable',
+              'detector_missing': 'nowhere: expected "hog" or a SavedModel',
+              'detector_neither': 'neither the TF2 Object Detection API',
+              'video_unopenable': 'clip.mp4: no readable frames'}[case]
   assert expected in last
   assert 'Traceback' not in proc.stderr
   assert not out_dir.exists() or not os.listdir(out_dir)
@@ -510,3 +526,130 @@ def test_demo_runs_every_box_in_one_overlay(trained, tmp_path):
   np.testing.assert_allclose(verts.mean(0),
                              (np.asarray(people[1]['cam_t_full']) +
                               np.zeros(3)), atol=0.5)
+
+
+# ---------------------------------------------------------------------------
+# People found by a detector (issue 24): a photograph, a video, bad input.
+# The detector is a tiny SavedModel with the TF2 Object Detection API's
+# signature (tests/support/detector_models.py): person 0 is the picture's
+# bright rectangle, person 1 a constant box.
+
+_SECOND = (0.1, 0.6, 0.9, 0.85)  # ymin, xmin, ymax, xmax (normalised)
+
+
+def _two_people(height=96, width=128, shift=0):
+  """A dark picture with a bright rectangle at x 16..47 (+shift), y 8..87."""
+  image = np.full((height, width, 3), 30, np.uint8)
+  image[8:88, 16 + shift:48 + shift] = 220
+  return image
+
+
+@pytest.fixture(scope='module')
+def detector_dir(trained):
+  return detector_models.save_object_detection(
+      str(trained['tmp'] / 'detector'), [_SECOND], [1], [0.9])
+
+
+def _glb_vertices(path):
+  """The .glb's mesh as a viewer shows it at time 0, in the camera frame."""
+  g = gltf_reader.Gltf(path)
+  node = next(i for i, n in enumerate(g.doc['nodes']) if 'mesh' in n)
+  return gltf_reader.posed_mesh(g, node) @ np.diag([1.0, -1.0, -1.0])
+
+
+def test_demo_finds_two_people_with_a_detector(trained, detector_dir,
+                                               tmp_path):
+  photo = str(tmp_path / 'two_people.png')
+  cv2.imwrite(photo, _two_people())
+  out_dir = tmp_path / 'out'
+  proc = _run_demo(f'--checkpoint={trained["ckpt"]}',
+                   f'--smpl_model_path={trained["body_path"]}',
+                   f'--image={photo}', f'--detector={detector_dir}',
+                   f'--output_dir={out_dir}')
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  paths = writers.people_output_paths(str(out_dir), 'two_people', 2)
+  assert sorted(os.listdir(out_dir)) == sorted(
+      os.path.basename(p) for p in paths.values())
+  with open(paths['params']) as f:
+    params = json.load(f)
+  assert params['num_people'] == 2
+  first, second = params['people']
+  # The boxes the detector gave, in pixels (edges): hand-computed.
+  np.testing.assert_allclose(first['box'], [16, 8, 32, 80], atol=1e-4)
+  np.testing.assert_allclose(second['box'], [76.8, 9.6, 32, 76.8],
+                             atol=1e-4)
+  assert first['detector_score'] == pytest.approx(0.95)
+  assert first['crop']['source'] == 'detector box'
+  assert first['crop']['center'] == pytest.approx([31.5, 47.5])
+  assert first['crop']['scale'] == pytest.approx(150 / 80)
+  # Each person's .glb holds the .obj's mesh (camera frame, metres).
+  for k in range(2):
+    verts, _ = renderer.read_obj(paths[f'mesh_{k}'])
+    np.testing.assert_allclose(_glb_vertices(paths[f'glb_{k}']), verts,
+                               atol=1e-4)
+
+
+@pytest.fixture(scope='module')
+def tracked_video(trained, detector_dir):
+  """The demo on a 6-frame video: person 0 walks right 4 px a frame."""
+  tmp = trained['tmp'] / 'video'
+  tmp.mkdir()
+  video = str(tmp / 'clip.avi')
+  writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*'MJPG'), 25,
+                           (128, 96))
+  for i in range(6):
+    writer.write(_two_people(shift=4 * i))
+  writer.release()
+  out_dir = tmp / 'out'
+  proc = _run_demo(f'--checkpoint={trained["ckpt"]}',
+                   f'--smpl_model_path={trained["body_path"]}',
+                   f'--video={video}', f'--detector={detector_dir}',
+                   '--batch_size=4', f'--output_dir={out_dir}')
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return out_dir
+
+
+def test_video_tracks_have_stable_ids(tracked_video):
+  names = sorted(os.listdir(tracked_video))
+  # 8 files a frame (3 pictures, the JSON, 2 x (.obj, .glb)), 2 tracks.
+  assert len(names) == 6 * 8 + 2
+  assert 'track000.glb' in names and 'track001.glb' in names
+  for i in range(6):
+    with open(tracked_video / f'frame_{i:06d}_params.json') as f:
+      people = json.load(f)['people']
+    assert [p['track_id'] for p in people] == [0, 1]
+    assert people[0]['box'][0] == pytest.approx(16 + 4 * i, abs=1)
+    assert all(p['smoothed'] for p in people)
+    # One shape per track (the smoothing's).
+    if i:
+      np.testing.assert_allclose(people[0]['shape'], shape0)
+    shape0 = people[0]['shape']
+
+
+def test_video_track_glb_replays_the_frames(trained, tracked_video):
+  """The NumPy skinning check: the file's frame t is the JSON's body."""
+  from hmr_tf.smpl import layer  # pylint: disable=g-import-not-at-top
+  body = trained['body_model']
+  flat = dataclasses.replace(body, posedirs=np.zeros_like(body.posedirs))
+  smpl = layer.SMPL(flat, dtype='float64')
+  g = gltf_reader.Gltf(str(tracked_video / 'track000.glb'))
+  node = next(i for i, n in enumerate(g.doc['nodes']) if 'mesh' in n)
+  times = gltf_reader.keyframe_times(g)
+  np.testing.assert_allclose(times, np.arange(6) / 25.0, atol=1e-6)
+  for i in range(6):
+    with open(tracked_video / f'frame_{i:06d}_params.json') as f:
+      person = json.load(f)['people'][0]
+    expected = smpl(np.array([person['pose']]),
+                    np.array([person['shape']])).vertices.numpy()[0]
+    expected = expected + person['cam_t_full']
+    posed = gltf_reader.posed_mesh(g, node, 0, float(times[i]))
+    np.testing.assert_allclose(posed @ np.diag([1.0, -1.0, -1.0]),
+                               expected, atol=1e-4)
+
+
+def test_video_track_glb_passes_the_validator(tracked_video):
+  reports = gltf_validator.validate([str(tracked_video / 'track000.glb'),
+                                     str(tracked_video /
+                                         'frame_000000_person0_mesh.glb')])
+  for report in reports:
+    assert report['numErrors'] == 0, report['messages'][:5]
