@@ -416,6 +416,8 @@ class TrainConfig:
     summary_every_steps: TensorBoard scalar period in steps (0: none).
     image_summary_every_steps: TensorBoard image period in steps (0: none).
     num_summary_images: examples of the fixed batch shown in the images.
+    num_summary_meshes: the first this many of them also as 3D meshes
+      (TensorBoard's mesh plugin), at the image summaries' steps.
     on_nonfinite: 'stop' (emergency checkpoint, then NonFiniteLossError) or
       'skip' (roll the step back and count it; costs a copy of the model
       and optimizer state in memory and one device copy per step).
@@ -450,6 +452,9 @@ class TrainConfig:
       1000, 'TensorBoard image period in steps (0: none).', lower_bound=0)
   num_summary_images: int = flag_field(
       4, 'Examples shown in each image summary.', lower_bound=1)
+  num_summary_meshes: int = flag_field(
+      2, 'Of those examples, the first this many also as predicted 3D meshes '
+      '(TensorBoard\'s mesh plugin; 0: none).', lower_bound=0)
   on_nonfinite: str = flag_field(
       'stop',
       'A non-finite loss: stop writes an emergency checkpoint and exits with '
@@ -475,7 +480,7 @@ class TrainConfig:
         raise ValueError(f'{name}: expected >= 1, got {getattr(self, name)}')
     for name in ('steps_per_epoch', 'checkpoint_every_steps',
                  'summary_every_steps', 'image_summary_every_steps',
-                 'max_consecutive_nonfinite'):
+                 'max_consecutive_nonfinite', 'num_summary_meshes'):
       if getattr(self, name) < 0:
         raise ValueError(f'{name}: expected >= 0, got {getattr(self, name)}')
     check_choice('on_nonfinite', self.on_nonfinite, NONFINITE_POLICIES)
@@ -508,6 +513,10 @@ class EvalConfig:
       ground truth is posed with.
     pw3d_joint_regressor: 3DPW: '' (the model's cocoplus regressor, 14 LSP
       joints) or a Human3.6M-order `.npy` regressor (see pw3d_protocol).
+    num_summary_images: with `summary_dir`, image panels of the first this
+      many examples (the training flag's value).
+    num_summary_meshes: the first this many of them also as 3D meshes
+      (TensorBoard's mesh plugin).
   """
   # The library's defaults evaluate Human3.6M without the baseline; the
   # command line's, the quickstart's held-out set with it.
@@ -548,6 +557,8 @@ class EvalConfig:
       'Human3.6M-order regressor (e.g. J_regressor_h36m.npy) gives numbers '
       'comparable with later papers (see '
       'hmr_tf/evaluation/pw3d_protocol.py).')
+  num_summary_images: int = shared_flag(TrainConfig, 'num_summary_images')
+  num_summary_meshes: int = shared_flag(TrainConfig, 'num_summary_meshes')
 
   def __post_init__(self):
     check_choice('h36m_protocol', self.h36m_protocol, H36M_PROTOCOLS)

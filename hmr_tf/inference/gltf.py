@@ -18,16 +18,19 @@ Skinning (glTF 2.0, section 3.7.3): a vertex moves by Σ_k w_k · jointMatrix_k
 with jointMatrix_k = world(joint_k) · inverseBindMatrix_k. With joint k's
 local transform [R_k | j_k − j_parent(k)] (the root's: [R_0 | j_0 + t]) and
 inverse bind matrix [I | −j_k], this is SMPL's linear blend skinning (SMPL
-paper eq. 2–4) of the rest vertices, plus t, then the frame flip. What it
-leaves out: SMPL's pose blend shapes (pose correctives, eq. 9), which no
-skin can carry; they are zero in the MakeHuman-derived body and small in
-SMPL.
+paper eq. 2–4) of the rest vertices, plus t, then the frame flip. What a
+skin leaves out: SMPL's pose blend shapes (pose correctives, eq. 9). They
+are zero in the MakeHuman-derived body and small in SMPL;
+`pose_correctives=True` adds them as morph targets (glTF adds those to the
+rest vertices before skinning, as SMPL does) with per-frame weights, which
+makes every frame exact at the cost of one target per corrective.
 
 Influences: every nonzero skinning weight is written, four per
 JOINTS_n/WEIGHTS_n set, largest first, so the skin is the body's exactly
-(the MakeHuman body has up to 7 per vertex: two sets). Viewers that read only
-the first set see the four largest of each vertex; `max_influences=4` writes
-exactly that (renormalised), in one set.
+(the MakeHuman body has up to 7 per vertex: two sets). three.js reads only
+the first set and renormalises it, so there a vertex follows its four
+largest influences (up to ~2 cm off on the embedded bodies);
+`max_influences=4` writes exactly that, in one set, for every viewer.
 """
 
 import json
@@ -326,12 +329,15 @@ def rest_shape(body_model, betas) -> tuple:
 def write_track_glb(path: str, body_model, betas, theta, translation,
                     fps: float, *, name: str = 'person',
                     max_influences: Optional[int] = None,
+                    pose_correctives: bool = False,
                     color: Sequence[float] = _DEFAULT_COLOR) -> str:
   """Writes one person's track as an animated, skinned .glb file, atomically.
 
   The file's frame t (at time t / fps seconds) is SMPL(θ_t, β) without pose
   blend shapes, plus `translation[t]`, turned into glTF's frame: the body
-  the demo overlays on frame t, as a viewer plays it.
+  the demo overlays on frame t, as a viewer plays it. With
+  `pose_correctives`, the pose blend shapes are in the file too, as morph
+  targets, and frame t is SMPL(θ_t, β) exactly.
 
   Args:
     path: the output file.
@@ -345,6 +351,11 @@ def write_track_glb(path: str, body_model, betas, theta, translation,
     name: the name of the mesh, its node and the animation.
     max_influences: at most this many joints per vertex (renormalised); None
       (default) writes every nonzero weight (see the module docstring).
+    pose_correctives: also write SMPL's pose blend shapes: one morph target
+      per nonzero column of `posedirs` (at most 207; SMPL's make the file
+      ~17 MB larger) and their per-frame weights (R_j(θ_t) − I, SMPL paper
+      eq. 9) as an animation channel. Nothing is added for a body without
+      correctives (the MakeHuman-derived one).
     color: RGBA base colour in [0, 1].
 
   Returns:
@@ -372,6 +383,11 @@ def write_track_glb(path: str, body_model, betas, theta, translation,
     raise ValueError(f'{path}: max_influences must be >= 1, got '
                      f'{max_influences}')
   faces = _faces(path, body_model.faces, body_model.num_vertices)
+  skin_weights = _array(path, 'body model weights', body_model.weights,
+                        (body_model.num_vertices, num_joints))
+  if np.any(skin_weights < 0) or np.any(np.sum(skin_weights, axis=1) <= 0):
+    raise ValueError(f'{path}: body model weights must be >= 0 with a '
+                     f'positive sum for every vertex')
   parents = [int(p) for p in body_model.parents]
   rest_verts, rest_joints = rest_shape(body_model, betas)
   local_t = rest_joints - np.concatenate(
@@ -383,7 +399,7 @@ def write_track_glb(path: str, body_model, betas, theta, translation,
   builder = _Builder()
   attrs = _geometry(builder, rest_verts, faces)
   indices = attrs.pop('indices')
-  joints, weights = skin_influences(body_model.weights, max_influences)
+  joints, weights = skin_influences(skin_weights, max_influences)
   for s in range(joints.shape[1] // _INFLUENCES_PER_SET):
     cols = slice(4 * s, 4 * s + 4)
     attrs[f'JOINTS_{s}'] = builder.accessor(joints[:, cols], 'VEC4',
@@ -394,6 +410,9 @@ def write_track_glb(path: str, body_model, betas, theta, translation,
   ibm = np.tile(np.eye(4), (num_joints, 1, 1))
   ibm[:, :3, 3] = -rest_joints
   ibm_acc = builder.accessor(np.transpose(ibm, (0, 2, 1)), 'MAT4', _FLOAT)
+  morph = None
+  if pose_correctives:
+    morph = _pose_morph_targets(builder, body_model.posedirs, theta)
 
   # Nodes: 0 the mesh, 1 the frame flip, 2 + k joint k.
   first = 2
@@ -425,17 +444,65 @@ def write_track_glb(path: str, body_model, betas, theta, translation,
                    'output': builder.accessor(root_t, 'VEC3', _FLOAT)})
   channels.append({'sampler': num_joints,
                    'target': {'node': first, 'path': 'translation'}})
+  primitive = {'attributes': attrs, 'indices': indices, 'material': 0,
+               'mode': _TRIANGLES}
+  mesh = {'name': name, 'primitives': [primitive]}
+  if morph is not None:
+    targets, weights = morph
+    primitive['targets'] = targets
+    mesh['weights'] = [float(x) for x in weights[0]]
+    samplers.append({'input': times, 'interpolation': 'LINEAR',
+                     'output': builder.accessor(weights.reshape(-1), 'SCALAR',
+                                                _FLOAT)})
+    channels.append({'sampler': len(samplers) - 1,
+                     'target': {'node': 0, 'path': 'weights'}})
 
   builder.doc.update(
       scene=0, scenes=[{'nodes': [0, 1]}], nodes=nodes,
-      meshes=[{'name': name, 'primitives': [
-          {'attributes': attrs, 'indices': indices, 'material': 0,
-           'mode': _TRIANGLES}]}],
+      meshes=[mesh],
       materials=[_material(color)],
       skins=[{'name': name, 'inverseBindMatrices': ibm_acc, 'skeleton': first,
               'joints': [first + k for k in range(num_joints)]}],
       animations=[{'name': name, 'samplers': samplers, 'channels': channels}])
   return atomic_io.write_bytes_atomic(path, builder.glb())
+
+
+def _rotation_matrices(axis_angle: np.ndarray) -> np.ndarray:
+  """[..., 3] axis-angle -> [..., 3, 3] (Rodrigues' formula, float64)."""
+  r = np.asarray(axis_angle, np.float64)
+  angle = np.linalg.norm(r, axis=-1)[..., None, None]
+  k = r / np.maximum(angle[..., 0], 1e-300)
+  zero = np.zeros(r.shape[:-1])
+  skew = np.stack([zero, -k[..., 2], k[..., 1], k[..., 2], zero, -k[..., 0],
+                   -k[..., 1], k[..., 0], zero], -1).reshape(r.shape + (3,))
+  eye = np.broadcast_to(np.eye(3), skew.shape)
+  return eye + np.sin(angle) * skew + (1 - np.cos(angle)) * skew @ skew
+
+
+def _pose_morph_targets(builder: _Builder, posedirs: np.ndarray,
+                        theta: np.ndarray):
+  """SMPL's pose blend shapes as morph targets and per-frame weights.
+
+  B_P(θ) = Σ_n (R_n(θ) − I) P_n (SMPL paper eq. 9) is a morph: target n is
+  the column P_n of `posedirs` (rest-frame offsets, added before skinning as
+  glTF adds morph targets), its weight at frame t the entry n of the
+  flattened R_j(θ_t) − I over joints 1..23.
+
+  Returns:
+    None for a body without correctives, else (the primitive's `targets`
+    list, weights [T, K] for the K nonzero columns).
+  """
+  posedirs = np.asarray(posedirs, np.float64)
+  used = np.nonzero(np.any(posedirs != 0, axis=(0, 1)))[0]
+  if used.size == 0:
+    return None
+  num_frames = theta.shape[0]
+  rot = _rotation_matrices(theta.reshape(num_frames, -1, 3)[:, 1:])
+  feature = (rot - np.eye(3)).reshape(num_frames, -1)  # [T, 207]
+  targets = [{'POSITION': builder.accessor(posedirs[:, :, n], 'VEC3', _FLOAT,
+                                           _ARRAY_BUFFER, bounds=True)}
+             for n in used]
+  return targets, feature[:, used]
 
 
 def _joint_names(num_joints: int) -> List[str]:

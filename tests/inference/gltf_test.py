@@ -92,6 +92,30 @@ def test_track_file_replays_smpl_every_frame(body, track, track_file):
   assert np.max(np.linalg.norm(full - expected[0], axis=1)) > 1e-3
 
 
+def test_pose_correctives_as_morph_targets_are_exact(body, track, tmp_path):
+  """With the correctives as morph targets the file is SMPL itself."""
+  from hmr_tf.smpl import layer  # pylint: disable=g-import-not-at-top
+  theta, translation, betas = track
+  path = str(tmp_path / 'morph.glb')
+  gltf.write_track_glb(path, body, betas, theta[:3], translation[:3], FPS,
+                       pose_correctives=True)
+  out = layer.SMPL(body, dtype='float64')(theta[:3], np.tile(betas, (3, 1)))
+  expected = (out.vertices.numpy() + translation[:3, None]) @ FLIP.T
+  g = gltf_reader.Gltf(path)
+  node = _mesh_node(g)
+  prim = g.doc['meshes'][g.doc['nodes'][node]['mesh']]['primitives'][0]
+  assert len(prim['targets']) == 207  # every stand-in column is nonzero
+  for t in range(3):
+    got = gltf_reader.posed_mesh(g, node, 0, t / FPS)
+    assert np.max(np.linalg.norm(got - expected[t], axis=1)) < 1e-5, t
+  # A body without correctives gets no targets.
+  flat = dataclasses.replace(body, posedirs=np.zeros_like(body.posedirs))
+  gltf.write_track_glb(path, flat, betas, theta[:1], translation[:1], FPS,
+                       pose_correctives=True)
+  doc = gltf_reader.Gltf(path).doc
+  assert 'targets' not in doc['meshes'][0]['primitives'][0]
+
+
 def test_track_file_structure(body, track, track_file):
   theta, _, betas = track
   g = gltf_reader.Gltf(track_file)
@@ -210,6 +234,17 @@ def test_bad_track_input_names_file_and_field(body, tmp_path, field, kwargs,
   assert sorted(os.listdir(tmp_path)) == ['out.glb']
 
 
+def test_bad_skin_weights(body, tmp_path):
+  path = str(tmp_path / 'w.glb')
+  weights = body.weights.copy()
+  weights[5] = 0.0
+  broken = dataclasses.replace(body, weights=weights)
+  with pytest.raises(ValueError, match='w.glb: body model weights must be'):
+    gltf.write_track_glb(path, broken, np.zeros(10), np.zeros((1, 72)),
+                         np.zeros((1, 3)), FPS)
+  assert not os.path.exists(path)
+
+
 def test_bad_mesh_input(tmp_path):
   path = str(tmp_path / 'm.glb')
   with pytest.raises(ValueError, match='m.glb: faces must index vertices'):
@@ -251,8 +286,11 @@ def test_khronos_validator_finds_no_issue(body, track, track_file, tmp_path):
   single = str(tmp_path / 'single_frame.glb')
   gltf.write_track_glb(single, body, betas, theta[:1], translation[:1], FPS,
                        max_influences=4)
-  reports = _validate([static, track_file, single])
-  assert len(reports) == 3
+  morph = str(tmp_path / 'morph.glb')
+  gltf.write_track_glb(morph, body, betas, theta, translation, FPS,
+                       pose_correctives=True)
+  reports = _validate([static, track_file, single, morph])
+  assert len(reports) == 4
   for report in reports:
     counts = [report[k] for k in ('numErrors', 'numWarnings', 'numInfos',
                                   'numHints')]

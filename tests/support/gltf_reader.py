@@ -125,6 +125,8 @@ def local_matrices(g: Gltf, animation: Optional[int] = None,
     for channel in anim['channels']:
       target = channel['target']
       path = target['path']
+      if path == 'weights':  # morph weights: see `morph_weights`
+        continue
       assert path in ('translation', 'rotation', 'scale'), path
       trs[target['node']][path] = _sample(
           g, anim['samplers'][channel['sampler']], path, time)
@@ -138,6 +140,42 @@ def local_matrices(g: Gltf, animation: Optional[int] = None,
     m[:3, 3] = t['translation']
     mats.append(m)
   return mats
+
+
+def morph_weights(g: Gltf, node_index: int, animation: Optional[int] = None,
+                  time: float = 0.0) -> np.ndarray:
+  """The morph target weights of a mesh node at `time` ([K]; K may be 0).
+
+  The node's `weights`, else its mesh's, else zeros; an animation channel
+  with path 'weights' overrides them (its output holds K values per
+  keyframe).
+  """
+  node = g.doc['nodes'][node_index]
+  mesh = g.doc['meshes'][node['mesh']]
+  count = len(mesh['primitives'][0].get('targets', []))
+  weights = np.asarray(node.get('weights', mesh.get('weights', [0.0] * count)),
+                       np.float64)
+  if animation is None:
+    return weights
+  anim = g.doc['animations'][animation]
+  for channel in anim['channels']:
+    target = channel['target']
+    if target['node'] != node_index or target['path'] != 'weights':
+      continue
+    sampler = anim['samplers'][channel['sampler']]
+    times = g.accessor(sampler['input'])[:, 0].astype(np.float64)
+    values = g.accessor(sampler['output']).astype(np.float64).reshape(
+        len(times), count)
+    if time <= times[0]:
+      return values[0]
+    if time >= times[-1]:
+      return values[-1]
+    i = int(np.searchsorted(times, time, side='right')) - 1
+    if sampler.get('interpolation', 'LINEAR') == 'STEP':
+      return values[i]
+    u = (time - times[i]) / (times[i + 1] - times[i])
+    return (1 - u) * values[i] + u * values[i + 1]
+  return weights
 
 
 def world_matrices(g: Gltf, local: List[np.ndarray]) -> Dict[int, np.ndarray]:
@@ -161,8 +199,9 @@ def posed_mesh(g: Gltf, mesh_node: int, animation: Optional[int] = None,
                time: float = 0.0) -> np.ndarray:
   """The vertices of a mesh node as a viewer shows them at `time`.
 
-  Unskinned: world(node) · POSITION. Skinned: Σ over every JOINTS_n/WEIGHTS_n
-  set of weight · jointMatrix · POSITION (the node's own transform ignored).
+  POSITION plus the weighted morph targets, then unskinned: world(node) ·
+  position; skinned: Σ over every JOINTS_n/WEIGHTS_n set of weight ·
+  jointMatrix · position (the node's own transform ignored).
 
   Returns:
     [V, 3] float64.
@@ -170,6 +209,10 @@ def posed_mesh(g: Gltf, mesh_node: int, animation: Optional[int] = None,
   node = g.doc['nodes'][mesh_node]
   world = world_matrices(g, local_matrices(g, animation, time))
   pos = primitive_attribute(g, node['mesh'], 'POSITION').astype(np.float64)
+  # Morph targets are added first (spec 3.7.2.2), then the skin applies.
+  targets = g.doc['meshes'][node['mesh']]['primitives'][0].get('targets', [])
+  for w, target in zip(morph_weights(g, mesh_node, animation, time), targets):
+    pos = pos + w * g.accessor(target['POSITION']).astype(np.float64)
   homo = np.concatenate([pos, np.ones((len(pos), 1))], axis=1)
   if 'skin' not in node:
     return (homo @ world[mesh_node].T)[:, :3]
