@@ -727,6 +727,9 @@ class ScaleConfig:
 HOG_DETECTOR = 'hog'  # --detector=hog: the built-in detector, no download
 COCO_PERSON_CLASS = 1  # The TF2 Object Detection API's (COCO) person class
 MIN_MOVENET_SIDE = 32  # MoveNet's input sides are multiples of this
+# Keypoints above this confidence set a crop (the original demo's OpenPose
+# threshold; hmr_tf.inference.crops and the detectors' keypoints).
+KEYPOINT_THRESHOLD = 0.2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -755,7 +758,7 @@ class PeopleConfig:
       'union) are one person: the lower-scoring one is dropped.',
       name='detector_nms_iou', lower_bound=0.0, upper_bound=1.0)
   keypoint_threshold: float = flag_field(
-      0.2,
+      KEYPOINT_THRESHOLD,
       'A detector\'s keypoints above this score set the crop (the OpenPose '
       'rule, the original demo\'s 0.2); with fewer than two, the box does.',
       name='detector_keypoint_threshold', lower_bound=0.0, upper_bound=1.0)

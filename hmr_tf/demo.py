@@ -9,21 +9,30 @@
 `--image_dir=DIR` runs on every image in a folder and `--video=FILE` on every
 frame of a video, in batches with a progress bar. For each image it writes
 `<name>_overlay.png` (the mesh over the image), `<name>_side.png`,
-`<name>_keypoints.png`, `<name>_mesh.obj` and `<name>_params.json` (see
-hmr_tf.inference.demo_lib for the crop and camera conventions).
+`<name>_keypoints.png`, `<name>_mesh.obj`, `<name>_mesh.glb` and
+`<name>_params.json` (see hmr_tf.inference.crops and demo_lib for the crop
+and camera conventions).
 
-Every person in the picture: with `--bboxes=FILE` (one x,y,w,h a line) or
-an OpenPose json without `--person_index`, all people run in one batch and
-each image gets one overlay with everybody (rendered together in the whole
-image's camera, so nearer people hide farther ones), one
-`<name>_person<k>_mesh.obj` per person and one `<name>_params.json` with a
-`people` list (depth-ranked by cam_t_full's Z).
+Every person in the picture: with `--detector=SAVEDMODEL|hog` (people
+found by a detector, hmr_tf.inference.detectors), `--bboxes=FILE` (one
+x,y,w,h a line) or an OpenPose json without `--person_index`, all people
+run in one batch and each image gets one overlay with everybody (rendered
+together in the whole image's camera, so nearer people hide farther ones),
+one `<name>_person<k>_mesh.obj` and `.glb` per person and one
+`<name>_params.json` with a `people` list (depth-ranked by cam_t_full's Z;
+each person's box and detector score). An image where the detector finds
+nobody gets one line (for `--image`: the error, exit status 1).
+
+A video's people are tracked (a `track_id` in each frame's JSON), each
+track smoothed over time (`--nosmoothing`: off) and written as one animated
+`track<id>.glb` (hmr_tf.inference.video).
 
 Inputs are read as a stream, one batch at a time, so a long video or a big
 folder needs no more memory than a few images. The flags, the image (the
 folder's first image, the video's first frame) are checked before the model
-is built: a bad one stops the demo with one line on stderr, exit status 1,
-and no files written. A bad image later in a folder stops it the same way;
+is built, and so is the detector: a bad one stops the demo with one line on
+stderr, exit status 1 (a bad flag combination or a --detector that is
+neither hog nor a folder: 2), and no files written. A bad image later in a folder stops it the same way;
 the outputs already written are complete (each is written to a temporary
 name and renamed). Ctrl-C: one line, exit status 130.
 """
@@ -89,7 +98,6 @@ def _define_flags() -> None:
   _define_config_flags(configs.SmoothingConfig)  # --[no]smoothing, ...
 
 
-
 def _define_config_flags(cls) -> None:
   """Defines the flags of a configs dataclass (hmr_tf.flags' rule)."""
   for field in configs.flag_fields(cls):
@@ -100,11 +108,13 @@ def _define_config_flags(cls) -> None:
       flags.DEFINE_string(name, default, spec.help)
     elif kind == 'boolean':
       flags.DEFINE_boolean(name, default, spec.help)
-    else:
+    elif kind in ('integer', 'float'):
       define = (flags.DEFINE_integer if kind == 'integer' else
                 flags.DEFINE_float)
       define(name, default, spec.help, lower_bound=spec.lower_bound,
              upper_bound=spec.upper_bound)
+    else:  # the demo's configs have no enum or list flags (yet)
+      raise ValueError(f'--{name}: a {kind} flag; add its kind here')
 
 
 def _config(cls):
@@ -174,8 +184,10 @@ def _people(stream, find_people, fail_on_nobody: bool):
     if not found:
       message = f'{stem}: no person found'
       if fail_on_nobody:
+        how = (f' by --detector={FLAGS.detector} with a score of at least '
+               f'{FLAGS.detector_threshold:g}' if FLAGS.detector else '')
         raise sources.DemoInputError(f'--image {FLAGS.image}: no person '
-                                     'found')
+                                     f'found{how}')
       logging.warning('%s; no files written for it.', message)
     for k, crop in enumerate(found):
       yield (stem, k, len(found)), image, crop

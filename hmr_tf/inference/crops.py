@@ -31,10 +31,11 @@ from typing import List, Optional, Sequence
 from absl import logging
 import numpy as np
 
+from hmr_tf import configs
 from hmr_tf.geometry import crop as crop_lib
 from hmr_tf.inference.sources import DemoInputError
 
-OPENPOSE_THRESHOLD = 0.2
+OPENPOSE_THRESHOLD = configs.KEYPOINT_THRESHOLD
 
 
 @dataclasses.dataclass(frozen=True)

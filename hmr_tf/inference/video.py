@@ -91,7 +91,8 @@ def track_people(model, frames, find_people: Callable,
       count[0] = index + 1
       crops = find_people(image)
       if not crops:
-        logging.info('%s: no person found', stem)
+        logging.warning('%s: no person found; no files written for it.',
+                        stem)
       for k, crop in enumerate(crops):
         yield (index, stem, k, len(crops)), image, crop
 

@@ -42,8 +42,20 @@ _PEOPLE = (((1.0, 0.5), (-0.75, 0.05, 4.6)),
            ((-0.8, 1.0), (0.8, 0.0, 5.4)))
 
 
-def two_people_image(body: model_io.BodyModel, seed: int) -> np.ndarray:
-  """The input picture: two part-coloured bodies, uint8 RGB [H, W, 3]."""
+def two_people_image(body: model_io.BodyModel, seed: int,
+                     shift: float = 0.0):
+  """The input picture and where its people are.
+
+  Args:
+    body: the body model.
+    seed: the poses and the background.
+    shift: metres the two people have walked towards each other (a video
+      frame's).
+
+  Returns:
+    (uint8 RGB [H, W, 3] picture of two part-coloured bodies, [2, 4] the
+    boxes (x, y, w, h) of their projected meshes, left person first).
+  """
   rng = np.random.default_rng(seed)
   focal = float(camera_lib.default_focal_length_np((_HEIGHT, _WIDTH)))
   principal = ((_WIDTH - 1) / 2.0, (_HEIGHT - 1) / 2.0)
@@ -53,20 +65,25 @@ def two_people_image(body: model_io.BodyModel, seed: int) -> np.ndarray:
   palette = scene.fixed_part_palette(body.weights.shape[1])
   colors = palette[scene.face_parts(body.weights, body.faces)]
   background = scene.random_background(rng, _WIDTH, shapes=False)
-  verts, faces, face_colors = [], [], []
+  verts, faces, face_colors, boxes = [], [], [], []
   for k, (betas, trans) in enumerate(_PEOPLE):
     full = np.zeros((1, body.num_betas), np.float32)
     full[0, :2] = betas
     v = smpl(poses[k:k + 1].astype(np.float32), full).vertices.numpy()[0]
-    verts.append(v.astype(np.float64) + trans)
+    walk = np.array([shift if k == 0 else -shift, 0.0, 0.0])
+    verts.append(v.astype(np.float64) + trans + walk)
+    points = renderer.perspective_project(verts[-1], focal, principal)
+    lo, hi = points[:, :2].min(0) + 0.5, points[:, :2].max(0) + 0.5
+    boxes.append([lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1]])
     faces.append(body.faces + k * len(v))
     face_colors.append(colors)
   verts = np.concatenate(verts)
   projected = renderer.perspective_project(verts, focal, principal)
-  return renderer.render_mesh(
+  image = renderer.render_mesh(
       projected, np.concatenate(faces), _HEIGHT, _WIDTH,
       background=background[:_HEIGHT], face_colors=np.concatenate(
           face_colors), shading_vertices=verts).image
+  return image, np.array(boxes)
 
 
 def _draw_boxes(image: np.ndarray, crops) -> np.ndarray:
@@ -81,11 +98,25 @@ def _draw_boxes(image: np.ndarray, crops) -> np.ndarray:
   return out
 
 
+def _write_clip(body: model_io.BodyModel, path: str, seed: int,
+                num_frames: int = 24, fps: float = 12.0) -> None:
+  """A short video of the two people walking towards each other (mp4)."""
+  with atomic_io.atomic_path(path) as tmp:
+    writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*'mp4v'), fps,
+                             (_WIDTH, _HEIGHT))
+    if not writer.isOpened():
+      raise OSError(f'{path}: OpenCV cannot write an mp4 here')
+    for t in range(num_frames):
+      image, _ = two_people_image(body, seed, shift=0.025 * t)
+      writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    writer.release()
+
+
 def main(argv):
   del argv
   body = model_io.load_model(os.path.join(FLAGS.run_dir, 'body_model',
                                           'body_model.npz'))
-  image = two_people_image(body, FLAGS.seed)
+  image, _ = two_people_image(body, FLAGS.seed)
   config = configs.PeopleConfig(detector=configs.HOG_DETECTOR)
   find = people.people_finder(hog_detector.HogDetector(), config)
   model = checkpoints.restore_model(os.path.join(FLAGS.run_dir, 'model'),
@@ -99,6 +130,8 @@ def main(argv):
   if not ok:
     raise OSError(f'{FLAGS.output}: could not encode the PNG')
   atomic_io.write_bytes_atomic(FLAGS.output, data.tobytes())
+  if FLAGS.clip:
+    _write_clip(body, FLAGS.clip, FLAGS.seed)
   if FLAGS.input_output:
     ok, data = cv2.imencode('.png', cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     atomic_io.write_bytes_atomic(FLAGS.input_output, data.tobytes())
@@ -111,5 +144,8 @@ if __name__ == '__main__':
   flags.DEFINE_string('input_output', '',
                       'Also write the input picture here (e.g. to try the '
                       'command line on it).')
+  flags.DEFINE_string('clip', '', 'Also write a short video of the two '
+                      'walking towards each other here (.mp4), to try '
+                      '--video on.')
   flags.DEFINE_integer('seed', 1, 'Poses and background.')
   app.run(main)
