@@ -734,6 +734,68 @@ class ScaleConfig:
       choices=MIXED_PRECISIONS)
 
 
+# --- The demo's people (hmr_tf.inference.people, detectors, tracking) ------
+HOG_DETECTOR = 'hog'  # --detector=hog: the built-in detector, no download
+COCO_PERSON_CLASS = 1  # The TF2 Object Detection API's (COCO) person class
+MIN_MOVENET_SIDE = 32  # MoveNet's input sides are multiples of this
+# Keypoints above this confidence set a crop (the original demo's OpenPose
+# threshold; hmr_tf.inference.crops and the detectors' keypoints).
+KEYPOINT_THRESHOLD = 0.2
+
+
+@dataclasses.dataclass(frozen=True)
+class PeopleConfig:
+  """How the demo finds people (python -m hmr_tf.demo --detector=...)."""
+  detector: str = flag_field(
+      '',
+      'Find every person with a detector: a TF SavedModel folder with the '
+      'TF2 Object Detection API\'s signature (detection_boxes, '
+      'detection_classes, detection_scores, optional detection_keypoints) or '
+      'MoveNet MultiPose\'s (output_0 [1, 6, 56]), or "hog" for the '
+      'built-in HOG people detector (weak, no download). Empty: the '
+      'people come from --bbox / --bboxes / --openpose_json or the whole '
+      'image.')
+  threshold: float = flag_field(
+      0.3,
+      'Keep the detections scoring at least this (the SavedModel\'s score in '
+      '[0, 1]; for hog, its linear classifier\'s probability).',
+      name='detector_threshold', lower_bound=0.0, upper_bound=1.0)
+  max_people: int = flag_field(
+      10, 'At most this many people per image (the highest scores).',
+      lower_bound=1)
+  nms_iou: float = flag_field(
+      0.5,
+      'Two detections whose boxes overlap more than this (intersection over '
+      'union) are one person: the lower-scoring one is dropped.',
+      name='detector_nms_iou', lower_bound=0.0, upper_bound=1.0)
+  keypoint_threshold: float = flag_field(
+      KEYPOINT_THRESHOLD,
+      'A detector\'s keypoints above this score set the crop (the OpenPose '
+      'rule, the original demo\'s 0.2); with fewer than two, the box does.',
+      name='detector_keypoint_threshold', lower_bound=0.0, upper_bound=1.0)
+  movenet_side: int = flag_field(
+      256,
+      'MoveNet MultiPose: the image is resized so that its longer side is '
+      'this (rounded up to a multiple of 32; MoveNet\'s recommended 256), '
+      'the shorter side padded to a multiple of 32.',
+      lower_bound=MIN_MOVENET_SIDE)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrackingConfig:
+  """How the demo follows people through a video (hmr_tf.inference.tracking)."""
+  min_iou: float = flag_field(
+      0.3,
+      'A detection continues a track when its box overlaps the track\'s '
+      'predicted box at least this much (intersection over union).',
+      name='track_min_iou', lower_bound=0.0, upper_bound=1.0)
+  max_missed: int = flag_field(
+      5,
+      'A track survives this many frames without a matching detection; '
+      'after that a reappearing person gets a new track id.',
+      name='track_max_missed', lower_bound=0)
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Paths:
   """Where a run reads and writes; all derived from --output_dir by default.

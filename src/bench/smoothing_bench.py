@@ -25,7 +25,7 @@ What it does:
      (the 14 LSP keypoints' box diagonal about 150 * S / 224 px, S the
      training images' side, 128 px for the quickstart).
   2. Each frame is cropped as the demo crops a person given by OpenPose
-     keypoints (hmr_tf.inference.demo_lib.crop_from_openpose: the keypoints'
+     keypoints (hmr_tf.inference.crops.crop_from_openpose: the keypoints'
      box, its diagonal scaled to 150 px), fed with the ground-truth 14 LSP
      keypoints: a perfect tracker. This is the training crop's rule, and
      the model's own crop size (model_config.json) is used.
@@ -235,7 +235,7 @@ def _gt_crops(frames, keypoints2d, folder, stem):
   """The demo's OpenPose crop of each frame, from the GT LSP keypoints."""
   # pylint: disable=g-import-not-at-top
   import numpy as np
-  from hmr_tf.inference import demo_lib
+  from hmr_tf.inference import crops as crops_lib
   # pylint: enable=g-import-not-at-top
   crops = []
   for t, (image, points) in enumerate(zip(frames, keypoints2d)):
@@ -244,7 +244,7 @@ def _gt_crops(frames, keypoints2d, folder, stem):
         [points, np.ones([len(points), 1])], 1).ravel().tolist()}]
     with open(path, 'w') as f:
       json.dump({'people': people}, f)
-    crops.append(demo_lib.crop_from_openpose(path, image.shape))
+    crops.append(crops_lib.crop_from_openpose(path, image.shape))
   return crops
 
 
@@ -255,14 +255,14 @@ def _write_sheet(path, frames, crops, model_config):
   import cv2
   import numpy as np
   from hmr_tf.files import atomic_io
-  from hmr_tf.inference import demo_lib
+  from hmr_tf.inference import crops as crops_lib
   # pylint: enable=g-import-not-at-top
   size = frames[0].shape[0]
   columns = []
   for image, crop in list(zip(frames, crops))[::15][:8]:
     crop = dataclasses.replace(crop,
                                base_crop_size=model_config.base_crop_size)
-    net = demo_lib.crop_image(image, crop, model_config.img_size)
+    net = crops_lib.crop_image(image, crop, model_config.img_size)
     net = cv2.resize(((net + 1) * 127.5).clip(0, 255).astype(np.uint8),
                      (size, size), interpolation=cv2.INTER_NEAREST)
     columns.append(np.concatenate([image, net], axis=0))
