@@ -61,7 +61,7 @@ def build(predictor: predict_lib.Predictor, about: str = '') -> gr.Blocks:
     try:
       result = predictor.run(photo, name, boxes or '')
     except predict_lib.UploadError as e:
-      raise gr.Error(str(e), duration=None, title='Not run') from e
+      raise gr.Error(str(e), duration=None) from e
     return (result.overlay, result.side, result.view_mesh, result.downloads,
             _timing(result))
 
