@@ -245,6 +245,11 @@ def _fail(message, status: int, what: str = 'error: '):
   sys.exit(status)
 
 
-if __name__ == '__main__':
+def run() -> None:
+  """The console entry point (`hmr_tf-demo`), as `python -m hmr_tf.demo`."""
   _define_flags()
   app.run(main)
+
+
+if __name__ == '__main__':
+  run()

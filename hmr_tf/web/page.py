@@ -19,10 +19,10 @@ from typing import List, Optional, Tuple
 
 import gradio as gr
 
+from hmr_tf import resources
 from hmr_tf.web import predict as predict_lib
 
-EXAMPLES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                            'examples')
+EXAMPLES_DIR = resources.WEB_EXAMPLES_DIR
 # Element ids the browser test (and anyone styling the page) finds things by.
 IDS = dict(photo='photo', boxes='boxes', run='run', overlay='overlay',
            side='side', view3d='view3d', downloads='downloads',
