@@ -66,7 +66,7 @@ def _define_flags() -> None:
 
 
 def _about(checkpoint: str, body) -> str:
-  text = (f'Model: `{os.path.abspath(checkpoint)}`; body model: '
+  text = (f'Model: `{checkpoint}`; body model: '
           f'{body.metadata.get("name", "unnamed")}.')
   if body.is_standin:
     text += (' Trained on the embedded body and synthetic images, a model '
