@@ -124,6 +124,10 @@ def _fail(message, status: int, what: str = 'error: '):
 def run() -> None:
   """The console entry point (`hmr_tf-web`), as `python -m hmr_tf.web`."""
   _define_flags()
+  # absl's --help lists the key flags of the module sys.argv[0] names: the
+  # console script's, which defines none.
+  for flag in FLAGS.get_key_flags_for_module(__name__):
+    FLAGS.register_key_flag_for_module(sys.argv[0], flag)
   app.run(main)
 
 
