@@ -430,6 +430,8 @@ class TrainConfig:
     summary_every_steps: TensorBoard scalar period in steps (0: none).
     image_summary_every_steps: TensorBoard image period in steps (0: none).
     num_summary_images: examples of the fixed batch shown in the images.
+    num_summary_meshes: the first this many of them also as 3D meshes
+      (TensorBoard's mesh plugin), at the image summaries' steps.
     on_nonfinite: 'stop' (emergency checkpoint, then NonFiniteLossError) or
       'skip' (roll the step back and count it; costs a copy of the model
       and optimizer state in memory and one device copy per step).
@@ -464,6 +466,9 @@ class TrainConfig:
       1000, 'TensorBoard image period in steps (0: none).', lower_bound=0)
   num_summary_images: int = flag_field(
       4, 'Examples shown in each image summary.', lower_bound=1)
+  num_summary_meshes: int = flag_field(
+      2, 'Of those examples, the first this many also as predicted 3D meshes '
+      '(TensorBoard\'s mesh plugin; 0: none).', lower_bound=0)
   on_nonfinite: str = flag_field(
       'stop',
       'A non-finite loss: stop writes an emergency checkpoint and exits with '
@@ -489,7 +494,7 @@ class TrainConfig:
         raise ValueError(f'{name}: expected >= 1, got {getattr(self, name)}')
     for name in ('steps_per_epoch', 'checkpoint_every_steps',
                  'summary_every_steps', 'image_summary_every_steps',
-                 'max_consecutive_nonfinite'):
+                 'max_consecutive_nonfinite', 'num_summary_meshes'):
       if getattr(self, name) < 0:
         raise ValueError(f'{name}: expected >= 0, got {getattr(self, name)}')
     check_choice('on_nonfinite', self.on_nonfinite, NONFINITE_POLICIES)
@@ -522,6 +527,10 @@ class EvalConfig:
       ground truth is posed with.
     pw3d_joint_regressor: 3DPW: '' (the model's cocoplus regressor, 14 LSP
       joints) or a Human3.6M-order `.npy` regressor (see pw3d_protocol).
+    num_summary_images: with `summary_dir`, image panels of the first this
+      many examples (the training flag's value).
+    num_summary_meshes: the first this many of them also as 3D meshes
+      (TensorBoard's mesh plugin).
   """
   # The library's defaults evaluate Human3.6M without the baseline; the
   # command line's, the quickstart's held-out set with it.
@@ -562,6 +571,8 @@ class EvalConfig:
       'Human3.6M-order regressor (e.g. J_regressor_h36m.npy) gives numbers '
       'comparable with later papers (see '
       'hmr_tf/evaluation/pw3d_protocol.py).')
+  num_summary_images: int = shared_flag(TrainConfig, 'num_summary_images')
+  num_summary_meshes: int = shared_flag(TrainConfig, 'num_summary_meshes')
 
   def __post_init__(self):
     check_choice('h36m_protocol', self.h36m_protocol, H36M_PROTOCOLS)
@@ -724,6 +735,68 @@ class ScaleConfig:
       'Keras mixed-precision policy (SMPL, losses and the discriminator '
       'outputs stay float32; float16 uses loss scaling).',
       choices=MIXED_PRECISIONS)
+
+
+# --- The demo's people (hmr_tf.inference.people, detectors, tracking) ------
+HOG_DETECTOR = 'hog'  # --detector=hog: the built-in detector, no download
+COCO_PERSON_CLASS = 1  # The TF2 Object Detection API's (COCO) person class
+MIN_MOVENET_SIDE = 32  # MoveNet's input sides are multiples of this
+# Keypoints above this confidence set a crop (the original demo's OpenPose
+# threshold; hmr_tf.inference.crops and the detectors' keypoints).
+KEYPOINT_THRESHOLD = 0.2
+
+
+@dataclasses.dataclass(frozen=True)
+class PeopleConfig:
+  """How the demo finds people (python -m hmr_tf.demo --detector=...)."""
+  detector: str = flag_field(
+      '',
+      'Find every person with a detector: a TF SavedModel folder with the '
+      'TF2 Object Detection API\'s signature (detection_boxes, '
+      'detection_classes, detection_scores, optional detection_keypoints) or '
+      'MoveNet MultiPose\'s (output_0 [1, 6, 56]), or "hog" for the '
+      'built-in HOG people detector (weak, no download). Empty: the '
+      'people come from --bbox / --bboxes / --openpose_json or the whole '
+      'image.')
+  threshold: float = flag_field(
+      0.3,
+      'Keep the detections scoring at least this (the SavedModel\'s score in '
+      '[0, 1]; for hog, its linear classifier\'s probability).',
+      name='detector_threshold', lower_bound=0.0, upper_bound=1.0)
+  max_people: int = flag_field(
+      10, 'At most this many people per image (the highest scores).',
+      lower_bound=1)
+  nms_iou: float = flag_field(
+      0.5,
+      'Two detections whose boxes overlap more than this (intersection over '
+      'union) are one person: the lower-scoring one is dropped.',
+      name='detector_nms_iou', lower_bound=0.0, upper_bound=1.0)
+  keypoint_threshold: float = flag_field(
+      KEYPOINT_THRESHOLD,
+      'A detector\'s keypoints above this score set the crop (the OpenPose '
+      'rule, the original demo\'s 0.2); with fewer than two, the box does.',
+      name='detector_keypoint_threshold', lower_bound=0.0, upper_bound=1.0)
+  movenet_side: int = flag_field(
+      256,
+      'MoveNet MultiPose: the image is resized so that its longer side is '
+      'this (rounded up to a multiple of 32; MoveNet\'s recommended 256), '
+      'the shorter side padded to a multiple of 32.',
+      lower_bound=MIN_MOVENET_SIDE)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrackingConfig:
+  """How the demo follows people through a video (hmr_tf.inference.tracking)."""
+  min_iou: float = flag_field(
+      0.3,
+      'A detection continues a track when its box overlaps the track\'s '
+      'predicted box at least this much (intersection over union).',
+      name='track_min_iou', lower_bound=0.0, upper_bound=1.0)
+  max_missed: int = flag_field(
+      5,
+      'A track survives this many frames without a matching detection; '
+      'after that a reappearing person gets a new track id.',
+      name='track_max_missed', lower_bound=0)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -892,3 +965,71 @@ def from_flags(f) -> RunConfig:
       explicit_flags=frozenset(
           name for name in ('img_size', 'base_crop_size')
           if _given(f, name)))
+
+
+# ---------------------------------------------------------------------------
+# Video: temporal smoothing of each person's track
+# (hmr_tf.inference.smoothing; the demo's --video flow). Not a flag of
+# hmr_tf.main (it has no video mode): the demo and src/bench/smoothing_bench.py
+# define these flags with `hmr_tf.flags.define_flags_of(SmoothingConfig)` and
+# read them with `smoothing_from_flags`.
+
+
+@dataclasses.dataclass(frozen=True)
+class SmoothingConfig:
+  """The One-Euro filter of each track's rotations and camera.
+
+  Defaults chosen with src/bench/smoothing_bench.py (see the README's video
+  smoothing section): they meet the issue's targets there (acceleration
+  error at most 1/3 of the unsmoothed one, PA-MPJPE at most 2% worse).
+
+  Attributes:
+    enabled: smooth the tracks of a video (off: the per-frame outputs).
+    min_cutoff: the rotations' cutoff frequency at rest, Hz.
+    beta: how fast the rotations' cutoff rises with their speed, Hz per
+      (quaternion units / s).
+    cam_min_cutoff: cam_t_full's cutoff at rest, Hz.
+    cam_beta: how fast cam_t_full's cutoff rises with its speed, Hz per m/s.
+    d_cutoff: the cutoff of the speed estimate's own smoothing, Hz.
+    zero_phase: filter forward, then backward (no lag; the track is
+      finished when it is smoothed); off: one causal pass.
+  """
+  enabled: bool = flag_field(
+      True,
+      'Smooth each person\'s track over the video\'s frames (a One-Euro '
+      'filter of the joint rotations as quaternions and of the camera, one '
+      'shape per track); --nosmoothing writes the per-frame results.',
+      name='smoothing')
+  min_cutoff: float = flag_field(
+      1.0, 'Smoothing: the rotations\' cutoff frequency at rest (Hz); lower '
+      'removes more jitter.', name='smoothing_min_cutoff', lower_bound=1e-6)
+  beta: float = flag_field(
+      1.0, 'Smoothing: how fast the rotations\' cutoff rises with their '
+      'speed (higher: less lag in fast motion).', name='smoothing_beta',
+      lower_bound=0.0)
+  cam_min_cutoff: float = flag_field(
+      1.0, 'Smoothing: the camera translation\'s cutoff at rest (Hz).',
+      name='smoothing_cam_min_cutoff', lower_bound=1e-6)
+  cam_beta: float = flag_field(
+      1.0, 'Smoothing: how fast the camera translation\'s cutoff rises with '
+      'its speed (Hz per m/s).', name='smoothing_cam_beta', lower_bound=0.0)
+  d_cutoff: float = flag_field(
+      1.0, 'Smoothing: the cutoff of the speed estimate (Hz).',
+      name='smoothing_d_cutoff', lower_bound=1e-6)
+  zero_phase: bool = flag_field(
+      True, 'Smoothing: filter forward then backward over the finished track '
+      '(no lag); off: one causal pass.', name='smoothing_zero_phase')
+
+  def __post_init__(self):
+    for name in ('min_cutoff', 'cam_min_cutoff', 'd_cutoff'):
+      if not getattr(self, name) > 0:
+        raise ValueError(f'{name}: expected > 0 Hz, got '
+                         f'{getattr(self, name)}')
+    for name in ('beta', 'cam_beta'):
+      if not getattr(self, name) >= 0:
+        raise ValueError(f'{name}: expected >= 0, got {getattr(self, name)}')
+
+
+def smoothing_from_flags(f) -> SmoothingConfig:
+  """The SmoothingConfig from parsed flags (those `define_flags_of` made)."""
+  return _from_flags(SmoothingConfig, f)

@@ -9,21 +9,30 @@
 `--image_dir=DIR` runs on every image in a folder and `--video=FILE` on every
 frame of a video, in batches with a progress bar. For each image it writes
 `<name>_overlay.png` (the mesh over the image), `<name>_side.png`,
-`<name>_keypoints.png`, `<name>_mesh.obj` and `<name>_params.json` (see
-hmr_tf.inference.demo_lib for the crop and camera conventions).
+`<name>_keypoints.png`, `<name>_mesh.obj`, `<name>_mesh.glb` and
+`<name>_params.json` (see hmr_tf.inference.crops and demo_lib for the crop
+and camera conventions).
 
-Every person in the picture: with `--bboxes=FILE` (one x,y,w,h a line) or
-an OpenPose json without `--person_index`, all people run in one batch and
-each image gets one overlay with everybody (rendered together in the whole
-image's camera, so nearer people hide farther ones), one
-`<name>_person<k>_mesh.obj` per person and one `<name>_params.json` with a
-`people` list (depth-ranked by cam_t_full's Z).
+Every person in the picture: with `--detector=SAVEDMODEL|hog` (people
+found by a detector, hmr_tf.inference.detectors), `--bboxes=FILE` (one
+x,y,w,h a line) or an OpenPose json without `--person_index`, all people
+run in one batch and each image gets one overlay with everybody (rendered
+together in the whole image's camera, so nearer people hide farther ones),
+one `<name>_person<k>_mesh.obj` and `.glb` per person and one
+`<name>_params.json` with a `people` list (depth-ranked by cam_t_full's Z;
+each person's box and detector score). An image where the detector finds
+nobody gets one line (for `--image`: the error, exit status 1).
+
+A video's people are tracked (a `track_id` in each frame's JSON), each
+track smoothed over time (`--nosmoothing`: off) and written as one animated
+`track<id>.glb` (hmr_tf.inference.video).
 
 Inputs are read as a stream, one batch at a time, so a long video or a big
 folder needs no more memory than a few images. The flags, the image (the
 folder's first image, the video's first frame) are checked before the model
-is built: a bad one stops the demo with one line on stderr, exit status 1,
-and no files written. A bad image later in a folder stops it the same way;
+is built, and so is the detector: a bad one stops the demo with one line on
+stderr, exit status 1 (a bad flag combination or a --detector that is
+neither hog nor a folder: 2), and no files written. A bad image later in a folder stops it the same way;
 the outputs already written are complete (each is written to a temporary
 name and renamed). Ctrl-C: one line, exit status 130.
 """
@@ -36,7 +45,11 @@ from absl import flags
 from absl import logging
 
 from hmr_tf import configs
+from hmr_tf import errors
+from hmr_tf.inference import crops
 from hmr_tf.inference import demo_lib
+from hmr_tf.inference import sources
+from hmr_tf.inference import writers
 
 FLAGS = flags.FLAGS
 
@@ -80,77 +93,104 @@ def _define_flags() -> None:
   flags.DEFINE_integer('img_size', None, 'Model input size, only needed when '
                        'the checkpoint has no model_config.json.',
                        lower_bound=configs.MIN_IMG_SIZE)
+  _define_config_flags(configs.PeopleConfig)
+  _define_config_flags(configs.TrackingConfig)
+  _define_config_flags(configs.SmoothingConfig)  # --[no]smoothing, ...
 
 
+def _define_config_flags(cls) -> None:
+  """Defines the flags of a configs dataclass (hmr_tf.flags' rule)."""
+  for field in configs.flag_fields(cls):
+    spec = configs.flag_spec(field)
+    name, default = configs.flag_name(field), configs.flag_default(field)
+    kind = configs.flag_kind(field)
+    if kind == 'string':
+      flags.DEFINE_string(name, default, spec.help)
+    elif kind == 'boolean':
+      flags.DEFINE_boolean(name, default, spec.help)
+    elif kind in ('integer', 'float'):
+      define = (flags.DEFINE_integer if kind == 'integer' else
+                flags.DEFINE_float)
+      define(name, default, spec.help, lower_bound=spec.lower_bound,
+             upper_bound=spec.upper_bound)
+    else:  # the demo's configs have no enum or list flags (yet)
+      raise ValueError(f'--{name}: a {kind} flag; add its kind here')
 
-def _inputs():
-  """(items, count): (stem, image, crop) as a lazy stream, and its length.
 
-  Flags, the single image, the folder's first image and the video's first
-  frame are checked here, before the model is built; the rest is decoded
-  while the demo runs, one batch at a time (count None: a video that does
-  not say how many frames it has).
-  """
+def _config(cls):
+  """The configs dataclass `cls` from its flags."""
+  return cls(**{field.name: FLAGS[configs.flag_name(field)].value
+                for field in configs.flag_fields(cls)})
+
+
+def _check_flags() -> None:
+  """The flag combinations, before any file is read (usage errors)."""
   given = [n for n in ('image', 'image_dir', 'video') if FLAGS[n].value]
   if len(given) != 1:
-    raise demo_lib.DemoInputError('give exactly one of --image, --image_dir, '
-                                  f'--video (got {given or "none"})')
-  boxes_given = [n for n in ('bbox', 'bboxes', 'openpose_json')
+    raise errors.UsageError('give exactly one of --image, --image_dir, '
+                            f'--video (got {given or "none"})')
+  boxes_given = [n for n in ('bbox', 'bboxes', 'openpose_json', 'detector')
                  if FLAGS[n].value]
   if len(boxes_given) > 1:
-    raise demo_lib.DemoInputError('give at most one of --bbox, --bboxes and '
-                                  f'--openpose_json (got {boxes_given})')
+    raise errors.UsageError('give at most one of --bbox, --bboxes, '
+                            f'--openpose_json and --detector (got '
+                            f'{boxes_given})')
   if FLAGS.openpose_json and not FLAGS.image:
-    raise demo_lib.DemoInputError('--openpose_json needs --image')
-  if FLAGS.image:
-    image = demo_lib.load_image(FLAGS.image)
-    stem = os.path.splitext(os.path.basename(FLAGS.image))[0]
-    items = list(_people([(stem, image)]))  # crops checked before the model
-    return items, len(items)
-  if FLAGS.image_dir:
-    paths = demo_lib.image_dir_files(FLAGS.image_dir)
-    _crops(demo_lib.load_image(paths[0]))  # Checked up front.
-    stream = demo_lib.iter_images(paths)
-    count = len(paths)
-    source = FLAGS.image_dir
-  else:
-    stream = demo_lib.VideoFrames(FLAGS.video)
-    count = stream.num_frames
-    source = FLAGS.video
-  del source
-  # The progress bar counts people: unknown ahead when each image may hold
-  # several.
-  return _people(stream), (None if _multi_person() else count)
-
-
-def _people(stream):
-  """((stem, k, n), image, crop) for person k of n in each image."""
-  for stem, image in stream:
-    crops = _crops(image)
-    for k, crop in enumerate(crops):
-      yield (stem, k, len(crops)), image, crop
+    raise errors.UsageError('--openpose_json needs --image')
 
 
 def _multi_person() -> bool:
   """Whether each image's people are written together (people JSON)."""
-  return bool(FLAGS.bboxes or
+  return bool(FLAGS.bboxes or FLAGS.detector or
               (FLAGS.openpose_json and FLAGS.person_index is None))
 
 
-def _crops(image):
-  """The crops of one image: one per person to run."""
+def _people_finder():
+  """image -> the crops of its people, from the flags.
+
+  A detector (--detector) is loaded here: a bad one stops the demo before
+  the model is built.
+  """
+  if FLAGS.detector:
+    from hmr_tf.inference import detectors  # pylint: disable=g-import-not-at-top
+    from hmr_tf.inference import people  # pylint: disable=g-import-not-at-top
+    config = _config(configs.PeopleConfig)
+    return people.people_finder(
+        detectors.load_detector(config.detector, config), config)
   if FLAGS.bbox:
-    return [demo_lib.crop_from_bbox(demo_lib.parse_bbox(FLAGS.bbox),
-                                    image.shape)]
+    box = crops.parse_bbox(FLAGS.bbox)
+    return lambda image: [crops.crop_from_bbox(box, image.shape)]
   if FLAGS.bboxes:
-    return [demo_lib.crop_from_bbox(box, image.shape)
-            for box in demo_lib.read_bboxes(FLAGS.bboxes)]
+    boxes = crops.read_bboxes(FLAGS.bboxes)
+    return lambda image: [crops.crop_from_bbox(b, image.shape)
+                          for b in boxes]
   if FLAGS.openpose_json:
     if FLAGS.person_index is None:
-      return demo_lib.crops_from_openpose(FLAGS.openpose_json, image.shape)
-    return [demo_lib.crop_from_openpose(FLAGS.openpose_json, image.shape,
-                                        FLAGS.person_index)]
-  return [demo_lib.crop_whole_image(image.shape)]
+      return lambda image: crops.crops_from_openpose(FLAGS.openpose_json,
+                                                     image.shape)
+    return lambda image: [crops.crop_from_openpose(
+        FLAGS.openpose_json, image.shape, FLAGS.person_index)]
+  return lambda image: [crops.crop_whole_image(image.shape)]
+
+
+def _people(stream, find_people, fail_on_nobody: bool):
+  """((stem, k, n), image, crop) for person k of n in each image.
+
+  An image where nobody is found gets one line (a single --image: an
+  error) and no files.
+  """
+  for stem, image in stream:
+    found = find_people(image)
+    if not found:
+      message = f'{stem}: no person found'
+      if fail_on_nobody:
+        how = (f' by --detector={FLAGS.detector} with a score of at least '
+               f'{FLAGS.detector_threshold:g}' if FLAGS.detector else '')
+        raise sources.DemoInputError(f'--image {FLAGS.image}: no person '
+                                     f'found{how}')
+      logging.warning('%s; no files written for it.', message)
+    for k, crop in enumerate(found):
+      yield (stem, k, len(found)), image, crop
 
 
 def _run_body_model_file(checkpoint: str) -> str:
@@ -166,12 +206,8 @@ def _run_body_model_file(checkpoint: str) -> str:
   return path if os.path.isfile(path) else ''
 
 
-def _run():
-  if not FLAGS.checkpoint:
-    raise demo_lib.DemoInputError('--checkpoint is required')
-  items, count = _inputs()
-  # Imported after the inputs are checked: TensorFlow takes seconds to load.
-  import keras  # pylint: disable=g-import-not-at-top
+def _load_model():
+  """(model, body_model) from --checkpoint and the body model flags."""
   from hmr_tf.training import checkpoints  # pylint: disable=g-import-not-at-top
   from hmr_tf.training import model_files  # pylint: disable=g-import-not-at-top
   from hmr_tf.smpl import body_models  # pylint: disable=g-import-not-at-top
@@ -190,12 +226,57 @@ def _run():
               if FLAGS.img_size else None)
   config = model_files.read_model_config(
       checkpoints.resolve_checkpoint(FLAGS.checkpoint), fallback)
-  model = checkpoints.restore_model(FLAGS.checkpoint, body_model, config)
-  bar = keras.utils.Progbar(count, unit_name='image')
+  return checkpoints.restore_model(FLAGS.checkpoint, body_model,
+                                   config), body_model
+
+
+def _run():
+  if not FLAGS.checkpoint:
+    raise errors.UsageError('--checkpoint is required')
+  _check_flags()
+  # The inputs are checked before the model is built: the image, the
+  # folder's first image, the video's first frame, the box files.
+  if FLAGS.image:
+    image = sources.load_image(FLAGS.image)
+    stream = [(os.path.splitext(os.path.basename(FLAGS.image))[0], image)]
+    count = 1
+  elif FLAGS.image_dir:
+    paths = sources.image_dir_files(FLAGS.image_dir)
+    sources.load_image(paths[0])
+    stream, count = sources.iter_images(paths), len(paths)
+  else:
+    stream = sources.VideoFrames(FLAGS.video)
+    count = stream.num_frames
+  find_people = _people_finder()
+  if FLAGS.image:  # nobody in the one image: one line, no model, no file
+    stream = list(_people(stream, find_people, fail_on_nobody=True))
+  # Imported after the inputs are checked: TensorFlow takes seconds to load.
+  import keras  # pylint: disable=g-import-not-at-top
+  model, body_model = _load_model()
   source = FLAGS.image or FLAGS.image_dir or FLAGS.video
+  multi = _multi_person()
+  # The progress bar counts people: unknown ahead when each image may hold
+  # several.
+  bar = keras.utils.Progbar(None if multi else count, unit_name='person')
+  if FLAGS.video:
+    from hmr_tf.inference import video  # pylint: disable=g-import-not-at-top
+    smoothing = configs.smoothing_from_flags(FLAGS)
+    options = video.VideoOptions(
+        multi=multi, smoothing=smoothing,
+        tracking=_config(configs.TrackingConfig),
+        focal_length=FLAGS.focal_length, batch_size=FLAGS.batch_size,
+        source=source)
+    summary = video.run_on_video(model, FLAGS.video, find_people,
+                                 FLAGS.output_dir, options,
+                                 progress=bar.update)
+    logging.info('Wrote %d frame(s) and %d track(s) to %s',
+                 summary['frames_written'], len(summary['tracks']),
+                 FLAGS.output_dir)
+    return
+  items = (stream if FLAGS.image else
+           _people(stream, find_people, fail_on_nobody=False))
   written = []
   people = []  # The current image's results, until its last person.
-  multi = _multi_person()
 
   def write(key, image, result):
     stem, k, num = key
@@ -203,13 +284,13 @@ def _run():
     if k + 1 < num:
       return
     if multi:
-      paths = demo_lib.write_people_outputs(FLAGS.output_dir, stem, image,
-                                            people, body_model.faces,
-                                            source=source)
+      paths = writers.write_people_outputs(FLAGS.output_dir, stem, image,
+                                           people, body_model.faces,
+                                           source=source)
     else:
-      paths = demo_lib.write_outputs(FLAGS.output_dir, stem, image,
-                                     people[0], body_model.faces,
-                                     source=source)
+      paths = writers.write_outputs(FLAGS.output_dir, stem, image,
+                                    people[0], body_model.faces,
+                                    source=source)
     people.clear()
     written[:] = [paths['overlay']]
 
@@ -217,8 +298,8 @@ def _run():
                                 batch_size=FLAGS.batch_size,
                                 progress=bar.update,
                                 focal_length=FLAGS.focal_length)
-  logging.info('Wrote %d result(s) to %s (last: %s)', done,
-               FLAGS.output_dir, written[0])
+  logging.info('Ran %d person crop(s); outputs in %s (last: %s)', done,
+               FLAGS.output_dir, written[0] if written else 'none')
 
 
 def main(argv):
@@ -227,13 +308,11 @@ def main(argv):
   # Expected failures: one line (--verbosity=1 adds the traceback) and
   # hmr_tf.errors' exit status; anything else is a bug and keeps its
   # traceback.
-  from hmr_tf import errors  # pylint: disable=g-import-not-at-top
   try:
     _run()
   except KeyboardInterrupt:
     _fail('interrupted', errors.EXIT_INTERRUPTED, what='')
-  except (errors.HmrError, demo_lib.DemoInputError, OSError,
-          ValueError) as e:
+  except (errors.HmrError, OSError, ValueError) as e:
     if logging.get_verbosity() >= 1:
       logging.exception('Traceback of the error below:')
     _fail(e, getattr(e, 'exit_code', errors.EXIT_FAILURE))

@@ -15,28 +15,46 @@ from absl import flags
 
 from hmr_tf import configs
 
-def _define(field, spec) -> None:
+def _define(field, spec, flag_values=flags.FLAGS) -> None:
   """Defines the flag declared by the config field `field`."""
   name = configs.flag_name(field)
   default = configs.flag_default(field)
   kind = configs.flag_kind(field)
   if kind == 'enum':
-    flags.DEFINE_enum(name, default, spec.choices, spec.help)
+    flags.DEFINE_enum(name, default, spec.choices, spec.help,
+                      flag_values=flag_values)
   elif kind == 'list':
-    flags.DEFINE_list(name, list(default), spec.help)
+    flags.DEFINE_list(name, list(default), spec.help,
+                      flag_values=flag_values)
   elif kind == 'boolean':
-    flags.DEFINE_boolean(name, default, spec.help)
+    flags.DEFINE_boolean(name, default, spec.help, flag_values=flag_values)
   elif kind == 'string':
-    flags.DEFINE_string(name, default, spec.help)
+    flags.DEFINE_string(name, default, spec.help, flag_values=flag_values)
   else:
     define = (flags.DEFINE_integer if kind == 'integer' else
               flags.DEFINE_float)
     define(name, default, spec.help, lower_bound=spec.lower_bound,
-           upper_bound=spec.upper_bound)
+           upper_bound=spec.upper_bound, flag_values=flag_values)
 
 
 for _field, _spec in configs.defined_flags():
   _define(_field, _spec)
+
+
+def define_flags_of(cls, flag_values=flags.FLAGS) -> None:
+  """Defines the flags of a config dataclass that hmr_tf.main does not use.
+
+  E.g. `configs.SmoothingConfig` (video only) for src/bench/
+  smoothing_bench.py; `configs.smoothing_from_flags` reads them back.
+
+  Args:
+    cls: a dataclass of hmr_tf.configs whose fields are `flag_field`s.
+    flag_values: where to define them (absl's global FLAGS by default).
+  """
+  for field in configs.flag_fields(cls):
+    spec = configs.flag_spec(field)
+    if spec.defines:
+      _define(field, spec, flag_values)
 
 
 def _file_or_empty(path):

@@ -25,9 +25,11 @@ from hmr_tf.data import decoder
 from hmr_tf.data import input_pipeline
 from hmr_tf import errors
 from hmr_tf.evaluation import evaluate as evaluate_lib
+from hmr_tf.inference import crops as crops_lib
 from hmr_tf.inference import demo_lib
 from hmr_tf.inference import export as export_lib
 from hmr_tf.inference import original_import
+from hmr_tf.inference import writers
 from hmr_tf.modeling import mean_params
 from hmr_tf.render import renderer
 from hmr_tf.smpl import body_models
@@ -318,7 +320,7 @@ def _held_out_image(cfg: config_lib.RunConfig):
       # training (demo_lib.run_on_images applies the model's crop rule).
       scale = float(example['scale'].numpy())
       chosen = (image, example['filename'].numpy().decode('utf-8'),
-                demo_lib.Crop(center=center, scale=scale,
+                crops_lib.Crop(center=center, scale=scale,
                               source='held-out record'))
     if inside:
       break
@@ -335,7 +337,7 @@ def demo(cfg: config_lib.RunConfig, model=None) -> Dict[str, str]:
   image, name, crop = _held_out_image(cfg)
   result = demo_lib.run_on_image(model, image, crop)
   stem = os.path.splitext(os.path.basename(name))[0]
-  paths = demo_lib.write_outputs(cfg.paths.demo_dir, stem, image, result,
+  paths = writers.write_outputs(cfg.paths.demo_dir, stem, image, result,
                                  model.smpl.body_model.faces,
                                  source=f'{cfg.eval.dataset}/{name}')
   logging.info('Demo outputs: %s', ', '.join(sorted(paths.values())))

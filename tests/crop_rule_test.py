@@ -45,8 +45,8 @@ def test_eval_takes_the_models_rule_and_refuses_a_conflicting_flag():
 
 
 def test_demo_crop_window_follows_the_model():
-  from hmr_tf.inference import demo_lib  # pylint: disable=g-import-not-at-top
-  crop = demo_lib.crop_whole_image((300, 400, 3))
+  from hmr_tf.inference import crops  # pylint: disable=g-import-not-at-top
+  crop = crops.crop_whole_image((300, 400, 3))
   assert crop.window == pytest.approx(400.0)  # the paper's rule
   trained = dataclasses.replace(crop, base_crop_size=170.0)
   assert trained.window == pytest.approx(400.0 * 170.0 / 224.0)
@@ -61,6 +61,7 @@ def test_eval_demo_and_serving_crop_the_same_person_alike(tmp_path):
   import cv2
   import numpy as np
   import tensorflow as tf
+  from hmr_tf.inference import crops
   from hmr_tf.inference import demo_lib
   from hmr_tf.inference import export
   from hmr_tf.data import decoder
@@ -103,8 +104,8 @@ def test_eval_demo_and_serving_crop_the_same_person_alike(tmp_path):
   evaluated = image_px(model(parsed['image'][None])['keypoints2d'][0])
   # The demo: the record's crop, the model's rule applied by the library.
   demo = demo_lib.run_on_images(
-      model, [image], [demo_lib.Crop(center=center, scale=scale,
-                                     source='record')])[0]
+      model, [image], [crops.Crop(center=center, scale=scale,
+                                  source='record')])[0]
   # The SavedModel: the whole image, and a person box of side 150 / scale.
   path = export.export_saved_model(model, str(tmp_path / 'export'), 1)
   loaded = tf.saved_model.load(path)

@@ -40,6 +40,7 @@ from hmr_tf.evaluation import metrics as metrics_lib
 from hmr_tf.evaluation import mpi_inf_3dhp_protocol
 from hmr_tf.evaluation import pw3d_protocol
 from hmr_tf.files import atomic_io
+from hmr_tf.render import summaries
 from hmr_tf.smpl import joints as joints_lib
 
 _NUM_LSP = joints_lib.NUM_LSP_JOINTS
@@ -421,6 +422,35 @@ def write_summaries(summary_dir: str, name: str, values: Dict[str, float],
   writer.close()  # Flushes.
 
 
+def write_example_summaries(model, dataset: tf.data.Dataset,
+                            config: configs.EvalConfig) -> None:
+  """Image panels and meshes of the split's first examples, for TensorBoard.
+
+  The same pictures as training's (hmr_tf.render.summaries): tags
+  `eval/<name>/examples` (panels of `config.num_summary_images` examples)
+  and `eval/<name>/meshes` (the first `config.num_summary_meshes` meshes),
+  at `config.step`.
+
+  Args:
+    model: the HMRModel (its outputs and `smpl.body_model.faces` are used).
+    dataset: the eval dataset (its first batch is shown).
+    config: the eval config (summary_dir, name, step and the counts).
+  """
+  batch = next(iter(dataset))
+  count = config.num_summary_images
+  images = batch['image'][:count].numpy()
+  keypoints = batch['keypoints2d'][:count].numpy()
+  out = model(images, training=False)
+  writer = tf.summary.create_file_writer(config.summary_dir)
+  with writer.as_default():
+    summaries.write_examples(
+        f'eval/{config.name}/examples', f'eval/{config.name}/meshes', images,
+        keypoints,
+        {k: out[k].numpy() for k in ('keypoints2d', 'vertices', 'cam')},
+        model.smpl.body_model.faces, config.step, config.num_summary_meshes)
+  writer.close()  # Flushes.
+
+
 def report(results: Dict, config: configs.EvalConfig, data_files: List[str],
            extra: Optional[Dict] = None) -> Dict:
   """Logs the table, writes the JSON and the TensorBoard scalars.
@@ -507,6 +537,10 @@ def evaluate(model, data_config: configs.DataConfig,
   dataset = input_pipeline.eval_dataset(data_config, eval_config.dataset,
                                         eval_config.split)
   arrays = collect_predictions(model, dataset, eval_config.max_examples)
+  # Pictures need a mesh: only a model with a body (an HMRModel).
+  if (eval_config.summary_dir and eval_config.num_summary_images > 0 and
+      hasattr(model, 'smpl')):
+    write_example_summaries(model, dataset, eval_config)
   results = compute_metrics(arrays, eval_config, pw3d)
   if eval_config.include_mean_baseline:
     baseline = dict(arrays)

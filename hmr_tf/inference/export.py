@@ -171,7 +171,7 @@ def decode_and_crop_box(data: tf.Tensor, box: tf.Tensor, img_size: int,
                         base_crop_size: float = crop_lib.BASE_CROP_SIZE):
   """One encoded image and a person box -> as `decode_and_crop`.
 
-  The demo's box rule (hmr_tf.inference.demo_lib.crop_from_bbox): the box
+  The demo's box rule (hmr_tf.inference.crops.crop_from_bbox): the box
   [x, y, w, h] (left and top edges, width, height in pixels) is scaled so
   that its longer side is 150 px at HMR's normalisation; the window,
   centred on the box, is base_crop_size / (150 / max(w, h)) pixels

@@ -23,15 +23,13 @@ import threading
 import time
 from typing import Callable, Dict, Optional, Sequence
 
-import cv2
 import keras
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from hmr_tf.geometry import crop as crop_lib
 from hmr_tf.modeling import hmr_model
-from hmr_tf.render import renderer
+from hmr_tf.render import summaries
 from hmr_tf.training import nonfinite
 
 # Terms on the console progress bar.
@@ -278,68 +276,17 @@ class MainLossProgbar(keras.callbacks.ProgbarLogger):
 
 
 # ---------------------------------------------------------------------------
-# Image summaries.
+# Image and mesh summaries (drawn by hmr_tf.render.summaries).
 
-
-def _to_uint8(image: np.ndarray) -> np.ndarray:
-  """[S, S, 3] float in [-1, 1] -> uint8."""
-  return np.clip(np.round((image + 1.0) * 127.5), 0, 255).astype(np.uint8)
-
-
-def example_panels(images: np.ndarray, keypoints_gt: np.ndarray,
-                   keypoints_pred: np.ndarray, vertices: np.ndarray,
-                   cams: np.ndarray, faces: np.ndarray,
-                   display_size: int = 0) -> np.ndarray:
-  """Side-by-side pictures of inputs and predictions for TensorBoard.
-
-  Each row is [input + ground-truth keypoints | input + predicted keypoints |
-  input + predicted mesh], keypoints drawn with renderer.draw_keypoints and
-  the mesh rendered with renderer.render_mesh through HMR's weak-perspective
-  camera.
-
-  Args:
-    images: [K, S, S, 3] float crops in [-1, 1].
-    keypoints_gt: [K, 19, 3] ground truth (x, y in [-1, 1], visibility).
-    keypoints_pred: [K, 19, 2] predicted keypoints in [-1, 1].
-    vertices: [K, N, 3] predicted mesh (the model's frame, before the
-      camera).
-    cams: [K, 3] predicted (s, tx, ty).
-    faces: [F, 3] int mesh faces.
-    display_size: side D of each picture; 0 = max(S, 160) (small training
-      crops are enlarged so the drawings stay legible).
-
-  Returns:
-    [K, D, 3 * D, 3] uint8 RGB.
-  """
-  images = np.asarray(images)
-  size = images.shape[1]
-  d = int(display_size) or max(size, 160)
-  panels = []
-  for k in range(images.shape[0]):
-    base = cv2.resize(_to_uint8(images[k]), (d, d),
-                      interpolation=cv2.INTER_LINEAR)
-    gt = keypoints_gt[k]
-    # cv2.resize keeps pixel centres aligned, so crop coordinates map into
-    # the D-pixel picture as into the S-pixel crop (crop_lib's convention).
-    with_gt = renderer.draw_keypoints(
-        base, crop_lib.crop_to_pixels_np(gt[:, :2], d), gt[:, 2] > 0)
-    with_pred = renderer.draw_keypoints(
-        base, crop_lib.crop_to_pixels_np(keypoints_pred[k], d))
-    verts = np.asarray(vertices[k], np.float64)
-    if np.all(np.isfinite(verts)) and np.all(np.isfinite(cams[k])):
-      projected = renderer.weak_perspective_to_pixels(verts, cams[k], d)
-      mesh = renderer.render_mesh(projected, faces, d, d, background=base,
-                                shading_vertices=verts).image
-    else:
-      mesh = base
-    panels.append(np.concatenate([with_gt, with_pred, mesh], axis=1))
-  return np.stack(panels)
+# The panels moved to hmr_tf.render.summaries; the name stays for callers.
+example_panels = summaries.example_panels
 
 
 def make_image_summary_fn(model, batch: Dict[str, np.ndarray],
                           faces: np.ndarray, num_images: int,
-                          tag: str = 'images/examples'):
-  """A function(step) writing example panels of a fixed batch.
+                          tag: str = 'images/examples', num_meshes: int = 0,
+                          mesh_tag: str = 'meshes/examples'):
+  """A function(step) writing example panels (and meshes) of a fixed batch.
 
   Predicts eagerly (training=False) outside the training graph and renders
   with NumPy/OpenCV; call it inside a summary writer's default context.
@@ -350,20 +297,19 @@ def make_image_summary_fn(model, batch: Dict[str, np.ndarray],
       `num_images` examples are shown every time.
     faces: [F, 3] mesh faces.
     num_images: examples shown.
-    tag: the summary tag.
+    tag: the image summary's tag.
+    num_meshes: the first this many examples' predicted meshes are also
+      written with TensorBoard's mesh plugin (hmr_tf.render.summaries).
+    mesh_tag: the mesh summary's tag.
   """
   images = np.asarray(batch['image'][:num_images], np.float32)
   keypoints = np.asarray(batch['keypoints2d'][:num_images], np.float32)
 
   def write(step):
     out = model(images, training=False)
-    panels = example_panels(images, keypoints,
-                            out['keypoints2d'].numpy(),
-                            out['vertices'].numpy(), out['cam'].numpy(),
-                            faces)
-    # max_outputs: tf.summary.image keeps only 3 images by default.
-    tf.summary.image(tag, panels, step=step, max_outputs=len(panels),
-                     description='input + ground-truth keypoints | '
-                     'predicted keypoints | predicted mesh')
+    summaries.write_examples(
+        tag, mesh_tag, images, keypoints,
+        {k: out[k].numpy() for k in ('keypoints2d', 'vertices', 'cam')},
+        faces, step, num_meshes)
 
   return write

@@ -295,7 +295,8 @@ def _callbacks(state: state_lib.TrainState, train_config: configs.TrainConfig,
   if state.saver.is_chief and train_config.image_summary_every_steps > 0:
     batch = _fixed_batch(data_config, train_config.num_summary_images)
     image_fn = callbacks_lib.make_image_summary_fn(
-        model, batch, body_model.faces, train_config.num_summary_images)
+        model, batch, body_model.faces, train_config.num_summary_images,
+        num_meshes=train_config.num_summary_meshes)
   extra = {}
   if data_config.skip_corrupt_records:
     counter = input_pipeline.corrupt_record_counter()

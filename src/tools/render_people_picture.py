@@ -5,7 +5,7 @@ r"""Renders the README picture of the demo's multi-person overlay.
 Three MakeHuman-derived bodies (different shapes and poses) stand at known
 places in a perspective camera of a 640 x 360 image: their `cam_t_full`s
 are set here (ground truth, not network predictions). Each becomes the
-result dict the demo builds, and `hmr_tf.inference.demo_lib.render_people` draws them
+result dict the demo builds, and `hmr_tf.inference.writers.render_people` draws them
 as the demo does for several people: one z-buffer in the whole image's
 camera (nearer people hide farther ones), a colour per person, their
 keypoints. Left: the overlay; right: the side view.
@@ -18,7 +18,7 @@ import numpy as np
 
 from hmr_tf.files import atomic_io
 from hmr_tf.geometry import camera as camera_lib
-from hmr_tf.inference import demo_lib
+from hmr_tf.inference import writers
 from hmr_tf.smpl.layer import SMPL
 from hmr_tf.smpl import model_io
 
@@ -66,7 +66,7 @@ def people_picture(model: model_io.BodyModel) -> np.ndarray:
         'keypoints2d_image': keypoints2d,
         'perspective': {'focal_px': focal, 'principal_point': principal,
                         'translation': trans.tolist()}})
-  pictures = demo_lib.render_people(_background(), results, model.faces)
+  pictures = writers.render_people(_background(), results, model.faces)
   return np.concatenate([pictures['overlay'], pictures['side']], axis=1)
 
 

@@ -140,6 +140,56 @@ def test_evaluate_writes_json_and_tensorboard(tmp_path):
   assert 'eval/synth_test/pa_auc' in found
 
 
+class FakeMeshModel(FakeModel):
+  """FakeModel with a body: a mesh that moves with the image's mean."""
+
+  def __init__(self, body_model, *args):
+    super().__init__(*args)
+    self.smpl = types.SimpleNamespace(body_model=body_model)
+    self.v_template = tf.constant(body_model.v_template, tf.float32)
+
+  def __call__(self, images, training=False):
+    out = super().__call__(images, training)
+    shift = tf.reduce_mean(images, [1, 2, 3])[:, None, None] + tf.range(
+        tf.shape(images)[0], dtype=tf.float32)[:, None, None]
+    out['vertices'] = self.v_template[None] + shift * [0.1, 0.2, 0.3]
+    out['cam'] = tf.tile([[0.9, 0.0, 0.0]], [tf.shape(images)[0], 1])
+    return out
+
+
+def test_evaluate_writes_example_images_and_meshes(tmp_path):
+  s = _skeleton()
+  kp = np.zeros((14, 3))
+  kp[:, :2] = IMG // 2
+  kp[:, 2] = 1
+  data_dir = str(tmp_path / 'data')
+  _write_records(data_dir, 'synth', [('a.jpg', kp, s), ('b.jpg', kp, s),
+                                     ('c.jpg', kp, s)])
+  body = smpl_reference.random_body_model(num_vertices=60, seed=1)
+  model = FakeMeshModel(body, np.concatenate([s, np.zeros((5, 3))]),
+                        np.zeros((19, 2)))
+  out_dir = str(tmp_path / 'eval')
+  config = configs.EvalConfig(dataset='synth', split='test',
+                              summary_dir=out_dir, step=5,
+                              num_summary_images=2, num_summary_meshes=1)
+  data_config = _data_config(data_dir)
+  evaluate.evaluate(model, data_config, config)
+  values, plugins = summary_events.read_events(out_dir)
+  assert plugins['eval/synth_test/examples'] == 'images'
+  assert len(values['eval/synth_test/examples'][5]) == 2 + 2  # 2 panels
+  for part in ('VERTEX', 'FACE', 'COLOR'):
+    assert plugins[f'eval/synth_test/meshes_{part}'] == 'mesh'
+  # The first example's mesh, the model's vertices turned y-up.
+  from hmr_tf.data import input_pipeline  # pylint: disable=g-import-not-at-top
+  first = next(iter(input_pipeline.eval_dataset(data_config, 'synth',
+                                                'test')))['image'][:1]
+  expected = model(first)['vertices'].numpy() * [1.0, -1.0, -1.0]
+  np.testing.assert_allclose(values['eval/synth_test/meshes_VERTEX'][5],
+                             expected, atol=1e-6)
+  np.testing.assert_array_equal(values['eval/synth_test/meshes_FACE'][5],
+                                body.faces[None])
+
+
 def test_evaluate_h36m_protocol_from_records(tmp_path):
   s = _skeleton(1)
   kp = np.zeros((14, 3))

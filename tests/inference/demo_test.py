@@ -1,5 +1,6 @@
 """Demo: crops, camera conversion, outputs on a real photo, bad inputs."""
 
+import dataclasses
 import glob
 import json
 import os
@@ -13,7 +14,10 @@ import pytest
 import tensorflow as tf
 
 from hmr_tf import configs
+from hmr_tf.inference import crops
 from hmr_tf.inference import demo_lib
+from hmr_tf.inference import sources
+from hmr_tf.inference import writers
 from hmr_tf.modeling import hmr_model
 from hmr_tf.modeling import mean_params
 from hmr_tf.render import renderer
@@ -21,6 +25,9 @@ from hmr_tf.smpl import model_io
 from hmr_tf.smpl import standin
 from hmr_tf.training import checkpoints
 from hmr_tf.training import model_files
+import detector_models  # tests/support/
+import gltf_reader  # tests/support/
+import gltf_validator  # tests/support/
 import repo_paths  # tests/support/
 import train_fixtures  # tests/support/
 
@@ -45,18 +52,18 @@ def _photo():
 
 
 def test_crop_from_bbox():
-  crop = demo_lib.crop_from_bbox((10, 20, 100, 300), (400, 200, 3))
+  crop = crops.crop_from_bbox((10, 20, 100, 300), (400, 200, 3))
   assert crop.center == (59.5, 169.5)
   assert crop.scale == pytest.approx(0.5)  # 300 px tall -> 150 px
   assert crop.window == pytest.approx(448)
-  with pytest.raises(demo_lib.DemoInputError, match='outside'):
-    demo_lib.crop_from_bbox((250, 20, 100, 300), (400, 200, 3))
-  with pytest.raises(demo_lib.DemoInputError, match='positive'):
-    demo_lib.crop_from_bbox((0, 0, 0, 10), (400, 200, 3))
+  with pytest.raises(crops.DemoInputError, match='outside'):
+    crops.crop_from_bbox((250, 20, 100, 300), (400, 200, 3))
+  with pytest.raises(crops.DemoInputError, match='positive'):
+    crops.crop_from_bbox((0, 0, 0, 10), (400, 200, 3))
 
 
 def test_crop_whole_image():
-  crop = demo_lib.crop_whole_image((100, 300, 3))
+  crop = crops.crop_whole_image((100, 300, 3))
   assert crop.center == (149.5, 49.5)
   assert crop.window == pytest.approx(300)
 
@@ -75,16 +82,16 @@ def test_crop_from_openpose_picks_most_confident(tmp_path):
   strong = [[100, 50, 0.9], [130, 90, 0.8], [500, 500, 0.1]]
   for key in ('pose_keypoints_2d', 'pose_keypoints'):
     path = _openpose(tmp_path, [weak, strong], key)
-    crop = demo_lib.crop_from_openpose(path, (200, 200, 3))
+    crop = crops.crop_from_openpose(path, (200, 200, 3))
     assert crop.center == (115.0, 70.0)
     assert crop.scale == pytest.approx(150 / 50)
-  crop = demo_lib.crop_from_openpose(path, (200, 200, 3), person_index=0)
+  crop = crops.crop_from_openpose(path, (200, 200, 3), person_index=0)
   assert crop.center == (15.0, 25.0)
-  with pytest.raises(demo_lib.DemoInputError, match='person_index 5'):
-    demo_lib.crop_from_openpose(path, (200, 200, 3), person_index=5)
+  with pytest.raises(crops.DemoInputError, match='person_index 5'):
+    crops.crop_from_openpose(path, (200, 200, 3), person_index=5)
   nobody = _openpose(tmp_path, [[[1, 2, 0.1], [3, 4, 0.2]]])
-  with pytest.raises(demo_lib.DemoInputError, match='above 0.2'):
-    demo_lib.crop_from_openpose(nobody, (200, 200, 3))
+  with pytest.raises(crops.DemoInputError, match='above 0.2'):
+    crops.crop_from_openpose(nobody, (200, 200, 3))
 
 
 def test_crop_image_geometry():
@@ -93,8 +100,8 @@ def test_crop_image_geometry():
   # (30 - 40) / 25 = -0.4 -> crop pixel (0.4 + 1) * 12.5 - 0.5 = 17, 7.
   image = np.zeros((100, 100, 3), np.uint8)
   image[30, 70] = 255
-  crop = demo_lib.Crop(center=(60.0, 40.0), scale=224 / 50, source='bbox')
-  out = demo_lib.crop_image(image, crop, 25)
+  crop = crops.Crop(center=(60.0, 40.0), scale=224 / 50, source='bbox')
+  out = crops.crop_image(image, crop, 25)
   assert out.shape == (25, 25, 3)
   row, col = np.unravel_index(np.argmax(out[..., 0]), (25, 25))
   assert (row, col) == (7, 17)
@@ -102,7 +109,7 @@ def test_crop_image_geometry():
 
 
 def test_image_coordinates_and_perspective_camera():
-  crop = demo_lib.Crop(center=(100.0, 50.0), scale=0.5, source='bbox')
+  crop = crops.Crop(center=(100.0, 50.0), scale=0.5, source='bbox')
   rng = np.random.default_rng(0)
   points = np.concatenate([rng.normal(size=(19, 2)) * 0.3,
                            np.zeros((19, 1))], 1)  # depth 0
@@ -131,7 +138,7 @@ def test_image_coordinates_and_perspective_camera():
                              out['cam_t_full'] * [1, 1, 2])
   # Points at the body's depth project identically with both cameras.
   projected = renderer.perspective_project(
-      demo_lib.camera_frame_vertices(out), persp['focal_px'],
+      writers.camera_frame_vertices(out), persp['focal_px'],
       persp['principal_point'])
   np.testing.assert_allclose(projected[:, :2], out['keypoints2d_image'],
                              atol=1e-9)
@@ -191,7 +198,7 @@ def test_demo_on_a_photograph(trained):
                    f'--image={trained["photo"]}', '--bbox=140,20,240,490',
                    f'--output_dir={out_dir}')
   assert proc.returncode == 0, proc.stderr[-3000:]
-  paths = demo_lib.output_paths(out_dir, 'astronaut')
+  paths = writers.output_paths(out_dir, 'astronaut')
   assert sorted(os.listdir(out_dir)) == sorted(
       os.path.basename(p) for p in paths.values())
   photo = cv2.imread(trained['photo'])
@@ -216,21 +223,22 @@ def test_demo_on_a_photograph(trained):
 
 
 def test_library_path_with_openpose(trained, tmp_path):
-  image = demo_lib.load_image(trained['photo'])
+  image = sources.load_image(trained['photo'])
   path = _openpose(tmp_path, [[[250, 60, 0.9], [260, 500, 0.9]]])
-  crop = demo_lib.crop_from_openpose(path, image.shape)
+  crop = crops.crop_from_openpose(path, image.shape)
   result = demo_lib.run_on_image(trained['model'], image, crop)
-  x = demo_lib.crop_image(image, crop, IMG)[None]
+  x = crops.crop_image(image, crop, IMG)[None]
   np.testing.assert_allclose(result['cam'],
                              trained['model'](x)['cam'].numpy()[0], atol=1e-5)
-  paths = demo_lib.write_outputs(str(tmp_path / 'o'), 'a', image, result,
+  paths = writers.write_outputs(str(tmp_path / 'o'), 'a', image, result,
                                  trained['body_model'].faces)
   assert all(os.path.isfile(p) for p in paths.values())
 
 
 @pytest.mark.parametrize('case', ['missing', 'empty', 'not_image', 'nobody',
                                   'bbox_outside', 'bad_body_model',
-                                  'truncated_checkpoint'])
+                                  'truncated_checkpoint', 'detector_missing',
+                                  'detector_neither', 'video_unopenable'])
 def test_bad_input_one_line_error_no_files(trained, tmp_path, case):
   photo = trained['photo']
   args = [f'--checkpoint={trained["ckpt"]}']
@@ -256,18 +264,29 @@ def test_bad_input_one_line_error_no_files(trained, tmp_path, case):
       f.truncate(os.path.getsize(data) // 2)
     args = [f'--checkpoint={ckpt}', f'--image={photo}',
             f'--smpl_model_path={trained["body_path"]}']
+  elif case == 'detector_missing':
+    args += [f'--image={photo}', f'--detector={tmp_path / "nowhere"}']
+  elif case == 'detector_neither':
+    other = detector_models.save_other(str(tmp_path / 'classifier'))
+    args += [f'--image={photo}', f'--detector={other}']
+  elif case == 'video_unopenable':
+    (tmp_path / 'clip.mp4').write_bytes(b'\x00\x00\x00\x18ftypmp42 broken')
+    args.append(f'--video={tmp_path / "clip.mp4"}')
   else:
     args += [f'--image={photo}', '--bbox=600,10,50,50']
   out_dir = tmp_path / 'out'
   proc = _run_demo(*args, f'--output_dir={out_dir}', timeout=120)
-  assert proc.returncode != 0
+  assert proc.returncode == (2 if case == 'detector_missing' else 1)
   last = proc.stderr.strip().splitlines()[-1]
   assert last.startswith('hmr_tf.demo: error: '), proc.stderr[-2000:]
   expected = {'missing': 'no such file', 'empty': 'empty',
               'not_image': 'not a readable image', 'nobody': 'no person',
               'bbox_outside': 'outside',
               'bad_body_model': str(tmp_path / 'body.npz'),
-              'truncated_checkpoint': 'unreadable'}[case]
+              'truncated_checkpoint': 'unreadable',
+              'detector_missing': 'nowhere: expected "hog" or a SavedModel',
+              'detector_neither': 'neither the TF2 Object Detection API',
+              'video_unopenable': 'clip.mp4: no readable frames'}[case]
   assert expected in last
   assert 'Traceback' not in proc.stderr
   assert not out_dir.exists() or not os.listdir(out_dir)
@@ -309,8 +328,8 @@ def _peak_bytes(video, batch_size=4):
   """Peak traced memory (NumPy buffers included) while streaming a video."""
   import tracemalloc  # pylint: disable=g-import-not-at-top
   seen = []
-  frames = demo_lib.VideoFrames(video)
-  items = ((stem, image, demo_lib.crop_whole_image(image.shape))
+  frames = sources.VideoFrames(video)
+  items = ((stem, image, crops.crop_whole_image(image.shape))
            for stem, image in frames)
   tracemalloc.start()
   try:
@@ -343,19 +362,19 @@ def test_image_dir_is_decoded_lazily(tmp_path):
   for i in range(3):
     cv2.imwrite(str(tmp_path / f'{i}.png'), np.full((8, 8, 3), i, np.uint8))
   (tmp_path / '3.png').write_text('not a picture')
-  stream = demo_lib.iter_images(demo_lib.image_dir_files(str(tmp_path)))
+  stream = sources.iter_images(sources.image_dir_files(str(tmp_path)))
   assert [next(stream)[0] for _ in range(3)] == ['0', '1', '2']
-  with pytest.raises(demo_lib.DemoInputError, match='3.png: not a readable'):
+  with pytest.raises(crops.DemoInputError, match='3.png: not a readable'):
     next(stream)
 
 
 def test_a_video_without_frames_is_one_error(tmp_path):
   path = tmp_path / 'empty.avi'
   path.write_bytes(b'RIFF')
-  with pytest.raises(demo_lib.DemoInputError, match='no readable frames'):
-    demo_lib.VideoFrames(str(path))
-  with pytest.raises(demo_lib.DemoInputError, match='no such file'):
-    demo_lib.VideoFrames(str(tmp_path / 'none.avi'))
+  with pytest.raises(crops.DemoInputError, match='no readable frames'):
+    sources.VideoFrames(str(path))
+  with pytest.raises(crops.DemoInputError, match='no such file'):
+    sources.VideoFrames(str(tmp_path / 'none.avi'))
 
 
 def test_outputs_respect_the_umask(tmp_path):
@@ -365,10 +384,10 @@ def test_outputs_respect_the_umask(tmp_path):
        'pose': np.zeros(72), 'shape': np.zeros(10),
        'vertices': np.array([[0, 0, 0], [0.1, 0, 0], [0, 0.1, 0]]),
        'joints3d': np.zeros((24, 3)), 'keypoints3d': np.zeros((19, 3))},
-      demo_lib.crop_whole_image((32, 32, 3)), (32, 32, 3))
+      crops.crop_whole_image((32, 32, 3)), (32, 32, 3))
   previous = os.umask(0o002)
   try:
-    paths = demo_lib.write_outputs(str(tmp_path / 'out'), 'x',
+    paths = writers.write_outputs(str(tmp_path / 'out'), 'x',
                                    np.zeros((32, 32, 3), np.uint8), result,
                                    np.array([[0, 1, 2]]))
   finally:
@@ -387,8 +406,13 @@ def test_demo_streams_a_video(trained, tmp_path):
                    f'--output_dir={out_dir}')
   assert proc.returncode == 0, proc.stderr[-3000:]
   names = sorted(os.listdir(out_dir))
-  assert len(names) == 5 * 5
-  assert 'frame_000004_overlay.png' in names
+  # Six files a frame, and the one track's animation (the whole frame is
+  # the person: one track).
+  assert len(names) == 5 * 6 + 1
+  assert 'frame_000004_overlay.png' in names and 'track000.glb' in names
+  with open(out_dir / 'frame_000004_params.json') as f:
+    params = json.load(f)
+  assert params['track_id'] == 0 and params['smoothed'] is True
   assert cv2.imread(str(out_dir / 'frame_000004_overlay.png')).shape == (
       96, 128, 3)
 
@@ -409,7 +433,7 @@ def test_a_bad_image_later_in_a_folder_is_one_line(trained, tmp_path):
   assert 'Traceback' not in proc.stderr
   # The first image's outputs are complete; no temporary is left.
   assert sorted(os.listdir(out_dir)) == sorted(
-      os.path.basename(p) for p in demo_lib.output_paths(str(out_dir),
+      os.path.basename(p) for p in writers.output_paths(str(out_dir),
                                                          'a').values())
 
 
@@ -420,23 +444,23 @@ def test_a_bad_image_later_in_a_folder_is_one_line(trained, tmp_path):
 def test_read_bboxes_names_the_line(tmp_path):
   good = tmp_path / 'boxes.txt'
   good.write_text('# x, y, w, h\n10,20,30,40\n\n 5 6 7 8 \n')
-  assert demo_lib.read_bboxes(str(good)) == [(10, 20, 30, 40), (5, 6, 7, 8)]
+  assert crops.read_bboxes(str(good)) == [(10, 20, 30, 40), (5, 6, 7, 8)]
   bad = tmp_path / 'bad.txt'
   bad.write_text('10,20,30,40\n1,2,3\n')
-  with pytest.raises(demo_lib.DemoInputError,
+  with pytest.raises(crops.DemoInputError,
                      match=r'bad\.txt: line 2: expected four numbers'):
-    demo_lib.read_bboxes(str(bad))
+    crops.read_bboxes(str(bad))
   empty = tmp_path / 'empty.txt'
   empty.write_text('# nothing\n')
-  with pytest.raises(demo_lib.DemoInputError, match='no boxes'):
-    demo_lib.read_bboxes(str(empty))
+  with pytest.raises(crops.DemoInputError, match='no boxes'):
+    crops.read_bboxes(str(empty))
 
 
 def test_crops_from_openpose_keeps_every_confident_person(tmp_path):
   path = _openpose(tmp_path, [[[10, 10, 0.9], [10, 90, 0.9]],
                               [[5, 5, 0.1], [6, 6, 0.1]],  # not confident
                               [[120, 30, 0.8], [150, 100, 0.7]]])
-  crops = demo_lib.crops_from_openpose(path, (200, 200, 3))
+  crops = crops.crops_from_openpose(path, (200, 200, 3))
   assert [c.source for c in crops] == ['openpose person 0',
                                        'openpose person 2']
   assert crops[0].center == (10.0, 50.0)
@@ -458,7 +482,7 @@ def test_people_render_with_one_z_buffer():
   image = np.zeros((100, 100, 3), np.uint8)
   near, far = _quad_result(2.0), _quad_result(4.0)
   for k, order in ((0, (near, far)), (1, (far, near))):
-    pictures = demo_lib.render_people(image, list(order), faces)
+    pictures = writers.render_people(image, list(order), faces)
     centre = pictures['overlay'][50, 50].astype(float) / 255
     # The nearer square hides the farther one whatever the order: the pixel
     # has the nearer person's (person k's) colour (camera-facing: full
@@ -477,7 +501,7 @@ def test_demo_runs_every_box_in_one_overlay(trained, tmp_path):
                    f'--image={trained["photo"]}', f'--bboxes={box_file}',
                    '--focal_length=800', f'--output_dir={out_dir}')
   assert proc.returncode == 0, proc.stderr[-3000:]
-  paths = demo_lib.people_output_paths(out_dir, 'astronaut', 2)
+  paths = writers.people_output_paths(out_dir, 'astronaut', 2)
   assert sorted(os.listdir(out_dir)) == sorted(
       os.path.basename(p) for p in paths.values())
   with open(paths['params']) as f:
@@ -488,9 +512,9 @@ def test_demo_runs_every_box_in_one_overlay(trained, tmp_path):
   nearest = min(people, key=lambda p: p['cam_t_full'][2])
   assert nearest['depth_rank'] == 0
   # Each person is what the single-person path gives for that box.
-  image = demo_lib.load_image(trained['photo'])
+  image = sources.load_image(trained['photo'])
   for box, person in zip(boxes, people):
-    crop = demo_lib.crop_from_bbox(box, image.shape)
+    crop = crops.crop_from_bbox(box, image.shape)
     single = demo_lib.run_on_images(trained['model'], [image], [crop],
                                     focal_length=800.0)[0]
     np.testing.assert_allclose(person['keypoints2d_image'],
@@ -502,3 +526,130 @@ def test_demo_runs_every_box_in_one_overlay(trained, tmp_path):
   np.testing.assert_allclose(verts.mean(0),
                              (np.asarray(people[1]['cam_t_full']) +
                               np.zeros(3)), atol=0.5)
+
+
+# ---------------------------------------------------------------------------
+# People found by a detector (issue 24): a photograph, a video, bad input.
+# The detector is a tiny SavedModel with the TF2 Object Detection API's
+# signature (tests/support/detector_models.py): person 0 is the picture's
+# bright rectangle, person 1 a constant box.
+
+_SECOND = (0.1, 0.6, 0.9, 0.85)  # ymin, xmin, ymax, xmax (normalised)
+
+
+def _two_people(height=96, width=128, shift=0):
+  """A dark picture with a bright rectangle at x 16..47 (+shift), y 8..87."""
+  image = np.full((height, width, 3), 30, np.uint8)
+  image[8:88, 16 + shift:48 + shift] = 220
+  return image
+
+
+@pytest.fixture(scope='module')
+def detector_dir(trained):
+  return detector_models.save_object_detection(
+      str(trained['tmp'] / 'detector'), [_SECOND], [1], [0.9])
+
+
+def _glb_vertices(path):
+  """The .glb's mesh as a viewer shows it at time 0, in the camera frame."""
+  g = gltf_reader.Gltf(path)
+  node = next(i for i, n in enumerate(g.doc['nodes']) if 'mesh' in n)
+  return gltf_reader.posed_mesh(g, node) @ np.diag([1.0, -1.0, -1.0])
+
+
+def test_demo_finds_two_people_with_a_detector(trained, detector_dir,
+                                               tmp_path):
+  photo = str(tmp_path / 'two_people.png')
+  cv2.imwrite(photo, _two_people())
+  out_dir = tmp_path / 'out'
+  proc = _run_demo(f'--checkpoint={trained["ckpt"]}',
+                   f'--smpl_model_path={trained["body_path"]}',
+                   f'--image={photo}', f'--detector={detector_dir}',
+                   f'--output_dir={out_dir}')
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  paths = writers.people_output_paths(str(out_dir), 'two_people', 2)
+  assert sorted(os.listdir(out_dir)) == sorted(
+      os.path.basename(p) for p in paths.values())
+  with open(paths['params']) as f:
+    params = json.load(f)
+  assert params['num_people'] == 2
+  first, second = params['people']
+  # The boxes the detector gave, in pixels (edges): hand-computed.
+  np.testing.assert_allclose(first['box'], [16, 8, 32, 80], atol=1e-4)
+  np.testing.assert_allclose(second['box'], [76.8, 9.6, 32, 76.8],
+                             atol=1e-4)
+  assert first['detector_score'] == pytest.approx(0.95)
+  assert first['crop']['source'] == 'detector box'
+  assert first['crop']['center'] == pytest.approx([31.5, 47.5])
+  assert first['crop']['scale'] == pytest.approx(150 / 80)
+  # Each person's .glb holds the .obj's mesh (camera frame, metres).
+  for k in range(2):
+    verts, _ = renderer.read_obj(paths[f'mesh_{k}'])
+    np.testing.assert_allclose(_glb_vertices(paths[f'glb_{k}']), verts,
+                               atol=1e-4)
+
+
+@pytest.fixture(scope='module')
+def tracked_video(trained, detector_dir):
+  """The demo on a 6-frame video: person 0 walks right 4 px a frame."""
+  tmp = trained['tmp'] / 'video'
+  tmp.mkdir()
+  video = str(tmp / 'clip.avi')
+  writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*'MJPG'), 25,
+                           (128, 96))
+  for i in range(6):
+    writer.write(_two_people(shift=4 * i))
+  writer.release()
+  out_dir = tmp / 'out'
+  proc = _run_demo(f'--checkpoint={trained["ckpt"]}',
+                   f'--smpl_model_path={trained["body_path"]}',
+                   f'--video={video}', f'--detector={detector_dir}',
+                   '--batch_size=4', f'--output_dir={out_dir}')
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return out_dir
+
+
+def test_video_tracks_have_stable_ids(tracked_video):
+  names = sorted(os.listdir(tracked_video))
+  # 8 files a frame (3 pictures, the JSON, 2 x (.obj, .glb)), 2 tracks.
+  assert len(names) == 6 * 8 + 2
+  assert 'track000.glb' in names and 'track001.glb' in names
+  for i in range(6):
+    with open(tracked_video / f'frame_{i:06d}_params.json') as f:
+      people = json.load(f)['people']
+    assert [p['track_id'] for p in people] == [0, 1]
+    assert people[0]['box'][0] == pytest.approx(16 + 4 * i, abs=1)
+    assert all(p['smoothed'] for p in people)
+    # One shape per track (the smoothing's).
+    if i:
+      np.testing.assert_allclose(people[0]['shape'], shape0)
+    shape0 = people[0]['shape']
+
+
+def test_video_track_glb_replays_the_frames(trained, tracked_video):
+  """The NumPy skinning check: the file's frame t is the JSON's body."""
+  from hmr_tf.smpl import layer  # pylint: disable=g-import-not-at-top
+  body = trained['body_model']
+  flat = dataclasses.replace(body, posedirs=np.zeros_like(body.posedirs))
+  smpl = layer.SMPL(flat, dtype='float64')
+  g = gltf_reader.Gltf(str(tracked_video / 'track000.glb'))
+  node = next(i for i, n in enumerate(g.doc['nodes']) if 'mesh' in n)
+  times = gltf_reader.keyframe_times(g)
+  np.testing.assert_allclose(times, np.arange(6) / 25.0, atol=1e-6)
+  for i in range(6):
+    with open(tracked_video / f'frame_{i:06d}_params.json') as f:
+      person = json.load(f)['people'][0]
+    expected = smpl(np.array([person['pose']]),
+                    np.array([person['shape']])).vertices.numpy()[0]
+    expected = expected + person['cam_t_full']
+    posed = gltf_reader.posed_mesh(g, node, 0, float(times[i]))
+    np.testing.assert_allclose(posed @ np.diag([1.0, -1.0, -1.0]),
+                               expected, atol=1e-4)
+
+
+def test_video_track_glb_passes_the_validator(tracked_video):
+  reports = gltf_validator.validate([str(tracked_video / 'track000.glb'),
+                                     str(tracked_video /
+                                         'frame_000000_person0_mesh.glb')])
+  for report in reports:
+    assert report['numErrors'] == 0, report['messages'][:5]

@@ -418,12 +418,14 @@ def test_export_flags_reach_the_config(tmp_path):
 def test_predict_boxes_crops_as_the_demo(exported):
   # Outside hmr_tf (the loader process): the same crops, outputs and
   # full-image cameras as the demo's library on the same boxes.
-  from hmr_tf.inference import demo_lib  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from hmr_tf.inference import crops as crops_lib
+  from hmr_tf.inference import demo_lib
   outputs, inputs = exported['outputs'], exported['inputs']
   images = [cv2.cvtColor(cv2.imdecode(np.frombuffer(b, np.uint8),
                                       cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
             for b in inputs['bytes2']]
-  crops = [demo_lib.crop_from_bbox(box, im.shape)
+  crops = [crops_lib.crop_from_bbox(box, im.shape)
            for box, im in zip(inputs['boxes2'], images)]
   results = demo_lib.run_on_images(exported['model'], images, crops)
   for i, result in enumerate(results):

@@ -150,6 +150,31 @@ def test_image_summary(trained):
   assert np.abs(thirds[1] - thirds[2]).sum() > 0
 
 
+def test_mesh_summary(trained, workspace):
+  """The mesh plugin holds the model's meshes of the image panels' examples."""
+  values, plugins = summary_events.read_events(
+      os.path.join(trained.model_dir, 'train'))
+  tag = 'meshes/examples'
+  for part in ('VERTEX', 'FACE', 'COLOR'):
+    assert plugins[f'{tag}_{part}'] == 'mesh'
+    assert sorted(values[f'{tag}_{part}']) == [3, 6]  # with the images
+  # The last summary's model is the step-6 checkpoint; the examples are the
+  # fixed batch's first two (num_summary_meshes=2 by default).
+  model = checkpoints.restore_model(
+      os.path.join(trained.model_dir, 'ckpt-6'), workspace.body)
+  images = loop._fixed_batch(  # pylint: disable=protected-access
+      tfx.data_config(workspace.data_dir), 2)['image']
+  expected = model(images, training=False)['vertices'].numpy()
+  # Written y-up for the viewer: (x, y, z) -> (x, -y, -z).
+  np.testing.assert_allclose(values[f'{tag}_VERTEX'][6],
+                             expected * [1.0, -1.0, -1.0], atol=1e-5)
+  faces = values[f'{tag}_FACE'][6]
+  assert faces.shape == (2,) + workspace.body.faces.shape
+  np.testing.assert_array_equal(faces[1], workspace.body.faces)
+  assert values[f'{tag}_COLOR'][6].shape == expected.shape
+  assert values[f'{tag}_COLOR'][6].dtype == np.uint8
+
+
 def test_epoch_summary_lines(trained):
   epochs = [l for l in trained.lines if l.startswith('Epoch ')]
   assert len(epochs) == 2
