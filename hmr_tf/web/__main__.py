@@ -11,6 +11,7 @@ checkpoint or body model stops it before it serves, with one line and the
 demo's exit status; Ctrl-C stops it.
 """
 
+import importlib.util
 import os
 import sys
 import tempfile
@@ -20,6 +21,8 @@ from absl import flags
 from absl import logging
 
 from hmr_tf import configs
+from hmr_tf import demo
+from hmr_tf import errors
 
 FLAGS = flags.FLAGS
 
@@ -63,6 +66,8 @@ def _define_flags() -> None:
                      'Largest image in megapixels.', lower_bound=0.001)
   flags.DEFINE_integer('queue_size', configs.WEB_QUEUE_SIZE,
                        'Requests that may wait in the queue.', lower_bound=1)
+  # --detector, --detector_threshold, ...: the demo's people flags.
+  demo._define_config_flags(configs.PeopleConfig)  # pylint: disable=protected-access
 
 
 def _about(checkpoint: str, body) -> str:
@@ -75,23 +80,49 @@ def _about(checkpoint: str, body) -> str:
   return text
 
 
+def _finders(config: configs.PeopleConfig):
+  """{name: people finder} the page offers, and the one chosen first.
+
+  The built-in HOG detector (when this hmr_tf has it) and the --detector
+  SavedModel, loaded now: a bad one stops the app before it serves.
+  """
+  # pylint: disable=g-import-not-at-top
+  from hmr_tf.inference import detectors
+  from hmr_tf.inference import people
+  from hmr_tf.web import predict as predict_lib
+  # pylint: enable=g-import-not-at-top
+  finders, default = {}, predict_lib.WHOLE_IMAGE
+  specs = [configs.HOG_DETECTOR] if importlib.util.find_spec(
+      'hmr_tf.inference.hog_detector') else []
+  if config.detector and config.detector not in specs:
+    specs.append(config.detector)
+  for spec in specs:
+    name = ('hog (built in, weak)' if spec == configs.HOG_DETECTOR else
+            f'SavedModel {os.path.basename(os.path.normpath(spec))}')
+    finders[name] = people.people_finder(
+        detectors.load_detector(spec, config), config)
+    if spec == config.detector:
+      default = name
+  return finders, default
+
+
 def _serve() -> None:
   if not FLAGS.checkpoint:
-    from hmr_tf.inference import demo_lib  # pylint: disable=g-import-not-at-top
-    raise demo_lib.DemoInputError('--checkpoint is required')
+    raise errors.UsageError('--checkpoint is required')
   os.environ.update(_OFFLINE_ENV)
   # pylint: disable=g-import-not-at-top
   from hmr_tf.web import page as page_lib
   from hmr_tf.web import predict as predict_lib
   # pylint: enable=g-import-not-at-top
-  model, body = predict_lib.load_model(
-      FLAGS.checkpoint, FLAGS.smpl_model_path, FLAGS.body_model,
-      FLAGS.standin_num_vertices, FLAGS.img_size)
+  # The demo's own loading (the same flags): the run's body model beside
+  # the checkpoint, --smpl_model_path, --body_model, --img_size.
+  model, body = demo._load_model()  # pylint: disable=protected-access
+  finders, default = _finders(demo._config(configs.PeopleConfig))  # pylint: disable=protected-access
   with tempfile.TemporaryDirectory(prefix='hmr_tf_web_') as root:
-    predictor = predict_lib.Predictor(model, body.faces, root,
+    predictor = predict_lib.Predictor(model, body.faces, root, finders,
                                       focal_length=FLAGS.focal_length,
                                       max_megapixels=FLAGS.max_megapixels)
-    page = page_lib.build(predictor, _about(FLAGS.checkpoint, body))
+    page = page_lib.build(predictor, _about(FLAGS.checkpoint, body), default)
     logging.info('Serving the page on http://%s:%d', FLAGS.host, FLAGS.port)
     page_lib.launch(page, FLAGS.host, FLAGS.port, FLAGS.max_upload_mb,
                     FLAGS.queue_size, allowed_paths=[root])
@@ -100,16 +131,14 @@ def _serve() -> None:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
-  # pylint: disable=g-import-not-at-top
-  from hmr_tf import errors
-  from hmr_tf.inference import demo_lib
-  # pylint: enable=g-import-not-at-top
+  # The demo's contract: expected failures are one line and hmr_tf.errors'
+  # exit status (--verbosity=1 adds the traceback); anything else is a bug
+  # and keeps its traceback.
   try:
     _serve()
   except KeyboardInterrupt:
     _fail('interrupted', errors.EXIT_INTERRUPTED, what='')
-  except (errors.HmrError, demo_lib.DemoInputError, OSError,
-          ValueError) as e:
+  except (errors.HmrError, OSError, ValueError) as e:
     if logging.get_verbosity() >= 1:
       logging.exception('Traceback of the error below:')
     _fail(e, getattr(e, 'exit_code', errors.EXIT_FAILURE))

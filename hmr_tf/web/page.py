@@ -24,9 +24,9 @@ from hmr_tf.web import predict as predict_lib
 
 EXAMPLES_DIR = resources.WEB_EXAMPLES_DIR
 # Element ids the browser test (and anyone styling the page) finds things by.
-IDS = dict(photo='photo', boxes='boxes', run='run', overlay='overlay',
-           side='side', view3d='view3d', downloads='downloads',
-           timing='timing')
+IDS = dict(photo='photo', boxes='boxes', finder='finder', run='run',
+           overlay='overlay', side='side', view3d='view3d',
+           downloads='downloads', timing='timing')
 
 
 def examples() -> List[List[str]]:
@@ -40,26 +40,31 @@ def _timing(result: predict_lib.WebResult) -> str:
   s = result.seconds
   people = (f'{result.num_people} person' if result.num_people == 1 else
             f'{result.num_people} people')
-  return (f'**{people}** · read {s["read"]:.2f} s · model '
-          f'{s["model"]:.2f} s · pictures and files {s["outputs"]:.2f} s · '
-          f'total {s["total"]:.2f} s')
+  return (f'**{people}** · read {s["read"]:.2f} s · finding people '
+          f'{s["people"]:.2f} s · model, pictures and files '
+          f'{s["model and files"]:.2f} s · total {s["total"]:.2f} s')
 
 
-def build(predictor: predict_lib.Predictor, about: str = '') -> gr.Blocks:
+def build(predictor: predict_lib.Predictor, about: str = '',
+          default_finder: str = predict_lib.WHOLE_IMAGE) -> gr.Blocks:
   """The page around `predictor` (launch it with `launch`).
 
   Args:
     predictor: runs one photo (hmr_tf.web.predict.Predictor).
     about: a line on the model (which checkpoint, which body model).
+    default_finder: the detector chosen when the page opens (one of
+      predictor.finders).
   """
 
-  def run(photo: Optional[str], boxes: str) -> Tuple:
+  def run(photo: Optional[str], boxes: str,
+          finder: Optional[str] = None) -> Tuple:
     if not photo:
       raise gr.Error('Upload a photo first (or pick an example).',
                      duration=None)
     name = os.path.basename(photo)
     try:
-      result = predictor.run(photo, name, boxes or '')
+      result = predictor.run(photo, name, boxes or '',
+                             finder or default_finder)
     except predict_lib.UploadError as e:
       raise gr.Error(str(e), duration=None) from e
     return (result.overlay, result.side, result.view_mesh, result.downloads,
@@ -69,16 +74,20 @@ def build(predictor: predict_lib.Predictor, about: str = '') -> gr.Blocks:
                  delete_cache=(3600, 3600)) as page:
     gr.Markdown(
         '## hmr_tf: a body mesh from one photo (HMR)\n'
-        'Upload a photo of a person, or pick an example. Without boxes the '
-        'whole image is taken as one tightly framed person (the demo\'s '
-        'rule); with boxes (one `x,y,w,h` a line, in pixels) every box is '
-        'run.' + (f'\n\n{about}' if about else ''))
+        'Upload a photo of a person, or pick an example. With boxes (one '
+        '`x,y,w,h` a line, in pixels) every box is run; without, the '
+        'detector finds the people, or with none the whole image is taken '
+        'as one tightly framed person (the demo\'s rules).' +
+        (f'\n\n{about}' if about else ''))
     with gr.Row():
       with gr.Column(scale=1):
         photo = gr.File(label='Photo', type='filepath', elem_id=IDS['photo'])
         boxes = gr.Textbox(label='Person boxes (optional)', lines=2,
                            placeholder='x,y,w,h (one a line)',
                            elem_id=IDS['boxes'])
+        finder = gr.Dropdown(list(predictor.finders), value=default_finder,
+                             label='Find people (without boxes)',
+                             elem_id=IDS['finder'])
         button = gr.Button('Run', variant='primary', elem_id=IDS['run'])
         gr.Examples(examples=examples(), inputs=[photo, boxes],
                     label='Examples')
@@ -95,7 +104,7 @@ def build(predictor: predict_lib.Predictor, about: str = '') -> gr.Blocks:
         downloads = gr.File(label='Downloads (pictures, meshes, JSON)',
                             file_count='multiple', interactive=False,
                             elem_id=IDS['downloads'])
-    button.click(run, inputs=[photo, boxes],
+    button.click(run, inputs=[photo, boxes, finder],
                  outputs=[overlay, side, view, downloads, timing],
                  api_name='predict')
   return page

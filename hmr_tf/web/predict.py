@@ -1,31 +1,33 @@
 """One uploaded photo -> the demo's outputs, for the web page.
 
-Everything here calls the demo's library (hmr_tf.inference.demo_lib) the
-way `python -m hmr_tf.demo` does: the same image reader, box file reader
-and crop rules (boxes: the box rule; none: the whole image), the same
-batched run and the same writers (`write_outputs` for the whole image,
-`write_people_outputs` with boxes, as the demo's `--bbox` / `--bboxes`).
-What the page adds: limits on what an upload may be (checked before it is
-decoded), messages that name the uploaded file rather than a server path,
-one mesh of everybody for the 3D view, and the timing.
+Everything here calls the demo's library the way `python -m hmr_tf.demo`
+does: the image reader (hmr_tf.inference.sources), the box-file reader and
+crop rules (crops: boxes, else a detector's people (people, detectors),
+else the whole image) and the demo's whole flow for one photograph,
+`demo_lib.run_on_photo` (model, then the writers: pictures, `.obj` and
+`.glb` per person, the JSON). What the page adds: limits on what an upload
+may be (checked before it is decoded), messages that name the uploaded file
+rather than a server path, one `.glb` of everybody for the 3D view
+(hmr_tf.inference.gltf's writer), and the timing.
 """
 
 import dataclasses
-import json
 import os
 import re
 import shutil
-import struct
 import tempfile
 import time
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 from absl import logging
 import numpy as np
 
 from hmr_tf import configs
-from hmr_tf.files import atomic_io
+from hmr_tf.inference import crops
 from hmr_tf.inference import demo_lib
+from hmr_tf.inference import gltf
+from hmr_tf.inference import sources
+from hmr_tf.inference import writers
 
 
 # Request folders kept on disk (older ones are removed as new ones come).
@@ -45,11 +47,12 @@ class WebResult:
     side: path of the side view PNG.
     keypoints: path of the keypoints PNG.
     view_mesh: path of one .glb with every person, for the 3D view (y up,
-      glTF's frame; also among the downloads).
-    downloads: the demo's files (pictures, meshes as .obj in the image
-      camera's frame, the JSON) and the .glb.
+      glTF's frame).
+    downloads: the demo's files: the pictures, each person's mesh as .obj
+      (the image camera's frame) and .glb (glTF's), the JSON.
     num_people: how many people were run.
-    seconds: {'read', 'model', 'outputs', 'total'} wall-clock seconds.
+    seconds: {'read', 'people', 'model and files', 'total'} wall-clock
+      seconds ('people': the detector's time).
   """
   overlay: str
   side: str
@@ -58,47 +61,6 @@ class WebResult:
   downloads: List[str]
   num_people: int
   seconds: Dict[str, float]
-
-
-def load_model(checkpoint: str, smpl_model_path: str = '',
-               body_model: str = configs.BodyModelConfig.body_model,
-               standin_num_vertices: int = (
-                   configs.BodyModelConfig.standin_num_vertices),
-               img_size: Optional[int] = None):
-  """The demo's model and body model, found as `python -m hmr_tf.demo` does.
-
-  The body model: `smpl_model_path`; else the body an imported original
-  model records; else the run's `body_model/body_model.npz` beside the
-  checkpoint folder; else the embedded `body_model`.
-
-  Returns:
-    (HMRModel, BodyModel).
-
-  Raises:
-    hmr_tf.errors.HmrError, DemoInputError, OSError, ValueError: a missing
-      or bad checkpoint or body model (one line naming it).
-  """
-  # pylint: disable=g-import-not-at-top
-  from hmr_tf import demo
-  from hmr_tf.inference import original_import
-  from hmr_tf.smpl import body_models
-  from hmr_tf.training import checkpoints
-  from hmr_tf.training import model_files
-  # pylint: enable=g-import-not-at-top
-  folder = (checkpoint if os.path.isdir(checkpoint) else
-            os.path.dirname(checkpoint))
-  body = (None if smpl_model_path else
-          original_import.recorded_body_model(folder))
-  if body is None:
-    body = body_models.resolve_body_model(
-        smpl_model_path or demo._run_body_model_file(checkpoint),  # pylint: disable=protected-access
-        body_model, standin_num_vertices)
-  demo_lib.check_faces(body)
-  fallback = configs.ModelConfig(img_size=img_size) if img_size else None
-  config = model_files.read_model_config(
-      checkpoints.resolve_checkpoint(checkpoint), fallback)
-  model = checkpoints.restore_model(checkpoint, body, config)
-  return model, body
 
 
 def check_upload(path: str, name: str,
@@ -143,8 +105,8 @@ def read_photo(path: str, name: str,
   """
   check_upload(path, name, max_megapixels)
   try:
-    return demo_lib.load_image(path)
-  except demo_lib.DemoInputError as e:
+    return sources.load_image(path)
+  except sources.DemoInputError as e:
     raise UploadError(str(e).replace(f'--image {path}', name)) from e
 
 
@@ -162,8 +124,8 @@ def read_boxes(text: str, folder: str) -> List[tuple]:
   with open(path, 'w') as f:
     f.write(text)
   try:
-    return demo_lib.read_bboxes(path)
-  except demo_lib.DemoInputError as e:
+    return crops.read_bboxes(path)
+  except sources.DemoInputError as e:
     raise UploadError(str(e).replace(f'--bboxes {path}', 'Person boxes')
                       ) from e
 
@@ -174,106 +136,52 @@ def _stem(name: str) -> str:
   return re.sub(r'[^A-Za-z0-9_.-]+', '_', stem).strip('._') or 'photo'
 
 
-def view_vertices(results) -> np.ndarray:
-  """Everybody's vertices [N_total, 3] in a y-up frame for 3D viewers.
+def write_view_glb(path: str, results, faces: np.ndarray) -> str:
+  """One .glb of everybody for the page's 3D view (gltf.write_mesh_glb).
 
-  The demo's meshes are in the image camera's frame (x right, y down, z
-  forward, OpenCV's); a half turn about x gives y up with the camera
-  looking down -z, the frame of glTF and of the page's viewer, so the
-  people stand upright and face the viewer.
+  The people's meshes in the image camera's frame, one after another (each
+  person's faces index their own block of vertices), written in glTF's
+  y-up frame by the demo's glTF writer. The page's viewer (Babylon.js in
+  gradio's Model3D) lights glTF's materials; it draws an .obj black.
   """
-  verts = np.concatenate([demo_lib.camera_frame_vertices(r) for r in results])
-  return verts * np.array([1.0, -1.0, -1.0])
-
-
-# Each person's colour in the 3D view (as the overlay's palette order).
-VIEW_COLORS = ((0.9, 0.7, 0.55), (0.55, 0.75, 0.95), (0.6, 0.9, 0.6),
-               (0.95, 0.6, 0.8), (0.85, 0.85, 0.5), (0.7, 0.6, 0.95))
-
-
-def vertex_normals(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
-  """Unit normals [N, 3]: the area-weighted sum of each vertex's faces'."""
-  tri = verts[faces]
-  face_normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-  normals = np.zeros_like(verts)
-  for corner in range(3):
-    np.add.at(normals, faces[:, corner], face_normals)
-  return normals / np.maximum(np.linalg.norm(normals, axis=1,
-                                             keepdims=True), 1e-12)
-
-
-def write_view_glb(path: str, results, faces: np.ndarray) -> None:
-  """One binary glTF (.glb) of everybody for the page's 3D view.
-
-  The page's viewer (Babylon.js in gradio's Model3D) lights glTF's PBR
-  materials with its environment; an .obj gets no usable light there (it
-  draws black). One mesh with one primitive per person: `view_vertices`'
-  y-up frame (glTF's), smooth normals, a matte colour per person (the
-  overlay's palette). Written to a temporary name and renamed.
-  """
-  faces = np.asarray(faces, np.uint32)
-  verts_all = view_vertices(results).astype(np.float32)
+  verts = np.concatenate([writers.camera_frame_vertices(r) for r in results])
+  faces = np.asarray(faces)
   num = len(results[0]['vertices'])
-  blob = bytearray()
-  views, accessors, primitives, materials = [], [], [], []
+  return gltf.write_mesh_glb(
+      path, verts, np.concatenate([faces + k * num
+                                   for k in range(len(results))]),
+      name='people')
 
-  def add(array, target, **accessor):
-    data = np.ascontiguousarray(array).tobytes()
-    views.append({'buffer': 0, 'byteOffset': len(blob),
-                  'byteLength': len(data), 'target': target})
-    blob.extend(data + b'\0' * (-len(data) % 4))
-    accessors.append(dict(bufferView=len(views) - 1, **accessor))
-    return len(accessors) - 1
 
-  for k in range(len(results)):
-    verts = verts_all[k * num:(k + 1) * num]
-    normals = vertex_normals(verts.astype(np.float64), faces).astype(
-        np.float32)
-    position = add(verts, 34962, componentType=5126, count=num, type='VEC3',
-                   min=verts.min(0).tolist(), max=verts.max(0).tolist())
-    normal = add(normals, 34962, componentType=5126, count=num, type='VEC3')
-    indices = add(faces.ravel(), 34963, componentType=5125,
-                  count=int(faces.size), type='SCALAR')
-    # glTF's colour factors are linear; the palette is sRGB.
-    color = [c ** 2.2 for c in VIEW_COLORS[k % len(VIEW_COLORS)]] + [1.0]
-    materials.append({'name': f'person{k}', 'pbrMetallicRoughness': {
-        'baseColorFactor': color, 'metallicFactor': 0.0,
-        'roughnessFactor': 0.7}})
-    primitives.append({'attributes': {'POSITION': position,
-                                      'NORMAL': normal},
-                       'indices': indices, 'material': k})
-  gltf = {'asset': {'version': '2.0', 'generator': 'hmr_tf.web'},
-          'scene': 0, 'scenes': [{'nodes': [0]}],
-          'nodes': [{'mesh': 0, 'name': 'people'}],
-          'meshes': [{'primitives': primitives}], 'materials': materials,
-          'buffers': [{'byteLength': len(blob)}], 'bufferViews': views,
-          'accessors': accessors}
-  text = json.dumps(gltf, separators=(',', ':')).encode('utf-8')
-  text += b' ' * (-len(text) % 4)
-  chunks = (struct.pack('<II', len(text), 0x4E4F534A) + text +
-            struct.pack('<II', len(blob), 0x004E4942) + bytes(blob))
-  atomic_io.write_bytes_atomic(
-      path, struct.pack('<III', 0x46546C67, 2, 12 + len(chunks)) + chunks)
+# The page's choice of how people are found when no box is given.
+WHOLE_IMAGE = 'none (the whole image)'
 
 
 class Predictor:
   """Runs uploaded photos through a loaded model (one at a time).
 
   Args:
-    model: the HMRModel (`load_model`).
+    model: the HMRModel (the demo's model loading).
     faces: [F, 3] the body model's triangles.
     output_root: where each request's folder goes.
+    finders: {choice name: callable(image) -> list of Crop}, the detectors
+      the page offers (people.people_finder over detectors.load_detector);
+      WHOLE_IMAGE is always offered.
     focal_length: the full-image camera's focal length (None: each image's
       diagonal, the demo's default).
     max_megapixels: the largest image the page takes.
   """
 
   def __init__(self, model, faces: np.ndarray, output_root: str,
+               finders: Optional[Dict[str, Callable]] = None,
                focal_length: Optional[float] = None,
                max_megapixels: float = configs.WEB_MAX_MEGAPIXELS):
     self.model = model
     self.faces = np.asarray(faces)
     self.output_root = output_root
+    self.finders = {WHOLE_IMAGE: lambda im: [crops.crop_whole_image(
+        im.shape)]}
+    self.finders.update(finders or {})
     self.focal_length = focal_length
     self.max_megapixels = max_megapixels
     os.makedirs(output_root, exist_ok=True)
@@ -291,50 +199,61 @@ class Predictor:
     for folder in folders[:max(0, len(folders) - keep)]:
       shutil.rmtree(folder, ignore_errors=True)
 
-  def run(self, path: str, name: str, boxes_text: str = '') -> WebResult:
+  def run(self, path: str, name: str, boxes_text: str = '',
+          finder: str = WHOLE_IMAGE) -> WebResult:
     """The demo's outputs for one photo.
 
     Args:
       path: the uploaded file on the server.
       name: its name as uploaded (messages and the output names use it).
-      boxes_text: optional person boxes, one `x,y,w,h` a line; none: the
-        whole image (the demo's rule without boxes).
+      boxes_text: optional person boxes, one `x,y,w,h` a line: every box
+        is run (the demo's --bboxes).
+      finder: without boxes, how people are found: a key of `finders`
+        (WHOLE_IMAGE: the demo's rule without boxes or detector).
 
     Raises:
-      UploadError: a bad upload or box (the page shows the message).
+      UploadError: a bad upload, box or choice, or nobody found (the page
+        shows the message).
     """
     start = time.perf_counter()
     self._prune()
     folder = tempfile.mkdtemp(dir=self.output_root, prefix='request_')
     image = read_photo(path, name, self.max_megapixels)
     boxes = read_boxes(boxes_text, folder)
-    try:
-      crops = ([demo_lib.crop_from_bbox(b, image.shape) for b in boxes]
-               or [demo_lib.crop_whole_image(image.shape)])
-    except demo_lib.DemoInputError as e:
-      raise UploadError(str(e).replace('--bbox', 'Person box')) from e
-    read_done = time.perf_counter()
-    results = demo_lib.run_on_images(self.model, [image] * len(crops), crops,
-                                     focal_length=self.focal_length)
-    model_done = time.perf_counter()
+    if finder not in self.finders:
+      raise UploadError(f'Find people: expected one of {list(self.finders)}, '
+                        f'got {finder!r}')
+    timing = {'read': time.perf_counter() - start, 'people': 0.0}
+
+    def find_people(im):
+      begin = time.perf_counter()
+      try:
+        if boxes:
+          return [crops.crop_from_bbox(b, im.shape) for b in boxes]
+        return self.finders[finder](im)
+      finally:
+        timing['people'] = time.perf_counter() - begin
+
     stem = _stem(name)
     out_dir = os.path.join(folder, 'outputs')
-    if boxes:
-      paths = demo_lib.write_people_outputs(out_dir, stem, image, results,
-                                            self.faces, source=name)
-    else:
-      paths = demo_lib.write_outputs(out_dir, stem, image, results[0],
-                                     self.faces, source=name)
-    view = os.path.join(out_dir, f'{stem}_people.glb')
-    write_view_glb(view, results, self.faces)
-    end = time.perf_counter()
-    seconds = {'read': read_done - start, 'model': model_done - read_done,
-               'outputs': end - model_done, 'total': end - start}
-    logging.info('%s: %d person(s) in %.2f s.', name, len(results),
-                 seconds['total'])
+    try:
+      out = demo_lib.run_on_photo(
+          self.model, image, find_people, output_dir=out_dir, stem=stem,
+          faces=self.faces, source=name, focal_length=self.focal_length)
+    except sources.DemoInputError as e:
+      how = '' if boxes or finder == WHOLE_IMAGE else f' by {finder}'
+      text = str(e).replace('--bbox', 'Person box')
+      raise UploadError(text + how if text.endswith('no person found') else
+                        text) from e
+    results, paths = out['results'], out['paths']
+    view = write_view_glb(os.path.join(folder, f'{stem}_people.glb'),
+                          results, self.faces)
+    total = time.perf_counter() - start
+    timing['model and files'] = total - timing['read'] - timing['people']
+    timing['total'] = total
+    logging.info('%s: %d person(s) in %.2f s.', name, len(results), total)
     return WebResult(
         overlay=paths['overlay'], side=paths['side'],
         keypoints=paths['keypoints'], view_mesh=view,
-        downloads=[paths[k] for k in sorted(paths)] + [view],
-        num_people=len(results),
-        seconds=seconds)
+        downloads=[paths[k] for k in sorted(paths)],
+        num_people=len(results), seconds=timing)

@@ -1,7 +1,7 @@
 """The web demo as people and scripts use it: a real browser and gradio_client.
 
-One app process (a small untrained model, `python -m hmr_tf.web` on a free
-loopback port) serves both tests. The browser test drives headless Chromium
+One app process (a small untrained model and a tiny person detector,
+`python -m hmr_tf.web` on a free loopback port) serves both tests. The browser test drives headless Chromium
 (Debian's chromium + chromium-driver through selenium) as a person would:
 upload the astronaut photo, run, look at what the page shows, download the
 files, upload a bad file, then a good one again; it checks that the page
@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 import pytest
 
+import detector_models  # tests/support/
 import repo_paths  # tests/support/
 import web_app  # tests/support/
 
@@ -31,17 +32,22 @@ gradio = pytest.importorskip(
 EXAMPLES = os.path.join(repo_paths.ROOT, 'hmr_tf', 'web', 'examples')
 ASTRONAUT = os.path.join(EXAMPLES, 'astronaut.jpg')
 MAX_MEGAPIXELS = 0.5  # The app's limit here: a 1000x800 photo is refused.
+DETECTOR = 'SavedModel detector'  # The page's name for --detector=.../detector
+WHOLE_IMAGE = 'none (the whole image)'  # hmr_tf.web.predict.WHOLE_IMAGE
 
 
 @pytest.fixture(scope='module')
 def app(tmp_path_factory):
   folder = tmp_path_factory.mktemp('web')
   checkpoint = web_app.tiny_model(str(folder))
+  # Its person is the image's bright rectangle (tests/support).
+  detector = detector_models.save_object_detection(str(folder / 'detector'))
   from hmr_tf.smpl import model_io  # pylint: disable=g-import-not-at-top
   body = model_io.load_model(os.path.join(str(folder), 'body_model',
                                           'body_model.npz'))
   server = web_app.WebApp([f'--checkpoint={checkpoint}',
-                           f'--max_megapixels={MAX_MEGAPIXELS}'])
+                           f'--max_megapixels={MAX_MEGAPIXELS}',
+                           f'--detector={detector}'])
   try:
     server.wait()
     yield dict(server=server, folder=folder, checkpoint=checkpoint,
@@ -81,7 +87,9 @@ def _check_download(name, data, photo_shape, body):
     assert picture.shape == photo_shape, name
   elif name.endswith('.json'):
     params = json.loads(data)
-    assert len(params['pose']) == 72 and len(params['shape']) == 10
+    assert params['num_people'] == 1
+    person = params['people'][0]
+    assert len(person['pose']) == 72 and len(person['shape']) == 10
     assert params['image_size'] == {'height': photo_shape[0],
                                     'width': photo_shape[1]}
   elif name.endswith('.obj'):
@@ -176,9 +184,9 @@ def test_page_in_a_browser(app, tmp_path):
     links = {a.get_attribute('download'): a.get_attribute('href')
              for a in find('#downloads a.download-link')}
     assert sorted(links) == sorted(
-        f'astronaut_{k}' for k in ('keypoints.png', 'mesh.obj',
-                                   'overlay.png', 'params.json',
-                                   'people.glb', 'side.png'))
+        f'astronaut_{k}' for k in ('keypoints.png', 'person0_mesh.obj',
+                                   'person0_mesh.glb', 'overlay.png',
+                                   'params.json', 'side.png'))
     for name, href in links.items():
       _check_download(name, _fetch(href), photo.shape, app['body'])
     # Bad uploads: a message in the page each time; the page goes on.
@@ -215,51 +223,78 @@ def test_page_in_a_browser(app, tmp_path):
 # A script: gradio_client against the page's API.
 
 
-def test_client_api_queue_and_the_demo_library(app, tmp_path):
+def test_client_api_queue_detector_and_the_demo_library(app, tmp_path):
   # pylint: disable=g-import-not-at-top
   from gradio_client import Client
   from gradio_client import handle_file
   from gradio_client import exceptions
+  from hmr_tf.inference import crops
   from hmr_tf.inference import demo_lib
+  from hmr_tf.inference import sources
   from hmr_tf.training import checkpoints
   # pylint: enable=g-import-not-at-top
   files = _photo_files(tmp_path)
+  # A dark picture with one bright rectangle: the tiny detector's person.
+  scene = np.full((240, 320, 3), 30, np.uint8)
+  scene[40:200, 100:160] = 220  # x 100..160, y 40..200: box 100,40,60,160
+  lamp = str(tmp_path / 'lamp.png')
+  cv2.imwrite(lamp, scene)
   client = Client(app['server'].url, verbose=False,
                   download_files=str(tmp_path / 'client'))
-  # Three requests at once: the queue runs them one after another and
+
+  def params_of(result):
+    (path,) = [p for p in result[3] if p.endswith('_params.json')]
+    with open(path) as f:
+      return json.load(f)
+
+  # Four requests at once: the queue runs them one after another and
   # answers every one.
-  jobs = [client.submit(handle_file(path), boxes, api_name='/predict')
-          for path, boxes in ((ASTRONAUT, ''), (files['wide'], ''),
-                              (ASTRONAUT, '140,20,240,490\n10,10,100,200'))]
+  requests = ((ASTRONAUT, '', WHOLE_IMAGE), (files['wide'], '', WHOLE_IMAGE),
+              (ASTRONAUT, '140,20,240,490\n10,10,100,200', WHOLE_IMAGE),
+              (lamp, '', DETECTOR))
+  jobs = [client.submit(handle_file(path), boxes, finder,
+                        api_name='/predict')
+          for path, boxes, finder in requests]
   results = [job.result(timeout=300) for job in jobs]
-  overlay, side, view, downloads, timing = results[0]
+  overlay, side, view, _, timing = results[0]
   assert cv2.imread(overlay).shape == (512, 512, 3)
   assert cv2.imread(side).shape == (512, 512, 3)
   assert view.endswith('.glb') and '1 person' in timing
-  params = {os.path.basename(p): p for p in downloads}
-  with open(params['astronaut_params.json']) as f:
-    web = json.load(f)
   # The same numbers as the demo's library on the same checkpoint.
+  web = params_of(results[0])['people'][0]
   model = checkpoints.restore_model(app['checkpoint'], app['body'])
-  image = demo_lib.load_image(ASTRONAUT)
+  image = sources.load_image(ASTRONAUT)
   ref = demo_lib.run_on_image(model, image,
-                              demo_lib.crop_whole_image(image.shape))
+                              crops.crop_whole_image(image.shape))
   np.testing.assert_allclose(web['pose'], ref['pose'], atol=1e-4)
   np.testing.assert_allclose(web['cam_t_full'], ref['cam_t_full'],
                              rtol=1e-4)
   assert cv2.imread(results[1][0]).shape == (300, 512, 3)
   # Two boxes: two people, a mesh each, one JSON with both.
   names = sorted(os.path.basename(p) for p in results[2][3])
-  assert 'astronaut_person0_mesh.obj' in names
-  assert 'astronaut_person1_mesh.obj' in names
-  both = [p for p in results[2][3] if p.endswith('params.json')][0]
-  with open(both) as f:
-    assert json.load(f)['num_people'] == 2
+  for k in (0, 1):
+    assert f'astronaut_person{k}_mesh.obj' in names
+    assert f'astronaut_person{k}_mesh.glb' in names
+  assert params_of(results[2])['num_people'] == 2
+  assert [p['box'] for p in params_of(results[2])['people']] == [
+      [140, 20, 240, 490], [10, 10, 100, 200]]
   assert '2 people' in results[2][4]
+  # The detector (--detector): the bright rectangle, its score.
+  found = params_of(results[3])['people']
+  assert len(found) == 1 and found[0]['detector_score'] == pytest.approx(0.95)
+  np.testing.assert_allclose(found[0]['box'], [100, 40, 60, 160], atol=1e-3)
   # Bad input: the app's message reaches the script; the app goes on.
   with pytest.raises(exceptions.AppError, match='Person boxes: line 1'):
-    client.predict(handle_file(ASTRONAUT), '1,2,3', api_name='/predict')
+    client.predict(handle_file(ASTRONAUT), '1,2,3', WHOLE_IMAGE,
+                   api_name='/predict')
   with pytest.raises(exceptions.AppError, match='notes.txt: not a readable'):
-    client.predict(handle_file(files['text']), '', api_name='/predict')
-  again = client.predict(handle_file(ASTRONAUT), '', api_name='/predict')
+    client.predict(handle_file(files['text']), '', WHOLE_IMAGE,
+                   api_name='/predict')
+  dark = str(tmp_path / 'dark.png')
+  cv2.imwrite(dark, np.full((64, 64, 3), 30, np.uint8))
+  with pytest.raises(exceptions.AppError,
+                     match=f'dark.png: no person found by {DETECTOR}'):
+    client.predict(handle_file(dark), '', DETECTOR, api_name='/predict')
+  again = client.predict(handle_file(ASTRONAUT), '', WHOLE_IMAGE,
+                         api_name='/predict')
   assert '1 person' in again[4]
