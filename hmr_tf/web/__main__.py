@@ -4,11 +4,14 @@
   python -m hmr_tf.web --checkpoint=runs/quickstart/model
 
 serves the page on http://127.0.0.1:7860 (`--port`; `--host=0.0.0.0` to
-expose it on purpose). The model is found as `python -m hmr_tf.demo` finds
-it (the same flags and defaults: the run's body model beside the
-checkpoint folder, else `--smpl_model_path` / `--body_model`). A bad
-checkpoint or body model stops it before it serves, with one line and the
-demo's exit status; Ctrl-C stops it.
+expose it on purpose). The model is loaded by the demo's own loading (the
+same flags and defaults: the run's body model beside the checkpoint folder,
+else `--smpl_model_path` / `--body_model`); `--detector=SAVEDMODEL|hog` and
+the demo's other people flags (`--detector_threshold`, `--max_people`, ...)
+add that detector to the page's "Find people" choice and pick it first (the
+built-in hog is offered whenever this hmr_tf has it). A bad checkpoint, body
+model or detector stops it before it serves, with one line and the demo's
+exit status; Ctrl-C stops it.
 """
 
 import importlib.util
