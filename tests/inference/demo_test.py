@@ -460,11 +460,11 @@ def test_crops_from_openpose_keeps_every_confident_person(tmp_path):
   path = _openpose(tmp_path, [[[10, 10, 0.9], [10, 90, 0.9]],
                               [[5, 5, 0.1], [6, 6, 0.1]],  # not confident
                               [[120, 30, 0.8], [150, 100, 0.7]]])
-  crops = crops.crops_from_openpose(path, (200, 200, 3))
-  assert [c.source for c in crops] == ['openpose person 0',
+  found = crops.crops_from_openpose(path, (200, 200, 3))
+  assert [c.source for c in found] == ['openpose person 0',
                                        'openpose person 2']
-  assert crops[0].center == (10.0, 50.0)
-  assert crops[0].scale == pytest.approx(150 / 80)
+  assert found[0].center == (10.0, 50.0)
+  assert found[0].scale == pytest.approx(150 / 80)
 
 
 def _quad_result(z, x_center=50.0):
