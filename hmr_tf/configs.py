@@ -68,6 +68,20 @@ STANDIN_MIN_VERTICES = 100
 # The pose prior's yaw range, in degrees (hmr_tf.synthetic.pose_prior).
 YAW_MAX_DEG_BOUNDS = (0.0, 180.0)
 
+# --- The web demo (hmr_tf.web) -----------------------------------------------
+# Loopback by default: --host=0.0.0.0 exposes the page on purpose.
+WEB_HOST = '127.0.0.1'
+WEB_PORT = 7860
+# Uploads over these limits get a message instead of a run: the file's size
+# (checked by the server before the upload is kept) and its pixel count (read
+# from the header before the image is decoded: a small file can still claim
+# a huge image).
+WEB_MAX_UPLOAD_MB = 25
+WEB_MAX_MEGAPIXELS = 40.0
+# Requests waiting in gradio's queue beyond the one running (more are told
+# the queue is full rather than dropped silently).
+WEB_QUEUE_SIZE = 32
+
 # --- Dataset names the evaluation treats specially ---------------------------
 PW3D_DATASET = '3dpw'  # hmr_tf.evaluation.pw3d_protocol
 MPI_INF_3DHP_TEST_DATASET = 'mpi_inf_3dhp_test'  # mpi_inf_3dhp_protocol

@@ -324,6 +324,15 @@ def _fail(message, status: int, what: str = 'error: '):
   sys.exit(status)
 
 
-if __name__ == '__main__':
+def run() -> None:
+  """The console entry point (`hmr_tf-demo`), as `python -m hmr_tf.demo`."""
   _define_flags()
+  # absl's --help lists the key flags of the module sys.argv[0] names: the
+  # console script's, which defines none.
+  for flag in FLAGS.get_key_flags_for_module(__name__):
+    FLAGS.register_key_flag_for_module(sys.argv[0], flag)
   app.run(main)
+
+
+if __name__ == '__main__':
+  run()

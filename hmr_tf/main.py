@@ -11,6 +11,7 @@ from absl import app
 from absl import flags
 
 from hmr_tf import flags as _  # pylint: disable=unused-import  (defines flags)
+from hmr_tf import resources
 
 FLAGS = flags.FLAGS
 
@@ -32,7 +33,8 @@ def _usage_error(message: str):
 def parse_flags(argv):
   """absl's parsing, but one clear line and exit status 2 on bad input."""
   try:
-    return FLAGS(argv)
+    # Shipped flagfiles are found from the package, from any folder.
+    return FLAGS(resources.resolve_flagfiles(argv))
   except flags.Error as e:
     # absl's flagfile errors start with their own 'ERROR:: '.
     _usage_error(str(e).splitlines()[0].removeprefix('ERROR:: '))
@@ -107,5 +109,10 @@ def _op_error_line(error) -> str:
   return text
 
 
-if __name__ == '__main__':
+def run() -> None:
+  """The console entry point (`hmr_tf`), as `python -m hmr_tf.main`."""
   app.run(main, flags_parser=parse_flags)
+
+
+if __name__ == '__main__':
+  run()

@@ -22,8 +22,10 @@ def _package(name):
 
 
 LAYERS = (
-    # The package marker and the exit-status contract every layer raises.
-    ('base', lambda p: p in ('hmr_tf/__init__.py', 'hmr_tf/errors.py')),
+    # The package marker, the exit-status contract every layer raises and
+    # where the shipped files are (TensorFlow-free, no hmr_tf imports).
+    ('base', lambda p: p in ('hmr_tf/__init__.py', 'hmr_tf/errors.py',
+                             'hmr_tf/resources.py')),
     ('files', _package('files')),
     ('smpl', _package('smpl')),
     ('render', _package('render')),
@@ -40,9 +42,12 @@ LAYERS = (
     ('stages', lambda p: p in ('hmr_tf/stages.py', 'hmr_tf/preflight.py')),
     ('main', lambda p: p == 'hmr_tf/main.py'),
     ('demo', lambda p: p == 'hmr_tf/demo.py'),
+    ('web', _package('web')),  # python -m hmr_tf.web
     ('datasets', lambda p: p in ('datasets/__init__.py', 'datasets/common.py')),
 )
-BINARIES = ('main', 'demo')
+BINARIES = ('main', 'demo', 'web')
+# A binary's main file where it is not the last of its sources.
+_MAINS = {'demo': 'hmr_tf/demo.py', 'web': 'hmr_tf/web/__main__.py'}
 
 
 def _files(folder):
@@ -150,7 +155,7 @@ def render_build(targets):
     lines.extend(f'        "{s}",' for s in srcs)
     lines.append('    ],')
     if kind == 'py_binary':
-      lines.append(f'    main = "{srcs[-1] if name != "demo" else srcs[0]}",')
+      lines.append(f'    main = "{_MAINS.get(name, srcs[-1])}",')
     if kind == 'py_test' and name in _SIZE_LARGE:
       lines.append('    size = "large",')
     if deps:
@@ -163,7 +168,8 @@ def render_build(targets):
 
 # Tests that start subprocesses or train for a while.
 _SIZE_LARGE = frozenset({'loop_test', 'train_resume_test', 'export_test',
-                         'demo_test', 'hmr_model_test'})
+                         'demo_test', 'hmr_model_test', 'web_app_test',
+                         'packaging_test'})
 
 
 def main():
