@@ -55,7 +55,8 @@ def _first_run(out):
   assert first.returncode == 0, first.stderr[-3000:]
   summary = first.stderr
   assert 'hmr_tf quickstart done' in summary
-  assert 'mean-parameter baseline' in summary
+  assert 'data mean params (fixed)' in summary
+  assert 'trained Θ_0 alone' in summary
   # Every stage's output.
   assert os.path.isfile(os.path.join(out, 'body_model', 'body_model.npz'))
   assert os.path.isfile(os.path.join(out, 'data', 'synthetic_meta.json'))
@@ -66,6 +67,7 @@ def _first_run(out):
   scalars = report['scalars']
   assert np.isfinite(scalars['pa_mpjpe'])
   assert np.isfinite(scalars['mean_baseline/pa_mpjpe'])
+  assert np.isfinite(scalars['data_mean_baseline/pa_mpjpe'])
   assert report['num_examples'] == 6
   assert os.path.isfile(os.path.join(out, 'export', '1', 'saved_model.pb'))
   demo = os.listdir(os.path.join(out, 'demo'))
