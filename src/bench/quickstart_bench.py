@@ -13,21 +13,23 @@ each counts, so other load on the machine hurts all alike):
 
   1. the bare encoder (the same network and crop size) forward + backward
      with an Adam update, on one fixed batch: the floor of any HMR step;
-  2. `HMRModel.train_step` on the same fixed batch: + 3 IEF iterations,
-     SMPL keypoints, the losses, the 25 discriminators' generator term and
-     the discriminator update against a mocap batch;
-  3. the same step fed by the training input pipeline
+  2. the generator's update alone on the same fixed batch: + 3 IEF
+     iterations, SMPL keypoints, the losses and the 25 discriminators'
+     generator term (their forward and backward on the predictions);
+  3. `HMRModel.train_step` on the same fixed batch: + the discriminator
+     update against a mocap batch;
+  4. the same step fed by the training input pipeline
      (`input_pipeline.train_dataset`: read, decode, crop, mix, batch, zip
      with mocap; with --cache_crops the crops come from memory after the
      first pass);
-  4. `model.fit` as training runs it: the same pipeline, the loop's
+  5. `model.fit` as training runs it: the same pipeline, the loop's
      callbacks (step counter, loss check, summaries, checkpoints, epoch
      log) at the configured periods and --steps_per_execution; timed from
      the end of its first execution to the end of its last, so the
      iterator's start is not counted.
 
 Prints seconds per step, images/s and each ratio to the bare encoder, then
-the quickstart's projected training time (its steps at the rate of 4). The
+the quickstart's projected training time (its steps at the rate of 5). The
 README's performance section lists measured ratios and the CPU they ran on.
 """
 
@@ -152,6 +154,10 @@ def main(argv):
     model = hmr_model.HMRModel(body, theta, cfg.model)
     model.compile()
     train_step = tf.function(model.train_step, jit_compile=jit)
+    # The step without the discriminator's update: where the time splits.
+    generator_step = tf.function(
+        lambda data: model._generator_step(data[0])[0],  # pylint: disable=protected-access
+        jit_compile=jit)
 
     # model.fit as training runs it: the loop's state and callbacks.
     train_config = dataclasses.replace(
@@ -169,13 +175,16 @@ def main(argv):
     runs = {
         'bare encoder fwd+bwd (Adam), fixed batch':
             timed(lambda: bare_step(fixed[0]['image'])),
+        'HMR generator update alone, fixed batch':
+            timed(lambda: generator_step(fixed)),
         'HMR train_step, fixed batch': timed(lambda: train_step(fixed)),
         'HMR train_step fed by the input pipeline':
             timed(lambda: train_step(next(stream))),
         f'model.fit + callbacks ({per_execution} steps/execution)': fit,
     }
     for step in (lambda: bare_step(fixed[0]['image']),
-                 lambda: train_step(fixed), lambda: train_step(next(stream))):
+                 lambda: generator_step(fixed), lambda: train_step(fixed),
+                 lambda: train_step(next(stream))):
       for _ in range(_WARMUP):
         _sync(step())
     fit()  # Compiles.
