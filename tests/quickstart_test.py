@@ -200,13 +200,14 @@ def test_damaged_training_shard_stops_training_in_one_line(tmp_path):
 
 @pytest.mark.slow
 def test_reduced_quickstart_learns(tmp_path):
-  """Issues 6 §2 and 18 §2: the quickstart's learning bar.
+  """Issues 6 §2, 18 §2 and 26 §2: the quickstart's learning bar.
 
   Runs the quickstart flagfile itself (the paper's model reduced to a CPU
-  budget: small encoder, 64-px crops, 3,400 steps; about 7 minutes on 2
-  cores). Measured: PA-MPJPE 0.625 of the mean-parameter baseline's and a
-  2D error 0.243 of the baseline's (issue 18's bars: 0.65 and 0.25); the
-  bounds keep a margin for other CPUs' arithmetic.
+  budget: small encoder, 64-px crops; see the README for its time). The
+  bar is against the data's own mean parameters (the untrained Θ_0 from
+  mean_params.npz), which do not move between runs as the trained Θ_0
+  does: issue 26's bar is 0.62 of it; the bound keeps a margin for other
+  CPUs' arithmetic. The 2D error is compared with the trained Θ_0's.
   """
   out = str(tmp_path / 'run')
   result = _main('--flagfile=src/flags/quickstart.flags',
@@ -215,8 +216,8 @@ def test_reduced_quickstart_learns(tmp_path):
   report = json.load(open(os.path.join(out, 'eval',
                                        'eval_synthetic_3d_test.json')))
   model = report['scalars']['pa_mpjpe']
-  baseline = report['scalars']['mean_baseline/pa_mpjpe']
-  assert model <= 0.68 * baseline, (model, baseline)
+  baseline = report['scalars']['data_mean_baseline/pa_mpjpe']
+  assert model <= 0.65 * baseline, (model, baseline)
   kp2d = report['scalars']['kp2d_error_px']
   kp2d_baseline = report['scalars']['mean_baseline/kp2d_error_px']
   assert kp2d <= 0.30 * kp2d_baseline, (kp2d, kp2d_baseline)
