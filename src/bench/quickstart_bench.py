@@ -91,7 +91,7 @@ def _fit_timer(model, dataset, callbacks, steps_per_execution, steps):
     clock = Clock()
     model.fit(dataset, epochs=1,
               steps_per_epoch=(executions + 1) * steps_per_execution,
-              callbacks=[*callbacks, clock], verbose=0)
+              callbacks=[*callbacks, clock], shuffle=False, verbose=0)
     (start, first), (end, last) = clock.ends[0], clock.ends[-1]
     return (end - start) / (last - first)
 
