@@ -245,6 +245,12 @@ class DataConfig:
     cycle_length: shards read at once per dataset (-1 = autotune).
     skip_corrupt_records: skip (and count) corrupt or truncated shards'
       unreadable records instead of stopping with an error.
+    cache_crops: keep each training image's crop and labels in memory after
+      the first pass (each dataset then reshuffled whole every pass), so
+      later passes neither read, decode nor crop. Needs no augmentation
+      (scale_min == scale_max, trans_max 0, flip_prob 0: every pass would
+      crop the same) and memory for the crops (S x S x 3 float32 each:
+      0.45 GB for the quickstart's 9,000 64-px crops).
   """
   data_dir: str = derived_field('')
   datasets: Tuple[str, ...] = flag_field(
@@ -300,6 +306,16 @@ class DataConfig:
       'Read damaged (cut or corrupt) shards as far as they go and count the '
       'records lost (logged once per shard) instead of stopping with an error '
       'that names the file.')
+  cache_crops: bool = flag_field(
+      False,
+      'Keep the training crops in memory after the first pass (needs no '
+      'augmentation: --scale_min=--scale_max, --trans_max=0, --flip_prob=0).')
+
+  @property
+  def augments(self) -> bool:
+    """Whether training crops differ between passes over a record."""
+    return (self.scale_min != self.scale_max or self.trans_max > 0 or
+            self.flip_prob > 0)
 
   def __post_init__(self):
     # Tuples keep the dataclass hashable and immutable even when lists are
@@ -322,6 +338,12 @@ class DataConfig:
     if self.shuffle_buffer <= 0:
       raise ValueError(f'shuffle_buffer must be positive, got '
                        f'{self.shuffle_buffer}')
+    if self.cache_crops and self.augments:
+      raise ValueError(
+          'cache_crops: needs training without augmentation (scale_min == '
+          f'scale_max, trans_max 0, flip_prob 0), got scale {self.scale_min}'
+          f'..{self.scale_max}, trans_max {self.trans_max}, flip_prob '
+          f'{self.flip_prob}')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -453,6 +475,13 @@ class TrainConfig:
       'none'. The absl epoch summary line is always logged.
     jit_compile: compile the train step (and predict/evaluate) with XLA;
       ignored, with a warning, under a strategy with several replicas.
+    steps_per_execution: training steps run in one call into TensorFlow
+      (Keras' steps_per_execution): the callbacks (step counter, loss
+      check, summaries, checkpoints, Ctrl-C, progress) run once per call,
+      so their per-step Python cost is shared by N steps. Periods that are
+      not multiples of it act at the first call that passes them; a Ctrl-C
+      stops after the current call; 'skip' mode runs 1 (it rolls back single
+      steps).
     seed: seed of the weight initialisation and dropout.
   """
   model_dir: str = derived_field('')
@@ -495,12 +524,17 @@ class TrainConfig:
       'epoch, or nothing.', choices=PROGRESS_MODES)
   jit_compile: bool = flag_field(
       False, 'Compile the train step and inference with XLA.')
+  steps_per_execution: int = flag_field(
+      1, 'Training steps per call into TensorFlow; the callbacks (summaries, '
+      'checkpoints, loss check, Ctrl-C) run once per call (see the README).',
+      lower_bound=1)
   seed: int = shared_flag(DataConfig, 'seed')
 
   def __post_init__(self):
     if not self.model_dir:
       raise ValueError('model_dir: required (where checkpoints are written)')
-    for name in ('epochs', 'max_to_keep', 'num_summary_images'):
+    for name in ('epochs', 'max_to_keep', 'num_summary_images',
+                 'steps_per_execution'):
       if getattr(self, name) < 1:
         raise ValueError(f'{name}: expected >= 1, got {getattr(self, name)}')
     for name in ('steps_per_epoch', 'checkpoint_every_steps',

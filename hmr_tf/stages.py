@@ -273,7 +273,13 @@ def evaluate(cfg: config_lib.RunConfig, model=None) -> Dict[str, Any]:
   eval_cfg = dataclasses.replace(cfg.eval, checkpoint=ckpt)
   data_cfg = dataclasses.replace(cfg.data, **_crop_rule(cfg, model.config))
   _check_writable(cfg.paths.eval_dir)
-  return evaluate_lib.evaluate(model, data_cfg, eval_cfg)
+  # The data's mean parameters (the untrained Θ_0), where there are any: a
+  # baseline that stays fixed while the trained Θ_0 moves from run to run.
+  data_theta = None
+  if eval_cfg.include_mean_baseline and os.path.isfile(cfg.mean_params_path):
+    data_theta = _mean_theta(cfg)
+  return evaluate_lib.evaluate(model, data_cfg, eval_cfg,
+                               data_mean_theta=data_theta)
 
 
 def export(cfg: config_lib.RunConfig, model=None) -> str:
@@ -345,11 +351,12 @@ def demo(cfg: config_lib.RunConfig, model=None) -> Dict[str, str]:
   return paths
 
 
-def _versus_baseline(model_pa: float, base_pa: float) -> str:
-  """'PA-MPJPE N% lower (or higher) than the baseline', rounded."""
+def _versus_baseline(model_pa: float, base_pa: float, name: str) -> str:
+  """'PA-MPJPE 0.NN of the <name> baseline's (N% lower)', rounded."""
   change = 100 * (1 - model_pa / base_pa)
   word = 'lower' if change >= 0 else 'higher'
-  return f'    PA-MPJPE {abs(change):.0f}% {word} than the baseline.'
+  return (f'    PA-MPJPE {model_pa / base_pa:.2f} of the {name} baseline\'s '
+          f'({abs(change):.0f}% {word}).')
 
 
 def summarize(cfg: config_lib.RunConfig, trained: Dict, report: Dict,
@@ -359,6 +366,18 @@ def summarize(cfg: config_lib.RunConfig, trained: Dict, report: Dict,
   s = report['scalars']
   model_mp, model_pa = s['mpjpe'], s['pa_mpjpe']
   base_mp, base_pa = s['mean_baseline/mpjpe'], s['mean_baseline/pa_mpjpe']
+  rows = [f'    {"trained model":30}{model_mp:10.1f}{model_pa:13.1f}']
+  if 'data_mean_baseline/pa_mpjpe' in s:
+    # The fixed baseline first: the trained Θ_0 moves from run to run.
+    data_mp = s['data_mean_baseline/mpjpe']
+    data_pa = s['data_mean_baseline/pa_mpjpe']
+    rows.append(f'    {"data mean params (fixed)":30}{data_mp:10.1f}'
+                f'{data_pa:13.1f}')
+  rows.append(f'    {"trained Θ_0 alone":30}{base_mp:10.1f}{base_pa:13.1f}')
+  if 'data_mean_baseline/pa_mpjpe' in s:
+    rows.append(_versus_baseline(model_pa, data_pa, 'data mean params'))
+  else:
+    rows.append(_versus_baseline(model_pa, base_pa, 'trained Θ_0'))
   p = cfg.paths
   lines = [
       '',
@@ -366,10 +385,8 @@ def summarize(cfg: config_lib.RunConfig, trained: Dict, report: Dict,
       f'  trained {trained["global_step"]} steps; checkpoints: {p.model_dir}',
       f'  held-out {cfg.eval.dataset}/{cfg.eval.split}, '
       f'{report.get("num_examples", "?")} images:',
-      f'    {"":24}{"MPJPE mm":>10}{"PA-MPJPE mm":>13}',
-      f'    {"trained model":24}{model_mp:10.1f}{model_pa:13.1f}',
-      f'    {"mean-parameter baseline":24}{base_mp:10.1f}{base_pa:13.1f}',
-      _versus_baseline(model_pa, base_pa),
+      f'    {"":30}{"MPJPE mm":>10}{"PA-MPJPE mm":>13}',
+      *rows,
       f'  evaluation JSON: {p.eval_dir}',
       f'  SavedModel (TF Serving): {export_path}',
       f'  demo: {demo_paths["overlay"]}, {demo_paths["mesh"]}, '

@@ -55,7 +55,8 @@ def _first_run(out):
   assert first.returncode == 0, first.stderr[-3000:]
   summary = first.stderr
   assert 'hmr_tf quickstart done' in summary
-  assert 'mean-parameter baseline' in summary
+  assert 'data mean params (fixed)' in summary
+  assert 'trained Θ_0 alone' in summary
   # Every stage's output.
   assert os.path.isfile(os.path.join(out, 'body_model', 'body_model.npz'))
   assert os.path.isfile(os.path.join(out, 'data', 'synthetic_meta.json'))
@@ -66,6 +67,7 @@ def _first_run(out):
   scalars = report['scalars']
   assert np.isfinite(scalars['pa_mpjpe'])
   assert np.isfinite(scalars['mean_baseline/pa_mpjpe'])
+  assert np.isfinite(scalars['data_mean_baseline/pa_mpjpe'])
   assert report['num_examples'] == 6
   assert os.path.isfile(os.path.join(out, 'export', '1', 'saved_model.pb'))
   demo = os.listdir(os.path.join(out, 'demo'))
@@ -202,13 +204,15 @@ def test_damaged_training_shard_stops_training_in_one_line(tmp_path):
 
 @pytest.mark.slow
 def test_reduced_quickstart_learns(tmp_path):
-  """Issues 6 §2 and 18 §2: the quickstart's learning bar.
+  """Issues 6 §2, 18 §2 and 26 §2: the quickstart's learning bar.
 
   Runs the quickstart flagfile itself (the paper's model reduced to a CPU
-  budget: small encoder, 64-px crops, 3,400 steps; about 7 minutes on 2
-  cores). Measured: PA-MPJPE 0.625 of the mean-parameter baseline's and a
-  2D error 0.243 of the baseline's (issue 18's bars: 0.65 and 0.25); the
-  bounds keep a margin for other CPUs' arithmetic.
+  budget: small encoder, 64-px crops; see the README for its time). The
+  bar is against the data's own mean parameters (the untrained Θ_0 from
+  mean_params.npz), which do not move between runs as the trained Θ_0
+  does. Measured: 0.647 of it (Intel Xeon, 2 cores) (issue 26 asks for 0.62: not reached yet,
+  see docs/quickstart_speed.md); the bound keeps a margin for other CPUs'
+  arithmetic. The 2D error is compared with the trained Θ_0's.
   """
   out = str(tmp_path / 'run')
   result = _main('--flagfile=src/flags/quickstart.flags',
@@ -217,7 +221,7 @@ def test_reduced_quickstart_learns(tmp_path):
   report = json.load(open(os.path.join(out, 'eval',
                                        'eval_synthetic_3d_test.json')))
   model = report['scalars']['pa_mpjpe']
-  baseline = report['scalars']['mean_baseline/pa_mpjpe']
+  baseline = report['scalars']['data_mean_baseline/pa_mpjpe']
   assert model <= 0.68 * baseline, (model, baseline)
   kp2d = report['scalars']['kp2d_error_px']
   kp2d_baseline = report['scalars']['mean_baseline/kp2d_error_px']

@@ -9,6 +9,11 @@ Data flow (training):
   decode + parse (per-element stateless seed = (config.seed, index)) ->
   batch B -> zip with the mocap stream (batches of num_stage x B) -> prefetch
 
+  With `cache_crops` (no augmentation): per dataset, the records in stored
+  order -> decode + parse -> cached in memory after the first pass ->
+  shuffled (a buffer of the whole split, reseeded every pass), repeated;
+  then mixed, batched and zipped as above.
+
 Every random choice (shard order, shuffle buffers, mixing, augmentation)
 takes its seed from `configs.DataConfig.seed`; with `deterministic=True` two runs
 with the same seed give the same batches.
@@ -634,12 +639,17 @@ def image_dataset(config: configs.DataConfig,
   weights = mixing_weights(config, shard_lists)
   logging.info('Training datasets and weights: %s',
                list(zip(config.datasets, [round(w, 4) for w in weights])))
+  parse = parser.parse_fn(config, is_training=True)
+  seed = tf.constant(config.seed, tf.int64)
+  if config.cache_crops:
+    streams = [_cached_examples(config, s, parse, counter, worker_shard)
+               for s in shard_lists]
+    examples = _mix(config, streams, weights, 'mix/images')
+    return examples.batch(config.batch_size, drop_remainder=True)
+
   streams = [_records(config, s, True, counter, worker_shard)
              for s in shard_lists]
   records = _mix(config, streams, weights, 'mix/images')
-
-  parse = parser.parse_fn(config, is_training=True)
-  seed = tf.constant(config.seed, tf.int64)
 
   def decode_and_parse(index, record):
     return parse(decoder.decode_image_example(record),
@@ -649,6 +659,31 @@ def image_dataset(config: configs.DataConfig,
                                num_parallel_calls=config.num_parallel_calls,
                                deterministic=config.deterministic)
   return ds.batch(config.batch_size, drop_remainder=True)
+
+
+def _cached_examples(config: configs.DataConfig, shards: ShardList, parse,
+                     counter: Optional[tf.Variable],
+                     worker_shard: Optional[Tuple[int, int]]
+                     ) -> tf.data.Dataset:
+  """One dataset's parsed examples, cached in memory, reshuffled, endless.
+
+  The first pass reads the records in stored order, decodes and crops them
+  (no augmentation: `cache_crops` requires it, so a crop never changes) and
+  caches the examples; every pass, the first included, draws them through
+  a shuffle buffer of the whole split (at least `shuffle_buffer`), reseeded
+  each pass.
+  """
+  records = _records(config, shards, False, counter, worker_shard)
+  # Without augmentation the draws are unused; one seed for all elements.
+  seed = tf.constant([config.seed, 0], tf.int64)
+  examples = records.map(
+      lambda r: parse(decoder.decode_image_example(r), seed=seed),
+      num_parallel_calls=config.num_parallel_calls,
+      deterministic=config.deterministic).cache()
+  buffer = max(config.shuffle_buffer, shards.num_examples or 0)
+  return examples.shuffle(
+      buffer, seed=_sub_seed(config.seed, 'cached/' + shards.dataset),
+      reshuffle_each_iteration=True).repeat()
 
 
 def mocap_dataset(config: configs.DataConfig,

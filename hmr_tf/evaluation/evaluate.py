@@ -48,6 +48,10 @@ _NUM_LSP = joints_lib.NUM_LSP_JOINTS
 _TORSO = (joints_lib.LSP_JOINT_NAMES.index('R_shoulder'),
           joints_lib.LSP_JOINT_NAMES.index('L_hip'))
 PCK_2D_TORSO_FRACTION = 0.2
+# The baselines `evaluate` can report next to the model (keys of its
+# results and prefixes of its scalars): the trained Θ_0 alone, and the
+# data's mean parameters (the untrained Θ_0).
+BASELINES = ('mean_baseline', 'data_mean_baseline')
 
 
 # ---------------------------------------------------------------------------
@@ -271,13 +275,16 @@ def pw3d_metrics(arrays: Dict[str, np.ndarray],
   }
 
 
-def mean_baseline_predictions(model, num_examples: int
+def mean_baseline_predictions(model, num_examples: int, theta=None
                               ) -> Dict[str, np.ndarray]:
   """Θ_0's joints and keypoints repeated for `num_examples` images.
 
   Args:
     model: an HMRModel (uses `regressor.theta0` and `smpl`).
     num_examples: N.
+    theta: [85] another Θ to repeat instead of the model's Θ_0 (the data's
+      mean parameters, the untrained Θ_0: a baseline that does not move
+      with training).
 
   Returns:
     {'pred_joints3d': [N, 14, 3], 'pred_keypoints2d': [N, 19, 2],
@@ -286,7 +293,9 @@ def mean_baseline_predictions(model, num_examples: int
   # Imported here: only the baseline needs the model's pieces.
   from hmr_tf.geometry import camera  # pylint: disable=g-import-not-at-top
   from hmr_tf.modeling import mean_params  # pylint: disable=g-import-not-at-top
-  theta0 = tf.reshape(tf.convert_to_tensor(model.regressor.theta0), [1, -1])
+  if theta is None:
+    theta = model.regressor.theta0
+  theta0 = tf.reshape(tf.convert_to_tensor(theta, tf.float32), [1, -1])
   cam, pose, betas = mean_params.split_theta(theta0)
   body = model.smpl(pose, betas)
   joints = body.keypoints[:, :_NUM_LSP].numpy()
@@ -359,9 +368,10 @@ def scalars(results: Dict) -> Dict[str, float]:
   if h36m and 'mean_over_actions' in h36m['per_action']:
     for key, value in h36m['per_action']['mean_over_actions'].items():
       out[f'{key}_mean_over_actions'] = value
-  if 'mean_baseline' in results:
-    for key, value in scalars(results['mean_baseline']).items():
-      out[f'mean_baseline/{key}'] = value
+  for baseline in BASELINES:
+    if baseline in results:
+      for key, value in scalars(results[baseline]).items():
+        out[f'{baseline}/{key}'] = value
   return out
 
 
@@ -493,7 +503,8 @@ def report(results: Dict, config: configs.EvalConfig, data_files: List[str],
 
 
 def evaluate(model, data_config: configs.DataConfig,
-             eval_config: configs.EvalConfig) -> Dict:
+             eval_config: configs.EvalConfig,
+             data_mean_theta: Optional[np.ndarray] = None) -> Dict:
   """Evaluates a (restored) model on one dataset split.
 
   Args:
@@ -501,6 +512,10 @@ def evaluate(model, data_config: configs.DataConfig,
     data_config: the data config (data_dir, batch_size, img_size,
       base_crop_size are used).
     eval_config: what to evaluate and where to write.
+    data_mean_theta: [85] the data's mean parameters (the untrained Θ_0);
+      with `include_mean_baseline` its baseline is reported as well, under
+      'data_mean_baseline' (fixed for a dataset, unlike the trained Θ_0's
+      'mean_baseline').
 
   Returns:
     The JSON document of `report` (its 'results' and 'scalars' hold the
@@ -546,5 +561,11 @@ def evaluate(model, data_config: configs.DataConfig,
     baseline = dict(arrays)
     baseline.update(mean_baseline_predictions(model, len(arrays['filename'])))
     results['mean_baseline'] = compute_metrics(baseline, eval_config, pw3d)
+    if data_mean_theta is not None:
+      fixed = dict(arrays)
+      fixed.update(mean_baseline_predictions(model, len(arrays['filename']),
+                                             data_mean_theta))
+      results['data_mean_baseline'] = compute_metrics(fixed, eval_config,
+                                                      pw3d)
   extra['num_examples'] = int(len(arrays['filename']))
   return report(results, eval_config, list(shards.files), extra=extra)

@@ -477,8 +477,14 @@ class HMRModel(prebuilt.PrebuiltModel):
     fake_betas = tf.stop_gradient(fake_betas)
     variables = self.discriminator_variables
     with tf.GradientTape() as tape:
-      d_real = self._discriminate(real_rotmats, real_betas)
-      d_fake = self._discriminate(fake_rotmats, fake_betas)
+      # One call on real and fake together: each layer is one larger
+      # matmul (no batch statistics in the discriminator, so the scores are
+      # those of two calls).
+      scores = self._discriminate(
+          tf.concat([real_rotmats, tf.cast(fake_rotmats, tf.float32)], 0),
+          tf.concat([real_betas, tf.cast(fake_betas, tf.float32)], 0))
+      num_rows = tf.shape(real_rotmats)[0]
+      d_real, d_fake = scores[:num_rows], scores[num_rows:]
       num_real = _global_sum(tf.cast(tf.shape(d_real)[0], tf.float32))
       num_fake = _global_sum(tf.cast(tf.shape(d_fake)[0], tf.float32))
       loss_real, loss_fake = losses.discriminator_losses(

@@ -58,6 +58,10 @@ class SMPL(keras.layers.Layer):
     self.shapedirs = const(body_model.shapedirs)
     # Stored as [207, N * 3]: the pose blend shapes are then one matmul.
     self.posedirs = lbs.flat_posedirs(const(body_model.posedirs))
+    # A body without pose correctives (the MakeHuman-derived one: all zero)
+    # skips the [B, 207] x [207, N * 3] product that would add zeros.
+    self._posedirs_used = (self.posedirs if np.any(body_model.posedirs)
+                           else None)
     self.J_regressor = const(body_model.J_regressor)
     self.weights_lbs = const(body_model.weights)
     self.faces = tf.constant(body_model.faces, dtype=tf.int32)
@@ -76,8 +80,10 @@ class SMPL(keras.layers.Layer):
       self._support = dict(
           v_template=const(np.asarray(body_model.v_template)[support]),
           shapedirs=const(np.asarray(body_model.shapedirs)[support]),
-          posedirs=lbs.flat_posedirs(
-              const(np.asarray(body_model.posedirs)[support])),
+          posedirs=(lbs.flat_posedirs(
+              const(np.asarray(body_model.posedirs)[support]))
+                    if np.any(np.asarray(body_model.posedirs)[support])
+                    else None),
           weights=const(np.asarray(body_model.weights)[support]),
           regressor=const(regressor[:, support]))
 
@@ -125,7 +131,8 @@ class SMPL(keras.layers.Layer):
     betas = self._betas(betas)
     rotmats = self._rotmats(pose)
     vertices, joints = lbs.lbs(betas, rotmats, self.v_template, self.shapedirs,
-                               self.posedirs, self.J_regressor, self.parents,
+                               self._posedirs_used, self.J_regressor,
+                               self.parents,
                                self.weights_lbs)
     keypoints = None
     if self.cocoplus_regressor is not None:

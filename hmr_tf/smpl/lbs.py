@@ -208,7 +208,8 @@ def posed_vertices(betas: tf.Tensor, rotmats: tf.Tensor,
     rotmats: [B, 24, 3, 3] joint rotations (joint 0 = global rotation).
     v_template: [M, 3] template positions of the vertices.
     shapedirs: [M, 3, K_max].
-    posedirs: [M, 3, 207] or [207, M * 3] (see `pose_blend_shapes`).
+    posedirs: [M, 3, 207] or [207, M * 3] (see `pose_blend_shapes`), or
+      None for a body without pose correctives (all zero: nothing to add).
     rest: [B, 24, 3] rest joints of the whole body (`rest_joints`).
     parents: 24 Python ints.
     weights: [M, 24].
@@ -218,7 +219,9 @@ def posed_vertices(betas: tf.Tensor, rotmats: tf.Tensor,
     joints: [B, 24, 3] posed joints.
   """
   v_shaped = v_template + blend_shapes(betas, shapedirs)  # [B, M, 3]
-  v_posed = v_shaped + pose_blend_shapes(rotmats, posedirs)
+  v_posed = v_shaped
+  if posedirs is not None:
+    v_posed = v_shaped + pose_blend_shapes(rotmats, posedirs)
   joints, skinning = rigid_transforms(rotmats, rest, parents)
   return skin(v_posed, weights, skinning), joints
 
@@ -234,7 +237,8 @@ def lbs(betas: tf.Tensor, rotmats: tf.Tensor, v_template: tf.Tensor,
     rotmats: [B, 24, 3, 3] joint rotations (joint 0 = global rotation).
     v_template: [N, 3] template T̄.
     shapedirs: [N, 3, K_max].
-    posedirs: [N, 3, 207] or [207, N * 3] (see `pose_blend_shapes`).
+    posedirs: [N, 3, 207] or [207, N * 3] (see `pose_blend_shapes`), or
+      None (no pose correctives).
     J_regressor: [24, N].
     parents: 24 Python ints.
     weights: [N, 24].

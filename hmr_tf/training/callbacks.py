@@ -16,6 +16,11 @@ because Keras calls callbacks in list order after every step:
   5. `EpochLogger`: one absl log line per epoch.
 
 They share a `TrainingStatus` (why training stopped).
+
+With `steps_per_execution` N > 1 Keras calls them after every N steps (the
+logs are then the running means after the N-th); the periodic ones act at
+the first call at or after each multiple of their period
+(`hmr_tf.training.steps.crossed`).
 """
 
 import dataclasses
@@ -31,6 +36,7 @@ from absl import logging
 from hmr_tf.modeling import hmr_model
 from hmr_tf.render import summaries
 from hmr_tf.training import nonfinite
+from hmr_tf.training import steps as steps_lib
 
 # Terms on the console progress bar.
 PROGBAR_TERMS = ('g_loss', 'loss_kp', 'loss_3d_joints', 'loss_adv', 'd_loss')
@@ -62,7 +68,9 @@ class GlobalStepCounter(keras.callbacks.Callback):
 
   Keras' batch index restarts at 0 every epoch and every `fit` call, so the
   step is the global step at the start of the epoch plus the batch index
-  (also right with steps_per_execution > 1).
+  (also right with steps_per_execution > 1: Keras passes the index of the
+  execution's last step, and `hmr_tf.training.steps.execution_size` makes
+  the executions divide the epoch).
   """
 
   def __init__(self, global_step: tf.Variable):
@@ -98,12 +106,17 @@ class PeriodicCheckpoint(keras.callbacks.Callback):
     self._every = every_steps
     self._status = status
     self._interrupt = interrupt
+    self._seen = 0
+
+  def on_train_begin(self, logs=None):
+    self._seen = int(self._global_step.numpy())
 
   def on_train_batch_end(self, batch, logs=None):
     if self._status.error is not None:
       return
     step = int(self._global_step.numpy())
-    if self._every > 0 and step % self._every == 0:
+    previous, self._seen = self._seen, step
+    if steps_lib.crossed(previous, step, self._every):
       self._save(step)
     if self._interrupt is not None and self._interrupt.is_set():
       self._status.interrupted = True
@@ -144,6 +157,7 @@ class SummaryWriter(keras.callbacks.Callback):
     self._previous: Dict[str, tuple] = {}
     self._last_time = None
     self._last_step = None
+    self._seen = 0
 
   def _tracker_means(self) -> Dict[str, float]:
     """Mean of each term over the steps since the previous call."""
@@ -168,15 +182,17 @@ class SummaryWriter(keras.callbacks.Callback):
   def on_train_begin(self, logs=None):
     self._last_time = time.time()
     self._last_step = int(self._global_step.numpy())
+    self._seen = self._last_step
 
   def on_train_batch_end(self, batch, logs=None):
     step = int(self._global_step.numpy())
+    previous, self._seen = self._seen, step
     if self._status.error is not None:
       return
-    if self._every > 0 and step % self._every == 0:
+    if steps_lib.crossed(previous, step, self._every):
       self._write_scalars(step)
-    if (self._image_fn is not None and self._image_every > 0 and
-        step % self._image_every == 0):
+    if (self._image_fn is not None and
+        steps_lib.crossed(previous, step, self._image_every)):
       with self._writer.as_default(step=step):
         self._image_fn(step)
 

@@ -23,6 +23,11 @@ num_stage or encoder differ from the folder's model_config.json (with
 checkpoints there) is refused before any work (UsageError); the file is
 (re)written once the first step has run.
 
+Steps per execution (`train_config.steps_per_execution` N): Keras runs N
+steps per call into TensorFlow and the callbacks once per call; each `fit`
+call uses the largest divisor of its steps that is at most N
+(`steps.execution_size`), so the global step stays exact.
+
 Non-finite losses: see `hmr_tf.training.nonfinite` ('stop' with an
 emergency checkpoint and NonFiniteLossError, or 'skip').
 
@@ -37,6 +42,7 @@ data. When a worker dies the others fail with WorkerFailureError; rerunning
 every worker resumes from the chief's latest checkpoint.
 """
 
+import dataclasses
 import sys
 import threading
 from typing import Any, Dict, List, Optional, Sequence
@@ -87,7 +93,9 @@ def _check_configs(model_config, data_config):
 def _fixed_batch(data_config: configs.DataConfig,
                  num: int) -> Dict[str, np.ndarray]:
   """The first `num` examples of one training batch, for image summaries."""
-  batch = next(iter(input_pipeline.image_dataset(data_config).take(1)))
+  # Uncached: one batch would leave a cache half-filled.
+  config = dataclasses.replace(data_config, cache_crops=False)
+  batch = next(iter(input_pipeline.image_dataset(config).take(1)))
   return {k: v.numpy()[:num] for k, v in batch.items()}
 
 
@@ -201,8 +209,16 @@ def _train(model_config, data_config, train_config, body_model, mean_theta,
     if verbose:
       all_callbacks.append(
           callbacks_lib.MainLossProgbar(train_config.epochs))
+    per_execution = train_config.steps_per_execution
+    if train_config.on_nonfinite == 'skip' and per_execution > 1:
+      # Skip mode rolls single steps back after each one.
+      logging.info('steps_per_execution %d -> 1: on_nonfinite=skip checks '
+                   'every step.', per_execution)
+      per_execution = 1
     try:
       for segment in segments:
+        set_steps_per_execution(model, steps.execution_size(
+            segment.steps_per_epoch, per_execution))
         step = int(state.global_step.numpy())
         dataset = distribute.train_dataset(
             steps.data_config_for_step(data_config, step), state.strategy)
@@ -270,6 +286,34 @@ def _train(model_config, data_config, train_config, body_model, mean_theta,
       'resumed_from': state.resumed_from,
       'initialized_from': state.initialized_from,
   }
+
+
+def fit_callbacks(state: state_lib.TrainState,
+                  train_config: configs.TrainConfig,
+                  data_config: configs.DataConfig,
+                  body_model: BodyModel) -> List[keras.callbacks.Callback]:
+  """The loop's own callbacks for `model.fit` on `state` (for benchmarks).
+
+  The step counter, loss check, summaries, checkpoints and epoch log that
+  `train` passes (no Ctrl-C handling, no progress bar); summaries go to
+  `train_config.train_log_dir`.
+  """
+  writer = tf.summary.create_file_writer(train_config.train_log_dir)
+  spe = steps.steps_per_epoch(data_config, train_config)
+  return _callbacks(state, train_config, data_config, body_model,
+                    callbacks_lib.TrainingStatus(), writer, threading.Event(),
+                    spe, train_config.epochs * spe)
+
+
+def set_steps_per_execution(model: keras.Model, size: int):
+  """Sets Keras' steps per execution; the train function is rebuilt on change.
+
+  Keras reads the value when it builds its train function (the loop over
+  `size` steps is traced into it), so a change needs a new one.
+  """
+  if model.steps_per_execution != size:
+    model.steps_per_execution = size
+    model.train_function = None
 
 
 def _callbacks(state: state_lib.TrainState, train_config: configs.TrainConfig,

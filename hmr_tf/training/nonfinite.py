@@ -18,6 +18,7 @@ import tensorflow as tf
 from absl import logging
 
 from hmr_tf.modeling import hmr_model
+from hmr_tf.training import steps as steps_lib
 
 if TYPE_CHECKING:
   # Only for annotations: callbacks imports this module.
@@ -178,8 +179,10 @@ class NonFiniteGuard(keras.callbacks.Callback):
     self._state_check = state_check
     self._checkpoint_every = checkpoint_every_steps
     self._consecutive = 0
+    self._seen = 0
 
   def on_train_begin(self, logs=None):
+    self._seen = int(self._global_step.numpy())
     if self._mode == 'skip':
       self._snapshot.save()
 
@@ -198,9 +201,10 @@ class NonFiniteGuard(keras.callbacks.Callback):
     bad = {n: values[n] for n in _ordered(list(values))
            if not np.isfinite(values[n])}
     step = int(self._global_step.numpy())
+    previous, self._seen = self._seen, step
     described = ', '.join(f'{n}={v}' for n, v in bad.items())
-    if not bad and (self._mode == 'skip' or (
-        self._checkpoint_every > 0 and step % self._checkpoint_every == 0)):
+    if not bad and (self._mode == 'skip' or steps_lib.crossed(
+        previous, step, self._checkpoint_every)):
       bad, described = self._bad_state()
     if not bad:
       self._consecutive = 0

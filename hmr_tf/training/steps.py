@@ -86,6 +86,36 @@ def plan_segments(start_step: int, steps_per_epoch_: int,
   return segments
 
 
+def execution_size(segment_steps: int, steps_per_execution: int) -> int:
+  """Steps per `fit` execution for a segment: the largest divisor <= N.
+
+  Keras runs ceil(steps / N) executions of N steps each, so an N that does
+  not divide a segment's steps would run more steps than planned (and the
+  global step would drift from the steps done).
+
+  Args:
+    segment_steps: steps of the `fit` call's epochs (FitSegment's
+      steps_per_epoch), >= 1.
+    steps_per_execution: the configured N, >= 1.
+
+  Returns:
+    The largest divisor of `segment_steps` that is <= N.
+  """
+  for size in range(min(steps_per_execution, segment_steps), 0, -1):
+    if segment_steps % size == 0:
+      return size
+  return 1
+
+
+def crossed(previous_step: int, step: int, every: int) -> bool:
+  """Whether a period's multiple lies in (previous_step, step].
+
+  With several steps per execution, callbacks see every N-th step only;
+  a period acts at the first step they see at or after its multiple.
+  """
+  return every > 0 and step // every > previous_step // every
+
+
 def data_config_for_step(data_config: configs.DataConfig,
                          step: int) -> configs.DataConfig:
   """The data config of a (re)started run: reseeded unless at step 0.

@@ -13,17 +13,24 @@ each counts, so other load on the machine hurts all alike):
 
   1. the bare encoder (the same network and crop size) forward + backward
      with an Adam update, on one fixed batch: the floor of any HMR step;
-  2. `HMRModel.train_step` on the same fixed batch: + 3 IEF iterations,
-     SMPL keypoints, the losses, the 25 discriminators' generator term and
-     the discriminator update against a mocap batch;
-  3. the same step fed by the training input pipeline
+  2. the generator's update alone on the same fixed batch: + 3 IEF
+     iterations, SMPL keypoints, the losses and the 25 discriminators'
+     generator term (their forward and backward on the predictions);
+  3. `HMRModel.train_step` on the same fixed batch: + the discriminator
+     update against a mocap batch;
+  4. the same step fed by the training input pipeline
      (`input_pipeline.train_dataset`: read, decode, crop, mix, batch, zip
-     with mocap), as `model.fit` runs it.
+     with mocap; with --cache_crops the crops come from memory after the
+     first pass);
+  5. `model.fit` as training runs it: the same pipeline, the loop's
+     callbacks (step counter, loss check, summaries, checkpoints, epoch
+     log) at the configured periods and --steps_per_execution; timed from
+     the end of its first execution to the end of its last, so the
+     iterator's start is not counted.
 
 Prints seconds per step, images/s and each ratio to the bare encoder, then
-the quickstart's projected training time (its steps at the measured rate of
-3). On this project's 2-core machines (AMD EPYC, no AMX) the fed step ran
-at about 0.55 of the bare encoder: see the README's performance section.
+the quickstart's projected training time (its steps at the rate of 5). The
+README's performance section lists measured ratios and the CPU they ran on.
 """
 
 import os
@@ -66,6 +73,31 @@ def _time(step, steps):
   return (time.perf_counter() - start) / steps
 
 
+def _fit_timer(model, dataset, callbacks, steps_per_execution, steps):
+  """A function timing `model.fit` over about `steps` steps (s/step)."""
+  import keras  # pylint: disable=g-import-not-at-top
+  executions = max(1, -(-steps // steps_per_execution))
+
+  class Clock(keras.callbacks.Callback):
+
+    def __init__(self):
+      super().__init__()
+      self.ends = []
+
+    def on_train_batch_end(self, batch, logs=None):
+      self.ends.append((time.perf_counter(), batch))
+
+  def run():
+    clock = Clock()
+    model.fit(dataset, epochs=1,
+              steps_per_epoch=(executions + 1) * steps_per_execution,
+              callbacks=[*callbacks, clock], shuffle=False, verbose=0)
+    (start, first), (end, last) = clock.ends[0], clock.ends[-1]
+    return (end - start) / (last - first)
+
+  return run
+
+
 def _dataset(cfg, body, folder):
   """Renders a small quickstart-like dataset into `folder`."""
   from hmr_tf.synthetic import generator  # pylint: disable=g-import-not-at-top
@@ -88,6 +120,8 @@ def main(argv):
   from hmr_tf.modeling import hmr_model
   from hmr_tf.modeling import mean_params
   from hmr_tf.smpl import body_models
+  from hmr_tf.training import loop
+  from hmr_tf.training import state as state_lib
   # pylint: enable=g-import-not-at-top
   cfg = configs.from_flags(flags.FLAGS)
   b = cfg.body
@@ -120,20 +154,44 @@ def main(argv):
     model = hmr_model.HMRModel(body, theta, cfg.model)
     model.compile()
     train_step = tf.function(model.train_step, jit_compile=jit)
+    # The step without the discriminator's update: where the time splits.
+    generator_step = tf.function(
+        lambda data: model._generator_step(data[0])[0],  # pylint: disable=protected-access
+        jit_compile=jit)
+
+    # model.fit as training runs it: the loop's state and callbacks.
+    train_config = dataclasses.replace(
+        cfg.train, model_dir=os.path.join(folder, 'model'),
+        log_dir=os.path.join(folder, 'logs'), progress='none')
+    state = state_lib.build_state(cfg.model, train_config, body, theta)
+    per_execution = train_config.steps_per_execution
+    loop.set_steps_per_execution(state.model, per_execution)
+    fit = _fit_timer(state.model, input_pipeline.train_dataset(data_config),
+                     loop.fit_callbacks(state, train_config, data_config,
+                                        body),
+                     per_execution, _STEPS.value)
+
+    timed = lambda step: lambda: _time(step, _STEPS.value)
     runs = {
         'bare encoder fwd+bwd (Adam), fixed batch':
-            lambda: bare_step(fixed[0]['image']),
-        'HMR train_step, fixed batch': lambda: train_step(fixed),
+            timed(lambda: bare_step(fixed[0]['image'])),
+        'HMR generator update alone, fixed batch':
+            timed(lambda: generator_step(fixed)),
+        'HMR train_step, fixed batch': timed(lambda: train_step(fixed)),
         'HMR train_step fed by the input pipeline':
-            lambda: train_step(next(stream)),
+            timed(lambda: train_step(next(stream))),
+        f'model.fit + callbacks ({per_execution} steps/execution)': fit,
     }
-    for run in runs.values():
+    for step in (lambda: bare_step(fixed[0]['image']),
+                 lambda: generator_step(fixed), lambda: train_step(fixed),
+                 lambda: train_step(next(stream))):
       for _ in range(_WARMUP):
-        _sync(run())
+        _sync(step())
+    fit()  # Compiles.
     best = {name: float('inf') for name in runs}
     for _ in range(_ROUNDS.value):
       for name, run in runs.items():
-        best[name] = min(best[name], _time(run, _STEPS.value))
+        best[name] = min(best[name], run())
 
   bare = best[next(iter(runs))]
   print('The quickstart\'s training step vs its bare encoder')
@@ -142,14 +200,33 @@ def main(argv):
         f'{body.metadata.get("name", "unnamed")} ({body.num_vertices} '
         f'vertices), best of {_ROUNDS.value} alternating rounds of '
         f'{_STEPS.value} steps, {os.cpu_count()} CPUs')
-  print(f'{"measured":44s} {"s/step":>8s} {"images/s":>9s} {"ratio":>6s}')
+  print(f'cache_crops={cfg.data.cache_crops}; CPU: {_cpu_name()}')
+  print(f'{"measured":48s} {"s/step":>8s} {"images/s":>9s} {"ratio":>6s}')
   for name, seconds in best.items():
-    print(f'{name:44s} {seconds:8.4f} {batch_size / seconds:9.1f} '
+    print(f'{name:48s} {seconds:8.4f} {batch_size / seconds:9.1f} '
           f'{bare / seconds:6.2f}')
-  fed = best['HMR train_step fed by the input pipeline']
+  fit_seconds = list(best.values())[-1]
   total = cfg.train.epochs * cfg.train.steps_per_epoch
-  print(f'{total} steps at the fed rate: {total * fed / 60:.1f} min of '
-        'training (plus compilation, checkpoints and summaries)')
+  print(f'{total} steps at the model.fit rate: {total * fit_seconds / 60:.1f} '
+        'min of training (plus compilation and the first pass over the data)')
+
+
+def _cpu_name() -> str:
+  """The CPU model and its AVX-512 / AMX flags (Linux), else the platform."""
+  import platform  # pylint: disable=g-import-not-at-top
+  try:
+    with open('/proc/cpuinfo', encoding='utf-8') as f:
+      info = f.read()
+  except OSError:
+    return platform.processor() or platform.machine()
+  name = next((l.split(':', 1)[1].strip() for l in info.splitlines()
+               if l.startswith('model name')), platform.machine())
+  flags = next((l.split(':', 1)[1].split() for l in info.splitlines()
+                if l.startswith('flags')), [])
+  shown = [f for f in ('avx2', 'avx512f', 'avx512_bf16', 'amx_bf16')
+           if f in flags]
+  return f'{name} ({", ".join(shown) or "no AVX2"})'
+
 
 
 if __name__ == '__main__':

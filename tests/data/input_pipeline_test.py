@@ -381,3 +381,33 @@ def test_record_that_is_not_an_example_is_named(tmp_path):
                      match=r"train_00000\.tfrecord: record 0 of dataset 'ds' "
                      r'is not a tf.train.Example; expected image'):
     input_pipeline.image_dataset(_config(root, datasets=('ds',)))
+
+
+def test_cached_crops_are_the_uncached_ones_reshuffled_each_pass(data_dir):
+  """cache_crops: every pass holds each record's crop once, in a new order."""
+  plain = dict(scale_min=1.0, scale_max=1.0, trans_max=0.0, flip_prob=0.0)
+  config = _config(data_dir, datasets=('three_d',), cache_crops=True,
+                   **plain)
+  examples = {k: [] for k in ('image', 'joints3d', 'keypoints2d')}
+  for batch in input_pipeline.image_dataset(config).take(10):  # 2 x 20
+    for key, values in examples.items():
+      values.extend(batch[key].numpy())
+  # The reference: each record parsed alone (the eval parser crops the same
+  # window when training has no augmentation), keyed by its 3D joints.
+  reference = {}
+  for batch in input_pipeline.eval_dataset(
+      _config(data_dir, **plain), 'three_d', 'train'):
+    for i in range(len(batch['filename'])):
+      reference[batch['joints3d'][i].numpy().tobytes()] = (
+          batch['image'][i].numpy(), batch['keypoints2d'][i].numpy())
+  assert len(reference) == 20
+  keys = [j.tobytes() for j in examples['joints3d']]
+  passes = [keys[:20], keys[20:]]
+  for one in passes:
+    assert sorted(one) == sorted(reference)  # each record once
+  assert passes[0] != passes[1]  # reshuffled
+  for key, image, kp in zip(keys, examples['image'], examples['keypoints2d']):
+    np.testing.assert_array_equal(image, reference[key][0])
+    np.testing.assert_array_equal(kp, reference[key][1])
+  with pytest.raises(ValueError, match='cache_crops.*flip_prob 0.5'):
+    _config(data_dir, cache_crops=True, **dict(plain, flip_prob=0.5))

@@ -251,3 +251,15 @@ def test_mean_baseline_matches_numpy_smpl():
                              np.tile(theta0[3:75], (3, 1)), atol=1e-6)
   np.testing.assert_allclose(out['pred_shape'],
                              np.tile(theta0[75:], (3, 1)), atol=1e-6)
+  # Another Θ (the data's mean parameters) in place of the model's Θ_0.
+  rng = np.random.default_rng(1)
+  other = theta0 + np.concatenate([[0.1, 0.05, -0.05],
+                                   rng.normal(0, 0.2, 72),
+                                   rng.normal(0, 0.5, 10)])
+  given = evaluate.mean_baseline_predictions(fake, 2, other)
+  verts, _ = smpl_reference.smpl_forward(body_model, other[3:75], other[75:])
+  kp = body_model.cocoplus_regressor @ verts
+  np.testing.assert_allclose(given['pred_joints3d'][1], kp[:14], atol=1e-5)
+  s, tx, ty = other[:3]
+  np.testing.assert_allclose(given['pred_keypoints2d'][1],
+                             s * (kp[:, :2] + [tx, ty]), atol=1e-5)

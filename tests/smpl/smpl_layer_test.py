@@ -236,6 +236,27 @@ def test_keypoints_only_matches_float64_reference():
   np.testing.assert_allclose(grads[0], grads[1], rtol=1e-4, atol=1e-5)
 
 
+def test_body_without_pose_correctives_matches_float64_reference():
+  """Zero posedirs (the MakeHuman body) skip the product; same numbers."""
+  base = _sparse_keypoint_model()
+  model = dataclasses.replace(base, posedirs=np.zeros_like(base.posedirs))
+  rng = np.random.default_rng(6)
+  theta = _random_pose(rng, 2)
+  betas = rng.normal(size=(2, 10))
+  smpl = SMPL(model, dtype='float64')
+  full = smpl(theta, betas)
+  fast = smpl.keypoints_only(theta, betas)
+  for b in range(2):
+    verts, joints = smpl_reference.smpl_forward(model, theta[b], betas[b])
+    np.testing.assert_allclose(full.vertices[b], verts, atol=1e-10)
+    np.testing.assert_allclose(full.joints[b], joints, atol=1e-10)
+    np.testing.assert_allclose(fast.keypoints[b],
+                               model.cocoplus_regressor @ verts, atol=1e-10)
+  # The reference poses with the correctives, so it can tell them apart.
+  verts, _ = smpl_reference.smpl_forward(base, theta[0], betas[0])
+  assert np.abs(full.vertices[0] - verts).max() > 1e-6
+
+
 def test_keypoints_only_checks_betas_as_call_does():
   smpl = SMPL(_sparse_keypoint_model())
   with pytest.raises(ValueError, match='betas'):

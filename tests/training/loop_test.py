@@ -75,6 +75,19 @@ def trained(workspace):
                                lines=handler.lines)
 
 
+@pytest.fixture(scope='module')
+def trained_in_executions(workspace):
+  """2 epochs x 4 steps, 3 steps per execution (so 2: it must divide 4)."""
+  model_dir = str(workspace.root / 'run_executions')
+  result = loop.train(tfx.model_config(),
+                      tfx.data_config(workspace.data_dir),
+                      tfx.train_config(model_dir, steps_per_epoch=4,
+                                       steps_per_execution=3,
+                                       checkpoint_every_steps=3),
+                      workspace.body, tfx.mean_theta())
+  return types.SimpleNamespace(result=result, model_dir=model_dir)
+
+
 def _step_of(path):
   return int(os.path.basename(path).rsplit('-', 1)[1])
 
@@ -129,6 +142,52 @@ def test_tensorboard_scalars(trained):
                              config.d_lr, rtol=1e-6)
   assert float(values['train/skipped_steps'][6]) == 0
   assert float(values['train/images_per_second'][6]) > 0
+
+
+def test_steps_per_execution_keeps_the_step_count_and_periods(
+    trained_in_executions):
+  """Callbacks run after every 2nd step; periods act when first passed."""
+  run = trained_in_executions
+  assert run.result['global_step'] == 8 and run.result['steps_run'] == 8
+  state = tf.train.get_checkpoint_state(run.model_dir)
+  # Period 3, seen at steps 2, 4, 6, 8: saves at 4 (passed 3), 6, and the
+  # final 8; max_to_keep=2.
+  assert [_step_of(p) for p in state.all_model_checkpoint_paths] == [6, 8]
+  for step in (6, 8):
+    path = os.path.join(run.model_dir, f'ckpt-{step}')
+    # Exactly `step` updates: Keras ran no step beyond the plan.
+    assert _ckpt_value(path, 'global_step') == step
+    assert _ckpt_value(path, 'g_optimizer/_iterations') == step
+    assert _ckpt_value(path, 'd_optimizer/_iterations') == step
+  values, _ = summary_events.read_events(os.path.join(run.model_dir, 'train'))
+  for term in TERMS:
+    group = ('generator' if term in hmr_model.GENERATOR_TERMS else
+             'discriminator')
+    tag = f'{group}/{term}'
+    assert sorted(values[tag]) == [2, 4, 6, 8], tag
+    # Each value is the mean over the 2 steps since the previous one, so
+    # the mean of epoch 2's (steps 5-8) is Keras' epoch mean.
+    epoch2 = np.mean([float(values[tag][s]) for s in (6, 8)])
+    np.testing.assert_allclose(epoch2, run.result['logs'][term],
+                               rtol=1e-4, atol=1e-6)
+  assert sorted(values['images/examples']) == [4, 6]  # every 3 steps
+
+
+def test_execution_size_and_crossed():
+  assert steps_lib.execution_size(3400, 50) == 50
+  assert steps_lib.execution_size(2550, 50) == 50
+  assert steps_lib.execution_size(4, 3) == 2
+  assert steps_lib.execution_size(7, 5) == 1
+  assert steps_lib.execution_size(2, 50) == 2
+  for steps, n in ((3400, 64), (97, 10), (12, 12), (1, 4)):
+    size = steps_lib.execution_size(steps, n)
+    assert steps % size == 0 and size <= n
+    assert not any(steps % d == 0 for d in range(size + 1, min(n, steps) + 1))
+  # (previous, step] holds a multiple of the period.
+  assert steps_lib.crossed(2, 4, 3) and steps_lib.crossed(0, 3, 3)
+  assert not steps_lib.crossed(3, 5, 3) and not steps_lib.crossed(4, 8, 0)
+  assert [s for s in range(1, 13) if steps_lib.crossed(s - 1, s, 4)] == [
+      4, 8, 12]
 
 
 def test_image_summary(trained):
@@ -315,7 +374,8 @@ def test_data_config_for_step():
 @pytest.mark.parametrize('field,value', [
     ('model_dir', ''), ('epochs', 0), ('on_nonfinite', 'ignore'),
     ('progress', 'loud'), ('checkpoint_every_steps', -1),
-    ('max_to_keep', 0), ('steps_per_epoch', -3)])
+    ('max_to_keep', 0), ('steps_per_epoch', -3),
+    ('steps_per_execution', 0)])
 def test_train_config_validation(field, value):
   kwargs = {'model_dir': '/m', field: value}
   with pytest.raises(ValueError, match=field):
@@ -559,6 +619,8 @@ def test_nonfinite_guard_checks_variables_when_losses_look_finite():
       lambda: None, state_check=nonfinite.FiniteCheck([weights]),
       checkpoint_every_steps=2)
   guard.set_model(_FakeModel())
+  step.assign(2)
+  guard.on_train_begin()  # a run resumed at step 2
   assert nonfinite.FiniteCheck([weights]).bad_variables() == []
   weights.assign([np.nan, 2.0])
   step.assign(3)
