@@ -1,5 +1,10 @@
 """HMR demo: `python -m hmr_tf.demo --checkpoint=DIR --image=photo.jpg`.
 
+Or, without a checkpoint, with a LiteRT export (`--mode=export
+--export_format=tflite`): `python -m hmr_tf.demo
+--tflite=EXPORT_DIR/tflite/hmr_float32.tflite --image=photo.jpg`; the crop
+rule and the mesh's faces come from the files beside it.
+
   python -m hmr_tf.demo --checkpoint=runs/quickstart/model \
       --smpl_model_path=runs/quickstart/body_model/body_model.npz \
       --image=photo.jpg [--bbox=x,y,w,h | --bboxes=boxes.txt |
@@ -46,6 +51,9 @@ def _define_flags() -> None:
   flags.DEFINE_string('checkpoint', None, 'Checkpoint folder, prefix or '
                       '.weights.h5 file; model_config.json must sit beside it '
                       'unless --img_size is given.')
+  flags.DEFINE_string('tflite', None, 'A LiteRT model from --mode=export '
+                      '--export_format=tflite, instead of --checkpoint (its '
+                      'export_info.json and faces.npy beside it).')
   flags.DEFINE_string('image', None, 'One input image.')
   flags.DEFINE_string('image_dir', None, 'A folder of input images.')
   flags.DEFINE_string('video', None, 'A video file (every frame is used).')
@@ -166,12 +174,29 @@ def _run_body_model_file(checkpoint: str) -> str:
   return path if os.path.isfile(path) else ''
 
 
-def _run():
-  if not FLAGS.checkpoint:
-    raise demo_lib.DemoInputError('--checkpoint is required')
-  items, count = _inputs()
-  # Imported after the inputs are checked: TensorFlow takes seconds to load.
-  import keras  # pylint: disable=g-import-not-at-top
+def _tflite_model():
+  """(model, faces) of --tflite: the LiteRT runner and the mesh's faces."""
+  from hmr_tf.inference import tflite_runner  # pylint: disable=g-import-not-at-top
+  # The export fixes the body model and the crop size.
+  for name in ('smpl_model_path', 'img_size'):
+    if FLAGS[name].present:
+      raise demo_lib.DemoInputError(
+          f'--{name} applies to --checkpoint; a --tflite export has its own '
+          '(leave it out)')
+  try:
+    model = tflite_runner.TFLiteModel(FLAGS.tflite)
+  except tflite_runner.TFLiteModelError as e:
+    raise demo_lib.DemoInputError(f'--tflite {e}') from e
+  if 'vertices' not in model.info['outputs'] or model.faces is None:
+    raise demo_lib.DemoInputError(
+        f'--tflite {FLAGS.tflite}: the demo draws the mesh, but this export '
+        'has no vertices output or no faces.npy (export it with '
+        '--export_vertices)')
+  return model, model.faces
+
+
+def _checkpoint_model():
+  """(model, faces) of --checkpoint and its body model."""
   from hmr_tf.training import checkpoints  # pylint: disable=g-import-not-at-top
   from hmr_tf.training import model_files  # pylint: disable=g-import-not-at-top
   from hmr_tf.smpl import body_models  # pylint: disable=g-import-not-at-top
@@ -191,6 +216,17 @@ def _run():
   config = model_files.read_model_config(
       checkpoints.resolve_checkpoint(FLAGS.checkpoint), fallback)
   model = checkpoints.restore_model(FLAGS.checkpoint, body_model, config)
+  return model, body_model.faces
+
+
+def _run():
+  if bool(FLAGS.checkpoint) == bool(FLAGS.tflite):
+    raise demo_lib.DemoInputError('give exactly one of --checkpoint and '
+                                  '--tflite')
+  items, count = _inputs()
+  # After the inputs are checked: TensorFlow takes seconds to load.
+  model, faces = _tflite_model() if FLAGS.tflite else _checkpoint_model()
+  import keras  # pylint: disable=g-import-not-at-top
   bar = keras.utils.Progbar(count, unit_name='image')
   source = FLAGS.image or FLAGS.image_dir or FLAGS.video
   written = []
@@ -204,11 +240,11 @@ def _run():
       return
     if multi:
       paths = demo_lib.write_people_outputs(FLAGS.output_dir, stem, image,
-                                            people, body_model.faces,
+                                            people, faces,
                                             source=source)
     else:
       paths = demo_lib.write_outputs(FLAGS.output_dir, stem, image,
-                                     people[0], body_model.faces,
+                                     people[0], faces,
                                      source=source)
     people.clear()
     written[:] = [paths['overlay']]
