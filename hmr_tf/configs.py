@@ -684,10 +684,11 @@ class ExportConfig:
       '(GPUs); Θ, SMPL and the outputs stay float32. Recorded in the export.',
       name='export_precision', choices=EXPORT_PRECISIONS)
   jit_compile: str = flag_field(
-      'none',
+      'head',
       'What XLA compiles in the export: nothing, the head (IEF, SMPL, the '
-      'projection; the encoder stays on oneDNN) or the whole model. Dynamic '
-      'batch: one compilation per batch size met. Recorded in the export.',
+      'projection: many small ops fused; the encoder stays on oneDNN, as '
+      'the bare encoder runs) or the whole model. Dynamic batch: one '
+      'compilation per batch size met. Recorded in the export.',
       name='export_jit_compile', choices=EXPORT_JIT_COMPILE)
   format: str = flag_field(
       EXPORT_FORMATS[0],

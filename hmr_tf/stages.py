@@ -275,10 +275,12 @@ def evaluate(cfg: config_lib.RunConfig, model=None) -> Dict[str, Any]:
   return evaluate_lib.evaluate(model, data_cfg, eval_cfg)
 
 
-# Export flags that only the SavedModel has, with the value that is no
-# request (an explicit other value with --export_format=tflite is refused).
-_SAVED_MODEL_ONLY = {'export_precision': 'float32',
-                     'export_jit_compile': 'none'}
+# Export flags that only the SavedModel has, with the values that ask for
+# nothing a LiteRT model could differ in (another explicit value with
+# --export_format=tflite is refused).
+_SAVED_MODEL_ONLY = {
+    'export_precision': ('float32',),
+    'export_jit_compile': ('none', config_lib.ExportConfig.jit_compile)}
 
 
 def _check_tflite_flags(cfg: config_lib.RunConfig) -> None:
@@ -287,7 +289,7 @@ def _check_tflite_flags(cfg: config_lib.RunConfig) -> None:
   values = {'export_precision': e.precision,
             'export_jit_compile': e.jit_compile}
   for name, neutral in _SAVED_MODEL_ONLY.items():
-    if name in cfg.explicit_flags and values[name] != neutral:
+    if name in cfg.explicit_flags and values[name] not in neutral:
       raise errors.UsageError(
           f'--{name}={values[name]}: applies to the SavedModel only, not to '
           '--export_format=tflite (its models are float32 and '

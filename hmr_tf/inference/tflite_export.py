@@ -6,8 +6,9 @@ renamed when complete (as the SavedModel's version folder):
   * `hmr_<quantization>.tflite`: the same, quantised (QUANTIZATIONS):
     'float16' stores the weights and SMPL's arrays as float16 (half the
     size; the CPU kernels compute in float32), 'dynamic_range' stores the
-    weights as int8 and quantises activations on the fly in the encoder's
-    and regressor's layers (a quarter of the size);
+    weights of the convolutions and matrix products (the encoder, the
+    regressor, SMPL's pose blend shapes) as int8 and quantises their inputs
+    on the fly (about a quarter of the size);
   * `export_info.json`: the crop rule (img_size, base_crop_size), the
     files, inputs and outputs, the body model's name and vertex count;
   * `faces.npy`: the body model's triangles [F, 3] int32, so that the demo

@@ -98,6 +98,10 @@ _EXPORTS = flags.DEFINE_list(
                 'bfloat16:none', 'bfloat16:head'],
     'SavedModel exports to time, PRECISION:JIT_COMPILE each (the default '
     'settings\' float32 and bfloat16 exports are always added).')
+_BFLOAT16 = flags.DEFINE_bool(
+    'bfloat16', True, 'Time the bfloat16 encoder and export too (off under '
+    'ONEDNN_MAX_CPU_ISA=AVX2 on a CPU with bfloat16: TensorFlow still picks '
+    'oneDNN\'s bfloat16 kernels, which the capped ISA cannot create).')
 _LITERT = flags.DEFINE_bool('litert', True, 'Time the LiteRT models too.')
 _LITERT_THREADS = flags.DEFINE_integer('litert_threads', 2,
                                        'LiteRT interpreter threads.')
@@ -190,6 +194,8 @@ def _exports_to_time():
   for item in _EXPORTS.value + [f'float32:{export.DEFAULT_JIT_COMPILE}',
                                 f'bfloat16:{export.DEFAULT_JIT_COMPILE}']:
     precision, _, jit = item.partition(':')
+    if precision == 'bfloat16' and not _BFLOAT16.value:
+      continue
     configs.check_choice('--exports precision', precision,
                          configs.EXPORT_PRECISIONS)
     configs.check_choice('--exports jit_compile', jit,
@@ -214,6 +220,8 @@ def main(argv):
       BARE_F32: tf.function(lambda x: model.encoder(x, training=False)),
       BARE_BF16: tf.function(lambda x: encoder_bf16(x, training=False)),
   }
+  if not _BFLOAT16.value:
+    del bare[BARE_BF16]
   rng = np.random.default_rng(0)
   times = {}
   accuracy = {}
@@ -285,6 +293,8 @@ def main(argv):
         f'the bare float32 encoder: {verdict} the {TARGET_F32_VS_BARE}x '
         'target\n')
   for batch, t in times.items():
+    if bf16_default not in t:
+      break
     export_gain = t[f32_default] / t[bf16_default]
     bare_gain = t[BARE_F32] / t[BARE_BF16]
     per_round = export_gain / bare_gain

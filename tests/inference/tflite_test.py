@@ -284,3 +284,44 @@ def test_demo_tflite_errors_are_one_line(litert, tmp_path, case):
   assert lines[-1].startswith('hmr_tf.demo: error: ')
   assert expected in lines[-1], lines[-1]
   assert not out_dir.exists()
+
+
+# ResNet-50 v2 at 224 px and a 6,890-vertex body: a SavedModel export and
+# three conversions of a 100 MB model take minutes on 2 cores.
+@pytest.mark.slow
+def test_resnet50_at_224_equals_the_loaded_saved_model(tmp_path):
+  size = 224
+  body = standin.build(num_vertices=6890)
+  tf.keras.utils.set_random_seed(0)
+  model = hmr_model.HMRModel(
+      body, mean_params.mean_theta(np.zeros(72), np.zeros(10)),
+      configs.ModelConfig(img_size=size))
+  rng = np.random.default_rng(0)
+  fc3 = model.regressor.fc3.kernel
+  fc3.assign(rng.normal(0, 0.05, fc3.shape).astype(np.float32))
+  export_dir = str(tmp_path / 'export')
+  saved = tf.saved_model.load(export.export_saved_model(model, export_dir))
+  folder = tflite_export.export_tflite(model, export_dir,
+                                       quantization='dynamic_range')
+  # The float16 variant too, beside the others (the same export_info.json).
+  data = tflite_export.convert(model, variants=('float16',))['float16']
+  with open(os.path.join(folder, tflite_export.model_filename('float16')),
+            'wb') as f:
+    f.write(data)
+  crops = np.stack([
+      cv2.resize(_photo(), (size, size), interpolation=cv2.INTER_AREA) /
+      127.5 - 1, rng.uniform(-1, 1, (size, size, 3))]).astype(np.float32)
+  ref = {k: v.numpy() for k, v in saved.signatures['predict_crops'](
+      images=tf.constant(crops)).items()}
+  assert _px_224(ref['keypoints2d'][0], ref['keypoints2d'][1]) > 5
+  for variant, px in (('float32', FLOAT32_PX_224),
+                      ('float16', QUANTIZED_PX_224),
+                      ('dynamic_range', QUANTIZED_PX_224)):
+    runner = tflite_runner.TFLiteModel(
+        os.path.join(folder, tflite_export.model_filename(variant)))
+    out = runner(crops)
+    assert set(out) == set(ref), variant
+    assert _px_224(out['keypoints2d'], ref['keypoints2d']) <= px, variant
+    np.testing.assert_allclose(out['vertices'], ref['vertices'],
+                               atol=1e-4 if variant == 'float32' else 2e-2,
+                               err_msg=variant)
