@@ -23,9 +23,6 @@ from hmr_tf import configs
 
 INFO_FILENAME = 'export_info.json'  # tflite_export.INFO_FILENAME
 _REQUIRED_INFO = ('img_size', 'base_crop_size', 'outputs', 'faces')
-# The outputs the demo reads.
-_DEMO_OUTPUTS = ('cam', 'pose', 'shape', 'joints3d', 'keypoints3d',
-                 'keypoints2d', 'vertices')
 
 
 class TFLiteModelError(ValueError):
