@@ -700,7 +700,8 @@ class ExportConfig:
   tflite_quantization: str = flag_field(
       TFLITE_QUANTIZATIONS[0],
       'The quantised LiteRT model written next to the float32 one: float16 '
-      'weights (half the size) or dynamic_range (int8 weights, a quarter).',
+      'weights (half the size) or dynamic_range (int8 weights, a quarter; '
+      'coarser keypoints).',
       choices=TFLITE_QUANTIZATIONS)
 
 
