@@ -37,6 +37,8 @@ STRATEGIES = ('default', 'mirrored', 'multi_worker', 'tpu')
 MIXED_PRECISIONS = ('none', 'mixed_float16', 'mixed_bfloat16')
 EXPORT_PRECISIONS = ('float32', 'bfloat16', 'float16')
 EXPORT_JIT_COMPILE = ('none', 'head', 'all')
+EXPORT_FORMATS = ('saved_model', 'tflite')  # hmr_tf.inference.export, tflite_export
+TFLITE_QUANTIZATIONS = ('float16', 'dynamic_range')  # tflite_export
 PART_COLORS = ('random', 'fixed')  # hmr_tf.synthetic.scene
 BACKGROUNDS = ('clutter', 'plain')
 # A keypoint label outside the crop window: kept visible (the original's
@@ -752,11 +754,25 @@ class ExportConfig:
       '(GPUs); Θ, SMPL and the outputs stay float32. Recorded in the export.',
       name='export_precision', choices=EXPORT_PRECISIONS)
   jit_compile: str = flag_field(
-      'none',
+      'head',
       'What XLA compiles in the export: nothing, the head (IEF, SMPL, the '
-      'projection; the encoder stays on oneDNN) or the whole model. Dynamic '
-      'batch: one compilation per batch size met. Recorded in the export.',
+      'projection: many small ops fused; the encoder stays on oneDNN, as '
+      'the bare encoder runs) or the whole model. Dynamic batch: one '
+      'compilation per batch size met. Recorded in the export.',
       name='export_jit_compile', choices=EXPORT_JIT_COMPILE)
+  format: str = flag_field(
+      EXPORT_FORMATS[0],
+      'saved_model: the SavedModel for TF Serving (EXPORT_DIR/<version>/). '
+      'tflite: LiteRT models of the crop signature, float32 and '
+      '--tflite_quantization, with the crop rule beside them '
+      '(EXPORT_DIR/tflite/).',
+      name='export_format', choices=EXPORT_FORMATS)
+  tflite_quantization: str = flag_field(
+      TFLITE_QUANTIZATIONS[0],
+      'The quantised LiteRT model written next to the float32 one: float16 '
+      'weights (half the size) or dynamic_range (int8 weights, a quarter; '
+      'coarser keypoints).',
+      choices=TFLITE_QUANTIZATIONS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -1008,7 +1024,8 @@ def from_flags(f) -> RunConfig:
       checkpoint=checkpoint,
       scale=_from_flags(ScaleConfig, f),
       explicit_flags=frozenset(
-          name for name in ('img_size', 'base_crop_size')
+          name for name in ('img_size', 'base_crop_size', 'export_precision',
+                            'export_jit_compile')
           if _given(f, name)))
 
 

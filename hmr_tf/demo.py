@@ -1,5 +1,11 @@
 """HMR demo: `python -m hmr_tf.demo --checkpoint=DIR --image=photo.jpg`.
 
+Or, without a checkpoint, with a LiteRT export (`--mode=export
+--export_format=tflite`): `python -m hmr_tf.demo
+--tflite=EXPORT_DIR/tflite/hmr_float32.tflite --image=photo.jpg`; the crop
+rule and the mesh's faces come from the files beside it (images and
+folders; a video's animated `.glb` needs the body model of --checkpoint).
+
   python -m hmr_tf.demo --checkpoint=runs/quickstart/model \
       --smpl_model_path=runs/quickstart/body_model/body_model.npz \
       --image=photo.jpg [--bbox=x,y,w,h | --bboxes=boxes.txt |
@@ -59,6 +65,9 @@ def _define_flags() -> None:
   flags.DEFINE_string('checkpoint', None, 'Checkpoint folder, prefix or '
                       '.weights.h5 file; model_config.json must sit beside it '
                       'unless --img_size is given.')
+  flags.DEFINE_string('tflite', None, 'A LiteRT model from --mode=export '
+                      '--export_format=tflite, instead of --checkpoint (its '
+                      'export_info.json and faces.npy beside it).')
   flags.DEFINE_string('image', None, 'One input image.')
   flags.DEFINE_string('image_dir', None, 'A folder of input images.')
   flags.DEFINE_string('video', None, 'A video file (every frame is used).')
@@ -206,6 +215,27 @@ def _run_body_model_file(checkpoint: str) -> str:
   return path if os.path.isfile(path) else ''
 
 
+def _tflite_model():
+  """(model, faces) of --tflite: the LiteRT runner and the mesh's faces."""
+  from hmr_tf.inference import tflite_runner  # pylint: disable=g-import-not-at-top
+  # The export fixes the body model and the crop size.
+  for name in ('smpl_model_path', 'img_size'):
+    if FLAGS[name].present:
+      raise demo_lib.DemoInputError(
+          f'--{name} applies to --checkpoint; a --tflite export has its own '
+          '(leave it out)')
+  try:
+    model = tflite_runner.TFLiteModel(FLAGS.tflite)
+  except tflite_runner.TFLiteModelError as e:
+    raise demo_lib.DemoInputError(f'--tflite {e}') from e
+  if 'vertices' not in model.info['outputs'] or model.faces is None:
+    raise demo_lib.DemoInputError(
+        f'--tflite {FLAGS.tflite}: the demo draws the mesh, but this export '
+        'has no vertices output or no faces.npy (export it with '
+        '--export_vertices)')
+  return model, model.faces
+
+
 def _load_model():
   """(model, body_model) from --checkpoint and the body model flags."""
   from hmr_tf.training import checkpoints  # pylint: disable=g-import-not-at-top
@@ -231,8 +261,12 @@ def _load_model():
 
 
 def _run():
-  if not FLAGS.checkpoint:
-    raise errors.UsageError('--checkpoint is required')
+  if bool(FLAGS.checkpoint) == bool(FLAGS.tflite):
+    raise errors.UsageError('give exactly one of --checkpoint and --tflite')
+  if FLAGS.tflite and FLAGS.video:
+    raise errors.UsageError(
+        '--video needs --checkpoint: a track\'s animated .glb is skinned with '
+        'the body model, which a --tflite export does not hold')
   _check_flags()
   # The inputs are checked before the model is built: the image, the
   # folder's first image, the video's first frame, the box files.
@@ -252,7 +286,11 @@ def _run():
     stream = list(_people(stream, find_people, fail_on_nobody=True))
   # Imported after the inputs are checked: TensorFlow takes seconds to load.
   import keras  # pylint: disable=g-import-not-at-top
-  model, body_model = _load_model()
+  if FLAGS.tflite:
+    model, faces = _tflite_model()
+  else:
+    model, body_model = _load_model()
+    faces = body_model.faces
   source = FLAGS.image or FLAGS.image_dir or FLAGS.video
   multi = _multi_person()
   # The progress bar counts people: unknown ahead when each image may hold
@@ -285,11 +323,11 @@ def _run():
       return
     if multi:
       paths = writers.write_people_outputs(FLAGS.output_dir, stem, image,
-                                           people, body_model.faces,
+                                           people, faces,
                                            source=source)
     else:
       paths = writers.write_outputs(FLAGS.output_dir, stem, image,
-                                    people[0], body_model.faces,
+                                    people[0], faces,
                                     source=source)
     people.clear()
     written[:] = [paths['overlay']]

@@ -5,7 +5,8 @@ Stages (each also runnable alone with --mode=NAME):
   data        write the synthetic dataset unless a matching one is there;
   train       train (or resume) HMR;
   eval        evaluate the latest checkpoint, with the mean baseline;
-  export      write the SavedModel for TF Serving;
+  export      write the SavedModel for TF Serving (or, with
+              --export_format=tflite, the LiteRT models);
   demo        run the demo on one held-out synthetic image.
 `quickstart` runs them in order and prints a summary. Every stage reuses
 what an earlier run left (the body model file, the dataset, checkpoints).
@@ -29,6 +30,7 @@ from hmr_tf.inference import crops as crops_lib
 from hmr_tf.inference import demo_lib
 from hmr_tf.inference import export as export_lib
 from hmr_tf.inference import original_import
+from hmr_tf.inference import tflite_export
 from hmr_tf.inference import writers
 from hmr_tf.modeling import mean_params
 from hmr_tf.render import renderer
@@ -282,12 +284,45 @@ def evaluate(cfg: config_lib.RunConfig, model=None) -> Dict[str, Any]:
                                data_mean_theta=data_theta)
 
 
+# Export flags that only the SavedModel has, with the values that ask for
+# nothing a LiteRT model could differ in (another explicit value with
+# --export_format=tflite is refused).
+_SAVED_MODEL_ONLY = {
+    'export_precision': ('float32',),
+    'export_jit_compile': ('none', config_lib.ExportConfig.jit_compile)}
+
+
+def _check_tflite_flags(cfg: config_lib.RunConfig) -> None:
+  """Refuses SavedModel-only options given with --export_format=tflite."""
+  e = cfg.export
+  values = {'export_precision': e.precision,
+            'export_jit_compile': e.jit_compile}
+  for name, neutral in _SAVED_MODEL_ONLY.items():
+    if name in cfg.explicit_flags and values[name] not in neutral:
+      raise errors.UsageError(
+          f'--{name}={values[name]}: applies to the SavedModel only, not to '
+          '--export_format=tflite (its models are float32 and '
+          '--tflite_quantization); leave it out')
+
+
 def export(cfg: config_lib.RunConfig, model=None) -> str:
-  """Writes the SavedModel (replacing an older export of the same version)."""
+  """Writes the SavedModel (replacing an older export of the same version).
+
+  With --export_format=tflite, the LiteRT models instead
+  (EXPORT_DIR/tflite/, replacing an older one).
+  """
+  e = cfg.export
+  if e.format == 'tflite':
+    _check_tflite_flags(cfg)
   model = model or _restored(cfg)
   _crop_rule(cfg, model.config)  # the export crops with the model's rule
-  e = cfg.export
   _check_writable(e.export_dir)
+  if e.format == 'tflite':
+    path = tflite_export.export_tflite(
+        model, e.export_dir, include_vertices=e.include_vertices,
+        quantization=e.tflite_quantization, overwrite=True)
+    logging.info('LiteRT models written to %s', path)
+    return path
   path = export_lib.export_saved_model(model, e.export_dir, e.version,
                                        include_vertices=e.include_vertices,
                                        overwrite=True,

@@ -74,6 +74,7 @@ from hmr_tf import configs
 from hmr_tf.files import atomic_io
 from hmr_tf.geometry import camera
 from hmr_tf.geometry import crop as crop_lib
+from hmr_tf.inference import cpu_features
 from hmr_tf.modeling import hmr_model
 
 SIGNATURE_BYTES = 'serving_default'
@@ -92,6 +93,9 @@ _PNG_MAGIC = b'\x89PNG'
 PRECISIONS = configs.EXPORT_PRECISIONS
 # What XLA compiles: nothing, everything after the encoder, the whole model.
 JIT_COMPILE = configs.EXPORT_JIT_COMPILE
+# The default settings (configs.ExportConfig, i.e. the --export_* flags').
+DEFAULT_PRECISION = configs.ExportConfig.precision
+DEFAULT_JIT_COMPILE = configs.ExportConfig.jit_compile
 _POLICIES = {'float32': 'float32', 'bfloat16': 'mixed_bfloat16',
              'float16': 'mixed_float16'}
 
@@ -387,6 +391,31 @@ class _Exportable(tf.Module):
     return self._image_outputs(crops, centers, windows, shapes)
 
 
+def crop_function(model, include_vertices: bool = True):
+  """The `predict_crops` computation, without its input checks.
+
+  What the SavedModel's `predict_crops` signature runs on [B, S, S, 3] crops
+  in [-1, 1] (float32, no XLA), for converters that take a function
+  (hmr_tf.inference.tflite_export): the same graph, minus the EnsureShape
+  and Assert ops, which LiteRT has no kernels for.
+
+  Args:
+    model: an HMRModel.
+    include_vertices: include `vertices` [B, N, 3] in the outputs.
+
+  Returns:
+    A tf.function with the input signature images: float32 [None, S, S, 3],
+    returning the signature's outputs (cam, pose, shape, theta, joints3d,
+    keypoints3d, keypoints2d and, if asked, vertices).
+  """
+  module = _Exportable(model, include_vertices)
+  size = module.img_size
+  return tf.function(
+      module._outputs,  # pylint: disable=protected-access
+      input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32,
+                                     name=INPUT_CROPS)])
+
+
 class _Untracked:
   """Holds an object outside tf.Module's dependency tracking."""
 
@@ -396,8 +425,9 @@ class _Untracked:
 
 def export_saved_model(model, export_dir: str, version: int = 1,
                        include_vertices: bool = True,
-                       overwrite: bool = False, precision: str = 'float32',
-                       jit_compile: str = 'none') -> str:
+                       overwrite: bool = False,
+                       precision: str = DEFAULT_PRECISION,
+                       jit_compile: str = DEFAULT_JIT_COMPILE) -> str:
   """Writes the SavedModel to `export_dir/<version>/`.
 
   Args:
@@ -429,6 +459,10 @@ def export_saved_model(model, export_dir: str, version: int = 1,
   os.makedirs(export_dir, exist_ok=True)
   configs.check_choice('precision', precision, PRECISIONS)
   configs.check_choice('jit_compile', jit_compile, JIT_COMPILE)
+  if precision == 'bfloat16':
+    warning = cpu_features.bf16_export_warning(cpu_features.cpu_flags())
+    if warning:
+      logging.warning('%s', warning)
   module = _Exportable(model, include_vertices, precision, jit_compile)
   # Written beside the version folder and renamed in when complete, with the
   # umask's modes (TF Serving may run under another account).

@@ -61,7 +61,11 @@ def regress_joints(vertices: tf.Tensor, regressor: tf.Tensor) -> tf.Tensor:
   Returns:
     [B, J, 3].
   """
-  return tf.einsum('jn,bnc->bjc', regressor, vertices)
+  # The batched operand first: the TFLite converter lowers this order with a
+  # dynamic batch, the other ('jn,bnc') to a tensor without a shape
+  # signature that the LiteRT interpreter refuses (hmr_tf.inference
+  # .tflite_export); TensorFlow runs both alike.
+  return tf.einsum('bnc,jn->bjc', vertices, regressor)
 
 
 def pose_feature(rotmats: tf.Tensor) -> tf.Tensor:

@@ -1,6 +1,7 @@
 """SavedModel export: reload in a fresh process (no hmr_tf), signatures, errors."""
 
 import json
+import logging
 import os
 import re
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 import tensorflow as tf
 
 from hmr_tf import configs
+from hmr_tf.inference import cpu_features
 from hmr_tf.inference import export
 from hmr_tf.modeling import hmr_model
 from hmr_tf.modeling import mean_params
@@ -302,13 +304,43 @@ def precisions(tmp_path_factory):
   settings = {1: ('float32', 'none'), 2: ('bfloat16', 'none'),
               3: ('float32', 'all'), 4: ('float32', 'head')}
   loaded = {}
-  for version, (precision, jit) in settings.items():
-    path = export.export_saved_model(model, export_dir, version,
-                                     precision=precision, jit_compile=jit)
-    loaded[(precision, jit)] = (path, tf.saved_model.load(path))
+  # As on a CPU without bfloat16 instructions (an AVX2-only Zen 3), with the
+  # export's warnings recorded.
+  warnings = _Records()
+  absl_logger = logging.getLogger('absl')
+  absl_logger.addHandler(warnings)
+  try:
+    with pytest.MonkeyPatch.context() as patch:
+      patch.setattr(cpu_features, 'cpu_flags', lambda: frozenset(
+          {'sse2', 'avx', 'avx2', 'fma'}))
+      for version, (precision, jit) in settings.items():
+        path = export.export_saved_model(model, export_dir, version,
+                                         precision=precision, jit_compile=jit)
+        loaded[(precision, jit)] = (path, tf.saved_model.load(path))
+  finally:
+    absl_logger.removeHandler(warnings)
   crops = np.random.default_rng(2).uniform(-1, 1, (3, IMG, IMG, 3))
   return dict(model=model, loaded=loaded, crops=crops.astype(np.float32),
-              export_dir=export_dir)
+              export_dir=export_dir, warnings=warnings.messages)
+
+
+class _Records(logging.Handler):
+  """Keeps the messages of warnings and above."""
+
+  def __init__(self):
+    super().__init__(logging.WARNING)
+    self.messages = []
+
+  def emit(self, record):
+    self.messages.append(record.getMessage())
+
+
+def test_bfloat16_export_warns_without_native_bfloat16(precisions):
+  # One bfloat16 export among the four: one warning, naming the cause.
+  bf16 = [m for m in precisions['warnings'] if 'bfloat16' in m]
+  assert len(bf16) == 1, precisions['warnings']
+  assert 'without bfloat16 instructions' in bf16[0]
+  assert 'slower than float32' in bf16[0]
 
 
 def test_precision_is_recorded(precisions):
