@@ -194,20 +194,20 @@ def test_from_flags_on_the_quickstart_flagfile():
           trans_max=0.0, flip_prob=0.0, keypoints_outside_crop='drop',
           shuffle_buffer=500, seed=0,
           deterministic=True, num_parallel_calls=-1, cycle_length=-1,
-          skip_corrupt_records=False, cache_crops=True),
+          skip_corrupt_records=False, cache_crops=False),
       model=configs.ModelConfig(
           img_size=64, num_stage=3, encoder='resnet_v2_small',
           encoder_weights='none', dropout_rate=0.0, e_loss_weight=60.0,
           e_3d_weight=1200.0, e_smpl_weight=60.0, d_loss_weight=0.1,
           weight_decay=0.0, use_3d_label=True, e_lr=1e-3, d_lr=1e-4,
-          # --epochs=1 x --steps_per_epoch=4800.
-          lr_schedule='cosine', lr_decay_steps=4800, sync_batch_norm=False,
+          # --epochs=1 x --steps_per_epoch=3400.
+          lr_schedule='cosine', lr_decay_steps=3400, sync_batch_norm=False,
           base_crop_size=170.0),
       train=configs.TrainConfig(
           model_dir=f'{out}/model', log_dir=f'{out}/logs', epochs=1,
-          steps_per_epoch=4800, checkpoint_every_steps=1200, max_to_keep=5,
+          steps_per_epoch=3400, checkpoint_every_steps=850, max_to_keep=5,
           init_checkpoint='', summary_every_steps=50,
-          image_summary_every_steps=1200, num_summary_images=4,
+          image_summary_every_steps=850, num_summary_images=4,
           on_nonfinite='stop', max_consecutive_nonfinite=10, progress='auto',
           jit_compile=True, steps_per_execution=50, seed=0),
       eval=configs.EvalConfig(
