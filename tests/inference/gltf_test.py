@@ -8,16 +8,13 @@ validator (node + the npm package gltf-validator) checks both kinds of file.
 """
 
 import dataclasses
-import json
 import os
-import shutil
-import subprocess
 
 import numpy as np
 import pytest
 
 import gltf_reader
-import repo_paths
+import gltf_validator
 from hmr_tf.inference import gltf
 from hmr_tf.smpl import standin
 
@@ -255,29 +252,7 @@ def test_bad_mesh_input(tmp_path):
 
 
 # ---------------------------------------------------------------------------
-# The Khronos validator.
-
-_VALIDATOR = os.path.join(repo_paths.ROOT, 'src', 'tools', 'validate_gltf.js')
-_PACKAGE = os.path.join(
-    os.environ.get('GLTF_VALIDATOR_DIR',
-                   os.path.join(repo_paths.ROOT, '.gltf_validator')),
-    'node_modules', 'gltf-validator')
-
-
-def _validate(paths):
-  if shutil.which('node') is None:
-    pytest.skip('node is not installed (the Khronos glTF validator runs on '
-                'Node.js)')
-  if not os.path.isdir(_PACKAGE):
-    pytest.skip(f'the npm package gltf-validator is not installed in '
-                f'{os.path.dirname(os.path.dirname(_PACKAGE))} (run '
-                'src/tools/install_gltf_validator.sh)')
-  proc = subprocess.run(['node', _VALIDATOR] + list(paths),
-                        capture_output=True, text=True, timeout=120,
-                        check=False)
-  assert proc.returncode in (0, 1), proc.stderr
-  return [json.loads(line) for line in proc.stdout.splitlines()]
-
+# The Khronos validator (tests/support/gltf_validator.py).
 
 def test_khronos_validator_finds_no_issue(body, track, track_file, tmp_path):
   theta, translation, betas = track
@@ -289,7 +264,7 @@ def test_khronos_validator_finds_no_issue(body, track, track_file, tmp_path):
   morph = str(tmp_path / 'morph.glb')
   gltf.write_track_glb(morph, body, betas, theta, translation, FPS,
                        pose_correctives=True)
-  reports = _validate([static, track_file, single, morph])
+  reports = gltf_validator.validate([static, track_file, single, morph])
   assert len(reports) == 4
   for report in reports:
     counts = [report[k] for k in ('numErrors', 'numWarnings', 'numInfos',
@@ -310,7 +285,7 @@ def test_khronos_validator_catches_a_broken_file(body, tmp_path,
   monkeypatch.setattr(gltf, 'skin_influences', heavy)
   gltf.write_track_glb(path, body, np.zeros(10), np.zeros((1, 72)),
                        np.zeros((1, 3)), FPS)
-  report, = _validate([path])
+  report, = gltf_validator.validate([path])
   assert report['numErrors'] > 0
   assert any(m['code'] == 'ACCESSOR_WEIGHTS_NON_NORMALIZED'
              for m in report['messages'])
