@@ -346,20 +346,7 @@ def main(argv):
   # Expected failures: one line (--verbosity=1 adds the traceback) and
   # hmr_tf.errors' exit status; anything else is a bug and keeps its
   # traceback.
-  try:
-    _run()
-  except KeyboardInterrupt:
-    _fail('interrupted', errors.EXIT_INTERRUPTED, what='')
-  except (errors.HmrError, OSError, ValueError) as e:
-    if logging.get_verbosity() >= 1:
-      logging.exception('Traceback of the error below:')
-    _fail(e, getattr(e, 'exit_code', errors.EXIT_FAILURE))
-
-
-def _fail(message, status: int, what: str = 'error: '):
-  text = str(message).strip().splitlines() or ['']
-  sys.stderr.write(f'hmr_tf.demo: {what}{text[0]}\n')
-  sys.exit(status)
+  errors.run_reporting('hmr_tf.demo', _run)
 
 
 def run() -> None:

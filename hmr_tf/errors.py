@@ -10,6 +10,12 @@ error (a bad flag value or combination, found before any work); 130 an
 interrupt (Ctrl-C), the shell's convention for SIGINT.
 """
 
+import sys
+from typing import Callable
+
+from absl import logging
+
+
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -40,3 +46,27 @@ class ModelDirLockedError(HmrError, RuntimeError):
 class Interrupted(HmrError):
   """The run was stopped by Ctrl-C (after writing a checkpoint, if any)."""
   exit_code = EXIT_INTERRUPTED
+
+
+def fail(prog: str, message, status: int, what: str = 'error: ') -> None:
+  """Writes `PROG: error: <first line of message>` to stderr and exits."""
+  text = str(message).strip().splitlines() or ['']
+  sys.stderr.write(f'{prog}: {what}{text[0]}\n')
+  sys.exit(status)
+
+
+def run_reporting(prog: str, body: Callable[[], None]) -> None:
+  """Runs a command's body under this module's contract.
+
+  Expected failures (HmrError, OSError, ValueError) are one line and their
+  exit status (--verbosity=1 adds the traceback); Ctrl-C is one line and
+  130; anything else is a bug and keeps its traceback.
+  """
+  try:
+    body()
+  except KeyboardInterrupt:
+    fail(prog, 'interrupted', EXIT_INTERRUPTED, what='')
+  except (HmrError, OSError, ValueError) as e:
+    if logging.get_verbosity() >= 1:
+      logging.exception('Traceback of the error below:')
+    fail(prog, e, getattr(e, 'exit_code', EXIT_FAILURE))

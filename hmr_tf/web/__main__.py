@@ -137,20 +137,7 @@ def main(argv):
   # The demo's contract: expected failures are one line and hmr_tf.errors'
   # exit status (--verbosity=1 adds the traceback); anything else is a bug
   # and keeps its traceback.
-  try:
-    _serve()
-  except KeyboardInterrupt:
-    _fail('interrupted', errors.EXIT_INTERRUPTED, what='')
-  except (errors.HmrError, OSError, ValueError) as e:
-    if logging.get_verbosity() >= 1:
-      logging.exception('Traceback of the error below:')
-    _fail(e, getattr(e, 'exit_code', errors.EXIT_FAILURE))
-
-
-def _fail(message, status: int, what: str = 'error: '):
-  text = str(message).strip().splitlines() or ['']
-  sys.stderr.write(f'hmr_tf.web: {what}{text[0]}\n')
-  sys.exit(status)
+  errors.run_reporting('hmr_tf.web', _serve)
 
 
 def run() -> None:
