@@ -30,8 +30,6 @@ arrays (as constants) and falls under its licence.
 """
 
 import os
-import shutil
-import tempfile
 from typing import Dict, Sequence
 
 from absl import logging
@@ -136,7 +134,6 @@ def export_tflite(model, export_dir: str, include_vertices: bool = True,
   if os.path.exists(final) and not overwrite:
     raise FileExistsError(f'{final}: a LiteRT export exists already (remove '
                           'it or overwrite)')
-  os.makedirs(export_dir, exist_ok=True)
   models = convert(model, include_vertices, (FLOAT32, quantization))
   body = model.smpl.body_model
   outputs = ['cam', 'pose', 'shape', 'theta', 'joints3d', 'keypoints3d',
@@ -156,20 +153,15 @@ def export_tflite(model, export_dir: str, include_vertices: bool = True,
       'num_vertices': int(body.num_vertices),
       'body_model': body.metadata.get('name', 'unnamed'),
   }
-  tmp = tempfile.mkdtemp(dir=export_dir, prefix=f'.tmp_{TFLITE_DIRNAME}_')
-  atomic_io.make_public_dir(tmp)
-  try:
+  # Written beside and renamed in when complete (atomic_io's one folder swap).
+  with atomic_io.atomic_dir(final, existing='replace' if overwrite else
+                            'error') as tmp:
     for variant, data in models.items():
       atomic_io.write_bytes_atomic(os.path.join(tmp, model_filename(variant)),
                                    data)
     with atomic_io.atomic_path(os.path.join(tmp, FACES_FILENAME)) as path:
       np.save(path, np.asarray(body.faces, np.int32))
     atomic_io.write_json_atomic(os.path.join(tmp, INFO_FILENAME), info)
-    if os.path.exists(final):
-      shutil.rmtree(final)
-    os.replace(tmp, final)
-  finally:
-    shutil.rmtree(tmp, ignore_errors=True)
   logging.info('Exported LiteRT models to %s (%s; img_size %d; vertices %s).',
                final, ', '.join(model_filename(v) for v in models), size,
                'included' if include_vertices else 'left out')
