@@ -17,7 +17,7 @@ renamed when complete (as the SavedModel's version folder):
 
 Each model has one signature, `serving_default` (the converter's name for a
 single function): input `images` float32 [B, S, S, 3] in [-1, 1] (crops made
-by the caller, e.g. with hmr_tf.inference.demo_lib.crop_image; the batch is
+by the caller, e.g. with hmr_tf.inference.crops.crop_image; the batch is
 dynamic: resize the input), outputs those of the SavedModel's
 `predict_crops`: cam [B, 3], pose [B, 72], shape [B, 10], theta [B, 85],
 joints3d [B, 24, 3], keypoints3d [B, 19, 3], keypoints2d [B, 19, 2] (crop

@@ -139,7 +139,7 @@ class TFLiteModel:
     """Runs the model on a batch of crops.
 
     Args:
-      images: float32 [B, S, S, 3] crops in [-1, 1] (demo_lib.crop_image).
+      images: float32 [B, S, S, 3] crops in [-1, 1] (crops.crop_image).
       training: must be False (accepted for the HMRModel interface).
 
     Returns:

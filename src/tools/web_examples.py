@@ -68,7 +68,7 @@ def main(argv):
       break
   image, center, scale = chosen
   write_jpeg('synthetic_heldout.jpg', image)
-  # The box whose crop (demo_lib.crop_from_bbox) is the record's window:
+  # The box whose crop (crops.crop_from_bbox) is the record's window:
   # centre = the box's centre, scale = PERSON_HEIGHT_PX / side.
   side = crop_lib.PERSON_HEIGHT_PX / scale
   # box_center is x + w / 2 - 0.5 (pixel centres): invert it.

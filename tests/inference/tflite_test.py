@@ -15,10 +15,12 @@ import tensorflow as tf
 from hmr_tf import configs
 from hmr_tf import errors
 from hmr_tf import stages
-from hmr_tf.inference import demo_lib
+from hmr_tf.inference import crops
 from hmr_tf.inference import export
+from hmr_tf.inference import sources
 from hmr_tf.inference import tflite_export
 from hmr_tf.inference import tflite_runner
+from hmr_tf.inference import writers
 from hmr_tf.modeling import hmr_model
 from hmr_tf.modeling import mean_params
 from hmr_tf.render import renderer
@@ -245,16 +247,16 @@ def test_demo_runs_the_tflite_model(litert):
                    '--bbox=' + ','.join(str(v) for v in box),
                    f'--output_dir={out_dir}')
   assert proc.returncode == 0, proc.stderr[-3000:]
-  paths = demo_lib.output_paths(out_dir, 'astronaut')
+  paths = writers.output_paths(out_dir, 'astronaut')
   assert sorted(os.listdir(out_dir)) == sorted(
       os.path.basename(p) for p in paths.values())
   # The demo cropped with the export's crop rule and ran the model: its
   # keypoints are the TF model's on the same crop.
-  image = demo_lib.load_image(litert['photo'])
+  image = sources.load_image(litert['photo'])
   crop = dataclasses.replace(
-      demo_lib.crop_from_bbox(box, image.shape),
+      crops.crop_from_bbox(box, image.shape),
       base_crop_size=litert['model'].config.base_crop_size)
-  x = demo_lib.crop_image(image, crop, IMG)[None].astype(np.float32)
+  x = crops.crop_image(image, crop, IMG)[None].astype(np.float32)
   ref = litert['model'](x, training=False)
   with open(paths['params']) as f:
     params = json.load(f)
