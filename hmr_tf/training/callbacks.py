@@ -294,9 +294,6 @@ class MainLossProgbar(keras.callbacks.ProgbarLogger):
 # ---------------------------------------------------------------------------
 # Image and mesh summaries (drawn by hmr_tf.render.summaries).
 
-# The panels moved to hmr_tf.render.summaries; the name stays for callers.
-example_panels = summaries.example_panels
-
 
 def make_image_summary_fn(model, batch: Dict[str, np.ndarray],
                           faces: np.ndarray, num_images: int,

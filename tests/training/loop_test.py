@@ -24,6 +24,7 @@ import summary_events
 import train_fixtures as tfx
 from hmr_tf import configs
 from hmr_tf.modeling import hmr_model
+from hmr_tf.render import summaries
 from hmr_tf.training import callbacks
 from hmr_tf.training import checkpoints
 from hmr_tf.training import distribute
@@ -591,7 +592,7 @@ def test_example_panels():
                         [0.0, 0.5, 1.0]]])
   cams = np.array([[1.0, 0.0, 0.0]])
   faces = np.array([[0, 1, 2]])
-  panels = callbacks.example_panels(images, gt, pred, vertices, cams,
+  panels = summaries.example_panels(images, gt, pred, vertices, cams,
                                           faces, display)
   assert panels.shape == (1, display, 3 * display, 3)
   assert panels.dtype == np.uint8
