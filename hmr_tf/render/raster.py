@@ -233,6 +233,50 @@ def is_closed_and_oriented(faces: np.ndarray) -> bool:
   return closed
 
 
+def front_orientation(tri: Triangles) -> int:
+  """Image-plane area sign of the faces turned towards the camera, or 0.
+
+  For a closed, consistently wound mesh (`is_closed_and_oriented`) the
+  signed volume tells which way its faces' normals point: with outward
+  normals (positive volume in the x right, y down, z away frame) a face
+  turned towards the camera has a negative image-plane area (its normal's
+  z, the area's cross product, points at the camera), and the reverse for
+  inward normals. A perspective projection to pixels with depth keeps the
+  volume's sign (its Jacobian's determinant is positive in front of the
+  camera). The nearest surface at any pixel is where the ray enters the
+  body, a face turned towards the camera, so the other faces can be left
+  out of the z-buffer (back-face culling; only a face turned inside out by
+  the skinning, where the surface folds over itself, is lost with them).
+
+  Args:
+    tri: the faces' `Triangles` set-up (of a closed, consistently wound
+      mesh; the caller checks).
+
+  Returns:
+    +1 or -1, the area sign of the front faces; 0 when the volume is zero
+    or not finite (no culling then).
+  """
+  valid = tri.valid
+  x, y, z = tri.x[valid], tri.y[valid], tri.z[valid]
+  # 6 x the signed volume: sum of p0 . (p1 x p2) over the faces, about
+  # the centroid (fewer digits lost far from the origin).
+  cx, cy, cz = x.mean(), y.mean(), z.mean()
+  x, y, z = x - cx, y - cy, z - cz
+  volume = np.sum(x[:, 0] * (y[:, 1] * z[:, 2] - z[:, 1] * y[:, 2]) -
+                  y[:, 0] * (x[:, 1] * z[:, 2] - z[:, 1] * x[:, 2]) +
+                  z[:, 0] * (x[:, 1] * y[:, 2] - y[:, 1] * x[:, 2]))
+  if not np.isfinite(volume) or volume == 0:
+    return 0
+  return -1 if volume > 0 else 1
+
+
+def cull_back_faces(tri: Triangles, orientation: int) -> Triangles:
+  """The set-up with only the faces of the given area sign left valid."""
+  if orientation == 0:
+    return tri
+  return tri._replace(valid=tri.valid & (np.sign(tri.area2) == orientation))
+
+
 def visible_orientation(tri: Triangles, face_index: np.ndarray) -> int:
   """Sign of the image-plane area most visible faces have (+1 or -1)."""
   seen = face_index[face_index >= 0]

@@ -223,6 +223,78 @@ def test_closed_mesh_coverage_shortcut_equals_all_faces():
   assert np.all(tri.area2[index[index >= 0]] * sign > 0)
 
 
+@pytest.mark.parametrize('flip_winding', [False, True])
+def test_back_face_culling_keeps_the_closed_cube_picture(flip_winding):
+  vertices, faces = _cube([15.3, 12.7, 50.0], 7.1, _rotation(0.5, 0.7))
+  if flip_winding:
+    faces = faces[:, ::-1]
+  tri = raster.setup(vertices, faces)
+  full, full_depth = raster.rasterize(tri, 26, 31)
+  front = raster.front_orientation(tri)
+  # The sign the visible faces have, found from the z-buffer itself.
+  assert front == raster.visible_orientation(tri, full)
+  culled_tri = raster.cull_back_faces(tri, front)
+  assert np.count_nonzero(culled_tri.valid) < np.count_nonzero(tri.valid)
+  culled, culled_depth = raster.rasterize(culled_tri, 26, 31)
+  np.testing.assert_array_equal(culled, full)
+  np.testing.assert_array_equal(culled_depth, full_depth)
+  assert raster.cull_back_faces(tri, 0) is tri
+
+
+def _posed_makehuman(seed):
+  """The embedded body in a random pose, camera frame (metres), and faces."""
+  import smpl_reference  # pylint: disable=g-import-not-at-top  (tests/support)
+  from hmr_tf.smpl import body_models  # pylint: disable=g-import-not-at-top
+  body = body_models.resolve_body_model(None, 'makehuman', 0, 0)
+  rng = np.random.default_rng(seed)
+  theta = rng.normal(scale=0.35, size=72)
+  theta[:3] = [np.pi, 0.0, 0.0]  # Upright in the y-down camera frame.
+  verts, _ = smpl_reference.smpl_forward(body, theta,
+                                         rng.normal(size=10) * 0.8)
+  return verts + [0.0, 0.0, 3.0], np.asarray(body.faces)
+
+
+@pytest.mark.parametrize('seed', [0, 1, 2])
+def test_back_face_culling_keeps_the_posed_body_picture(seed):
+  """The embedded body (closed, consistently wound) rendered with and
+  without back-face culling, orthographic and perspective: the same faces
+  win every pixel but where a face folded over by the skinning is nearest
+  (none or a few pixels), and the rendered pictures agree."""
+  verts, faces = _posed_makehuman(seed)
+  assert raster.is_closed_and_oriented(faces)
+  size = 128
+  views = {
+      'weak perspective': renderer.weak_perspective_to_pixels(
+          verts, [0.9, 0.0, 0.0], size),
+      'perspective': renderer.perspective_project(
+          verts, 5 * size, [size / 2, size / 2]),
+  }
+  for name, pix in views.items():
+    tri = raster.setup(pix, faces)
+    full, _ = raster.rasterize(tri, size, size)
+    front = raster.front_orientation(tri)
+    assert front == raster.visible_orientation(tri, full), name
+    culled, _ = raster.rasterize(raster.cull_back_faces(tri, front), size,
+                                 size)
+    differ = np.count_nonzero(culled != full)
+    assert np.count_nonzero(full >= 0) > 1000, name
+    assert differ <= 0.002 * np.count_nonzero(full >= 0), (name, differ)
+    # The pictures: render_mesh culls; the same render with culling off.
+    light = (0.3, -0.5, -1.0)
+    image = renderer.render_mesh(pix, faces, size, size, light_dir=light,
+                                 antialias=False).image
+    original = raster.front_orientation
+    try:
+      raster.front_orientation = lambda tri: 0
+      reference = renderer.render_mesh(pix, faces, size, size,
+                                       light_dir=light,
+                                       antialias=False).image
+    finally:
+      raster.front_orientation = original
+    changed = np.any(image != reference, axis=-1)
+    assert np.count_nonzero(changed) <= differ, (name, np.count_nonzero(changed))
+
+
 def test_background_is_preserved_where_empty():
   h, w = 24, 32
   rng = np.random.default_rng(3)
