@@ -246,6 +246,34 @@ def _main_module_hidden():
     main.__dict__.update(saved)
 
 
+# Thread-pool sizes a spawned rendering worker reads when NumPy's BLAS and
+# OpenMP load: one thread each.
+_WORKER_THREAD_VARS = ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS',
+                       'MKL_NUM_THREADS')
+
+
+@contextlib.contextmanager
+def _single_threaded_children():
+  """Spawned workers start with one BLAS/OpenMP thread each.
+
+  The workers already fill every core between them (one process per core),
+  and this process poses the next batch meanwhile: a multi-threaded BLAS
+  call in a worker would only wait on threads competing for the same cores.
+  Variables the user set are kept.
+  """
+  saved = {k: os.environ.get(k) for k in _WORKER_THREAD_VARS}
+  try:
+    for key in _WORKER_THREAD_VARS:
+      os.environ.setdefault(key, '1')
+    yield
+  finally:
+    for key, value in saved.items():
+      if value is None:
+        os.environ.pop(key, None)
+      else:
+        os.environ[key] = value
+
+
 def _rotation_mean(rotvecs: np.ndarray) -> np.ndarray:
   """Chordal mean of [M, 3] axis-angle rotations -> [3] axis-angle."""
   mean = transform.Rotation.from_rotvec(rotvecs).as_matrix().mean(axis=0)
@@ -385,7 +413,7 @@ def generate(output_dir: str,
       # 'spawn': forking a process that already runs TensorFlow is unsafe.
       context = multiprocessing.get_context('spawn')
       start = time.perf_counter()
-      with _main_module_hidden():
+      with _main_module_hidden(), _single_threaded_children():
         pool = context.Pool(num_workers,
                             initializer=scene_lib.init_worker,
                             initargs=(renderer,))

@@ -383,6 +383,8 @@ def init_worker(scene_renderer: SceneRenderer) -> None:
   """Pool initializer: keeps the renderer in the worker process."""
   global _WORKER
   _WORKER = scene_renderer
+  # One OpenCV thread: the pool has a worker per core already.
+  cv2.setNumThreads(1)
 
 
 def render_in_worker(job):
