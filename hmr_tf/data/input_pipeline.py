@@ -12,7 +12,8 @@ Data flow (training):
   With `cache_crops` (no augmentation): per dataset, the records in stored
   order -> decode + parse -> cached in memory after the first pass ->
   shuffled (a buffer of the whole split, reseeded every pass), repeated;
-  then mixed, batched and zipped as above.
+  then mixed, batched and zipped as above. The mocap samples are cached
+  the same way.
 
 Every random choice (shard order, shuffle buffers, mixing, augmentation)
 takes its seed from `configs.DataConfig.seed`; with `deterministic=True` two runs
@@ -686,6 +687,25 @@ def _cached_examples(config: configs.DataConfig, shards: ShardList, parse,
       reshuffle_each_iteration=True).repeat()
 
 
+def _cached_mocap(config: configs.DataConfig, shards: ShardList,
+                  counter: Optional[tf.Variable],
+                  worker_shard: Optional[Tuple[int, int]]) -> tf.data.Dataset:
+  """One mocap dataset's decoded samples, cached, reshuffled, endless.
+
+  As `_cached_examples` for the images: stored order on the first read,
+  then a shuffle buffer of the whole split reseeded every pass.
+  """
+  records = _records(config, shards, False, counter, worker_shard,
+                     mocap=True)
+  samples = records.map(decoder.decode_mocap_example,
+                        num_parallel_calls=config.num_parallel_calls,
+                        deterministic=config.deterministic).cache()
+  buffer = max(config.shuffle_buffer, shards.num_examples or 0)
+  return samples.shuffle(
+      buffer, seed=_sub_seed(config.seed, 'cached/' + shards.dataset),
+      reshuffle_each_iteration=True).repeat()
+
+
 def mocap_dataset(config: configs.DataConfig,
                   counter: Optional[tf.Variable] = None,
                   worker_shard: Optional[Tuple[int, int]] = None
@@ -712,12 +732,20 @@ def mocap_dataset(config: configs.DataConfig,
   # queue); shard counts stand in where a sidecar is missing.
   weights = [s.num_examples if s.num_examples is not None else len(s.files)
              for s in shard_lists]
-  streams = [_records(config, s, True, counter, worker_shard, mocap=True)
-             for s in shard_lists]
-  records = _mix(config, streams, weights, 'mix/mocap')
-  ds = records.map(decoder.decode_mocap_example,
-                   num_parallel_calls=config.num_parallel_calls,
-                   deterministic=config.deterministic)
+  if config.cache_crops:
+    # Decoded samples in memory after the first pass: reading and checking
+    # ~100 records a step otherwise costs about as much CPU as the whole
+    # cached image stream (the mocap sets are small: 82 floats a sample).
+    streams = [_cached_mocap(config, s, counter, worker_shard)
+               for s in shard_lists]
+    ds = _mix(config, streams, weights, 'mix/mocap')
+  else:
+    streams = [_records(config, s, True, counter, worker_shard, mocap=True)
+               for s in shard_lists]
+    records = _mix(config, streams, weights, 'mix/mocap')
+    ds = records.map(decoder.decode_mocap_example,
+                     num_parallel_calls=config.num_parallel_calls,
+                     deterministic=config.deterministic)
   ds = ds.batch(config.num_stage * config.batch_size, drop_remainder=True)
   return ds.with_options(_options(config))
 

@@ -108,6 +108,26 @@ def test_mocap_stream_is_shuffled_and_repeats(data_dir):
   assert seen[:40] != sorted(seen[:40])  # not in stored order
 
 
+def test_cached_mocap_holds_every_sample_once_per_pass_reshuffled(data_dir):
+  """cache_crops also caches the mocap samples: each of the 40 stored
+  samples once per pass (pose and shape intact), a new order every pass."""
+  plain = dict(scale_min=1.0, scale_max=1.0, trans_max=0.0, flip_prob=0.0)
+  config = _config(data_dir, cache_crops=True, batch_size=5, **plain)
+  poses, shapes = [], []
+  for mocap in input_pipeline.mocap_dataset(config).take(8):  # 8 x 15 = 3 x 40
+    poses.extend(mocap['pose'].numpy())
+    shapes.extend(mocap['shape'].numpy())
+  ids = [int(p[0]) for p in poses]
+  passes = [ids[:40], ids[40:80], ids[80:]]
+  for one in passes:
+    assert sorted(one) == list(range(40))
+  assert passes[0] != passes[1] != passes[2]
+  assert passes[0] != sorted(passes[0])
+  for pose, shape in zip(poses, shapes):
+    np.testing.assert_array_equal(pose, np.full(72, pose[0]))
+    np.testing.assert_array_equal(shape, np.full(10, 4.0))  # the seed
+
+
 def test_default_weights_follow_original_scheme(tmp_path):
   root = str(tmp_path)
   _write_dataset(root, 'a', schema.KIND_2D, 1, 1, seed=0)
