@@ -189,25 +189,25 @@ def test_from_flags_on_the_quickstart_flagfile():
       data=configs.DataConfig(
           data_dir=f'{out}/data', datasets=('synthetic_2d', 'synthetic_3d'),
           dataset_weights=(1.0, 7.0), mocap_datasets=('synthetic_mocap',),
-          train_split='train', batch_size=16, num_stage=3, img_size=64,
+          train_split='train', batch_size=32, num_stage=3, img_size=64,
           base_crop_size=170.0, scale_min=1.0, scale_max=1.0,
           trans_max=0.0, flip_prob=0.0, keypoints_outside_crop='drop',
           shuffle_buffer=500, seed=0,
           deterministic=True, num_parallel_calls=-1, cycle_length=-1,
-          skip_corrupt_records=False, cache_crops=False),
+          skip_corrupt_records=False, cache_crops=True),
       model=configs.ModelConfig(
           img_size=64, num_stage=3, encoder='resnet_v2_small',
           encoder_weights='none', dropout_rate=0.0, e_loss_weight=60.0,
           e_3d_weight=1200.0, e_smpl_weight=60.0, d_loss_weight=0.1,
-          weight_decay=0.0, use_3d_label=True, e_lr=1e-3, d_lr=1e-4,
-          # --epochs=1 x --steps_per_epoch=3400.
-          lr_schedule='cosine', lr_decay_steps=3400, sync_batch_norm=False,
+          weight_decay=0.0, use_3d_label=True, e_lr=1.4e-3, d_lr=1e-4,
+          # --epochs=1 x --steps_per_epoch=3000.
+          lr_schedule='cosine', lr_decay_steps=3000, sync_batch_norm=False,
           base_crop_size=170.0),
       train=configs.TrainConfig(
           model_dir=f'{out}/model', log_dir=f'{out}/logs', epochs=1,
-          steps_per_epoch=3400, checkpoint_every_steps=850, max_to_keep=5,
+          steps_per_epoch=3000, checkpoint_every_steps=750, max_to_keep=5,
           init_checkpoint='', summary_every_steps=50,
-          image_summary_every_steps=850, num_summary_images=4,
+          image_summary_every_steps=750, num_summary_images=4,
           on_nonfinite='stop', max_consecutive_nonfinite=10, progress='auto',
           jit_compile=True, steps_per_execution=50, seed=0),
       eval=configs.EvalConfig(

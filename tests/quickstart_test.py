@@ -210,9 +210,10 @@ def test_reduced_quickstart_learns(tmp_path):
   budget: small encoder, 64-px crops; see the README for its time). The
   bar is against the data's own mean parameters (the untrained Θ_0 from
   mean_params.npz), which do not move between runs as the trained Θ_0
-  does. Measured: 0.647 of it (Intel Xeon, 2 cores) (issue 26 asks for 0.62: not reached yet,
-  see docs/quickstart_speed.md); the bound keeps a margin for other CPUs'
-  arithmetic. The 2D error is compared with the trained Θ_0's.
+  does. Issue 26 asks for 0.62 of it; measured 0.60 (Intel Xeon, 2 cores;
+  docs/quickstart_speed.md): the bound, 0.64, keeps a margin for other
+  CPUs' arithmetic (6e94591's quickstart measured 0.666 on that machine and
+  0.652 on an AMD one). The 2D error is compared with the trained Θ_0's.
   """
   out = str(tmp_path / 'run')
   result = _main('--flagfile=src/flags/quickstart.flags',
@@ -222,7 +223,7 @@ def test_reduced_quickstart_learns(tmp_path):
                                        'eval_synthetic_3d_test.json')))
   model = report['scalars']['pa_mpjpe']
   baseline = report['scalars']['data_mean_baseline/pa_mpjpe']
-  assert model <= 0.68 * baseline, (model, baseline)
+  assert model <= 0.64 * baseline, (model, baseline)
   kp2d = report['scalars']['kp2d_error_px']
   kp2d_baseline = report['scalars']['mean_baseline/kp2d_error_px']
   assert kp2d <= 0.30 * kp2d_baseline, (kp2d, kp2d_baseline)

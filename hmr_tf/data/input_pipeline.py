@@ -677,12 +677,19 @@ def _cached_examples(config: configs.DataConfig, shards: ShardList, parse,
   records = _records(config, shards, False, counter, worker_shard)
   # Without augmentation the draws are unused; one seed for all elements.
   seed = tf.constant([config.seed, 0], tf.int64)
-  examples = records.map(
-      lambda r: parse(decoder.decode_image_example(r), seed=seed),
-      num_parallel_calls=config.num_parallel_calls,
-      deterministic=config.deterministic).cache()
+  return _cached_reshuffled(
+      config, shards,
+      lambda r: parse(decoder.decode_image_example(r), seed=seed), records)
+
+
+def _cached_reshuffled(config: configs.DataConfig, shards: ShardList, decode,
+                       records: tf.data.Dataset) -> tf.data.Dataset:
+  """decode(record) over `records`, cached after the first pass, endless,
+  through a shuffle buffer of the whole split reseeded every pass."""
+  elements = records.map(decode, num_parallel_calls=config.num_parallel_calls,
+                         deterministic=config.deterministic).cache()
   buffer = max(config.shuffle_buffer, shards.num_examples or 0)
-  return examples.shuffle(
+  return elements.shuffle(
       buffer, seed=_sub_seed(config.seed, 'cached/' + shards.dataset),
       reshuffle_each_iteration=True).repeat()
 
@@ -697,13 +704,8 @@ def _cached_mocap(config: configs.DataConfig, shards: ShardList,
   """
   records = _records(config, shards, False, counter, worker_shard,
                      mocap=True)
-  samples = records.map(decoder.decode_mocap_example,
-                        num_parallel_calls=config.num_parallel_calls,
-                        deterministic=config.deterministic).cache()
-  buffer = max(config.shuffle_buffer, shards.num_examples or 0)
-  return samples.shuffle(
-      buffer, seed=_sub_seed(config.seed, 'cached/' + shards.dataset),
-      reshuffle_each_iteration=True).repeat()
+  return _cached_reshuffled(config, shards, decoder.decode_mocap_example,
+                            records)
 
 
 def mocap_dataset(config: configs.DataConfig,

@@ -119,8 +119,14 @@ BARE_F32 = 'bare encoder float32'
 BARE_BF16 = 'bare encoder bfloat16'
 
 
+def _default_jit(precision: str) -> str:
+  """What `--export_precision=PRECISION` compiles without --export_jit_compile."""
+  return configs.export_jit_compile_for(precision, export.DEFAULT_JIT_COMPILE,
+                                        explicit=False)
+
+
 def _export_name(precision: str, jit: str) -> str:
-  default = ' (default)' if jit == export.DEFAULT_JIT_COMPILE else ''
+  default = ' (default)' if jit == _default_jit(precision) else ''
   return f'{precision} export, XLA {jit}{default}'
 
 
@@ -191,8 +197,8 @@ def _differences(ref, out, size):
 def _exports_to_time():
   """[(precision, jit)]: --exports plus the default settings' two."""
   wanted = []
-  for item in _EXPORTS.value + [f'float32:{export.DEFAULT_JIT_COMPILE}',
-                                f'bfloat16:{export.DEFAULT_JIT_COMPILE}']:
+  for item in _EXPORTS.value + [f'float32:{_default_jit("float32")}',
+                                f'bfloat16:{_default_jit("bfloat16")}']:
     precision, _, jit = item.partition(':')
     if precision == 'bfloat16' and not _BFLOAT16.value:
       continue
@@ -225,8 +231,8 @@ def main(argv):
   rng = np.random.default_rng(0)
   times = {}
   accuracy = {}
-  f32_default = _export_name('float32', export.DEFAULT_JIT_COMPILE)
-  bf16_default = _export_name('bfloat16', export.DEFAULT_JIT_COMPILE)
+  f32_default = _export_name('float32', _default_jit('float32'))
+  bf16_default = _export_name('bfloat16', _default_jit('bfloat16'))
   with tempfile.TemporaryDirectory() as tmp:
     exports = {}
     for version, (precision, jit) in enumerate(_exports_to_time(), 1):
