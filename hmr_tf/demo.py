@@ -44,9 +44,7 @@ name and renamed). Ctrl-C: one line, exit status 130.
 """
 
 import os
-import sys
 
-from absl import app
 from absl import flags
 from absl import logging
 
@@ -340,23 +338,14 @@ def _run():
                FLAGS.output_dir, written[0] if written else 'none')
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
-  # Expected failures: one line (--verbosity=1 adds the traceback) and
-  # hmr_tf.errors' exit status; anything else is a bug and keeps its
-  # traceback.
-  errors.run_reporting('hmr_tf.demo', _run)
-
-
 def run() -> None:
-  """The console entry point (`hmr_tf-demo`), as `python -m hmr_tf.demo`."""
-  _define_flags()
-  # absl's --help lists the key flags of the module sys.argv[0] names: the
-  # console script's, which defines none.
-  for flag in FLAGS.get_key_flags_for_module(__name__):
-    FLAGS.register_key_flag_for_module(sys.argv[0], flag)
-  app.run(main)
+  """The console entry point (`hmr_tf-demo`, as `python -m hmr_tf.demo`).
+
+  Expected failures are one line and hmr_tf.errors' exit status
+  (--verbosity=1 adds the traceback); anything else is a bug and keeps its
+  traceback.
+  """
+  errors.run_console('hmr_tf.demo', __name__, _define_flags, _run)
 
 
 if __name__ == '__main__':

@@ -13,6 +13,8 @@ interrupt (Ctrl-C), the shell's convention for SIGINT.
 import sys
 from typing import Callable
 
+from absl import app
+from absl import flags
 from absl import logging
 
 
@@ -70,3 +72,30 @@ def run_reporting(prog: str, body: Callable[[], None]) -> None:
     if logging.get_verbosity() >= 1:
       logging.exception('Traceback of the error below:')
     fail(prog, e, getattr(e, 'exit_code', EXIT_FAILURE))
+
+
+def run_console(prog: str, module: str, define_flags: Callable[[], None],
+                body: Callable[[], None]) -> None:
+  """A command's console entry point: its flags, absl's app, this contract.
+
+  Defines the command's flags, makes them the key flags that --help lists
+  for the console script (absl lists those of the module sys.argv[0] names,
+  which defines none), and runs `body` under `run_reporting` inside
+  app.run (no positional arguments accepted).
+
+  Args:
+    prog: the name in the one-line errors (e.g. 'hmr_tf.demo').
+    module: the `__name__` of the module that defines the flags.
+    define_flags: defines them.
+    body: the command's work.
+  """
+  define_flags()
+  for flag in flags.FLAGS.get_key_flags_for_module(module):
+    flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
+
+  def main(argv):
+    if len(argv) > 1:
+      raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
+    run_reporting(prog, body)
+
+  app.run(main)

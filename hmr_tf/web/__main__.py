@@ -16,10 +16,8 @@ exit status; Ctrl-C stops it.
 
 import importlib.util
 import os
-import sys
 import tempfile
 
-from absl import app
 from absl import flags
 from absl import logging
 
@@ -131,23 +129,14 @@ def _serve() -> None:
                     FLAGS.queue_size, allowed_paths=[root])
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
-  # The demo's contract: expected failures are one line and hmr_tf.errors'
-  # exit status (--verbosity=1 adds the traceback); anything else is a bug
-  # and keeps its traceback.
-  errors.run_reporting('hmr_tf.web', _serve)
-
-
 def run() -> None:
-  """The console entry point (`hmr_tf-web`), as `python -m hmr_tf.web`."""
-  _define_flags()
-  # absl's --help lists the key flags of the module sys.argv[0] names: the
-  # console script's, which defines none.
-  for flag in FLAGS.get_key_flags_for_module(__name__):
-    FLAGS.register_key_flag_for_module(sys.argv[0], flag)
-  app.run(main)
+  """The console entry point (`hmr_tf-web`, as `python -m hmr_tf.web`).
+
+  Expected failures are one line and hmr_tf.errors' exit status
+  (--verbosity=1 adds the traceback); anything else is a bug and keeps its
+  traceback.
+  """
+  errors.run_console('hmr_tf.web', __name__, _define_flags, _serve)
 
 
 if __name__ == '__main__':
