@@ -383,6 +383,8 @@ class ModelConfig:
     encoder: an ENCODERS name ('resnet50v2': the paper's).
     encoder_weights: 'none' | 'imagenet' | path of a Keras weights file.
     dropout_rate: dropout in the regressor.
+    regressor_units: width of the regressor's hidden layers.
+    d_pose_units: width of the discriminator's whole-pose hidden layers.
     e_loss_weight: weight of the 2D keypoint loss (λ).
     e_3d_weight: weight of the 3D joint loss, and of the SMPL parameter
       loss unless `e_smpl_weight` is set.
@@ -428,6 +430,14 @@ class ModelConfig:
       'file.')
   dropout_rate: float = flag_field(0.5, 'Dropout rate of the regressor.',
                                    lower_bound=0.0, upper_bound=0.99)
+  regressor_units: int = flag_field(
+      1024,
+      'Width of the regressor\'s two hidden layers (the paper: 1024; the '
+      'quickstart narrows them with its small encoder).', lower_bound=1)
+  d_pose_units: int = flag_field(
+      1024,
+      'Width of the discriminator\'s two whole-pose hidden layers (the '
+      'paper: 1024).', lower_bound=1)
   e_loss_weight: float = flag_field(60.0, 'Weight of the 2D keypoint loss.',
                                     lower_bound=0.0)
   e_3d_weight: float = flag_field(

@@ -197,8 +197,8 @@ def test_from_flags_on_the_quickstart_flagfile():
           skip_corrupt_records=False, cache_crops=True),
       model=configs.ModelConfig(
           img_size=64, num_stage=3, encoder='resnet_v2_small',
-          encoder_weights='none', dropout_rate=0.0, e_loss_weight=60.0,
-          e_3d_weight=1200.0, e_smpl_weight=60.0, d_loss_weight=0.1,
+          encoder_weights='none', dropout_rate=0.0, regressor_units=256,
+          d_pose_units=256, e_loss_weight=60.0, e_3d_weight=1200.0, e_smpl_weight=60.0, d_loss_weight=0.1,
           weight_decay=0.0, use_3d_label=True, e_lr=1.4e-3, d_lr=1e-4,
           # --epochs=1 x --steps_per_epoch=3000.
           lr_schedule='cosine', lr_decay_steps=3000, sync_batch_norm=False,

@@ -10,7 +10,7 @@ The 23 rotation matrices are laid out as a "vertical image" [B, 23, 1, 9] and
 go through two 1x1 convolutions (32 channels, ReLU), so every joint gets the
 same 9 -> 32 -> 32 embedding. Each joint then has its own linear 32 -> 1 head.
 The 23 * 32 = 736 embeddings, flattened, feed Dense 1024 ReLU -> Dense 1024
-ReLU -> 1 for the whole pose. β goes through Dense 10 ReLU -> Dense 5 ReLU
+ReLU -> 1 for the whole pose (the width is `pose_units`, 1024 by default). β goes through Dense 10 ReLU -> Dense 5 ReLU
 -> 1. (ReLU everywhere but the outputs: TF-Slim's conv2d and fully_connected
 default, as in the original.) The global rotation is left out because it
 depends on the camera, not on what a plausible body looks like.
@@ -51,14 +51,17 @@ class _PerJointHeads(keras.layers.Layer):
 class Discriminator(keras.Model):
   """The factorized discriminator.
 
-  Call with `rotmats` [B, 23, 3, 3] (the non-root joint rotations, SMPL joints
-  1..23) and `betas` [B, 10]; returns [B, 25] unbounded scores (least-squares
-  GAN: 1 means real, 0 fake).
+  `pose_units` is the width of the whole-pose branch's hidden layers (the
+  paper's 1024). Call with `rotmats` [B, 23, 3, 3] (the non-root joint
+  rotations, SMPL joints 1..23) and `betas` [B, 10]; returns [B, 25]
+  unbounded scores (least-squares GAN: 1 means real, 0 fake).
   """
 
-  def __init__(self, num_betas: int = 10, name='discriminator', **kwargs):
+  def __init__(self, num_betas: int = 10, pose_units: int = 1024,
+               name='discriminator', **kwargs):
     super().__init__(name=name, **kwargs)
     self.num_betas = num_betas
+    self.pose_units = pose_units
     self.conv1 = keras.layers.Conv2D(32, 1, activation='relu', name='conv1')
     self.conv2 = keras.layers.Conv2D(32, 1, activation='relu', name='conv2')
     # The three output layers compute in float32 under mixed precision: the
@@ -66,8 +69,10 @@ class Discriminator(keras.Model):
     # step of 1e-3, and its square feeds both players' gradients).
     out = _output_dtype()
     self.joint_heads = _PerJointHeads(dtype=out, name='joint_heads')
-    self.pose_fc1 = keras.layers.Dense(1024, activation='relu', name='pose_fc1')
-    self.pose_fc2 = keras.layers.Dense(1024, activation='relu', name='pose_fc2')
+    self.pose_fc1 = keras.layers.Dense(pose_units, activation='relu',
+                                       name='pose_fc1')
+    self.pose_fc2 = keras.layers.Dense(pose_units, activation='relu',
+                                       name='pose_fc2')
     self.pose_out = keras.layers.Dense(1, dtype=out, name='pose_out')
     self.shape_fc1 = keras.layers.Dense(10, activation='relu', name='shape_fc1')
     self.shape_fc2 = keras.layers.Dense(5, activation='relu', name='shape_fc2')
@@ -78,8 +83,8 @@ class Discriminator(keras.Model):
     self.conv2.build((None, NUM_JOINTS, 1, 32))
     self.joint_heads.build((None, NUM_JOINTS, 32))
     self.pose_fc1.build((None, NUM_JOINTS * 32))
-    self.pose_fc2.build((None, 1024))
-    self.pose_out.build((None, 1024))
+    self.pose_fc2.build((None, self.pose_units))
+    self.pose_out.build((None, self.pose_units))
     self.shape_fc1.build((None, self.num_betas))
     self.shape_fc2.build((None, 10))
     self.shape_out.build((None, 5))

@@ -166,10 +166,11 @@ class HMRModel(prebuilt.PrebuiltModel):
           layer.synchronized = True  # read by the layer at call time
     self.regressor = regressor_lib.IterativeRegressor(
         mean_theta, num_stage=config.num_stage,
+        hidden_units=config.regressor_units,
         dropout_rate=config.dropout_rate, name='regressor')
     self.smpl = SMPL(body_model, name='smpl')
     self.discriminator = discriminator_lib.Discriminator(
-        num_betas=mean_params.NUM_SHAPE)
+        num_betas=mean_params.NUM_SHAPE, pose_units=config.d_pose_units)
     # Everything is built here, so Keras never needs a symbolic build (which
     # under tf.distribute would call the model on a whole data batch).
     self.regressor.build((None, int(self.encoder.output.shape[-1])))

@@ -78,7 +78,8 @@ _READ_ERRORS = (tf.errors.OpError, IndexError, ValueError, RuntimeError,
 
 # ModelConfig fields that decide the variables or the input of a trained
 # model: a folder's checkpoints only restore into a model with these values.
-STRUCTURAL_FIELDS = ('img_size', 'num_stage', 'encoder')
+STRUCTURAL_FIELDS = ('img_size', 'num_stage', 'encoder', 'regressor_units',
+                     'd_pose_units')
 
 
 # ---------------------------------------------------------------------------
@@ -406,8 +407,9 @@ def check_model_config(directory: str,
 
   A folder with checkpoints keeps its model_config.json unless the new
   config changes only training options (rates, loss weights, dropout...);
-  img_size, num_stage or encoder changed would make the checkpoints
-  unrestorable (and eval, export and the demo would build the wrong model).
+  img_size, num_stage, encoder or a hidden width changed would make the
+  checkpoints unrestorable (and eval, export and the demo would build the
+  wrong model).
 
   Args:
     directory: the model folder.

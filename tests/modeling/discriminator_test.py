@@ -1,13 +1,14 @@
 """Tests for the factorized discriminator."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from hmr_tf.modeling import discriminator
 
 
-def _disc():
-  d = discriminator.Discriminator()
+def _disc(pose_units=1024):
+  d = discriminator.Discriminator(pose_units=pose_units)
   d.build()
   # Nonzero biases so the reference checks them too.
   rng = np.random.default_rng(0)
@@ -46,8 +47,11 @@ def _reference(d, rotmats, betas):
   return np.concatenate([joints, p, s], 1)
 
 
-def test_matches_numpy_reference():
-  d = _disc()
+@pytest.mark.parametrize('pose_units', [1024, 24])
+def test_matches_numpy_reference(pose_units):
+  d = _disc(pose_units)
+  if pose_units != 1024:
+    assert d.pose_fc1.kernel.shape == (736, pose_units)
   rng = np.random.default_rng(1)
   rotmats = rng.normal(size=(5, 23, 3, 3))
   betas = rng.normal(size=(5, 10))

@@ -523,13 +523,27 @@ def test_weight_decay_gradient_equals_differentiating_the_l2_term():
 
 
 def test_small_encoder_trains_and_restores_from_its_config(tmp_path):
-  """--encoder=resnet_v2_small: φ has 512 numbers; the saved config rebuilds it."""
+  """The quickstart's small networks; the saved config rebuilds them.
+
+  --encoder=resnet_v2_small: φ has 512 numbers; --regressor_units and
+  --d_pose_units narrow the regressor's and the discriminator's hidden
+  layers.
+  """
   from hmr_tf.training import checkpoints  # pylint: disable=g-import-not-at-top
   from hmr_tf.training import model_files  # pylint: disable=g-import-not-at-top
-  config = dataclasses.replace(CONFIG, encoder='resnet_v2_small')
+  paper = _model(CONFIG)
+  assert paper.regressor.fc2.kernel.shape == (1024, 1024)
+  assert paper.discriminator.pose_fc2.kernel.shape == (1024, 1024)
+  config = dataclasses.replace(CONFIG, encoder='resnet_v2_small',
+                               regressor_units=48, d_pose_units=40)
   model = _model(config)
   assert model.encoder.output.shape[-1] == 512
-  assert model.regressor.fc1.kernel.shape[0] == 512 + 85
+  assert model.regressor.fc1.kernel.shape == (512 + 85, 48)
+  assert model.regressor.fc2.kernel.shape == (48, 48)
+  assert model.regressor.fc3.kernel.shape == (48, 85)
+  assert model.discriminator.pose_fc1.kernel.shape == (23 * 32, 40)
+  assert model.discriminator.pose_fc2.kernel.shape == (40, 40)
+  assert model.discriminator.pose_out.kernel.shape == (40, 1)
   before = _snapshot(model.generator_variables)
   logs = model.train_step((_batch(), _mocap(6)))
   assert all(np.isfinite(float(v)) for v in logs.values())
@@ -538,6 +552,7 @@ def test_small_encoder_trains_and_restores_from_its_config(tmp_path):
   prefix = tf.train.Checkpoint(model=model).save(str(tmp_path / 'ckpt'))
   restored = checkpoints.restore_model(prefix, _body_model())
   assert restored.config.encoder == 'resnet_v2_small'
+  assert restored.regressor.fc2.kernel.shape == (48, 48)
   images = tf.random.stateless_uniform((2, IMG, IMG, 3), (1, 2), -1.0, 1.0)
   np.testing.assert_allclose(restored(images)['theta_stages'].numpy(),
                              model(images)['theta_stages'].numpy(), atol=1e-5)

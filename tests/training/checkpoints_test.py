@@ -194,6 +194,13 @@ def test_check_model_config_refuses_another_model(tmp_path):
   message = str(e.value)
   assert 'img_size 64 -> 96' in message and 'num_stage 2 -> 3' in message
   assert 'encoder' not in message.split('(')[1]
+  # The hidden widths decide the variables' shapes too.
+  with pytest.raises(errors.UsageError, match='regressor_units 1024 -> 256'):
+    checkpoints.check_model_config(
+        directory, dataclasses.replace(config, regressor_units=256))
+  with pytest.raises(errors.UsageError, match='d_pose_units 1024 -> 256'):
+    checkpoints.check_model_config(
+        directory, dataclasses.replace(config, d_pose_units=256))
 
 
 def test_restore_training_state(tmp_path):
