@@ -36,7 +36,12 @@ PROGRESS_MODES = ('auto', 'bar', 'epoch', 'none')
 STRATEGIES = ('default', 'mirrored', 'multi_worker', 'tpu')
 MIXED_PRECISIONS = ('none', 'mixed_float16', 'mixed_bfloat16')
 EXPORT_PRECISIONS = ('float32', 'bfloat16', 'float16')
-EXPORT_JIT_COMPILE = ('none', 'head', 'all')
+EXPORT_JIT_COMPILE = ('auto', 'none', 'head', 'all')
+# Export XLA 'auto': the whole model compiled for batches up to this size,
+# the head only above it (measured, issue 26: XLA's whole-model graph beat
+# oneDNN's encoder at batches 1-8 on AVX2 and AVX-512 CPUs and lost or tied
+# at 32).
+EXPORT_AUTO_XLA_MAX_BATCH = 8
 EXPORT_FORMATS = ('saved_model', 'tflite')  # hmr_tf.inference.export, tflite_export
 TFLITE_QUANTIZATIONS = ('float16', 'dynamic_range')  # tflite_export
 PART_COLORS = ('random', 'fixed')  # hmr_tf.synthetic.scene
@@ -59,10 +64,10 @@ def export_jit_compile_for(precision: str, jit_compile: str,
                            explicit: bool) -> str:
   """What XLA compiles in an export of `precision`.
 
-  The default `head` suits float32 (measured: the export at the bare
-  encoder's pace on AVX-512 and AVX2 CPUs); with bfloat16, XLA's compiled
-  head ran the export at 0.68x the float32 one where `none` kept the
-  encoder's own bfloat16 gain (README, Export). So a reduced-precision
+  The default `auto` suits float32 (measured: the export at or above the
+  bare encoder's pace on AVX-512 and AVX2 CPUs); with bfloat16, XLA's
+  compiled head ran the export at 0.68x the float32 one where `none` kept
+  the encoder's own bfloat16 gain (README, Export). So a reduced-precision
   export takes 'none' unless --export_jit_compile was given.
 
   Args:
@@ -789,12 +794,14 @@ class ExportConfig:
       '(GPUs); Θ, SMPL and the outputs stay float32. Recorded in the export.',
       name='export_precision', choices=EXPORT_PRECISIONS)
   jit_compile: str = flag_field(
-      'head',
-      'What XLA compiles in the export: nothing, the head (IEF, SMPL, the '
-      'projection: many small ops fused; the encoder stays on oneDNN, as '
-      'the bare encoder runs) or the whole model. Dynamic batch: one '
-      'compilation per batch size met. Recorded in the export. Unless given, '
-      'a bfloat16 or float16 export takes none (export_jit_compile_for).',
+      'auto',
+      'What XLA compiles in the export: auto (the whole model for batches '
+      f'of up to {EXPORT_AUTO_XLA_MAX_BATCH} crops, the head above), '
+      'nothing, the head (IEF, SMPL, the projection: many small ops fused; '
+      'the encoder stays on oneDNN, as the bare encoder runs) or the whole '
+      'model. Dynamic batch: one compilation per batch size met. Recorded '
+      'in the export. Unless given, a bfloat16 or float16 export takes none '
+      '(export_jit_compile_for).',
       name='export_jit_compile', choices=EXPORT_JIT_COMPILE)
   format: str = flag_field(
       EXPORT_FORMATS[0],

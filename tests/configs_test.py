@@ -160,7 +160,7 @@ def test_from_flags_on_the_defaults():
           smpl_female_path='', pw3d_joint_regressor=''),
       export=configs.ExportConfig(
           export_dir=f'{out}/export', version=1, include_vertices=True,
-          precision='float32', jit_compile='head'),
+          precision='float32', jit_compile='auto'),
       mean_params_path=f'{out}/data/mean_params.npz',
       checkpoint=f'{out}/model',
       scale=configs.ScaleConfig(strategy='default', tpu_address='',
@@ -218,7 +218,7 @@ def test_from_flags_on_the_quickstart_flagfile():
           smpl_female_path='', pw3d_joint_regressor=''),
       export=configs.ExportConfig(
           export_dir=f'{out}/export', version=1, include_vertices=True,
-          precision='float32', jit_compile='head'),
+          precision='float32', jit_compile='auto'),
       mean_params_path=f'{out}/data/mean_params.npz',
       checkpoint=f'{out}/model',
       scale=configs.ScaleConfig(strategy='default', tpu_address='',

@@ -44,8 +44,11 @@ encoder and the regressor's hidden layers then compute in the reduced type;
 Θ, SMPL, the projection and every output stay float32. `jit_compile`
 (see JIT_COMPILE) compiles with XLA 'head': everything after the encoder
 (IEF, SMPL, the projection: many small ops), or 'all': the whole model
-(never the image decoding); the batch stays dynamic and XLA compiles once
-for each batch size it meets (the first call of a new size is slow). The
+(never the image decoding), or 'auto' (the default): both, the whole model
+run for batches of up to AUTO_XLA_MAX_BATCH crops and the compiled head
+with oneDNN's encoder for larger ones; the batch stays dynamic and XLA
+compiles once for each batch size it meets (the first call of a new size
+is slow). The
 choices are recorded in `assets.extra/export_info.json` and in a third
 signature, `export_info` (no inputs; outputs precision, jit_compile and
 img_size as strings, and compute_dtype, a zero of the precision's type,
@@ -91,8 +94,10 @@ _PNG_MAGIC = b'\x89PNG'
 
 # Export precision -> the Keras policy the model is built under.
 PRECISIONS = configs.EXPORT_PRECISIONS
-# What XLA compiles: nothing, everything after the encoder, the whole model.
+# What XLA compiles: the whole model for small batches and the head for
+# large ones, nothing, everything after the encoder, the whole model.
 JIT_COMPILE = configs.EXPORT_JIT_COMPILE
+AUTO_XLA_MAX_BATCH = configs.EXPORT_AUTO_XLA_MAX_BATCH
 # The default settings (configs.ExportConfig, i.e. the --export_* flags').
 DEFAULT_PRECISION = configs.ExportConfig.precision
 DEFAULT_JIT_COMPILE = configs.ExportConfig.jit_compile
@@ -281,11 +286,15 @@ class _Exportable(tf.Module):
                  'img_size': size}
     # The model part, compiled with XLA when asked (decoding cannot be):
     # 'all' the whole model, 'head' everything after the encoder (IEF, SMPL:
-    # many small ops), leaving the encoder's convolutions to oneDNN.
+    # many small ops), leaving the encoder's convolutions to oneDNN; 'auto'
+    # holds both and picks by batch size at run time (_outputs).
+    self._jit_compile = jit_compile
     self._head_fn = tf.function(self._head,
-                                jit_compile=jit_compile in ('head', 'all'))
+                                jit_compile=jit_compile != 'none')
     self._model_fn = tf.function(self._model_outputs,
                                  jit_compile=jit_compile == 'all')
+    if jit_compile == 'auto':
+      self._whole_fn = tf.function(self._model_outputs, jit_compile=True)
     self.export_info = tf.function(self._export_info, input_signature=[])
     self.predict_crops = tf.function(
         self._predict_crops,
@@ -319,7 +328,15 @@ class _Exportable(tf.Module):
     return self._head_fn(self._held.value.encoder(crops, training=False))
 
   def _outputs(self, crops):
-    out = self._model_fn(crops)
+    if self._jit_compile == 'auto':
+      # Small batches: XLA's whole-model graph beat oneDNN's encoder on every
+      # CPU measured; from about 16 crops on, oneDNN's convolutions win or
+      # tie (configs.EXPORT_AUTO_XLA_MAX_BATCH).
+      out = tf.cond(tf.shape(crops)[0] <= AUTO_XLA_MAX_BATCH,
+                    lambda: self._whole_fn(crops),
+                    lambda: self._model_fn(crops))
+    else:
+      out = self._model_fn(crops)
     keys = ['cam', 'pose', 'shape', 'joints3d', 'keypoints3d', 'keypoints2d']
     if self._include_vertices:
       keys.append('vertices')
@@ -439,9 +456,10 @@ def export_saved_model(model, export_dir: str, version: int = 1,
     precision: 'float32', 'bfloat16' or 'float16' (GPUs): what the encoder
       and the regressor's hidden layers compute in (see the module
       docstring); the outputs are float32 in every case.
-    jit_compile: what XLA compiles (JIT_COMPILE): 'none', 'head' (IEF,
-      SMPL and the projection, the encoder left to oneDNN) or 'all' (the
-      whole model).
+    jit_compile: what XLA compiles (JIT_COMPILE): 'auto' (the whole model
+      for batches of up to AUTO_XLA_MAX_BATCH crops, the head above),
+      'none', 'head' (IEF, SMPL and the projection, the encoder left to
+      oneDNN) or 'all' (the whole model).
 
   Returns:
     The version folder.

@@ -292,6 +292,15 @@ def _xla_functions(concrete_fn):
           if fn.attr['_XlaMustCompile'].b}
 
 
+def _has_plain_conv(concrete_fn):
+  """Whether a convolution runs outside XLA (on oneDNN)."""
+  graph_def = concrete_fn.graph.as_graph_def()
+  plain = [{n.op for n in graph_def.node}] + [
+      {n.op for n in fn.node_def} for fn in graph_def.library.function
+      if not fn.attr['_XlaMustCompile'].b]
+  return any('Conv2D' in ops for ops in plain)
+
+
 @pytest.fixture(scope='module')
 def precisions(tmp_path_factory):
   tmp = tmp_path_factory.mktemp('precision')
@@ -302,7 +311,8 @@ def precisions(tmp_path_factory):
       configs.ModelConfig(img_size=IMG, encoder='resnet_v2_small'))
   export_dir = str(tmp / 'hmr')
   settings = {1: ('float32', 'none'), 2: ('bfloat16', 'none'),
-              3: ('float32', 'all'), 4: ('float32', 'head')}
+              3: ('float32', 'all'), 4: ('float32', 'head'),
+              5: ('float32', 'auto')}
   loaded = {}
   # As on a CPU without bfloat16 instructions (an AVX2-only Zen 3), with the
   # export's warnings recorded.
@@ -319,7 +329,8 @@ def precisions(tmp_path_factory):
         loaded[(precision, jit)] = (path, tf.saved_model.load(path))
   finally:
     absl_logger.removeHandler(warnings)
-  crops = np.random.default_rng(2).uniform(-1, 1, (3, IMG, IMG, 3))
+  crops = np.random.default_rng(2).uniform(
+      -1, 1, (export.AUTO_XLA_MAX_BATCH + 2, IMG, IMG, 3))
   return dict(model=model, loaded=loaded, crops=crops.astype(np.float32),
               export_dir=export_dir, warnings=warnings.messages)
 
@@ -396,18 +407,22 @@ def test_bfloat16_outputs_close_to_float32(precisions):
   assert np.abs(out['theta'] - ref['theta']).max() > 1e-6
 
 
-@pytest.mark.parametrize('jit', ['all', 'head'])
+@pytest.mark.parametrize('jit', ['all', 'head', 'auto'])
 def test_xla_export_keeps_dynamic_batch(precisions, jit):
   model, crops = precisions['model'], precisions['crops']
   fn = precisions['loaded'][('float32', jit)][1].signatures['predict_crops']
   compiled = _xla_functions(fn)
   assert compiled
-  # 'all' compiles the encoder's convolutions too, 'head' leaves them out.
-  has_conv = any('Conv2D' in ops for ops in compiled.values())
-  assert has_conv == (jit == 'all'), compiled.keys()
+  # 'all' compiles the encoder's convolutions too, 'head' leaves them out,
+  # 'auto' holds both (the whole model and the head alone).
+  xla_conv = any('Conv2D' in ops for ops in compiled.values())
+  assert xla_conv == (jit != 'head'), compiled.keys()
+  assert _has_plain_conv(fn) == (jit != 'all')
   assert not _xla_functions(
       precisions['loaded'][('float32', 'none')][1].signatures['predict_crops'])
-  for batch in (1, 3, 2):
+  # 'auto' switches at AUTO_XLA_MAX_BATCH: batches on both sides.
+  limit = export.AUTO_XLA_MAX_BATCH
+  for batch in (1, 3, 2, limit, limit + 1, limit + 2):
     out = fn(images=tf.constant(crops[:batch]))
     ref = model(crops[:batch], training=False)
     for key in ('cam', 'keypoints2d', 'vertices'):
