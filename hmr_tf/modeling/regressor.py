@@ -89,23 +89,10 @@ class IterativeRegressor(keras.layers.Layer):
     """
     batch = tf.shape(features)[0]
     theta = tf.tile(tf.cast(self.theta0, self._theta_dtype), [batch, 1])
-    # fc1 on [φ, Θ] is φ W_φ + Θ W_Θ + b with W = [W_φ; W_Θ] (its kernel,
-    # one variable as in the original's checkpoints). φ is the same in every
-    # iteration, so φ W_φ + b is computed once rather than T times: W_φ is
-    # 2048 x 1024 of the kernel's 2133 x 1024, and at batch 1 reading the
-    # weights is what the regressor's time goes to.
-    dtype = self.fc1.compute_dtype
-    kernel = tf.cast(self.fc1.kernel, dtype)
-    num_features = int(features.shape[-1])
-    features = tf.cast(features, dtype)
-    image_part = tf.matmul(features, kernel[:num_features]) + tf.cast(
-        self.fc1.bias, dtype)
-    theta_kernel = kernel[num_features:]
     thetas = []
     for _ in range(self.num_stage):
-      x = tf.nn.relu(image_part + tf.matmul(tf.cast(theta, dtype),
-                                            theta_kernel))
-      x = self.drop1(x, training=training)
+      x = tf.concat([features, tf.cast(theta, features.dtype)], axis=1)
+      x = self.drop1(self.fc1(x), training=training)
       x = self.drop2(self.fc2(x), training=training)
       theta = theta + tf.cast(self.fc3(x), self._theta_dtype)
       thetas.append(theta)
