@@ -31,6 +31,7 @@ TensorFlow SAME padding).
 import os
 
 import keras
+import tensorflow as tf
 
 from hmr_tf import configs
 from hmr_tf.modeling import slim_names
@@ -65,8 +66,51 @@ def _batch_norm(name, slim_exact):
       epsilon=_KERAS_BN_EPSILON, momentum=_KERAS_BN_MOMENTUM, name=name)
 
 
+class MatmulConv2D(keras.layers.Conv2D):
+  """Conv2D whose 1x1 and 3x3 SAME convolutions are matrix products.
+
+  The same variables and, up to the order of the sums, the same outputs as
+  keras.layers.Conv2D. Why: under XLA on a CPU, convolution gradients at the
+  small encoder's sizes (2x2 to 16x16 maps) are slow, while matrix products
+  are fast: the small encoder's XLA train step ran 15-20% faster written
+  this way (docs/quickstart_speed.md). Without XLA it is slower, so only
+  training under --jit_compile uses it (`build_encoder(matmul_convs=True)`).
+  A 3x3 convolution becomes one product over its nine shifted views of the
+  padded input (im2col: a few kilobytes per image at these sizes).
+  """
+
+  def convolution_op(self, inputs, kernel):
+    kh, kw, cin, cout = (int(d) for d in kernel.shape)
+    stride = int(self.strides[0])
+    same_strides = int(self.strides[1]) == stride
+    if (kh, kw) == (1, 1) and self.padding == 'valid' and same_strides:
+      if stride > 1:
+        inputs = inputs[:, ::stride, ::stride, :]
+      height, width = inputs.shape[1], inputs.shape[2]
+      y = tf.matmul(tf.reshape(inputs, [-1, cin]),
+                    tf.reshape(kernel, [cin, cout]))
+      return tf.reshape(y, [-1, height, width, cout])
+    if (kh, kw) == (3, 3) and self.padding == 'same' and same_strides:
+      height, width = int(inputs.shape[1]), int(inputs.shape[2])
+      out_h, out_w = -(-height // stride), -(-width // stride)
+      # TensorFlow's SAME: the extra padding row/column goes after.
+      pad_h = max((out_h - 1) * stride + kh - height, 0)
+      pad_w = max((out_w - 1) * stride + kw - width, 0)
+      padded = tf.pad(inputs, [[0, 0], [pad_h // 2, pad_h - pad_h // 2],
+                               [pad_w // 2, pad_w - pad_w // 2], [0, 0]])
+      # Tap (i, j) of every output pixel, in the kernel's (i, j, c) order.
+      views = [padded[:, i:i + (out_h - 1) * stride + 1:stride,
+                      j:j + (out_w - 1) * stride + 1:stride, :]
+               for i in range(kh) for j in range(kw)]
+      patches = tf.concat(views, axis=-1)  # [B, out_h, out_w, 9 cin]
+      y = tf.matmul(tf.reshape(patches, [-1, kh * kw * cin]),
+                    tf.reshape(kernel, [kh * kw * cin, cout]))
+      return tf.reshape(y, [-1, out_h, out_w, cout])
+    return super().convolution_op(inputs, kernel)
+
+
 def _bottleneck_v2(x, filters: int, stride: int, name: str,
-                   slim_exact: bool):
+                   slim_exact: bool, conv=keras.layers.Conv2D):
   """One pre-activation bottleneck: BN-ReLU, 1x1, 3x3 (stride), 1x1 (4x).
 
   The shortcut is a 1x1 projection of the pre-activated input where the
@@ -79,15 +123,14 @@ def _bottleneck_v2(x, filters: int, stride: int, name: str,
   pre = _batch_norm(name + '_preact_bn', slim_exact)(x)
   pre = keras.layers.Activation('relu', name=name + '_preact_relu')(pre)
   if x.shape[-1] != 4 * filters:
-    shortcut = keras.layers.Conv2D(4 * filters, 1, strides=stride,
-                                   name=name + '_0_conv')(pre)
+    shortcut = conv(4 * filters, 1, strides=stride,
+                    name=name + '_0_conv')(pre)
   elif stride > 1:
     shortcut = keras.layers.MaxPooling2D(1, strides=stride,
                                          name=name + '_0_pool')(x)
   else:
     shortcut = x
-  y = keras.layers.Conv2D(filters, 1, use_bias=False,
-                          name=name + '_1_conv')(pre)
+  y = conv(filters, 1, use_bias=False, name=name + '_1_conv')(pre)
   y = _batch_norm(name + '_1_bn', slim_exact)(y)
   y = keras.layers.Activation('relu', name=name + '_1_relu')(y)
   if slim_exact:
@@ -95,11 +138,11 @@ def _bottleneck_v2(x, filters: int, stride: int, name: str,
     y = keras.layers.Conv2D(filters, 3, strides=stride, use_bias=False,
                             name=name + '_2_conv')(y)
   else:
-    y = keras.layers.Conv2D(filters, 3, strides=stride, padding='same',
-                            use_bias=False, name=name + '_2_conv')(y)
+    y = conv(filters, 3, strides=stride, padding='same', use_bias=False,
+             name=name + '_2_conv')(y)
   y = _batch_norm(name + '_2_bn', slim_exact)(y)
   y = keras.layers.Activation('relu', name=name + '_2_relu')(y)
-  y = keras.layers.Conv2D(4 * filters, 1, name=name + '_3_conv')(y)
+  y = conv(4 * filters, 1, name=name + '_3_conv')(y)
   return keras.layers.Add(name=name + '_out')([shortcut, y])
 
 
@@ -109,8 +152,9 @@ def _head(x, slim_exact):
   return keras.layers.GlobalAveragePooling2D(name='avg_pool')(x)
 
 
-def _resnet_v2_small(img_size):
+def _resnet_v2_small(img_size, matmul_convs=False):
   """The small pre-activation ResNet (see the module docstring)."""
+  conv = MatmulConv2D if matmul_convs else keras.layers.Conv2D
   inputs = keras.Input((img_size, img_size, 3), name='image')
   x = keras.layers.Conv2D(_SMALL_WIDTH, 7, strides=2, padding='same',
                           name='conv1_conv')(inputs)
@@ -121,7 +165,8 @@ def _resnet_v2_small(img_size):
       # Each stage after the first halves the resolution in its first block.
       stride = 2 if (block == 0 and stage > 0) else 1
       x = _bottleneck_v2(x, _SMALL_WIDTH * 2**stage, stride,
-                         f'conv{stage + 2}_block{block + 1}', slim_exact=False)
+                         f'conv{stage + 2}_block{block + 1}', slim_exact=False,
+                         conv=conv)
   return keras.Model(inputs, _head(x, slim_exact=False), name='encoder')
 
 
@@ -142,9 +187,9 @@ def _resnet50_v2(img_size):
   return keras.Model(inputs, _head(x, slim_exact=True), name='encoder')
 
 
-def _resnet(img_size, name=RESNET50_V2):
+def _resnet(img_size, name=RESNET50_V2, matmul_convs=False):
   if name == RESNET_V2_SMALL:
-    return _resnet_v2_small(img_size)
+    return _resnet_v2_small(img_size, matmul_convs)
   return _resnet50_v2(img_size)
 
 
@@ -180,7 +225,8 @@ def is_slim_checkpoint(path: str) -> bool:
 
 
 def build_encoder(img_size: int = 224, weights: str = 'none',
-                  name: str = RESNET50_V2) -> keras.Model:
+                  name: str = RESNET50_V2,
+                  matmul_convs: bool = False) -> keras.Model:
   """Builds the encoder.
 
   Args:
@@ -194,6 +240,9 @@ def build_encoder(img_size: int = 224, weights: str = 'none',
       ImageNet `resnet_v2_50.ckpt`); all but 'none' only for resnet50v2,
       except Keras files written from resnet_v2_small.
     name: one of ENCODERS.
+    matmul_convs: resnet_v2_small only: its 1x1 and 3x3 convolutions as
+      matrix products (`MatmulConv2D`: the same variables and outputs; faster
+      under XLA on a CPU, slower without it). Ignored for resnet50v2.
 
   Returns:
     A functional keras.Model mapping [B, S, S, 3] images in [-1, 1] to
@@ -210,7 +259,7 @@ def build_encoder(img_size: int = 224, weights: str = 'none',
     raise ValueError(f'--encoder={name}: expected one of {ENCODERS}')
   choice = (weights or 'none').strip()
   if choice.lower() == 'none':
-    return _resnet(img_size, name)
+    return _resnet(img_size, name, matmul_convs)
   if choice.lower() == 'imagenet':
     if name != RESNET50_V2:
       raise ValueError(f'--encoder_weights=imagenet: only --encoder='
@@ -234,7 +283,7 @@ def build_encoder(img_size: int = 224, weights: str = 'none',
     raise ValueError(f'--encoder_weights={weights}: expected a Keras weights '
                      'file ending in .weights.h5 or .h5, or a TF-Slim '
                      'checkpoint (.ckpt, or a prefix with a .index file)')
-  model = _resnet(img_size, name)
+  model = _resnet(img_size, name, matmul_convs)
   try:
     model.load_weights(path)
   except (ValueError, KeyError, OSError) as e:

@@ -118,3 +118,54 @@ def test_flag_choices_match_the_encoders():
   from hmr_tf import flags as _  # pylint: disable=g-import-not-at-top,unused-import
   assert tuple(absl_flags.FLAGS['encoder'].parser.enum_values) == (
       encoder.ENCODERS)
+
+
+@pytest.mark.parametrize('kernel,stride,size', [
+    (1, 1, 8), (1, 2, 8), (1, 2, 5), (3, 1, 8), (3, 2, 8), (3, 2, 5),
+    (3, 2, 2), (3, 1, 2), (7, 2, 8)])
+def test_matmul_conv_equals_conv2d_with_gradients(kernel, stride, size):
+  # The same layer twice (same weights): Keras' convolution, and the matrix
+  # products MatmulConv2D uses for 1x1 and 3x3 SAME (7x7 falls back to
+  # Keras'), outputs and gradients, eager and under XLA.
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  padding = 'valid' if kernel == 1 else 'same'
+  plain = keras.layers.Conv2D(6, kernel, strides=stride, padding=padding)
+  matmul = encoder.MatmulConv2D(6, kernel, strides=stride, padding=padding)
+  shape = (3, size, size, 5)
+  plain.build(shape)
+  matmul.build(shape)
+  matmul.set_weights(plain.get_weights())
+  x = tf.constant(np.random.default_rng(kernel * 10 + size).normal(
+      size=shape).astype(np.float32))
+
+  def run(layer):
+    with tf.GradientTape() as tape:
+      tape.watch(x)
+      y = layer(x)
+      loss = tf.reduce_sum(tf.sin(y))
+    return [y] + tape.gradient(loss, [x] + layer.trainable_variables)
+
+  reference = run(plain)
+  for fn in (run, tf.function(run, jit_compile=True)):
+    for got, want in zip(fn(matmul), reference):
+      assert got.shape == want.shape
+      np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-4,
+                                 rtol=1e-4)
+
+
+def test_small_encoder_with_matmul_convs_has_the_same_weights_and_output():
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  keras.utils.set_random_seed(0)
+  plain = encoder.build_encoder(64, name=encoder.RESNET_V2_SMALL)
+  matmul = encoder.build_encoder(64, name=encoder.RESNET_V2_SMALL,
+                                 matmul_convs=True)
+  assert [(w.path, w.shape) for w in plain.weights] == [
+      (w.path, w.shape) for w in matmul.weights]
+  assert sum(isinstance(l, encoder.MatmulConv2D) for l in matmul.layers) > 20
+  matmul.set_weights(plain.get_weights())
+  x = tf.random.stateless_uniform((4, 64, 64, 3), (3, 4), -1.0, 1.0)
+  np.testing.assert_allclose(matmul(x, training=True).numpy(),
+                             plain(x, training=True).numpy(), atol=1e-4)
+  # resnet50v2 ignores the option.
+  assert not any(isinstance(l, encoder.MatmulConv2D) for l in
+                 encoder.build_encoder(32, matmul_convs=True).layers)
