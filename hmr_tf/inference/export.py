@@ -48,9 +48,8 @@ encoder and the regressor's hidden layers then compute in the reduced type;
 run for batches of up to AUTO_XLA_MAX_BATCH crops and the compiled head
 with oneDNN's encoder for larger ones; the batch stays dynamic and XLA
 compiles once for each batch size it meets (the first call of a new size
-is slow). The
-choices are recorded in `assets.extra/export_info.json` and in a third
-signature, `export_info` (no inputs; outputs precision, jit_compile and
+is slow). The choices are recorded in `assets.extra/export_info.json` and in
+a third signature, `export_info` (no inputs; outputs precision, jit_compile and
 img_size as strings, and compute_dtype, a zero of the precision's type,
 whose dtype `saved_model_cli show` prints).
 

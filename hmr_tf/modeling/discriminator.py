@@ -10,10 +10,11 @@ The 23 rotation matrices are laid out as a "vertical image" [B, 23, 1, 9] and
 go through two 1x1 convolutions (32 channels, ReLU), so every joint gets the
 same 9 -> 32 -> 32 embedding. Each joint then has its own linear 32 -> 1 head.
 The 23 * 32 = 736 embeddings, flattened, feed Dense 1024 ReLU -> Dense 1024
-ReLU -> 1 for the whole pose (the width is `pose_units`, 1024 by default). β goes through Dense 10 ReLU -> Dense 5 ReLU
--> 1. (ReLU everywhere but the outputs: TF-Slim's conv2d and fully_connected
-default, as in the original.) The global rotation is left out because it
-depends on the camera, not on what a plausible body looks like.
+ReLU -> 1 for the whole pose (the width is `pose_units`, 1024 by default).
+β goes through Dense 10 ReLU -> Dense 5 ReLU -> 1. (ReLU everywhere but the
+outputs: TF-Slim's conv2d and fully_connected default, as in the original.)
+The global rotation is left out because it depends on the camera, not on
+what a plausible body looks like.
 """
 
 import keras
@@ -61,7 +62,6 @@ class Discriminator(keras.Model):
                name='discriminator', **kwargs):
     super().__init__(name=name, **kwargs)
     self.num_betas = num_betas
-    self.pose_units = pose_units
     self.conv1 = keras.layers.Conv2D(32, 1, activation='relu', name='conv1')
     self.conv2 = keras.layers.Conv2D(32, 1, activation='relu', name='conv2')
     # The three output layers compute in float32 under mixed precision: the
@@ -83,8 +83,8 @@ class Discriminator(keras.Model):
     self.conv2.build((None, NUM_JOINTS, 1, 32))
     self.joint_heads.build((None, NUM_JOINTS, 32))
     self.pose_fc1.build((None, NUM_JOINTS * 32))
-    self.pose_fc2.build((None, self.pose_units))
-    self.pose_out.build((None, self.pose_units))
+    self.pose_fc2.build((None, self.pose_fc1.units))
+    self.pose_out.build((None, self.pose_fc2.units))
     self.shape_fc1.build((None, self.num_betas))
     self.shape_fc2.build((None, 10))
     self.shape_out.build((None, 5))

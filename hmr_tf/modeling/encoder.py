@@ -79,34 +79,40 @@ class MatmulConv2D(keras.layers.Conv2D):
   padded input (im2col: a few kilobytes per image at these sizes).
   """
 
+  def _as_matmul(self, kernel_size, spatial) -> bool:
+    """Whether this layer's convolution has the products' form.
+
+    Square 1x1 (where SAME and VALID agree) or 3x3 SAME kernels, equal
+    strides, no dilation or groups, channels last, and a known spatial size;
+    anything else keeps Keras' convolution.
+    """
+    return (kernel_size in ((1, 1), (3, 3)) and
+            (kernel_size == (1, 1) or self.padding == 'same') and
+            self.strides[0] == self.strides[1] and
+            tuple(self.dilation_rate) == (1, 1) and self.groups == 1 and
+            self.data_format == 'channels_last' and None not in spatial)
+
   def convolution_op(self, inputs, kernel):
     kh, kw, cin, cout = (int(d) for d in kernel.shape)
+    if not self._as_matmul((kh, kw), tuple(inputs.shape[1:3])):
+      return super().convolution_op(inputs, kernel)
     stride = int(self.strides[0])
-    same_strides = int(self.strides[1]) == stride
-    if (kh, kw) == (1, 1) and self.padding == 'valid' and same_strides:
-      if stride > 1:
-        inputs = inputs[:, ::stride, ::stride, :]
-      height, width = inputs.shape[1], inputs.shape[2]
-      y = tf.matmul(tf.reshape(inputs, [-1, cin]),
-                    tf.reshape(kernel, [cin, cout]))
-      return tf.reshape(y, [-1, height, width, cout])
-    if (kh, kw) == (3, 3) and self.padding == 'same' and same_strides:
-      height, width = int(inputs.shape[1]), int(inputs.shape[2])
-      out_h, out_w = -(-height // stride), -(-width // stride)
-      # TensorFlow's SAME: the extra padding row/column goes after.
-      pad_h = max((out_h - 1) * stride + kh - height, 0)
-      pad_w = max((out_w - 1) * stride + kw - width, 0)
-      padded = tf.pad(inputs, [[0, 0], [pad_h // 2, pad_h - pad_h // 2],
-                               [pad_w // 2, pad_w - pad_w // 2], [0, 0]])
-      # Tap (i, j) of every output pixel, in the kernel's (i, j, c) order.
-      views = [padded[:, i:i + (out_h - 1) * stride + 1:stride,
-                      j:j + (out_w - 1) * stride + 1:stride, :]
-               for i in range(kh) for j in range(kw)]
-      patches = tf.concat(views, axis=-1)  # [B, out_h, out_w, 9 cin]
-      y = tf.matmul(tf.reshape(patches, [-1, kh * kw * cin]),
-                    tf.reshape(kernel, [kh * kw * cin, cout]))
-      return tf.reshape(y, [-1, out_h, out_w, cout])
-    return super().convolution_op(inputs, kernel)
+    height, width = int(inputs.shape[1]), int(inputs.shape[2])
+    out_h, out_w = -(-height // stride), -(-width // stride)
+    # TensorFlow's SAME: the extra padding row/column goes after (none for
+    # a 1x1 kernel).
+    pad_h = max((out_h - 1) * stride + kh - height, 0)
+    pad_w = max((out_w - 1) * stride + kw - width, 0)
+    padded = tf.pad(inputs, [[0, 0], [pad_h // 2, pad_h - pad_h // 2],
+                             [pad_w // 2, pad_w - pad_w // 2], [0, 0]])
+    # Tap (i, j) of every output pixel, in the kernel's (i, j, c) order.
+    views = [padded[:, i:i + (out_h - 1) * stride + 1:stride,
+                    j:j + (out_w - 1) * stride + 1:stride, :]
+             for i in range(kh) for j in range(kw)]
+    patches = views[0] if len(views) == 1 else tf.concat(views, axis=-1)
+    y = tf.matmul(tf.reshape(patches, [-1, kh * kw * cin]),  # [B h w, k k cin]
+                  tf.reshape(kernel, [kh * kw * cin, cout]))
+    return tf.reshape(y, [-1, out_h, out_w, cout])
 
 
 def _bottleneck_v2(x, filters: int, stride: int, name: str,

@@ -153,6 +153,28 @@ def test_matmul_conv_equals_conv2d_with_gradients(kernel, stride, size):
                                  rtol=1e-4)
 
 
+def test_matmul_conv_keeps_keras_convolution_outside_its_form():
+  # Dilated, VALID 3x3 and unknown-size inputs are not products' form: the
+  # layer falls back to Keras' convolution, same outputs.
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  x = tf.constant(np.random.default_rng(4).normal(
+      size=(2, 9, 9, 4)).astype(np.float32))
+  for kwargs in (dict(padding='same', dilation_rate=2),
+                 dict(padding='valid')):
+    plain = keras.layers.Conv2D(3, 3, **kwargs)
+    matmul = encoder.MatmulConv2D(3, 3, **kwargs)
+    plain.build(x.shape)
+    matmul.build(x.shape)
+    matmul.set_weights(plain.get_weights())
+    np.testing.assert_allclose(matmul(x).numpy(), plain(x).numpy(),
+                               atol=1e-5, err_msg=str(kwargs))
+  matmul = encoder.MatmulConv2D(3, 3, padding='same')
+  matmul.build((None, None, None, 4))
+  unknown = tf.function(matmul, input_signature=[
+      tf.TensorSpec([None, None, None, 4], tf.float32)])
+  assert unknown(x).shape == (2, 9, 9, 3)
+
+
 def test_small_encoder_with_matmul_convs_has_the_same_weights_and_output():
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   keras.utils.set_random_seed(0)
