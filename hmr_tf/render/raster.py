@@ -57,14 +57,20 @@ def setup(vertices: np.ndarray, faces: np.ndarray) -> Triangles:
   Returns:
     A `Triangles` tuple.
   """
-  tri = vertices.astype(np.float64, copy=False)[faces]  # [F, 3, 3]
-  x = np.ascontiguousarray(tri[:, :, 0])
-  y = np.ascontiguousarray(tri[:, :, 1])
-  z = np.ascontiguousarray(tri[:, :, 2])
+  vertices = np.asarray(vertices, np.float64)
+  # One gather per coordinate from a contiguous column, with intp indices
+  # (NumPy converts int32 ones on every gather): several times faster than
+  # gathering [F, 3, 3] rows and splitting them.
+  faces = np.asarray(faces).astype(np.intp, copy=False)
+  x, y, z = (np.take(np.ascontiguousarray(vertices[:, i]), faces)
+             for i in range(3))
   ex1, ey1, ez1 = x[:, 1] - x[:, 0], y[:, 1] - y[:, 0], z[:, 1] - z[:, 0]
   ex2, ey2, ez2 = x[:, 2] - x[:, 0], y[:, 2] - y[:, 0], z[:, 2] - z[:, 0]
   area2 = ex1 * ey2 - ex2 * ey1
-  finite = np.isfinite(tri).all(axis=(1, 2))
+  if np.isfinite(vertices).all():  # The usual case: no per-face test.
+    finite = np.ones(len(faces), dtype=bool)
+  else:
+    finite = np.isfinite(vertices).all(axis=1)[faces].all(axis=1)
   # Edge-on faces cover no area; their depth plane is undefined.
   valid = finite & (np.abs(area2) > 1e-12)
   with np.errstate(divide='ignore', invalid='ignore'):
@@ -74,13 +80,34 @@ def setup(vertices: np.ndarray, faces: np.ndarray) -> Triangles:
   return Triangles(x, y, z, area2, dzdx, dzdy, valid)
 
 
+def _holds_pixel_centre(tri: Triangles, height: int) -> np.ndarray:
+  """[F] bool: whether a face's bounding box holds a pixel centre on the image.
+
+  A face without one produces no fragment, so leaving it out changes
+  nothing; at small image sizes most faces of a dense mesh are smaller than
+  a pixel and have none (about two thirds of the body's at 128 px), and the
+  trapezoid set-up below costs as much per face as the test. Rows use the
+  same bounds as `_segments` (ceil(y_top) <= floor(y_bottom)); columns allow
+  1e-9 px of slack because the spans' x comes from interpolated edges.
+  """
+  y_lo = np.minimum(np.minimum(tri.y[:, 0], tri.y[:, 1]), tri.y[:, 2])
+  y_hi = np.maximum(np.maximum(tri.y[:, 0], tri.y[:, 1]), tri.y[:, 2])
+  x_lo = np.minimum(np.minimum(tri.x[:, 0], tri.x[:, 1]), tri.x[:, 2])
+  x_hi = np.maximum(np.maximum(tri.x[:, 0], tri.x[:, 1]), tri.x[:, 2])
+  with np.errstate(invalid='ignore'):
+    rows = (np.maximum(np.ceil(y_lo), 0) <=
+            np.minimum(np.floor(y_hi), height - 1))
+    cols = np.ceil(x_lo - 1e-9) <= np.floor(x_hi + 1e-9)
+  return rows & cols
+
+
 def _segments(tri: Triangles, height: int):
   """Splits faces into trapezoids with one left and one right edge line.
 
   Returns, per trapezoid: face id, first row, row count, x of the left and
   right edge at the first row's centre, and their slopes dx/dy.
   """
-  fid = np.nonzero(tri.valid)[0]
+  fid = np.nonzero(tri.valid & _holds_pixel_centre(tri, height))[0]
   # Sort each face's vertices by y with a three-swap sorting network (much
   # faster than argsort along a length-3 axis).
   xt, xm, xb = (tri.x[fid, i] for i in range(3))

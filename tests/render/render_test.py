@@ -165,6 +165,31 @@ def test_random_overlapping_faces_match_a_brute_force_zbuffer(seed):
                              rtol=1e-5)
 
 
+@pytest.mark.parametrize('seed', [0, 1])
+def test_subpixel_faces_match_a_brute_force_zbuffer(seed):
+  # A dense mesh at a small size: most faces hold no pixel centre (the
+  # rasterizer skips those before its set-up), some have a vertex or an edge
+  # exactly on one; every centre a face holds must still be found.
+  rng = np.random.default_rng(seed)
+  h, w = 17, 23
+  centres = rng.uniform([-1, -1, 0], [w, h, 10], (300, 3))
+  offsets = rng.uniform(-0.7, 0.7, (300, 3, 3)) * [1, 1, 0]
+  # A third of the faces with their first vertex on a pixel centre.
+  on_centre = rng.random(300) < 0.3
+  offsets[on_centre, 0, :2] = (np.round(centres[on_centre, :2]) -
+                               centres[on_centre, :2])
+  vertices = (centres[:, None, :] + offsets).reshape(-1, 3)
+  faces = np.arange(len(vertices)).reshape(-1, 3)
+  tri = raster.setup(vertices, faces)
+  holds = raster._holds_pixel_centre(tri, h)
+  assert 0 < holds.sum() < len(faces)
+  result = renderer.render_mesh(vertices, faces, h, w, antialias=False)
+  index, depth = _reference_zbuffer(vertices, faces, h, w)
+  np.testing.assert_array_equal(result.face_index, index)
+  np.testing.assert_allclose(result.depth, depth.astype(np.float32),
+                             rtol=1e-5)
+
+
 def _square(x0, x1, y0, y1, z=1.0):
   vertices = np.array([[x0, y0, z], [x1, y0, z], [x1, y1, z], [x0, y1, z]])
   return vertices, np.array([[0, 1, 2], [0, 2, 3]])
