@@ -56,6 +56,7 @@ from hmr_tf.data import writer as writer_lib
 from hmr_tf.files import atomic_io
 from hmr_tf.geometry import crop as crop_lib
 from hmr_tf.smpl import layer as layer_lib
+from hmr_tf.smpl import lbs
 from hmr_tf.smpl import model_io
 from hmr_tf.synthetic import pose_prior
 from hmr_tf.synthetic import scene as scene_lib
@@ -69,6 +70,10 @@ KINDS = ('2d', '3d', 'mocap')
 SPLITS = ('train', 'test')
 BETA_LIMIT = 2.0
 NUM_SHAPE = schema.SHAPE_DIM
+
+# Image datasets of at least this many examples pose their meshes under XLA
+# (`_Poser`): its one-off compilation costs what ~4,000 bodies gain.
+XLA_MIN_IMAGES = 4000
 
 _DATASET_IDS = {DATASET_2D: 1, DATASET_3D: 2, DATASET_MOCAP: 3}
 _SPLIT_IDS = {'train': 0, 'test': 1}
@@ -89,9 +94,18 @@ def sample_betas(rng: np.random.Generator, num_betas: int) -> np.ndarray:
 
 
 class _Poser:
-  """Poses batches with the SMPL layer in a compiled tf.function."""
+  """Poses batches with the SMPL layer in compiled tf.functions.
 
-  def __init__(self, body_model: model_io.BodyModel):
+  The crossing test needs the joints only (`joints_only`, any batch size);
+  the accepted poses then get their mesh (`mesh`) in batches of a fixed
+  size, `mesh_batch` rows padded with rest poses. With `jit` that is one
+  XLA program, compiled once (about 2 s), whose fused skinning does not
+  materialise a 3x4 transform per vertex and body: ~3x faster per body, so
+  `generate` uses it for datasets of `XLA_MIN_IMAGES` images and more.
+  """
+
+  def __init__(self, body_model: model_io.BodyModel, mesh_batch: int = 64,
+               jit: bool = False):
     if body_model.cocoplus_regressor is None:
       raise ValueError('body model: the synthetic dataset needs keypoints, '
                        'but the model has no cocoplus_regressor')
@@ -99,15 +113,23 @@ class _Poser:
     self.num_betas = min(NUM_SHAPE, body_model.num_betas)
     rest_joints = body_model.J_regressor @ body_model.v_template
     self.scale = pose_prior.body_scale(rest_joints)
+    self.mesh_batch = int(mesh_batch)
     # One trace for every batch size (rejection rounds shrink the batch).
     signature = [tf.TensorSpec([None, schema.POSE_DIM], tf.float32),
                  tf.TensorSpec([None, self.num_betas], tf.float32)]
-    self._fn = tf.function(self._pose, input_signature=signature)
     self._joints_fn = tf.function(self._joints, input_signature=signature)
+    fixed = [tf.TensorSpec([self.mesh_batch, schema.POSE_DIM], tf.float32),
+             tf.TensorSpec([self.mesh_batch, self.num_betas], tf.float32)]
+    self._mesh_fn = tf.function(self._mesh, input_signature=fixed,
+                                jit_compile=bool(jit))
+    # The keypoints outside XLA: fused into the same program, the regressor
+    # made XLA recompute the skinning (2.5x slower than both apart).
+    self._keypoints_fn = tf.function(
+        lambda vertices: lbs.regress_joints(vertices,
+                                            self.smpl.cocoplus_regressor))
 
-  def _pose(self, pose, betas):
-    out = self.smpl(pose, betas)
-    return out.joints, out.vertices, out.keypoints
+  def _mesh(self, pose, betas):
+    return self.smpl(pose, betas).vertices
 
   def _joints(self, pose, betas):
     return self.smpl.keypoints_only(pose, betas).joints
@@ -116,14 +138,22 @@ class _Poser:
     return (tf.constant(pose, tf.float32),
             tf.constant(betas[:, :self.num_betas], tf.float32))
 
-  def __call__(self, pose: np.ndarray, betas: np.ndarray):
-    """(pose [B, 72], betas [B, 10]) -> (joints, (vertices, keypoints))."""
-    joints, vertices, keypoints = self._fn(*self._inputs(pose, betas))
-    return joints.numpy(), (vertices.numpy(), keypoints.numpy())
-
   def joints_only(self, pose: np.ndarray, betas: np.ndarray):
-    """(pose, betas) -> (joints, ()): what mocap needs (no mesh, ~5x less)."""
+    """(pose [B, 72], betas [B, 10]) -> (joints [B, 24, 3], ())."""
     return self._joints_fn(*self._inputs(pose, betas)).numpy(), ()
+
+  def mesh(self, pose: np.ndarray, betas: np.ndarray):
+    """(pose [B, 72], betas [B, 10]) -> (vertices [B, N, 3], keypoints)."""
+    vertices, keypoints = [], []
+    for start in range(0, len(pose), self.mesh_batch):
+      rows = slice(start, start + self.mesh_batch)
+      count = len(pose[rows])
+      pad = ((0, self.mesh_batch - count), (0, 0))
+      v = self._mesh_fn(*self._inputs(np.pad(pose[rows], pad),
+                                      np.pad(betas[rows], pad)))
+      vertices.append(v.numpy()[:count])
+      keypoints.append(self._keypoints_fn(v).numpy()[:count])
+    return np.concatenate(vertices), np.concatenate(keypoints)
 
 
 class _Timer:
@@ -150,12 +180,11 @@ def _pose_batch(poser: _Poser, dataset: str, split: str,
     betas[row, :poser.num_betas] = sample_betas(
         np.random.default_rng(shape_seed), poser.num_betas)
   rngs = [np.random.default_rng(s[0]) for s in seeds]
+  poses, _, _ = pose_prior.sample_valid(rngs, poser.joints_only, betas,
+                                        poser.scale, prior)
   if not mesh:
-    poses, _, _ = pose_prior.sample_valid(rngs, poser.joints_only, betas,
-                                          poser.scale, prior)
     return poses, betas, None, None, [s[2] for s in seeds]
-  poses, (vertices, keypoints), _ = pose_prior.sample_valid(
-      rngs, poser, betas, poser.scale, prior)
+  vertices, keypoints = poser.mesh(poses, betas)
   return poses, betas, vertices, keypoints, [s[2] for s in seeds]
 
 
@@ -397,13 +426,15 @@ def generate(output_dir: str,
            'standin': body_model.is_standin, 'img_size': int(img_size),
            'seed': int(seed)}
   timer = _Timer()
-  poser = _Poser(body_model)
   counts = {DATASET_2D: {'train': int(num_train), 'test': int(num_test)},
             DATASET_3D: {'train': int(num_train_3d), 'test': int(num_test)}}
   sidecars = {}
 
   image_sets = [d for k, d in (('2d', DATASET_2D), ('3d', DATASET_3D))
                 if k in kinds]
+  num_images = sum(sum(counts[d].values()) for d in image_sets)
+  poser = _Poser(body_model, mesh_batch=batch_size,
+                 jit=num_images >= XLA_MIN_IMAGES)
   if image_sets:
     renderer = scene_lib.SceneRenderer(
         body_model.faces, body_model.weights, body_model.v_template,

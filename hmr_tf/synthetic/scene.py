@@ -304,6 +304,8 @@ class SceneRenderer:
     self.img_size = int(img_size)
     self.config = config
     self.fixed_palette = fixed_part_palette(self.num_parts)
+    # [F, 3] face colours of the fixed palette, gathered once.
+    self._fixed_face_colors = self.fixed_palette[self.parts]
 
   def render(self, vertices: np.ndarray, keypoints: np.ndarray,
              seed: np.random.SeedSequence,
@@ -330,8 +332,8 @@ class SceneRenderer:
     background = random_background(rng, size,
                                    shapes=cfg.background == 'clutter')
     palette = 0.15 + 0.8 * rng.random((self.num_parts, 3))
-    if cfg.part_colors == 'fixed':
-      palette = self.fixed_palette
+    face_colors = (self._fixed_face_colors if cfg.part_colors == 'fixed' else
+                   palette[self.parts])
     light = np.array([2 * rng.random() - 1, 2 * rng.random() - 1,
                       -1.0 - rng.random()])
     ambient = rng.uniform(cfg.ambient_min, cfg.ambient_max)
@@ -343,7 +345,7 @@ class SceneRenderer:
     projected[:, 2] = f_px * vertices[:, 2]
     result = renderer.render_mesh(projected, self.faces, size, size,
                                 background=background,
-                                face_colors=palette[self.parts],
+                                face_colors=face_colors,
                                 light_dir=light, ambient=ambient,
                                 antialias=cfg.antialias)
     image = result.image

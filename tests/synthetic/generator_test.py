@@ -385,16 +385,27 @@ def test_generate_records_scene_options_and_3d_count(body, tmp_path):
     assert -forward[2] > np.cos(np.radians(15))
 
 
-def test_mocap_posing_without_the_mesh_draws_the_same_poses(body):
-  # Mocap examples are posed with the joints only; the crossing test, and so
-  # every accepted pose, must be the one the full mesh call gives.
-  poser = generator._Poser(body)
-  pose = pose_prior.sample_poses(np.random.default_rng(8), 4)
-  betas = np.random.default_rng(9).normal(size=(4, 10))
-  joints, (vertices, keypoints) = poser(pose, betas)
-  only, extra = poser.joints_only(pose, betas)
-  assert extra == () and vertices.shape[0] == 4 and keypoints.shape[0] == 4
-  np.testing.assert_allclose(only, joints, atol=1e-5)
+@pytest.mark.parametrize('jit', [False, True])
+def test_posing_joints_and_padded_mesh_match_the_smpl_layer(body, jit):
+  # The crossing test runs on the joints alone and the accepted poses get
+  # their mesh from fixed-size batches padded with rest poses (under XLA for
+  # large datasets): both must be what the SMPL layer gives for the same
+  # poses (5 and 11 rows through a mesh batch of 4: full, padded and
+  # several chunks).
+  poser = generator._Poser(body, mesh_batch=4, jit=jit)
+  for count, seed in ((5, 8), (11, 10)):
+    pose = pose_prior.sample_poses(np.random.default_rng(seed), count)
+    betas = np.random.default_rng(seed + 1).normal(size=(count, 10))
+    out = poser.smpl(tf.constant(pose, tf.float32),
+                     tf.constant(betas, tf.float32))
+    only, extra = poser.joints_only(pose, betas)
+    assert extra == ()
+    np.testing.assert_allclose(only, out.joints.numpy(), atol=1e-5)
+    vertices, keypoints = poser.mesh(pose, betas)
+    assert vertices.shape == (count, body.num_vertices, 3)
+    np.testing.assert_allclose(vertices, out.vertices.numpy(), atol=1e-5)
+    np.testing.assert_allclose(keypoints, out.keypoints.numpy(), atol=1e-5)
+  # Mocap examples skip the mesh; their poses are the image examples'.
   full = generator._pose_batch(poser, generator.DATASET_MOCAP, 'train',
                                range(40), 3, pose_prior.PosePriorConfig())
   fast = generator._pose_batch(poser, generator.DATASET_MOCAP, 'train',
@@ -402,4 +413,5 @@ def test_mocap_posing_without_the_mesh_draws_the_same_poses(body):
                                mesh=False)
   np.testing.assert_array_equal(fast[0], full[0])
   np.testing.assert_array_equal(fast[1], full[1])
+  assert full[2].shape[0] == 40 and full[3].shape == (40, 19, 3)
   assert fast[2] is None and fast[3] is None
