@@ -205,7 +205,7 @@ def example_errors(pred_pose: np.ndarray, pred_betas: np.ndarray,
     ValueError: naming the example when its gender is missing or unknown.
   """
   # Imported here: the converter imports this module for its names only,
-  # and the SMPL layer's imports (tensorflow_graphics) take seconds.
+  # and the SMPL layer's imports (TensorFlow) take seconds.
   from hmr_tf.smpl.layer import SMPL  # pylint: disable=g-import-not-at-top
   genders = [g.decode() if isinstance(g, bytes) else str(g) for g in genders]
   for i, g in enumerate(genders):

@@ -16,7 +16,6 @@ returns tensors; none reads global state, so they run eagerly, inside
 from typing import Sequence, Tuple
 
 import tensorflow as tf
-from tensorflow_graphics.geometry.transformation import rotation_matrix_3d
 
 
 def batch_rodrigues(axis_angle: tf.Tensor) -> tf.Tensor:
@@ -33,8 +32,21 @@ def batch_rodrigues(axis_angle: tf.Tensor) -> tf.Tensor:
   # axis is undefined; sin and 1 − cos vanish there, so R = I regardless.
   eps = tf.constant(1e-16, axis_angle.dtype)
   angle = tf.sqrt(tf.reduce_sum(tf.square(axis_angle), -1, keepdims=True) + eps)
-  axis = axis_angle / angle
-  return rotation_matrix_3d.from_axis_angle(axis, angle)
+  k = axis_angle / angle  # [..., 3] unit axis
+  # R = cos θ I + (1 − cos θ) k kᵀ + sin θ [k]×, entry by entry. The same
+  # arithmetic as tensorflow_graphics' rotation_matrix_3d.from_axis_angle
+  # (equal to the bit; tests/smpl/lbs_test.py), without importing that
+  # package, which costs every process ~2 s.
+  cos = tf.cos(angle)
+  kx, ky, kz = tf.unstack(k, axis=-1)
+  sx, sy, sz = tf.unstack(tf.sin(angle) * k, axis=-1)
+  cx, cy, cz = tf.unstack((1.0 - cos) * k, axis=-1)
+  xy, xz, yz = cx * ky, cx * kz, cy * kz
+  entries = [cx * kx + cos[..., 0], xy - sz, xz + sy,
+             xy + sz, cy * ky + cos[..., 0], yz - sx,
+             xz - sy, yz + sx, cz * kz + cos[..., 0]]
+  return tf.reshape(tf.stack(entries, axis=-1),
+                    tf.concat([tf.shape(k)[:-1], [3, 3]], 0))
 
 
 def blend_shapes(betas: tf.Tensor, shapedirs: tf.Tensor) -> tf.Tensor:
