@@ -275,25 +275,31 @@ def _main_module_hidden():
     main.__dict__.update(saved)
 
 
-# Thread-pool sizes a spawned rendering worker reads when NumPy's BLAS and
-# OpenMP load: one thread each.
-_WORKER_THREAD_VARS = ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS',
-                       'MKL_NUM_THREADS')
+# What a spawned rendering worker reads at start-up: one BLAS/OpenMP thread
+# each (NumPy's BLAS and OpenMP read these when they load), and glibc's
+# malloc told to keep freed memory (256 MB thresholds): each rendering
+# allocates and frees a few MB of temporaries, which by default went back to
+# the system and faulted in again, ~900 page faults an image (11 of the
+# workers' 52 CPU seconds in the quickstart's data stage went to the kernel;
+# 0.8 with these). Other C libraries ignore the two MALLOC_ variables.
+_WORKER_ENV = {'OMP_NUM_THREADS': '1', 'OPENBLAS_NUM_THREADS': '1',
+               'MKL_NUM_THREADS': '1',
+               'MALLOC_MMAP_THRESHOLD_': str(256 << 20),
+               'MALLOC_TRIM_THRESHOLD_': str(256 << 20)}
 
 
 @contextlib.contextmanager
-def _single_threaded_children():
-  """Spawned workers start with one BLAS/OpenMP thread each.
+def _worker_environment():
+  """Spawned workers start with `_WORKER_ENV` (variables the user set kept).
 
   The workers already fill every core between them (one process per core),
   and this process poses the next batch meanwhile: a multi-threaded BLAS
   call in a worker would only wait on threads competing for the same cores.
-  Variables the user set are kept.
   """
-  saved = {k: os.environ.get(k) for k in _WORKER_THREAD_VARS}
+  saved = {k: os.environ.get(k) for k in _WORKER_ENV}
   try:
-    for key in _WORKER_THREAD_VARS:
-      os.environ.setdefault(key, '1')
+    for key, value in _WORKER_ENV.items():
+      os.environ.setdefault(key, value)
     yield
   finally:
     for key, value in saved.items():
@@ -444,7 +450,7 @@ def generate(output_dir: str,
       # 'spawn': forking a process that already runs TensorFlow is unsafe.
       context = multiprocessing.get_context('spawn')
       start = time.perf_counter()
-      with _main_module_hidden(), _single_threaded_children():
+      with _main_module_hidden(), _worker_environment():
         pool = context.Pool(num_workers,
                             initializer=scene_lib.init_worker,
                             initargs=(renderer,))

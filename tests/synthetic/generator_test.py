@@ -415,3 +415,20 @@ def test_posing_joints_and_padded_mesh_match_the_smpl_layer(body, jit):
   np.testing.assert_array_equal(fast[1], full[1])
   assert full[2].shape[0] == 40 and full[3].shape == (40, 19, 3)
   assert fast[2] is None and fast[3] is None
+
+
+def test_worker_environment_sets_then_restores_and_keeps_user_values(
+    monkeypatch):
+  # Spawned renderers start single-threaded with glibc told to keep freed
+  # memory; the parent's environment is restored afterwards, and a value
+  # the user set is neither overridden nor removed.
+  monkeypatch.setenv('OMP_NUM_THREADS', '3')
+  monkeypatch.delenv('MALLOC_TRIM_THRESHOLD_', raising=False)
+  monkeypatch.delenv('MKL_NUM_THREADS', raising=False)
+  with generator._worker_environment():
+    assert os.environ['OMP_NUM_THREADS'] == '3'
+    assert os.environ['MKL_NUM_THREADS'] == '1'
+    assert int(os.environ['MALLOC_TRIM_THRESHOLD_']) >= 64 << 20
+  assert os.environ['OMP_NUM_THREADS'] == '3'
+  assert 'MKL_NUM_THREADS' not in os.environ
+  assert 'MALLOC_TRIM_THRESHOLD_' not in os.environ
