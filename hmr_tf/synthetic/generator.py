@@ -207,6 +207,7 @@ def _write_images(output_dir: str, dataset: str, counts: Dict[str, int],
   """Renders and writes one image dataset (2D or 3D), double-buffered.
 
   While the worker pool renders batch k, this process poses batch k + 1.
+  `pool`: None (render here) or a `_RenderPool`.
   """
   is_3d = dataset == DATASET_3D
   kind = schema.KIND_3D if is_3d else schema.KIND_2D
@@ -221,12 +222,23 @@ def _write_images(output_dir: str, dataset: str, counts: Dict[str, int],
     timer.add('posing', time.perf_counter() - start)
     return out
 
+  submitted = [0]
+
   def submit(posed):
     poses, betas, vertices, keypoints, scene_seeds = posed
-    jobs = list(zip(vertices, keypoints, scene_seeds))
     if pool is None:
-      return [renderer.render(*job) for job in jobs]
-    return pool.map_async(scene_lib.render_in_worker, jobs, chunksize=4)
+      return [renderer.render(*job)
+              for job in zip(vertices, keypoints, scene_seeds)]
+    # The meshes go through the pool's shared block (slot k % 2: batch k - 2,
+    # the slot's last user, has been collected before batch k is posed);
+    # the jobs carry only their slot and row.
+    slot = submitted[0] % len(pool.meshes)
+    submitted[0] += 1
+    pool.meshes[slot, :len(vertices)] = vertices
+    jobs = [(slot, row, k, seed)
+            for row, (k, seed) in enumerate(zip(keypoints, scene_seeds))]
+    return pool.pool.map_async(scene_lib.render_shared_in_worker, jobs,
+                               chunksize=4)
 
   with writer_lib.ShardedWriter(output_dir, dataset, kind,
                                 shard_size=shard_size, extra=extra) as w:
@@ -307,6 +319,34 @@ def _worker_environment():
         os.environ.pop(key, None)
       else:
         os.environ[key] = value
+
+
+class _RenderPool:
+  """Rendering worker processes and the shared block the meshes go through.
+
+  Sending each job's mesh through the pool's pipe (pickled, 160 KB for the
+  MakeHuman body) cost this process and the workers ~10 CPU seconds in the
+  quickstart's data stage; the meshes of two batches (the one rendering and
+  the next) are written into `meshes`, a float32 [2, batch, N, 3] block the
+  workers map at start-up, and a job names only its slot and row.
+  """
+
+  def __init__(self, num_workers: int, renderer: scene_lib.SceneRenderer,
+               batch_size: int, num_vertices: int):
+    # 'spawn': forking a process that already runs TensorFlow is unsafe.
+    context = multiprocessing.get_context('spawn')
+    shape = (2, int(batch_size), int(num_vertices), 3)
+    block = context.RawArray('f', int(np.prod(shape)))
+    self.meshes = np.frombuffer(block, np.float32).reshape(shape)
+    with _main_module_hidden(), _worker_environment():
+      self.pool = context.Pool(num_workers, initializer=scene_lib.init_worker,
+                               initargs=(renderer, block, shape))
+    # Waits until every worker has started (imports take a few seconds).
+    self.pool.map(scene_lib.worker_ready, range(num_workers), chunksize=1)
+
+  def close(self):
+    self.pool.close()
+    self.pool.join()
 
 
 def _rotation_mean(rotvecs: np.ndarray) -> np.ndarray:
@@ -447,15 +487,9 @@ def generate(output_dir: str,
         body_model.cocoplus_regressor, img_size, scene)
     pool = None
     if num_workers > 0:
-      # 'spawn': forking a process that already runs TensorFlow is unsafe.
-      context = multiprocessing.get_context('spawn')
       start = time.perf_counter()
-      with _main_module_hidden(), _worker_environment():
-        pool = context.Pool(num_workers,
-                            initializer=scene_lib.init_worker,
-                            initargs=(renderer,))
-      # Waits until every worker has started (imports take a few seconds).
-      pool.map(scene_lib.worker_ready, range(num_workers), chunksize=1)
+      pool = _RenderPool(num_workers, renderer, batch_size,
+                         body_model.num_vertices)
       timer.add('startup', time.perf_counter() - start)
     try:
       for dataset in image_sets:
@@ -465,7 +499,6 @@ def generate(output_dir: str,
     finally:
       if pool is not None:
         pool.close()
-        pool.join()
 
   mean_params = None
   if 'mocap' in kinds:

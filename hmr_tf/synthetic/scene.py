@@ -46,7 +46,7 @@ invisible; one whose surface shows anywhere is visible.
 
 import dataclasses
 import time
-from typing import Dict, NamedTuple, Optional
+from typing import Dict, NamedTuple, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -379,19 +379,34 @@ class SceneRenderer:
 
 # Worker-process state for multiprocessing (set by `init_worker`).
 _WORKER: Optional[SceneRenderer] = None
+_WORKER_MESHES: Optional[np.ndarray] = None
 
 
-def init_worker(scene_renderer: SceneRenderer) -> None:
-  """Pool initializer: keeps the renderer in the worker process."""
-  global _WORKER
+def init_worker(scene_renderer: SceneRenderer, meshes,
+                shape: Tuple[int, ...]) -> None:
+  """Pool initializer: keeps the renderer and the shared mesh block.
+
+  Args:
+    scene_renderer: the renderer every job uses.
+    meshes: the shared float32 buffer (a multiprocessing RawArray) the
+      parent writes the meshes into, `shape` [slots, batch, N, 3]; a job of
+      `render_shared_in_worker` names a slot and a row of it.
+    shape: the buffer's shape.
+  """
+  global _WORKER, _WORKER_MESHES
   _WORKER = scene_renderer
+  _WORKER_MESHES = np.frombuffer(meshes, np.float32).reshape(shape)
   # One OpenCV thread: the pool has a worker per core already.
   cv2.setNumThreads(1)
 
 
-def render_in_worker(job):
-  """Pool task: job = (vertices, keypoints, seed) -> SceneResult."""
-  return _WORKER.render(*job)
+def render_shared_in_worker(job):
+  """Pool task: job = (slot, row, keypoints, seed) -> SceneResult.
+
+  The vertices are row `row` of slot `slot` of the shared mesh block.
+  """
+  slot, row, keypoints, seed = job
+  return _WORKER.render(_WORKER_MESHES[slot, row], keypoints, seed)
 
 
 def worker_ready(_) -> bool:
