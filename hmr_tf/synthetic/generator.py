@@ -222,9 +222,8 @@ def _write_images(output_dir: str, dataset: str, counts: Dict[str, int],
     timer.add('posing', time.perf_counter() - start)
     return out
 
-  submitted = [0]
-
-  def submit(posed):
+  def submit(posed, k):
+    """Starts rendering batch k: a list of results, or the pool's handle."""
     poses, betas, vertices, keypoints, scene_seeds = posed
     if pool is None:
       return [renderer.render(*job)
@@ -232,11 +231,10 @@ def _write_images(output_dir: str, dataset: str, counts: Dict[str, int],
     # The meshes go through the pool's shared block (slot k % 2: batch k - 2,
     # the slot's last user, has been collected before batch k is posed);
     # the jobs carry only their slot and row.
-    slot = submitted[0] % len(pool.meshes)
-    submitted[0] += 1
+    slot = k % len(pool.meshes)
     pool.meshes[slot, :len(vertices)] = vertices
-    jobs = [(slot, row, k, seed)
-            for row, (k, seed) in enumerate(zip(keypoints, scene_seeds))]
+    jobs = [(slot, row, kp, seed)
+            for row, (kp, seed) in enumerate(zip(keypoints, scene_seeds))]
     return pool.pool.map_async(scene_lib.render_shared_in_worker, jobs,
                                chunksize=4)
 
@@ -249,7 +247,7 @@ def _write_images(output_dir: str, dataset: str, counts: Dict[str, int],
       nxt = None
       if k < len(batches):
         posed = pose(batches[k])
-        nxt = (batches[k], posed, submit(posed))
+        nxt = (batches[k], posed, submit(posed, k))
       if pending is not None:
         (split, indices), posed, handle = pending
         results = handle if isinstance(handle, list) else handle.get()
