@@ -60,28 +60,6 @@ QUICKSTART_MOCAP_DATASETS = (SYNTHETIC_MOCAP,)
 # original converters): the converters and the synthetic scenes.
 JPEG_QUALITY = 95
 
-def export_jit_compile_for(precision: str, jit_compile: str,
-                           explicit: bool) -> str:
-  """What XLA compiles in an export of `precision`.
-
-  The default `auto` suits float32 (measured: the export at or above the
-  bare encoder's pace on AVX-512 and AVX2 CPUs); with bfloat16, XLA's
-  compiled head ran the export at 0.68x the float32 one where `none` kept
-  the encoder's own bfloat16 gain (README, Export). So a reduced-precision
-  export takes 'none' unless --export_jit_compile was given.
-
-  Args:
-    precision: one of EXPORT_PRECISIONS.
-    jit_compile: the configured value (one of EXPORT_JIT_COMPILE).
-    explicit: whether the user gave --export_jit_compile.
-
-  Returns:
-    The value to export with.
-  """
-  if precision != 'float32' and not explicit:
-    return 'none'
-  return jit_compile
-
 
 def check_choice(name: str, value: Any, choices: Tuple) -> None:
   """Raises ValueError naming `name` unless `value` is one of `choices`."""
@@ -789,9 +767,9 @@ class ExportConfig:
       name='export_vertices')
   precision: str = flag_field(
       'float32',
-      'What the exported encoder and regressor hidden layers compute in: '
-      'bfloat16 (CPUs with AVX-512 BF16 or AMX, TPUs, recent GPUs) or float16 '
-      '(GPUs); Θ, SMPL and the outputs stay float32. Recorded in the export.',
+      'What the exported encoder computes in: bfloat16 (CPUs with AVX-512 '
+      'BF16 or AMX, TPUs, recent GPUs) or float16 (GPUs); the regressor, Θ, '
+      'SMPL and the outputs stay float32. Recorded in the export.',
       name='export_precision', choices=EXPORT_PRECISIONS)
   jit_compile: str = flag_field(
       'auto',
@@ -800,8 +778,9 @@ class ExportConfig:
       'nothing, the head (IEF, SMPL, the projection: many small ops fused; '
       'the encoder stays on oneDNN, as the bare encoder runs) or the whole '
       'model. Dynamic batch: one compilation per batch size met. Recorded '
-      'in the export. Unless given, a bfloat16 or float16 export takes none '
-      '(export_jit_compile_for).',
+      'in the export. With bfloat16/float16, auto runs small batches in '
+      'float32 (the reduced type gains nothing there on CPUs); head keeps '
+      'every batch in it.',
       name='export_jit_compile', choices=EXPORT_JIT_COMPILE)
   format: str = flag_field(
       EXPORT_FORMATS[0],

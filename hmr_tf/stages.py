@@ -323,13 +323,11 @@ def export(cfg: config_lib.RunConfig, model=None) -> str:
         quantization=e.tflite_quantization, overwrite=True)
     logging.info('LiteRT models written to %s', path)
     return path
-  jit_compile = config_lib.export_jit_compile_for(
-      e.precision, e.jit_compile, 'export_jit_compile' in cfg.explicit_flags)
   path = export_lib.export_saved_model(model, e.export_dir, e.version,
                                        include_vertices=e.include_vertices,
                                        overwrite=True,
                                        precision=e.precision,
-                                       jit_compile=jit_compile)
+                                       jit_compile=e.jit_compile)
   logging.info('SavedModel written to %s', path)
   return path
 

@@ -247,15 +247,3 @@ def test_from_flags_derives_paths_and_none_values():
   assert got.synthetic.num_mocap == 5
   assert got.data.dataset_weights == (1.0, 2.0, 3.0, 4.0, 5.0, 6.0)
   assert got.explicit_flags == frozenset()
-
-
-def test_reduced_precision_exports_skip_xla_unless_asked():
-  # float32 keeps the configured value, given or not.
-  assert configs.export_jit_compile_for('float32', 'head', False) == 'head'
-  assert configs.export_jit_compile_for('float32', 'all', True) == 'all'
-  # bfloat16 / float16: 'none' by default (XLA's bfloat16 head was slow),
-  # the user's explicit choice otherwise.
-  assert configs.export_jit_compile_for('bfloat16', 'head', False) == 'none'
-  assert configs.export_jit_compile_for('float16', 'head', False) == 'none'
-  assert configs.export_jit_compile_for('bfloat16', 'head', True) == 'head'
-  assert configs.export_jit_compile_for('bfloat16', 'all', True) == 'all'

@@ -37,21 +37,27 @@ nothing else. The SMPL arrays are graph constants: an export made with the
 licensed SMPL file contains them.
 
 Precision (`precision`, see PRECISIONS): 'float32' (the default), or
-'bfloat16' / 'float16' (GPUs): the model is rebuilt under Keras'
-mixed_bfloat16 / mixed_float16 policy, as training's mixed precision builds
-it, and the trained weights copied in (the variables stay float32). The
-encoder and the regressor's hidden layers then compute in the reduced type;
-Θ, SMPL, the projection and every output stay float32. `jit_compile`
-(see JIT_COMPILE) compiles with XLA 'head': everything after the encoder
-(IEF, SMPL, the projection: many small ops), or 'all': the whole model
-(never the image decoding), or 'auto' (the default): both, the whole model
-run for batches of up to AUTO_XLA_MAX_BATCH crops and the compiled head
-with oneDNN's encoder for larger ones; the batch stays dynamic and XLA
-compiles once for each batch size it meets (the first call of a new size
-is slow). The choices are recorded in `assets.extra/export_info.json` and in
-a third signature, `export_info` (no inputs; outputs precision, jit_compile and
-img_size as strings, and compute_dtype, a zero of the precision's type,
-whose dtype `saved_model_cli show` prints).
+'bfloat16' / 'float16' (GPUs): the encoder computes in the reduced type (its
+layers traced under Keras' mixed_bfloat16 / mixed_float16 policy, as
+training's mixed precision builds them, reading the same float32
+variables); its features are cast to float32, and the regressor, Θ, SMPL,
+the projection and every output stay float32 (a float32 regressor lets XLA
+compile the head as in a float32 export: XLA's bfloat16 dense layers ran that
+export at 0.68x). `jit_compile` (see JIT_COMPILE) compiles with XLA 'head':
+everything after the encoder (IEF, SMPL, the projection: many small ops), or
+'all': the whole model (never the image decoding), or 'auto' (the default):
+the whole model in float32 for batches of up to AUTO_XLA_MAX_BATCH crops and
+the compiled head after oneDNN's encoder (in the export's precision) for
+larger ones. So a reduced-precision export with 'auto' computes small
+batches in float32: on the CPUs measured the bare encoder gained nothing
+from bfloat16 at batch 1 (0.97-1.00x) while XLA's float32 graph ran 1.14x
+(issue 26); choose 'head' to have every batch in the reduced type. The
+batch stays dynamic and XLA compiles once for each batch size it meets (the
+first call of a new size is slow). The choices are recorded in
+`assets.extra/export_info.json` and in a third signature, `export_info` (no
+inputs; outputs precision, jit_compile and img_size as strings, and
+compute_dtype, a zero of the precision's type, whose dtype `saved_model_cli
+show` prints).
 
 Bad input: a string that is not a JPEG or PNG fails an assertion naming the
 signature and the expected formats, with the string's length and first
@@ -262,13 +268,45 @@ def model_in_precision(model, precision: str):
   return copy
 
 
+def _sublayers(layer):
+  """The layer and every layer nested in it (functional models' `layers`)."""
+  yield layer
+  for sub in getattr(layer, 'layers', ()):
+    yield from _sublayers(sub)
+
+
+@contextlib.contextmanager
+def _computing_in(layer, policy: str):
+  """Traces `layer` (and what it holds) under Keras policy `policy`.
+
+  Keras reads a layer's compute type when it is called, so a float32 layer
+  called in this block computes as one built under a mixed policy would,
+  casting the same float32 variables to the compute type as it reads them.
+  Used at trace time: the graph keeps the reduced type; the layers get
+  their own policies back on leaving the block.
+  """
+  layers = list(_sublayers(layer))
+  previous = [sub.dtype_policy for sub in layers]
+  try:
+    for sub in layers:
+      sub.dtype_policy = policy
+    yield
+  finally:
+    for sub, old in zip(layers, previous):
+      sub.dtype_policy = old
+
+
 class _Exportable(tf.Module):
   """The model's inference graph with the two serving signatures."""
 
   def __init__(self, model, include_vertices: bool,
                precision: str = 'float32', jit_compile: str = 'none'):
     super().__init__(name='hmr_export')
-    model = model_in_precision(model, precision)
+    configs.check_choice('precision', precision, PRECISIONS)
+    # One float32 model; a reduced precision is a way of tracing its encoder
+    # (_encode), so the SavedModel holds one copy of the weights whatever
+    # graphs it holds.
+    model = model_in_precision(model, 'float32')
     # Only what inference runs is tracked, so the SavedModel holds the
     # encoder, the regressor and Θ_0 and nothing else (the discriminator,
     # the metrics and any optimizer state stay out); the model itself is
@@ -283,6 +321,7 @@ class _Exportable(tf.Module):
     configs.check_choice('jit_compile', jit_compile, JIT_COMPILE)
     self.info = {'precision': precision, 'jit_compile': jit_compile,
                  'img_size': size}
+    self._policy = _POLICIES[precision]
     # The model part, compiled with XLA when asked (decoding cannot be):
     # 'all' the whole model, 'head' everything after the encoder (IEF, SMPL:
     # many small ops), leaving the encoder's convolutions to oneDNN; 'auto'
@@ -293,7 +332,7 @@ class _Exportable(tf.Module):
     self._model_fn = tf.function(self._model_outputs,
                                  jit_compile=jit_compile == 'all')
     if jit_compile == 'auto':
-      self._whole_fn = tf.function(self._model_outputs, jit_compile=True)
+      self._whole_fn = tf.function(self._float32_outputs, jit_compile=True)
     self.export_info = tf.function(self._export_info, input_signature=[])
     self.predict_crops = tf.function(
         self._predict_crops,
@@ -323,14 +362,27 @@ class _Exportable(tf.Module):
             'theta_stages'] + (['vertices'] if self._include_vertices else [])
     return {k: out[k] for k in keys}
 
+  def _encode(self, crops):
+    """φ [B, F] float32, the encoder computing in the export's precision."""
+    encoder = self._held.value.encoder
+    if self._policy == 'float32':
+      return encoder(crops, training=False)
+    with _computing_in(encoder, self._policy):
+      features = encoder(crops, training=False)
+    return tf.cast(features, tf.float32)
+
   def _model_outputs(self, crops):
+    return self._head_fn(self._encode(crops))
+
+  def _float32_outputs(self, crops):
     return self._head_fn(self._held.value.encoder(crops, training=False))
 
   def _outputs(self, crops):
     if self._jit_compile == 'auto':
-      # Small batches: XLA's whole-model graph beat oneDNN's encoder on every
-      # CPU measured; from about 16 crops on, oneDNN's convolutions win or
-      # tie (configs.EXPORT_AUTO_XLA_MAX_BATCH).
+      # Small batches: XLA's whole-model graph (float32) beat oneDNN's
+      # encoder on every CPU measured, and bfloat16 gained nothing there;
+      # from about 16 crops on, oneDNN's convolutions win or tie
+      # (configs.EXPORT_AUTO_XLA_MAX_BATCH).
       out = tf.cond(tf.shape(crops)[0] <= AUTO_XLA_MAX_BATCH,
                     lambda: self._whole_fn(crops),
                     lambda: self._model_fn(crops))
@@ -453,8 +505,8 @@ def export_saved_model(model, export_dir: str, version: int = 1,
     include_vertices: include the [B, N, 3] mesh in the outputs.
     overwrite: replace an existing version folder.
     precision: 'float32', 'bfloat16' or 'float16' (GPUs): what the encoder
-      and the regressor's hidden layers compute in (see the module
-      docstring); the outputs are float32 in every case.
+      computes in (see the module docstring); the regressor, SMPL and the
+      outputs are float32 in every case.
     jit_compile: what XLA compiles (JIT_COMPILE): 'auto' (the whole model
       for batches of up to AUTO_XLA_MAX_BATCH crops, the head above),
       'none', 'head' (IEF, SMPL and the projection, the encoder left to

@@ -94,8 +94,8 @@ _CHECKPOINT = flags.DEFINE_string(
     'checkpoint', '', 'A trained hmr_tf checkpoint (folder or prefix) to '
     'export instead of random weights.')
 _EXPORTS = flags.DEFINE_list(
-    'exports', ['float32:none', 'float32:head', 'float32:all',
-                'bfloat16:none', 'bfloat16:head'],
+    'exports', ['float32:head', 'float32:all', 'bfloat16:none',
+                'bfloat16:head'],
     'SavedModel exports to time, PRECISION:JIT_COMPILE each (the default '
     'settings\' float32 and bfloat16 exports are always added).')
 _BFLOAT16 = flags.DEFINE_bool(
@@ -119,14 +119,8 @@ BARE_F32 = 'bare encoder float32'
 BARE_BF16 = 'bare encoder bfloat16'
 
 
-def _default_jit(precision: str) -> str:
-  """What `--export_precision=PRECISION` compiles without --export_jit_compile."""
-  return configs.export_jit_compile_for(precision, export.DEFAULT_JIT_COMPILE,
-                                        explicit=False)
-
-
 def _export_name(precision: str, jit: str) -> str:
-  default = ' (default)' if jit == _default_jit(precision) else ''
+  default = ' (default)' if jit == export.DEFAULT_JIT_COMPILE else ''
   return f'{precision} export, XLA {jit}{default}'
 
 
@@ -197,8 +191,8 @@ def _differences(ref, out, size):
 def _exports_to_time():
   """[(precision, jit)]: --exports plus the default settings' two."""
   wanted = []
-  for item in _EXPORTS.value + [f'float32:{_default_jit("float32")}',
-                                f'bfloat16:{_default_jit("bfloat16")}']:
+  default = export.DEFAULT_JIT_COMPILE
+  for item in _EXPORTS.value + [f'float32:{default}', f'bfloat16:{default}']:
     precision, _, jit = item.partition(':')
     if precision == 'bfloat16' and not _BFLOAT16.value:
       continue
@@ -231,8 +225,8 @@ def main(argv):
   rng = np.random.default_rng(0)
   times = {}
   accuracy = {}
-  f32_default = _export_name('float32', _default_jit('float32'))
-  bf16_default = _export_name('bfloat16', _default_jit('bfloat16'))
+  f32_default = _export_name('float32', export.DEFAULT_JIT_COMPILE)
+  bf16_default = _export_name('bfloat16', export.DEFAULT_JIT_COMPILE)
   with tempfile.TemporaryDirectory() as tmp:
     exports = {}
     for version, (precision, jit) in enumerate(_exports_to_time(), 1):

@@ -274,14 +274,23 @@ def test_saved_model_cli_lists_signatures(exported):
 # --- Precision and XLA (a small encoder: these tests export four times) ----
 
 
-def _conv_dtypes(concrete_fn):
-  """The T attribute of every Conv2D in a function and the ones it calls."""
+def _op_dtypes(concrete_fn, op='Conv2D'):
+  """The T attribute of every `op` in a function and the ones it calls."""
   graph_def = concrete_fn.graph.as_graph_def()
   nodes = list(graph_def.node)
   for fn in graph_def.library.function:
     nodes.extend(fn.node_def)
   return {tf.dtypes.as_dtype(n.attr['T'].type).name for n in nodes
-          if n.op == 'Conv2D'}
+          if n.op == op}
+
+
+def _saved_variables(path):
+  """{checkpoint key: dtype} of a SavedModel's variables."""
+  reader = tf.train.load_checkpoint(os.path.join(path, 'variables',
+                                                 'variables'))
+  return {key: dtype for key, dtype in
+          reader.get_variable_to_dtype_map().items()
+          if not key.startswith('_CHECKPOINTABLE_OBJECT_GRAPH')}
 
 
 def _xla_functions(concrete_fn):
@@ -312,7 +321,7 @@ def precisions(tmp_path_factory):
   export_dir = str(tmp / 'hmr')
   settings = {1: ('float32', 'none'), 2: ('bfloat16', 'none'),
               3: ('float32', 'all'), 4: ('float32', 'head'),
-              5: ('float32', 'auto')}
+              5: ('float32', 'auto'), 6: ('bfloat16', 'auto')}
   loaded = {}
   # As on a CPU without bfloat16 instructions (an AVX2-only Zen 3), with the
   # export's warnings recorded.
@@ -347,9 +356,9 @@ class _Records(logging.Handler):
 
 
 def test_bfloat16_export_warns_without_native_bfloat16(precisions):
-  # One bfloat16 export among the four: one warning, naming the cause.
+  # Two bfloat16 exports among the six: one warning each, naming the cause.
   bf16 = [m for m in precisions['warnings'] if 'bfloat16' in m]
-  assert len(bf16) == 1, precisions['warnings']
+  assert len(bf16) == 2, precisions['warnings']
   assert 'without bfloat16 instructions' in bf16[0]
   assert 'slower than float32' in bf16[0]
 
@@ -380,11 +389,20 @@ def test_bfloat16_export_computes_in_bfloat16(precisions):
   loaded = precisions['loaded']
   bf16 = loaded[('bfloat16', 'none')][1].signatures['predict_crops']
   f32 = loaded[('float32', 'none')][1].signatures['predict_crops']
-  assert _conv_dtypes(bf16) == {'bfloat16'}
-  assert _conv_dtypes(f32) == {'float32'}
-  # Exporting under a reduced precision leaves the caller's policy alone.
+  assert _op_dtypes(bf16) == {'bfloat16'}
+  assert _op_dtypes(f32) == {'float32'}
+  # The regressor's dense layers stay float32 (so XLA can compile the head
+  # as in a float32 export).
+  assert _op_dtypes(bf16, 'MatMul') == {'float32'}
+  # 'auto' holds both: float32 for small batches, bfloat16 above.
+  auto = loaded[('bfloat16', 'auto')][1].signatures['predict_crops']
+  assert _op_dtypes(auto) == {'bfloat16', 'float32'}
+  # Exporting under a reduced precision leaves the caller's policies alone:
+  # the global one and every layer's (the encoder is traced under
+  # mixed_bfloat16 and given its own back).
   assert tf.keras.mixed_precision.global_policy().name == 'float32'
-  assert precisions['model'].encoder.compute_dtype == 'float32'
+  assert {layer.dtype_policy.name for layer in export._sublayers(
+      precisions['model'].encoder)} == {'float32'}
 
 
 def test_bfloat16_outputs_close_to_float32(precisions):
@@ -405,6 +423,45 @@ def test_bfloat16_outputs_close_to_float32(precisions):
   np.testing.assert_allclose(out['theta'], ref['theta'], atol=2e-2, rtol=0)
   # ... and it does differ: the reduced type is really in use.
   assert np.abs(out['theta'] - ref['theta']).max() > 1e-6
+
+
+@pytest.mark.parametrize('jit', ['none', 'auto'])
+def test_bfloat16_export_is_the_mixed_policy_encoder_and_float32_head(
+    precisions, jit):
+  # The reference, built independently of the export's trace-time policy
+  # switch: the encoder rebuilt under Keras' mixed_bfloat16 policy with the
+  # weights copied in, its features cast to float32, then the float32 head.
+  model, crops = precisions['model'], precisions['crops']
+  copy = export.model_in_precision(model, 'bfloat16')
+  assert copy.encoder.compute_dtype == 'bfloat16'
+  bf16_ref = tf.function(lambda x: model.head(
+      tf.cast(copy.encoder(x, training=False), tf.float32)))
+  f32_ref = tf.function(lambda x: model(x, training=False))
+  fn = precisions['loaded'][('bfloat16', jit)][1].signatures['predict_crops']
+  limit = export.AUTO_XLA_MAX_BATCH
+  for batch in (1, limit, limit + 2):
+    x = tf.constant(crops[:batch])
+    out = fn(images=x)
+    bf16, f32 = bf16_ref(x), f32_ref(x)
+    # 'auto' computes batches up to the limit in float32 (XLA's whole
+    # model), larger ones as 'none' does.
+    small_in_float32 = jit == 'auto' and batch <= limit
+    want, other = (f32, bf16) if small_in_float32 else (bf16, f32)
+    for key in ('theta', 'keypoints2d', 'vertices'):
+      got = out[key].numpy()
+      ref = want['theta_stages'][:, -1] if key == 'theta' else want[key]
+      alt = other['theta_stages'][:, -1] if key == 'theta' else other[key]
+      where = f'{jit}, batch {batch}, {key}'
+      # Equal up to graph rewrites and XLA (measured <= 5e-7), while
+      # bfloat16 and float32 differ by ~1e-4 here.
+      np.testing.assert_allclose(got, ref, atol=1e-5, rtol=0, err_msg=where)
+      assert np.abs(got - alt.numpy()).max() > 2e-5, where
+  # One copy of the weights, float32, whatever graphs the export holds:
+  # the same variables as the float32 export's.
+  saved = _saved_variables(precisions['loaded'][('bfloat16', jit)][0])
+  assert saved == _saved_variables(
+      precisions['loaded'][('float32', 'auto')][0])
+  assert set(saved.values()) == {tf.float32}
 
 
 @pytest.mark.parametrize('jit', ['all', 'head', 'auto'])
