@@ -50,10 +50,10 @@ the whole model in float32 for batches of up to AUTO_XLA_MAX_BATCH crops and
 the compiled head after oneDNN's encoder (in the export's precision) for
 larger ones. So a reduced-precision export with 'auto' computes small
 batches in float32: on the CPUs measured the bare encoder gained nothing
-from bfloat16 at batch 1 (0.97-1.00x) while XLA's float32 graph ran 1.14x
-(issue 26); choose 'head' to have every batch in the reduced type. The
-batch stays dynamic and XLA compiles once for each batch size it meets (the
-first call of a new size is slow). The choices are recorded in
+from bfloat16 at batch 1 (0.97-1.06x, within the noise) while XLA's float32
+graph ran 1.14-1.28x (issue 26); choose 'head' to have every batch in the
+reduced type. The batch stays dynamic and XLA compiles once for each batch
+size it meets (the first call of a new size is slow). The choices are recorded in
 `assets.extra/export_info.json` and in a third signature, `export_info` (no
 inputs; outputs precision, jit_compile and img_size as strings, and
 compute_dtype, a zero of the precision's type, whose dtype `saved_model_cli
