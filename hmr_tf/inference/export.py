@@ -53,11 +53,11 @@ batches in float32: on the CPUs measured the bare encoder gained nothing
 from bfloat16 at batch 1 (0.97-1.06x, within the noise) while XLA's float32
 graph ran 1.14-1.28x (issue 26); choose 'head' to have every batch in the
 reduced type. The batch stays dynamic and XLA compiles once for each batch
-size it meets (the first call of a new size is slow). The choices are recorded in
-`assets.extra/export_info.json` and in a third signature, `export_info` (no
-inputs; outputs precision, jit_compile and img_size as strings, and
-compute_dtype, a zero of the precision's type, whose dtype `saved_model_cli
-show` prints).
+size it meets (the first call of a new size is slow). The choices are
+recorded in `assets.extra/export_info.json` and in a third signature,
+`export_info` (no inputs; outputs precision, jit_compile and img_size as
+strings, and compute_dtype, a zero of the precision's type, whose dtype
+`saved_model_cli show` prints).
 
 Bad input: a string that is not a JPEG or PNG fails an assertion naming the
 signature and the expected formats, with the string's length and first
