@@ -268,13 +268,6 @@ def model_in_precision(model, precision: str):
   return copy
 
 
-def _sublayers(layer):
-  """The layer and every layer nested in it (functional models' `layers`)."""
-  yield layer
-  for sub in getattr(layer, 'layers', ()):
-    yield from _sublayers(sub)
-
-
 @contextlib.contextmanager
 def _computing_in(layer, policy: str):
   """Traces `layer` (and what it holds) under Keras policy `policy`.
@@ -285,7 +278,9 @@ def _computing_in(layer, policy: str):
   Used at trace time: the graph keeps the reduced type; the layers get
   their own policies back on leaving the block.
   """
-  layers = list(_sublayers(layer))
+  # Keras' own walk (as modeling.prebuilt uses it): the layer, and every
+  # layer nested in it, held in `layers` or as an attribute.
+  layers = list(layer._flatten_layers())  # pylint: disable=protected-access
   previous = [sub.dtype_policy for sub in layers]
   try:
     for sub in layers:

@@ -401,8 +401,9 @@ def test_bfloat16_export_computes_in_bfloat16(precisions):
   # the global one and every layer's (the encoder is traced under
   # mixed_bfloat16 and given its own back).
   assert tf.keras.mixed_precision.global_policy().name == 'float32'
-  assert {layer.dtype_policy.name for layer in export._sublayers(
-      precisions['model'].encoder)} == {'float32'}
+  encoder = precisions['model'].encoder
+  assert {layer.dtype_policy.name for layer in
+          encoder._flatten_layers()} == {'float32'}
 
 
 def test_bfloat16_outputs_close_to_float32(precisions):
