@@ -34,6 +34,7 @@ import keras
 import tensorflow as tf
 
 from hmr_tf import configs
+from hmr_tf.modeling import batch_norm
 from hmr_tf.modeling import slim_names
 
 # Encoder names (--encoder): the paper's, and a small CPU-friendly variant.
@@ -58,7 +59,10 @@ _IMAGENET_URL = ('https://storage.googleapis.com/tensorflow/'
                  f'keras-applications/resnet/{_IMAGENET_NOTOP_FILE}')
 
 
-def _batch_norm(name, slim_exact):
+def _batch_norm(name, slim_exact, own_gradient=False):
+  if own_gradient:  # resnet_v2_small under XLA (`batch_norm` says why)
+    return batch_norm.OwnGradientBatchNormalization(
+        epsilon=_KERAS_BN_EPSILON, momentum=_KERAS_BN_MOMENTUM, name=name)
   if slim_exact:
     return keras.layers.BatchNormalization(
         epsilon=SLIM_BN_EPSILON, momentum=SLIM_BN_DECAY, name=name)
@@ -74,7 +78,7 @@ class MatmulConv2D(keras.layers.Conv2D):
   small encoder's sizes (2x2 to 16x16 maps) are slow, while matrix products
   are fast: the small encoder's XLA train step ran 15-20% faster written
   this way (docs/quickstart_speed.md). Without XLA it is slower, so only
-  training under --jit_compile uses it (`build_encoder(matmul_convs=True)`).
+  training under --jit_compile uses it (`build_encoder(xla_layers=True)`).
   A 3x3 convolution becomes one product over its nine shifted views of the
   padded input (im2col: a few kilobytes per image at these sizes).
   """
@@ -116,7 +120,8 @@ class MatmulConv2D(keras.layers.Conv2D):
 
 
 def _bottleneck_v2(x, filters: int, stride: int, name: str,
-                   slim_exact: bool, conv=keras.layers.Conv2D):
+                   slim_exact: bool, conv=keras.layers.Conv2D,
+                   own_gradient_bn=False):
   """One pre-activation bottleneck: BN-ReLU, 1x1, 3x3 (stride), 1x1 (4x).
 
   The shortcut is a 1x1 projection of the pre-activated input where the
@@ -126,7 +131,7 @@ def _bottleneck_v2(x, filters: int, stride: int, name: str,
   `conv2d_same`); otherwise TensorFlow's SAME padding (all the extra
   padding after, for stride 2), as resnet_v2_small was trained.
   """
-  pre = _batch_norm(name + '_preact_bn', slim_exact)(x)
+  pre = _batch_norm(name + '_preact_bn', slim_exact, own_gradient_bn)(x)
   pre = keras.layers.Activation('relu', name=name + '_preact_relu')(pre)
   if x.shape[-1] != 4 * filters:
     shortcut = conv(4 * filters, 1, strides=stride,
@@ -137,7 +142,7 @@ def _bottleneck_v2(x, filters: int, stride: int, name: str,
   else:
     shortcut = x
   y = conv(filters, 1, use_bias=False, name=name + '_1_conv')(pre)
-  y = _batch_norm(name + '_1_bn', slim_exact)(y)
+  y = _batch_norm(name + '_1_bn', slim_exact, own_gradient_bn)(y)
   y = keras.layers.Activation('relu', name=name + '_1_relu')(y)
   if slim_exact:
     y = keras.layers.ZeroPadding2D(1, name=name + '_2_pad')(y)
@@ -146,21 +151,21 @@ def _bottleneck_v2(x, filters: int, stride: int, name: str,
   else:
     y = conv(filters, 3, strides=stride, padding='same', use_bias=False,
              name=name + '_2_conv')(y)
-  y = _batch_norm(name + '_2_bn', slim_exact)(y)
+  y = _batch_norm(name + '_2_bn', slim_exact, own_gradient_bn)(y)
   y = keras.layers.Activation('relu', name=name + '_2_relu')(y)
   y = conv(4 * filters, 1, name=name + '_3_conv')(y)
   return keras.layers.Add(name=name + '_out')([shortcut, y])
 
 
-def _head(x, slim_exact):
-  x = _batch_norm('post_bn', slim_exact)(x)
+def _head(x, slim_exact, own_gradient_bn=False):
+  x = _batch_norm('post_bn', slim_exact, own_gradient_bn)(x)
   x = keras.layers.Activation('relu', name='post_relu')(x)
   return keras.layers.GlobalAveragePooling2D(name='avg_pool')(x)
 
 
-def _resnet_v2_small(img_size, matmul_convs=False):
+def _resnet_v2_small(img_size, xla_layers=False):
   """The small pre-activation ResNet (see the module docstring)."""
-  conv = MatmulConv2D if matmul_convs else keras.layers.Conv2D
+  conv = MatmulConv2D if xla_layers else keras.layers.Conv2D
   inputs = keras.Input((img_size, img_size, 3), name='image')
   x = keras.layers.Conv2D(_SMALL_WIDTH, 7, strides=2, padding='same',
                           name='conv1_conv')(inputs)
@@ -172,8 +177,10 @@ def _resnet_v2_small(img_size, matmul_convs=False):
       stride = 2 if (block == 0 and stage > 0) else 1
       x = _bottleneck_v2(x, _SMALL_WIDTH * 2**stage, stride,
                          f'conv{stage + 2}_block{block + 1}', slim_exact=False,
-                         conv=conv)
-  return keras.Model(inputs, _head(x, slim_exact=False), name='encoder')
+                         conv=conv, own_gradient_bn=xla_layers)
+  return keras.Model(inputs, _head(x, slim_exact=False,
+                                   own_gradient_bn=xla_layers),
+                     name='encoder')
 
 
 def _resnet50_v2(img_size):
@@ -193,9 +200,9 @@ def _resnet50_v2(img_size):
   return keras.Model(inputs, _head(x, slim_exact=True), name='encoder')
 
 
-def _resnet(img_size, name=RESNET50_V2, matmul_convs=False):
+def _resnet(img_size, name=RESNET50_V2, xla_layers=False):
   if name == RESNET_V2_SMALL:
-    return _resnet_v2_small(img_size, matmul_convs)
+    return _resnet_v2_small(img_size, xla_layers)
   return _resnet50_v2(img_size)
 
 
@@ -232,7 +239,7 @@ def is_slim_checkpoint(path: str) -> bool:
 
 def build_encoder(img_size: int = 224, weights: str = 'none',
                   name: str = RESNET50_V2,
-                  matmul_convs: bool = False) -> keras.Model:
+                  xla_layers: bool = False) -> keras.Model:
   """Builds the encoder.
 
   Args:
@@ -246,9 +253,12 @@ def build_encoder(img_size: int = 224, weights: str = 'none',
       ImageNet `resnet_v2_50.ckpt`); all but 'none' only for resnet50v2,
       except Keras files written from resnet_v2_small.
     name: one of ENCODERS.
-    matmul_convs: resnet_v2_small only: its 1x1 and 3x3 convolutions as
-      matrix products (`MatmulConv2D`: the same variables and outputs; faster
-      under XLA on a CPU, slower without it). Ignored for resnet50v2.
+    xla_layers: resnet_v2_small only: the layers written for training under
+      XLA on a CPU (faster there, slower without XLA), with the same
+      variables and, up to round-off, the same outputs and gradients: its
+      1x1 and 3x3 convolutions as matrix products (`MatmulConv2D`) and its
+      batch norms with their gradient written out
+      (`batch_norm.OwnGradientBatchNormalization`). Ignored for resnet50v2.
 
   Returns:
     A functional keras.Model mapping [B, S, S, 3] images in [-1, 1] to
@@ -265,7 +275,7 @@ def build_encoder(img_size: int = 224, weights: str = 'none',
     raise ValueError(f'--encoder={name}: expected one of {ENCODERS}')
   choice = (weights or 'none').strip()
   if choice.lower() == 'none':
-    return _resnet(img_size, name, matmul_convs)
+    return _resnet(img_size, name, xla_layers)
   if choice.lower() == 'imagenet':
     if name != RESNET50_V2:
       raise ValueError(f'--encoder_weights=imagenet: only --encoder='
@@ -289,7 +299,7 @@ def build_encoder(img_size: int = 224, weights: str = 'none',
     raise ValueError(f'--encoder_weights={weights}: expected a Keras weights '
                      'file ending in .weights.h5 or .h5, or a TF-Slim '
                      'checkpoint (.ckpt, or a prefix with a .index file)')
-  model = _resnet(img_size, name, matmul_convs)
+  model = _resnet(img_size, name, xla_layers)
   try:
     model.load_weights(path)
   except (ValueError, KeyError, OSError) as e:

@@ -141,13 +141,13 @@ class HMRModel(prebuilt.PrebuiltModel):
     body_model: the SMPL-format body model (must have a cocoplus regressor).
     mean_theta: [85] Θ_0 initial value (mean_params.load_mean_params).
     config: configs.ModelConfig.
-    matmul_convs: build the small encoder's convolutions as matrix products
-      (encoder.MatmulConv2D; for training under XLA on a CPU).
+    xla_layers: build the small encoder with the layers written for training
+      under XLA on a CPU (`encoder.build_encoder`'s `xla_layers`).
   """
 
   def __init__(self, body_model: BodyModel, mean_theta,
                config: configs.ModelConfig = configs.ModelConfig(),
-               matmul_convs: bool = False, **kwargs):
+               xla_layers: bool = False, **kwargs):
     kwargs.setdefault('name', 'hmr')
     super().__init__(**kwargs)
     if body_model.cocoplus_regressor is None:
@@ -162,7 +162,7 @@ class HMRModel(prebuilt.PrebuiltModel):
     self.config = config
     self.encoder = encoder_lib.build_encoder(config.img_size,
                                              config.encoder_weights,
-                                             config.encoder, matmul_convs)
+                                             config.encoder, xla_layers)
     if config.sync_batch_norm:
       for layer in self.encoder.layers:
         if isinstance(layer, keras.layers.BatchNormalization):

@@ -99,10 +99,11 @@ def build_state(model_config: configs.ModelConfig,
                     'runs without it.', strategy.num_replicas_in_sync)
     jit_compile = False
   with strategy.scope():
-    # Under XLA the small encoder's convolutions train faster as matrix
-    # products (the same variables; eval and export build plain ones).
+    # Under XLA the small encoder trains faster with its convolutions as
+    # matrix products and its batch norms' gradient written out (the same
+    # variables; evaluation and export build Keras' layers).
     model = hmr_model.HMRModel(body_model, mean_theta, model_config,
-                               matmul_convs=jit_compile)
+                               xla_layers=jit_compile)
     g_optimizer, d_optimizer = hmr_model.build_optimizers(model_config)
     model.compile(g_optimizer=g_optimizer, d_optimizer=d_optimizer,
                   jit_compile=jit_compile)

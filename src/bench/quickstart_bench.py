@@ -137,10 +137,10 @@ def main(argv):
     stream = iter(input_pipeline.train_dataset(data_config))
     fixed = next(stream)
 
-    # The encoder as training builds it (MatmulConv2D under XLA).
+    # The encoder as training builds it (its XLA layers under XLA).
     encoder = encoder_lib.build_encoder(cfg.model.img_size,
                                         name=cfg.model.encoder,
-                                        matmul_convs=jit)
+                                        xla_layers=jit)
     optimizer = keras.optimizers.Adam(cfg.model.e_lr)
     optimizer.build(encoder.trainable_variables)
 
@@ -153,7 +153,7 @@ def main(argv):
       optimizer.apply_gradients(zip(grads, encoder.trainable_variables))
       return loss
 
-    model = hmr_model.HMRModel(body, theta, cfg.model, matmul_convs=jit)
+    model = hmr_model.HMRModel(body, theta, cfg.model, xla_layers=jit)
     model.compile()
     train_step = tf.function(model.train_step, jit_compile=jit)
     # The step without the discriminator's update: where the time splits.

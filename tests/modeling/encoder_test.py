@@ -175,19 +175,31 @@ def test_matmul_conv_keeps_keras_convolution_outside_its_form():
   assert unknown(x).shape == (2, 9, 9, 3)
 
 
-def test_small_encoder_with_matmul_convs_has_the_same_weights_and_output():
+def test_small_encoder_with_xla_layers_has_the_same_weights_and_output():
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from hmr_tf.modeling import batch_norm  # pylint: disable=g-import-not-at-top
   keras.utils.set_random_seed(0)
   plain = encoder.build_encoder(64, name=encoder.RESNET_V2_SMALL)
   matmul = encoder.build_encoder(64, name=encoder.RESNET_V2_SMALL,
-                                 matmul_convs=True)
+                                 xla_layers=True)
   assert [(w.path, w.shape) for w in plain.weights] == [
       (w.path, w.shape) for w in matmul.weights]
   assert sum(isinstance(l, encoder.MatmulConv2D) for l in matmul.layers) > 20
+  norms = [isinstance(l, batch_norm.OwnGradientBatchNormalization)
+           for l in matmul.layers
+           if isinstance(l, keras.layers.BatchNormalization)]
+  assert len(norms) == 25 and all(norms)
   matmul.set_weights(plain.get_weights())
   x = tf.random.stateless_uniform((4, 64, 64, 3), (3, 4), -1.0, 1.0)
   np.testing.assert_allclose(matmul(x, training=True).numpy(),
                              plain(x, training=True).numpy(), atol=1e-4)
+  # The moving statistics after a training call: the same too.
+  for got, want in zip(matmul.non_trainable_weights,
+                       plain.non_trainable_weights):
+    np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-5,
+                               err_msg=got.path)
   # resnet50v2 ignores the option.
-  assert not any(isinstance(l, encoder.MatmulConv2D) for l in
-                 encoder.build_encoder(32, matmul_convs=True).layers)
+  assert not any(
+      isinstance(l, (encoder.MatmulConv2D,
+                     batch_norm.OwnGradientBatchNormalization))
+      for l in encoder.build_encoder(32, xla_layers=True).layers)
