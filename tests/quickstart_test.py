@@ -210,7 +210,7 @@ def test_reduced_quickstart_learns(tmp_path):
   budget: small encoder, 64-px crops; see the README for its time). The
   bar is against the data's own mean parameters (the untrained Θ_0 from
   mean_params.npz), which do not move between runs as the trained Θ_0
-  does. Issue 26 asks for 0.62 of it; measured 0.60 (Intel Xeon, 2 cores;
+  does. Issue 26 asks for 0.62 of it; measured 0.605 (Intel Xeon, 2 cores;
   docs/quickstart_speed.md): the bound, 0.64, keeps a margin for other
   CPUs' arithmetic (6e94591's quickstart measured 0.666 on that machine and
   0.652 on an AMD one). The 2D error is compared with the trained Θ_0's.
