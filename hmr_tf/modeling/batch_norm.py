@@ -10,14 +10,15 @@ Ioffe & Szegedy (2015), over the N = B·H·W rows of a [N, C] matrix x:
 
 These are the numbers automatic differentiation of Keras' batch norm gives,
 up to round-off. Why write them out: differentiating Keras' formulation
-(tf.nn.moments, then tf.nn.batch_normalization's broadcasts) leaves XLA
-separate column sums for each broadcast in the backward pass, and XLA's CPU backend
-runs sums over the rows of a [N, C] matrix slowly: they took 12.7 of the
-small encoder's ~60 ms of work per training step at 64 px, batch 32. Written
-out, the two backward sums read the same tensors and fuse with the
-element-wise work: the encoder's XLA train step 12-18% faster
-(docs/quickstart_speed.md). Used, with `encoder.MatmulConv2D`, where the
-small encoder trains under XLA (`encoder.build_encoder(xla_layers=True)`).
+(tf.nn.moments, then tf.nn.batch_normalization's broadcasts) leaves XLA a
+separate column sum for each broadcast in the backward pass, and XLA's CPU
+backend runs sums over the rows of a [N, C] matrix slowly: they took 12.7 ms
+of the small encoder's ~60 ms of work per training step at 64 px, batch 32.
+Written out, the two backward sums read the same tensors and fuse with the
+element-wise work: the encoder's XLA train step 0.82-0.88x the time, the
+HMR step 0.86x (docs/quickstart_speed.md). Used, with `encoder.MatmulConv2D`,
+where the small encoder trains under XLA
+(`encoder.build_encoder(xla_layers=True)`).
 """
 
 import keras
