@@ -200,14 +200,14 @@ def test_from_flags_on_the_quickstart_flagfile():
           encoder_weights='none', dropout_rate=0.0, regressor_units=256,
           d_pose_units=256, e_loss_weight=60.0, e_3d_weight=1200.0, e_smpl_weight=60.0, d_loss_weight=0.1,
           weight_decay=0.0, use_3d_label=True, e_lr=1.4e-3, d_lr=1e-4,
-          # --epochs=1 x --steps_per_epoch=3000.
-          lr_schedule='cosine', lr_decay_steps=3000, sync_batch_norm=False,
+          # --epochs=1 x --steps_per_epoch=3200.
+          lr_schedule='cosine', lr_decay_steps=3200, sync_batch_norm=False,
           base_crop_size=170.0),
       train=configs.TrainConfig(
           model_dir=f'{out}/model', log_dir=f'{out}/logs', epochs=1,
-          steps_per_epoch=3000, checkpoint_every_steps=750, max_to_keep=5,
+          steps_per_epoch=3200, checkpoint_every_steps=800, max_to_keep=5,
           init_checkpoint='', summary_every_steps=50,
-          image_summary_every_steps=750, num_summary_images=4,
+          image_summary_every_steps=800, num_summary_images=4,
           on_nonfinite='stop', max_consecutive_nonfinite=10, progress='auto',
           jit_compile=True, steps_per_execution=50, seed=0),
       eval=configs.EvalConfig(
