@@ -59,15 +59,15 @@ _IMAGENET_URL = ('https://storage.googleapis.com/tensorflow/'
                  f'keras-applications/resnet/{_IMAGENET_NOTOP_FILE}')
 
 
-def _batch_norm(name, slim_exact, own_gradient=False):
-  if own_gradient:  # resnet_v2_small under XLA (`batch_norm` says why)
-    return batch_norm.OwnGradientBatchNormalization(
-        epsilon=_KERAS_BN_EPSILON, momentum=_KERAS_BN_MOMENTUM, name=name)
+def _batch_norm(name, slim_exact, xla_layers=False):
+  # Under XLA, the same layer with its training gradient written out
+  # (`batch_norm` says why).
+  layer = (batch_norm.OwnGradientBatchNormalization if xla_layers else
+           keras.layers.BatchNormalization)
   if slim_exact:
-    return keras.layers.BatchNormalization(
-        epsilon=SLIM_BN_EPSILON, momentum=SLIM_BN_DECAY, name=name)
-  return keras.layers.BatchNormalization(
-      epsilon=_KERAS_BN_EPSILON, momentum=_KERAS_BN_MOMENTUM, name=name)
+    return layer(epsilon=SLIM_BN_EPSILON, momentum=SLIM_BN_DECAY, name=name)
+  return layer(epsilon=_KERAS_BN_EPSILON, momentum=_KERAS_BN_MOMENTUM,
+               name=name)
 
 
 class MatmulConv2D(keras.layers.Conv2D):
@@ -120,8 +120,7 @@ class MatmulConv2D(keras.layers.Conv2D):
 
 
 def _bottleneck_v2(x, filters: int, stride: int, name: str,
-                   slim_exact: bool, conv=keras.layers.Conv2D,
-                   own_gradient_bn=False):
+                   slim_exact: bool, xla_layers=False):
   """One pre-activation bottleneck: BN-ReLU, 1x1, 3x3 (stride), 1x1 (4x).
 
   The shortcut is a 1x1 projection of the pre-activated input where the
@@ -130,8 +129,11 @@ def _bottleneck_v2(x, filters: int, stride: int, name: str,
   `slim_exact` pads the 3x3 convolution symmetrically (slim's
   `conv2d_same`); otherwise TensorFlow's SAME padding (all the extra
   padding after, for stride 2), as resnet_v2_small was trained.
+  `xla_layers`: `MatmulConv2D` and `OwnGradientBatchNormalization`
+  (`build_encoder`).
   """
-  pre = _batch_norm(name + '_preact_bn', slim_exact, own_gradient_bn)(x)
+  conv = MatmulConv2D if xla_layers else keras.layers.Conv2D
+  pre = _batch_norm(name + '_preact_bn', slim_exact, xla_layers)(x)
   pre = keras.layers.Activation('relu', name=name + '_preact_relu')(pre)
   if x.shape[-1] != 4 * filters:
     shortcut = conv(4 * filters, 1, strides=stride,
@@ -142,7 +144,7 @@ def _bottleneck_v2(x, filters: int, stride: int, name: str,
   else:
     shortcut = x
   y = conv(filters, 1, use_bias=False, name=name + '_1_conv')(pre)
-  y = _batch_norm(name + '_1_bn', slim_exact, own_gradient_bn)(y)
+  y = _batch_norm(name + '_1_bn', slim_exact, xla_layers)(y)
   y = keras.layers.Activation('relu', name=name + '_1_relu')(y)
   if slim_exact:
     y = keras.layers.ZeroPadding2D(1, name=name + '_2_pad')(y)
@@ -151,21 +153,20 @@ def _bottleneck_v2(x, filters: int, stride: int, name: str,
   else:
     y = conv(filters, 3, strides=stride, padding='same', use_bias=False,
              name=name + '_2_conv')(y)
-  y = _batch_norm(name + '_2_bn', slim_exact, own_gradient_bn)(y)
+  y = _batch_norm(name + '_2_bn', slim_exact, xla_layers)(y)
   y = keras.layers.Activation('relu', name=name + '_2_relu')(y)
   y = conv(4 * filters, 1, name=name + '_3_conv')(y)
   return keras.layers.Add(name=name + '_out')([shortcut, y])
 
 
-def _head(x, slim_exact, own_gradient_bn=False):
-  x = _batch_norm('post_bn', slim_exact, own_gradient_bn)(x)
+def _head(x, slim_exact, xla_layers=False):
+  x = _batch_norm('post_bn', slim_exact, xla_layers)(x)
   x = keras.layers.Activation('relu', name='post_relu')(x)
   return keras.layers.GlobalAveragePooling2D(name='avg_pool')(x)
 
 
 def _resnet_v2_small(img_size, xla_layers=False):
   """The small pre-activation ResNet (see the module docstring)."""
-  conv = MatmulConv2D if xla_layers else keras.layers.Conv2D
   inputs = keras.Input((img_size, img_size, 3), name='image')
   x = keras.layers.Conv2D(_SMALL_WIDTH, 7, strides=2, padding='same',
                           name='conv1_conv')(inputs)
@@ -177,9 +178,8 @@ def _resnet_v2_small(img_size, xla_layers=False):
       stride = 2 if (block == 0 and stage > 0) else 1
       x = _bottleneck_v2(x, _SMALL_WIDTH * 2**stage, stride,
                          f'conv{stage + 2}_block{block + 1}', slim_exact=False,
-                         conv=conv, own_gradient_bn=xla_layers)
-  return keras.Model(inputs, _head(x, slim_exact=False,
-                                   own_gradient_bn=xla_layers),
+                         xla_layers=xla_layers)
+  return keras.Model(inputs, _head(x, slim_exact=False, xla_layers=xla_layers),
                      name='encoder')
 
 
